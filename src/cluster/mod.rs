@@ -1,0 +1,633 @@
+//! The only place that talks to the Kubernetes API.
+//!
+//! A thin layer over kube-rs's `Client::send`: it builds kubectl-compatible URLs, bounds every call by
+//! `--request-timeout`, retries idempotent reads on 5xx/429 (honouring Retry-After, bounded), never replays writes,
+//! follows list pagination (`limit`/`continue`, restarting once on 410 Gone), logs requests at `-v 6` like
+//! kubectl (never headers, tokens or Secret data), and turns answers into [`MeshError`]s that name the server,
+//! verb, resource and namespace.
+
+pub mod config;
+pub mod resource;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+pub use config::ConnectOptions;
+pub use resource::Res;
+
+use crate::cli::DryRun;
+use crate::error::{MeshError, Result};
+
+/// Page size for LISTs (kubectl uses 500 as well).
+pub const PAGE_SIZE: u32 = 500;
+/// Attempts for an idempotent read before giving up.
+const READ_ATTEMPTS: u32 = 5;
+/// Longest single backoff/Retry-After we honour.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A connected client plus what error messages need to say.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    /// The API server URL, for messages.
+    pub server: String,
+    /// Namespace from `-n` or the context.
+    pub namespace: String,
+    timeout: Option<Duration>,
+    verbosity: u8,
+    backoff_base: Duration,
+}
+
+/// What a request is for: used in 403/404 messages and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    pub verb: &'static str,
+    pub res: &'a Res,
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+/// Options of a write.
+#[derive(Debug, Clone)]
+pub struct WriteOpts {
+    pub dry_run: DryRun,
+    pub field_manager: String,
+}
+
+impl WriteOpts {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = vec![("fieldManager", self.field_manager.clone())];
+        if self.dry_run == DryRun::Server {
+            q.push(("dryRun", "All".to_string()));
+        }
+        q
+    }
+}
+
+/// Patch flavours the API server understands.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchType {
+    Merge,
+    Json,
+    Strategic,
+}
+
+impl PatchType {
+    fn content_type(self) -> &'static str {
+        match self {
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Strategic => "application/strategic-merge-patch+json",
+        }
+    }
+}
+
+/// A successful answer to a list: items plus the list's resourceVersion.
+#[derive(Debug, Default)]
+pub struct ListResult {
+    pub items: Vec<Value>,
+    pub resource_version: String,
+}
+
+/// Selectors for LISTs.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    pub limit: Option<u32>,
+}
+
+struct RawAnswer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+}
+
+impl Cluster {
+    /// Load the kubeconfig and build a client. Does not contact the server.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Cluster> {
+        let (config, source) = config::load(opts).await?;
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let namespace = config.default_namespace.clone();
+        if opts.verbosity >= 1 {
+            eprintln!("I kubectl-mesh: using {source}, server {server}, namespace {namespace}");
+        }
+        let client = kube::Client::try_from(config).map_err(|e| MeshError::Kubeconfig {
+            message: format!("cannot build a client for {server}: {e}"),
+            hint: "check the certificate and credential entries of the kubeconfig user and cluster"
+                .into(),
+        })?;
+        Ok(Cluster {
+            client,
+            server,
+            namespace,
+            timeout: opts.request_timeout,
+            verbosity: opts.verbosity,
+            backoff_base: Duration::from_millis(200),
+        })
+    }
+
+    /// Shorten retries (tests, completion).
+    pub fn with_backoff_base(mut self, base: Duration) -> Self {
+        self.backoff_base = base;
+        self
+    }
+
+    /// Override the per-request timeout (e.g. completion must never hang a shell).
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn log(&self, level: u8, line: impl FnOnce() -> String) {
+        if self.verbosity >= level {
+            eprintln!("I kubectl-mesh: {}", line());
+        }
+    }
+
+    /// One HTTP round trip, bounded by the request timeout.
+    async fn round_trip(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<RawAnswer> {
+        let url = format!("{}{}", self.server, path);
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("kubectl-mesh/", env!("CARGO_PKG_VERSION")),
+            );
+        let payload = match body {
+            Some((content_type, bytes)) => {
+                if self.verbosity >= 8 {
+                    self.log(8, || {
+                        format!("Request Body: {}", String::from_utf8_lossy(&bytes))
+                    });
+                }
+                builder = builder.header(http::header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let request = builder
+            .body(kube::client::Body::from(payload))
+            .map_err(|e| MeshError::usage(format!("cannot build a request for {url}: {e}")))?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = self
+                .client
+                .send(request)
+                .await
+                .map_err(|e| self.transport_error(e))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| MeshError::Unreachable {
+                    server: self.server.clone(),
+                    reason: format!("the connection broke while reading the answer: {e}"),
+                })?
+                .to_bytes();
+            Ok::<_, MeshError>(RawAnswer {
+                status,
+                retry_after,
+                body,
+            })
+        };
+        let answer = match self.timeout {
+            Some(t) if !t.is_zero() => {
+                tokio::time::timeout(t, exchange)
+                    .await
+                    .map_err(|_| MeshError::Timeout {
+                        server: self.server.clone(),
+                        timeout: t,
+                    })?
+            }
+            _ => exchange.await,
+        };
+        match &answer {
+            Ok(a) => self.log(6, || {
+                format!(
+                    "{method} {url} {} in {} milliseconds",
+                    a.status,
+                    started.elapsed().as_millis()
+                )
+            }),
+            Err(e) => self.log(6, || {
+                format!(
+                    "{method} {url} failed after {} milliseconds: {e}",
+                    started.elapsed().as_millis()
+                )
+            }),
+        }
+        answer
+    }
+
+    fn transport_error(&self, e: kube::Error) -> MeshError {
+        // Walk the source chain for the root cause: it names refused connections and x509 failures.
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = s.to_string();
+            source = s.source();
+        }
+        let lower = reason.to_lowercase();
+        if lower.contains("certificate")
+            || lower.contains("x509")
+            || lower.contains("unknownissuer")
+        {
+            reason = format!("x509: TLS certificate verification failed: {reason}");
+        }
+        MeshError::Unreachable {
+            server: self.server.clone(),
+            reason,
+        }
+    }
+
+    /// Turn a non-success answer into the error that names it.
+    fn answer_error(&self, intent: &Intent<'_>, answer: &RawAnswer) -> MeshError {
+        let status: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        let message = status
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(&answer.body)
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect()
+            });
+        let reason = status
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                answer
+                    .status
+                    .canonical_reason()
+                    .unwrap_or("")
+                    .replace(' ', "")
+            });
+        match answer.status.as_u16() {
+            401 => MeshError::Unauthorized {
+                server: self.server.clone(),
+                message: if message.is_empty() {
+                    "Unauthorized".into()
+                } else {
+                    message
+                },
+            },
+            403 => MeshError::Forbidden {
+                verb: intent.verb.to_string(),
+                resource: intent.res.qualified(),
+                namespace: intent.namespace.map(str::to_string),
+                message,
+            },
+            404 if intent.name.is_some() && status.pointer("/details/name").is_some() => {
+                MeshError::NotFound {
+                    kind: intent.res.kind.to_string(),
+                    name: intent.name.unwrap_or_default().to_string(),
+                    namespace: intent.namespace.map(str::to_string),
+                }
+            }
+            404 => MeshError::NotServed {
+                resource: intent.res.qualified(),
+                hint: not_served_hint(intent.res),
+            },
+            code => MeshError::Api {
+                code,
+                reason,
+                message,
+            },
+        }
+    }
+
+    /// An idempotent read with bounded retries on 5xx, 429 and broken connections.
+    async fn read(&self, intent: &Intent<'_>, path: &str) -> Result<RawAnswer> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.round_trip(Method::GET, path, None).await;
+            let retry_after = match &result {
+                Ok(a) if a.status.is_success() => return result,
+                Ok(a)
+                    if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() =>
+                {
+                    a.retry_after
+                }
+                Ok(a) => return Err(self.answer_error(intent, a)),
+                Err(MeshError::Unreachable { .. }) => None,
+                Err(_) => return result,
+            };
+            if attempt >= READ_ATTEMPTS {
+                return match result {
+                    Ok(a) => Err(self.answer_error(intent, &a)),
+                    Err(e) => Err(e),
+                };
+            }
+            let backoff = retry_after
+                .unwrap_or(self.backoff_base * 2u32.pow(attempt - 1))
+                .min(MAX_BACKOFF);
+            self.log(6, || {
+                format!(
+                    "retrying GET {path} in {} ms (attempt {attempt} of {READ_ATTEMPTS})",
+                    backoff.as_millis()
+                )
+            });
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// A write: sent once; its answer decides.
+    async fn write(
+        &self,
+        intent: &Intent<'_>,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| MeshError::io("encoding a request", std::io::Error::other(e)))?;
+        let answer = self
+            .round_trip(method, path, Some((content_type, bytes)))
+            .await?;
+        if !answer.status.is_success() {
+            return Err(self.answer_error(intent, &answer));
+        }
+        decode(&answer.body, path)
+    }
+
+    /// GET one object; 404 is an error naming it.
+    pub async fn get(&self, res: &Res, ns: Option<&str>, name: &str) -> Result<Value> {
+        let intent = Intent {
+            verb: "get",
+            res,
+            namespace: ns,
+            name: Some(name),
+        };
+        let answer = self.read(&intent, &res.item(ns, name)).await?;
+        decode(&answer.body, &res.item(ns, name))
+    }
+
+    /// GET one object; `None` when it does not exist.
+    pub async fn get_opt(&self, res: &Res, ns: Option<&str>, name: &str) -> Result<Option<Value>> {
+        match self.get(res, ns, name).await {
+            Ok(v) => Ok(Some(v)),
+            Err(MeshError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET an arbitrary path (discovery, /version).
+    pub async fn get_raw(&self, res: &Res, path: &str) -> Result<Value> {
+        let intent = Intent {
+            verb: "get",
+            res,
+            namespace: None,
+            name: None,
+        };
+        let answer = self.read(&intent, path).await?;
+        decode(&answer.body, path)
+    }
+
+    /// LIST every item, following `continue` tokens; an expired token (410) restarts the list, at most twice.
+    pub async fn list(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        params: &ListParams,
+    ) -> Result<ListResult> {
+        let intent = Intent {
+            verb: "list",
+            res,
+            namespace: ns,
+            name: None,
+        };
+        let limit = params.limit.unwrap_or(PAGE_SIZE).to_string();
+        let mut restarts = 0;
+        'restart: loop {
+            let mut out = ListResult::default();
+            let mut token = String::new();
+            loop {
+                let path = format!(
+                    "{}{}",
+                    res.collection(ns),
+                    resource::query(&[
+                        (
+                            "labelSelector",
+                            params.label_selector.as_deref().unwrap_or("")
+                        ),
+                        (
+                            "fieldSelector",
+                            params.field_selector.as_deref().unwrap_or("")
+                        ),
+                        ("limit", &limit),
+                        ("continue", &token),
+                    ])
+                );
+                let answer = match self.read(&intent, &path).await {
+                    Err(MeshError::Api { code: 410, .. }) if restarts < 2 && !token.is_empty() => {
+                        restarts += 1;
+                        self.log(6, || {
+                            format!(
+                                "continue token expired; restarting the list of {}",
+                                res.plural
+                            )
+                        });
+                        continue 'restart;
+                    }
+                    other => other?,
+                };
+                let mut page = decode(&answer.body, &path)?;
+                if let Some(items) = page.get_mut("items").and_then(Value::as_array_mut) {
+                    out.items.append(items);
+                }
+                let meta = page.get("metadata");
+                out.resource_version = meta
+                    .and_then(|m| m.get("resourceVersion"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                token = meta
+                    .and_then(|m| m.get("continue"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if token.is_empty() {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    pub async fn create(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        body: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value> {
+        let name = body.pointer("/metadata/name").and_then(Value::as_str);
+        let intent = Intent {
+            verb: "create",
+            res,
+            namespace: ns,
+            name,
+        };
+        let path = format!("{}{}", res.collection(ns), query_of(&opts.query()));
+        self.write(&intent, Method::POST, &path, "application/json", body)
+            .await
+    }
+
+    /// PUT the whole object; it must carry the resourceVersion read (409 when stale).
+    pub async fn replace(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        name: &str,
+        body: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value> {
+        let intent = Intent {
+            verb: "update",
+            res,
+            namespace: ns,
+            name: Some(name),
+        };
+        let path = format!("{}{}", res.item(ns, name), query_of(&opts.query()));
+        self.write(&intent, Method::PUT, &path, "application/json", body)
+            .await
+    }
+
+    pub async fn patch(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchType,
+        patch: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value> {
+        let intent = Intent {
+            verb: "patch",
+            res,
+            namespace: ns,
+            name: Some(name),
+        };
+        let path = format!("{}{}", res.item(ns, name), query_of(&opts.query()));
+        self.write(&intent, Method::PATCH, &path, kind.content_type(), patch)
+            .await
+    }
+
+    /// POST to a subresource (`pods/NAME/eviction`).
+    pub async fn create_subresource(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        name: &str,
+        sub: &str,
+        body: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value> {
+        let intent = Intent {
+            verb: "create",
+            res,
+            namespace: ns,
+            name: Some(name),
+        };
+        let path = format!("{}/{sub}{}", res.item(ns, name), query_of(&opts.query()));
+        self.write(&intent, Method::POST, &path, "application/json", body)
+            .await
+    }
+
+    /// SelfSubjectAccessReview: may we `verb` `group/resource[/sub]` in `ns`?
+    pub async fn can_i(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        ns: Option<&str>,
+    ) -> Result<bool> {
+        let body = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {
+                "verb": verb, "group": group, "resource": resource, "subresource": subresource,
+                "namespace": ns.unwrap_or(""),
+            }}
+        });
+        let intent = Intent {
+            verb: "create",
+            res: &resource::SSAR,
+            namespace: None,
+            name: None,
+        };
+        let answer = self
+            .write(
+                &intent,
+                Method::POST,
+                &resource::SSAR.collection(None),
+                "application/json",
+                &body,
+            )
+            .await?;
+        Ok(answer
+            .pointer("/status/allowed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))
+    }
+}
+
+fn query_of(pairs: &[(&'static str, String)]) -> String {
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    resource::query(&borrowed)
+}
+
+fn decode(body: &[u8], path: &str) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|e| MeshError::Api {
+        code: 200,
+        reason: "UndecodableBody".into(),
+        message: format!("the answer to {path} is not JSON: {e}"),
+    })
+}
+
+fn not_served_hint(res: &Res) -> String {
+    if res.group == "gateway.networking.k8s.io" {
+        "install the Gateway API CRDs: kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.0.0/standard-install.yaml".into()
+    } else if res.group.ends_with("istio.io") {
+        "install Istio's CRDs (helm install istio-base istio/base -n istio-system --create-namespace)".into()
+    } else {
+        format!(
+            "check that the cluster serves {} (kubectl api-resources)",
+            res.api_version()
+        )
+    }
+}
+
+impl MeshError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, MeshError::Api { code: 409, reason, .. } if reason == "Conflict")
+    }
+}

@@ -1,0 +1,120 @@
+//! One module per subcommand. Each has its clap `Args`, validates them into a request, and `run`s:
+//! read a snapshot through [`crate::cluster`], plan with pure functions, apply, render.
+
+pub mod completion;
+pub mod demo;
+pub mod doctor;
+pub mod recover;
+pub mod route_user;
+pub mod shift;
+pub mod status;
+pub mod version;
+
+use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
+use crate::cluster::{Cluster, ConnectOptions};
+use crate::error::{MeshError, Result};
+use crate::names::check_dns1123_label;
+use crate::output::Output;
+
+/// What every command gets: the global flags, and the output decided once.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub out: Output,
+}
+
+impl Ctx {
+    pub fn new(global: GlobalArgs, format: OutputFormat) -> Self {
+        let out = Output::detect(format, global.color, global.verbosity);
+        Ctx { global, out }
+    }
+
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            kubeconfig: self.global.kubeconfig.clone(),
+            context: self.global.context.clone(),
+            cluster: self.global.cluster.clone(),
+            user: self.global.user.clone(),
+            namespace: self.global.namespace.clone(),
+            request_timeout: Some(self.global.request_timeout).filter(|t| !t.is_zero()),
+            verbosity: self.global.verbosity,
+        }
+    }
+
+    /// Connect using the kubectl flags.
+    pub async fn cluster(&self) -> Result<Cluster> {
+        Cluster::connect(&self.connect_options()).await
+    }
+
+    /// `-n` validated (DNS-1123 label) when given.
+    pub fn namespace_flag(&self) -> Result<Option<&str>> {
+        match self.global.namespace.as_deref() {
+            Some(ns) => {
+                check_dns1123_label(ns).map_err(|why| {
+                    MeshError::usage_hint(
+                        format!("invalid namespace {ns:?}: {why}"),
+                        "namespaces look like istio-demo",
+                    )
+                })?;
+                Ok(Some(ns))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Resolve `-n`/`-A` into a scope; both together is a usage error, as in kubectl.
+    pub fn scope(&self, all_namespaces: bool) -> Result<Scope> {
+        let ns = self.namespace_flag()?;
+        match (ns, all_namespaces) {
+            (Some(_), true) => Err(MeshError::usage_hint(
+                "-n/--namespace and -A/--all-namespaces cannot be used together",
+                "pass one of them",
+            )),
+            (_, true) => Ok(Scope::All),
+            (Some(ns), false) => Ok(Scope::Namespace(ns.to_string())),
+            (None, false) => Ok(Scope::ContextDefault),
+        }
+    }
+}
+
+/// Which namespaces a command looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespace(String),
+    /// The kubeconfig context's namespace (known after connecting).
+    ContextDefault,
+}
+
+impl Scope {
+    /// The namespace to use, `None` for all.
+    pub fn resolve<'a>(&'a self, cluster: &'a Cluster) -> Option<&'a str> {
+        match self {
+            Scope::All => None,
+            Scope::Namespace(ns) => Some(ns),
+            Scope::ContextDefault => Some(&cluster.namespace),
+        }
+    }
+}
+
+/// Run a parsed command line. Returns the process exit code on success paths (doctor exits 1 on findings).
+pub async fn run(cli: Cli) -> Result<u8> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Shift(args) => shift::run(Ctx::new(global, args.output.output), args).await,
+        Command::RouteUser(args) => {
+            route_user::run(Ctx::new(global, args.output.output), args).await
+        }
+        Command::Status(args) => status::run(Ctx::new(global, args.output.output), args).await,
+        Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.output), args).await,
+        Command::Recover(args) => recover::run(Ctx::new(global, args.output.output), args).await,
+        Command::Completion(args) => {
+            completion::run(Ctx::new(global, OutputFormat::Table), args).await
+        }
+        Command::Complete(args) => {
+            completion::complete(Ctx::new(global, OutputFormat::Table), args).await
+        }
+        Command::Version(args) => version::run(Ctx::new(global, args.output.output), args).await,
+        Command::Demo(args) => demo::run(Ctx::new(global, OutputFormat::Table), args).await,
+    }
+}

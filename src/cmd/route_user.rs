@@ -1,0 +1,59 @@
+//! `kubectl mesh route-user SERVICE USER VERSION`: one user's requests (header `end-user`) to one version.
+
+use clap::Args;
+
+use crate::cli::{OutputArgs, WriteArgs};
+use crate::cmd::Ctx;
+use crate::error::{MeshError, Result};
+
+#[derive(Debug, Clone, Args)]
+pub struct RouteUserArgs {
+    /// The Service whose mesh HTTPRoute gets the rule
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+
+    /// The header value to match (the user name Bookinfo sends as end-user)
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// The version to send this user to (backend Service SERVICE-VERSION); omit with --remove
+    #[arg(
+        id = "target_version",
+        value_name = "VERSION",
+        required_unless_present = "remove",
+        conflicts_with = "remove"
+    )]
+    pub version: Option<String>,
+
+    /// The request header that carries the user
+    #[arg(long, value_name = "NAME", default_value = "end-user")]
+    pub header: String,
+
+    /// Remove this user's rule instead of setting it
+    #[arg(long)]
+    pub remove: bool,
+
+    /// The HTTPRoute to edit when several target the Service
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+
+    /// Proceed even when the backend has no ready endpoints or the route is owned by a controller
+    #[arg(long)]
+    pub force: bool,
+
+    /// Create the missing per-version Service from the pods' app/version labels
+    #[arg(long = "create-backends")]
+    pub create_backends: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+pub async fn run(_ctx: Ctx, _args: RouteUserArgs) -> Result<u8> {
+    Err(MeshError::NotImplemented {
+        command: "route-user",
+    })
+}

@@ -1,0 +1,137 @@
+//! Output decided once: format, colour and which streams are terminals.
+//!
+//! Results go to stdout, progress and logs to stderr. Colour follows `--color`, then NO_COLOR, then whether the
+//! stream is a terminal (and TERM is not `dumb`). Commands write through [`Output`] so that a closed pipe
+//! (`kubectl mesh status | head -1`) ends the program quietly instead of panicking.
+
+use std::io::{IsTerminal, Write};
+
+use crate::cli::{ColorChoice, OutputFormat};
+use crate::error::{MeshError, Result};
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub format: OutputFormat,
+    /// ANSI colour on stdout.
+    pub color: bool,
+    /// ANSI colour on stderr.
+    pub color_stderr: bool,
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+    pub stdin_tty: bool,
+    pub verbosity: u8,
+}
+
+impl Output {
+    pub fn detect(format: OutputFormat, choice: ColorChoice, verbosity: u8) -> Self {
+        let stdout_tty = std::io::stdout().is_terminal();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let stdin_tty = std::io::stdin().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let decide = |tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color && !dumb,
+        };
+        Output {
+            format,
+            color: decide(stdout_tty),
+            color_stderr: decide(stderr_tty),
+            stdout_tty,
+            stderr_tty,
+            stdin_tty,
+            verbosity,
+        }
+    }
+
+    /// Plain, deterministic settings for tests and in-process use (demo).
+    pub fn plain(format: OutputFormat) -> Self {
+        Output {
+            format,
+            color: false,
+            color_stderr: false,
+            stdout_tty: false,
+            stderr_tty: false,
+            stdin_tty: false,
+            verbosity: 0,
+        }
+    }
+
+    /// An interactive prompt is allowed only when a person is at both ends.
+    pub fn can_prompt(&self) -> bool {
+        self.stdin_tty && self.stderr_tty
+    }
+
+    /// Progress bars only on a real terminal; otherwise kubectl-style lines.
+    pub fn fancy_progress(&self) -> bool {
+        self.stderr_tty && self.color_stderr
+    }
+
+    /// Write a result to stdout. A closed pipe becomes [`MeshError::Io`] with kind BrokenPipe, which main turns
+    /// into exit 0.
+    pub fn print(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|_| {
+                if text.ends_with('\n') || text.is_empty() {
+                    Ok(())
+                } else {
+                    out.write_all(b"\n")
+                }
+            })
+            .and_then(|_| out.flush())
+            .map_err(|e| MeshError::io("writing to stdout", e))
+    }
+
+    /// A progress or information line on stderr (never fails the command).
+    pub fn info(&self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    }
+
+    /// A debug log line on stderr, shown from `-v level`.
+    pub fn debug(&self, level: u8, line: &str) {
+        if self.verbosity >= level {
+            self.info(line);
+        }
+    }
+
+    pub fn paint(&self, text: &str, style: Style) -> String {
+        paint(self.color, text, style)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Style {
+    Green,
+    Yellow,
+    Red,
+    Bold,
+    Dim,
+}
+
+pub fn paint(enabled: bool, text: &str, style: Style) -> String {
+    if !enabled {
+        return text.to_string();
+    }
+    let code = match style {
+        Style::Green => "32",
+        Style::Yellow => "33",
+        Style::Red => "31",
+        Style::Bold => "1",
+        Style::Dim => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Serialize a value as JSON (pretty, trailing newline) or YAML for `-o json|yaml`.
+pub fn to_format<T: serde::Serialize>(value: &T, format: OutputFormat) -> Result<String> {
+    match format {
+        OutputFormat::Yaml => serde_saphyr::to_string(value)
+            .map_err(|e| MeshError::io("rendering YAML", std::io::Error::other(e.to_string()))),
+        _ => serde_json::to_string_pretty(value)
+            .map(|s| s + "\n")
+            .map_err(|e| MeshError::io("rendering JSON", std::io::Error::other(e))),
+    }
+}

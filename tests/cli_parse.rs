@@ -1,0 +1,135 @@
+//! Table-driven parse tests of the command line: what kubectl users type must parse, and mistakes must be usage
+//! errors (exit 2) before anything touches a cluster.
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use kubectl_mesh::cli::{Cli, Command, DryRun, OutputFormat};
+
+fn parse(line: &str) -> Result<Cli, clap::Error> {
+    let mut argv = vec!["kubectl-mesh"];
+    argv.extend(line.split_whitespace());
+    Cli::try_parse_from(argv)
+}
+
+#[test]
+fn cli_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn valid_command_lines_parse() {
+    let ok = [
+        "shift reviews v3=100",
+        "shift reviews v1=50 v3=50 -n istio-demo",
+        "shift reviews v1=50 v2=25 v3=25 --route reviews --force --create-backends",
+        "shift reviews v3=10 --dry-run=client -o yaml",
+        "shift reviews v3=10 --dry-run",
+        "shift reviews v3=10 --dry-run=server --field-manager me",
+        "-n istio-demo shift reviews v3=100",
+        "--kubeconfig /tmp/k --context c --cluster x --user u shift reviews v3=100",
+        "route-user reviews vijay v2",
+        "route-user reviews vijay --remove",
+        "route-user reviews vijay v2 --header x-user -o json",
+        "status",
+        "status reviews -o wide",
+        "status -A -o json",
+        "doctor",
+        "doctor -A -o json",
+        "doctor --list-checks",
+        "doctor --check stale-sidecar-cert --check sidecar-missing",
+        "recover -y",
+        "recover -A --yes --wait --timeout 2m --max-parallel 4",
+        "recover --dry-run=client",
+        "completion bash",
+        "completion zsh",
+        "completion fish",
+        "completion powershell",
+        "completion install",
+        "version",
+        "version --client -o json",
+        "demo",
+        "demo --serve",
+        "status --request-timeout 5s",
+        "status --request-timeout 5",
+        "status --request-timeout 0",
+        "status --color never",
+        "status -v 6",
+        "status --v=8",
+    ];
+    for line in ok {
+        if let Err(e) = parse(line) {
+            panic!("{line:?} should parse: {e}");
+        }
+    }
+}
+
+#[test]
+fn invalid_command_lines_are_usage_errors() {
+    let bad = [
+        ("", ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand),
+        ("shift", ErrorKind::MissingRequiredArgument),
+        ("shift reviews", ErrorKind::MissingRequiredArgument),
+        ("frobnicate", ErrorKind::InvalidSubcommand),
+        ("status -o xml", ErrorKind::InvalidValue),
+        ("status --color sometimes", ErrorKind::InvalidValue),
+        (
+            "shift reviews v3=10 --dry-run=maybe",
+            ErrorKind::InvalidValue,
+        ),
+        ("status --request-timeout 5x", ErrorKind::ValueValidation),
+        ("status --request-timeout -1s", ErrorKind::UnknownArgument),
+        ("recover --timeout 5", ErrorKind::ValueValidation),
+        ("recover --max-parallel 0", ErrorKind::ValueValidation),
+        ("recover --max-parallel lots", ErrorKind::ValueValidation),
+        (
+            "route-user reviews vijay",
+            ErrorKind::MissingRequiredArgument,
+        ),
+        (
+            "route-user reviews vijay v2 --remove",
+            ErrorKind::ArgumentConflict,
+        ),
+        ("status -v 11", ErrorKind::ValueValidation),
+        ("completion tcsh", ErrorKind::InvalidValue),
+        ("version --bogus", ErrorKind::UnknownArgument),
+    ];
+    for (line, kind) in bad {
+        match parse(line) {
+            Ok(cli) => panic!("{line:?} should fail, parsed as {:?}", cli.command),
+            Err(e) => assert_eq!(e.kind(), kind, "{line:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn parsed_values_mean_what_kubectl_users_expect() {
+    let cli = parse("-n istio-demo shift reviews v1=90 v3=10 --dry-run -o yaml").unwrap();
+    assert_eq!(cli.global.namespace.as_deref(), Some("istio-demo"));
+    match cli.command {
+        Command::Shift(a) => {
+            assert_eq!(a.weights, ["v1=90", "v3=10"]);
+            assert_eq!(
+                a.write.dry_run,
+                DryRun::Client,
+                "bare --dry-run means client, as in kubectl"
+            );
+            assert_eq!(a.write.field_manager, "kubectl-mesh");
+            assert_eq!(a.output.output, OutputFormat::Yaml);
+        }
+        other => panic!("parsed as {other:?}"),
+    }
+    let cli = parse("status --request-timeout 1m30s").unwrap();
+    assert_eq!(
+        cli.global.request_timeout,
+        std::time::Duration::from_secs(90)
+    );
+    let cli = parse("recover").unwrap();
+    match cli.command {
+        Command::Recover(a) => {
+            assert_eq!(a.max_parallel, 8);
+            assert_eq!(a.timeout, std::time::Duration::from_secs(300));
+            assert!(!a.yes);
+        }
+        other => panic!("parsed as {other:?}"),
+    }
+}
