@@ -336,7 +336,12 @@ impl Cluster {
                     a.retry_after
                 }
                 Ok(a) => return Err(self.answer_error(intent, a)),
-                Err(MeshError::Unreachable { .. }) => None,
+                // A refused connection or an untrusted certificate will not heal in a second; a reset might.
+                Err(MeshError::Unreachable { reason, .. })
+                    if !reason.contains("refused") && !reason.contains("x509") && !reason.contains("dns error") =>
+                {
+                    None
+                }
                 Err(_) => return result,
             };
             if attempt >= READ_ATTEMPTS {
