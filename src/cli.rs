@@ -138,11 +138,7 @@ pub struct WriteArgs {
     pub dry_run: DryRun,
 
     /// Name of the manager recorded in managedFields for our writes
-    #[arg(
-        long = "field-manager",
-        value_name = "NAME",
-        default_value = "kubectl-mesh"
-    )]
+    #[arg(long = "field-manager", value_name = "NAME", default_value = "kubectl-mesh")]
     pub field_manager: String,
 }
 
@@ -211,10 +207,6 @@ Examples:
 
     /// Start a sandbox API server with Bookinfo and walk through the plugin against it
     Demo(crate::cmd::demo::DemoArgs),
-
-    /// Dynamic completion entry point used by kubectl_complete-mesh and the shell scripts
-    #[command(name = "__complete", hide = true)]
-    Complete(crate::cmd::completion::CompleteArgs),
 }
 
 /// `-A/--all-namespaces` for the commands where it makes sense.

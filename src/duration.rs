@@ -25,21 +25,14 @@ pub fn parse_duration(input: &str, bare_seconds: bool) -> Result<Duration, Strin
                 .map_err(|_| format!("invalid duration {input:?}: too large"))?;
             return Ok(Duration::from_secs(n));
         }
-        return Err(format!(
-            "invalid duration {input:?}: missing unit (e.g. 30s, 5m, 1h)"
-        ));
+        return Err(format!("invalid duration {input:?}: missing unit (e.g. 30s, 5m, 1h)"));
     }
     let mut total_nanos: f64 = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
+        let num_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
         if num_len == 0 {
-            return Err(format!(
-                "invalid duration {input:?}: expected a number at {rest:?}"
-            ));
+            return Err(format!("invalid duration {input:?}: expected a number at {rest:?}"));
         }
         let (num, after) = rest.split_at(num_len);
         let value: f64 = num
@@ -51,23 +44,24 @@ pub fn parse_duration(input: &str, bare_seconds: bool) -> Result<Duration, Strin
             .map(char::len_utf8)
             .sum();
         let (unit, after) = after.split_at(unit_len);
-        let scale =
-            match unit {
-                "ns" => 1.0,
-                "us" | "µs" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
-                "" => {
-                    return Err(format!(
-                        "invalid duration {input:?}: missing unit after {num:?} (e.g. 30s, 5m, 1h)"
-                    ))
-                }
-                other => return Err(format!(
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => {
+                return Err(format!(
+                    "invalid duration {input:?}: missing unit after {num:?} (e.g. 30s, 5m, 1h)"
+                ))
+            }
+            other => {
+                return Err(format!(
                     "invalid duration {input:?}: unknown unit {other:?} (use ns, us, ms, s, m, h)"
-                )),
-            };
+                ))
+            }
+        };
         total_nanos += value * scale;
         rest = after;
     }
@@ -111,10 +105,7 @@ mod tests {
             "1e9h",
             "99999999999999999999h",
         ] {
-            assert!(
-                parse_duration(bad, false).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(parse_duration(bad, false).is_err(), "{bad:?} should be rejected");
         }
     }
 }

@@ -18,10 +18,7 @@ pub mod exit {
 pub enum MeshError {
     /// Bad input that clap could not catch (values checked after parsing).
     #[error("{message}")]
-    Usage {
-        message: String,
-        hint: Option<String>,
-    },
+    Usage { message: String, hint: Option<String> },
 
     /// No usable kubeconfig, context, cluster or user.
     #[error("{message}")]
@@ -61,27 +58,18 @@ pub enum MeshError {
     NotServed { resource: String, hint: String },
 
     /// Optimistic concurrency lost too many times in a row.
-    #[error("{kind} \"{name}\" kept changing while we wrote it ({attempts} conflicts in a row); nothing more was written")]
-    ConflictStorm {
-        kind: String,
-        name: String,
-        attempts: u32,
-    },
+    #[error(
+        "{kind} \"{name}\" kept changing while we wrote it ({attempts} conflicts in a row); nothing more was written"
+    )]
+    ConflictStorm { kind: String, name: String, attempts: u32 },
 
     /// Any other API error answer.
     #[error("the API server answered {code} {reason}: {message}")]
-    Api {
-        code: u16,
-        reason: String,
-        message: String,
-    },
+    Api { code: u16, reason: String, message: String },
 
     /// A planner refused the request (nothing was written).
     #[error("{message}")]
-    Refused {
-        message: String,
-        hint: Option<String>,
-    },
+    Refused { message: String, hint: Option<String> },
 
     /// A subcommand whose issue has not landed.
     #[error("`kubectl mesh {command}` is not implemented in this build yet")]
@@ -242,14 +230,8 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(e.exit_code(), 1);
-        assert_eq!(
-            e.to_string(),
-            "forbidden: cannot list pods in namespace \"istio-demo\""
-        );
-        assert!(e
-            .hint()
-            .unwrap()
-            .contains("kubectl auth can-i list pods -n istio-demo"));
+        assert_eq!(e.to_string(), "forbidden: cannot list pods in namespace \"istio-demo\"");
+        assert!(e.hint().unwrap().contains("kubectl auth can-i list pods -n istio-demo"));
     }
 
     #[test]

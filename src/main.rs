@@ -1,5 +1,6 @@
 //! `kubectl-mesh`: thin main. Parse, run, print the error once with its hint, exit with its code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,26 +11,27 @@ fn main() -> ExitCode {
     // kube-rs with rustls: pick ring explicitly so no other crate's provider choice can make rustls panic.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__complete") {
+        // Hidden entry point for kubectl_complete-mesh; kept out of clap so it never appears in help.
+        return run_async(kubectl_mesh::cmd::completion::complete(args[2..].to_vec()));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    run_async(kubectl_mesh::cmd::run(cli))
+}
+
+fn run_async(work: impl std::future::Future<Output = Result<u8, MeshError>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(&MeshError::io("starting the async runtime", e)),
     };
-    match runtime.block_on(kubectl_mesh::cmd::run(cli)) {
+    match runtime.block_on(work) {
         Ok(code) => ExitCode::from(code),
         Err(e) => report(&e),
     }
@@ -41,9 +43,10 @@ fn report(e: &MeshError) -> ExitCode {
             return ExitCode::from(exit::OK);
         }
     }
-    eprintln!("error: {e}");
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {e}");
     if let Some(hint) = e.hint() {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
     ExitCode::from(e.exit_code())
 }

@@ -6,10 +6,7 @@ pub fn check_dns1123_label(value: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if value.len() > 63 {
-        return Err(format!(
-            "must be at most 63 characters (has {})",
-            value.len()
-        ));
+        return Err(format!("must be at most 63 characters (has {})", value.len()));
     }
     let ok_chars = value
         .bytes()
@@ -27,10 +24,7 @@ pub fn check_dns1123_subdomain(value: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if value.len() > 253 {
-        return Err(format!(
-            "must be at most 253 characters (has {})",
-            value.len()
-        ));
+        return Err(format!("must be at most 253 characters (has {})", value.len()));
     }
     for label in value.split('.') {
         check_dns1123_label(label).map_err(|_| {

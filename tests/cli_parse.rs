@@ -72,23 +72,14 @@ fn invalid_command_lines_are_usage_errors() {
         ("frobnicate", ErrorKind::InvalidSubcommand),
         ("status -o xml", ErrorKind::InvalidValue),
         ("status --color sometimes", ErrorKind::InvalidValue),
-        (
-            "shift reviews v3=10 --dry-run=maybe",
-            ErrorKind::InvalidValue,
-        ),
+        ("shift reviews v3=10 --dry-run=maybe", ErrorKind::InvalidValue),
         ("status --request-timeout 5x", ErrorKind::ValueValidation),
         ("status --request-timeout -1s", ErrorKind::UnknownArgument),
         ("recover --timeout 5", ErrorKind::ValueValidation),
         ("recover --max-parallel 0", ErrorKind::ValueValidation),
         ("recover --max-parallel lots", ErrorKind::ValueValidation),
-        (
-            "route-user reviews vijay",
-            ErrorKind::MissingRequiredArgument,
-        ),
-        (
-            "route-user reviews vijay v2 --remove",
-            ErrorKind::ArgumentConflict,
-        ),
+        ("route-user reviews vijay", ErrorKind::MissingRequiredArgument),
+        ("route-user reviews vijay v2 --remove", ErrorKind::ArgumentConflict),
         ("status -v 11", ErrorKind::ValueValidation),
         ("completion tcsh", ErrorKind::InvalidValue),
         ("version --bogus", ErrorKind::UnknownArgument),
@@ -119,10 +110,7 @@ fn parsed_values_mean_what_kubectl_users_expect() {
         other => panic!("parsed as {other:?}"),
     }
     let cli = parse("status --request-timeout 1m30s").unwrap();
-    assert_eq!(
-        cli.global.request_timeout,
-        std::time::Duration::from_secs(90)
-    );
+    assert_eq!(cli.global.request_timeout, std::time::Duration::from_secs(90));
     let cli = parse("recover").unwrap();
     match cli.command {
         Command::Recover(a) => {

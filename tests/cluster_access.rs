@@ -41,18 +41,12 @@ fn closed_port_exits_3_within_the_request_timeout() {
         let started = Instant::now();
         let out = mesh()
             .args(&args)
-            .args([
-                "--kubeconfig",
-                cfg.to_str().unwrap(),
-                "--request-timeout",
-                "2s",
-            ])
+            .args(["--kubeconfig", cfg.to_str().unwrap(), "--request-timeout", "2s"])
             .output()
             .unwrap();
         let elapsed = started.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if args[0] == "status" && out.status.code() == Some(1) && stderr.contains("not implemented")
-        {
+        if args[0] == "status" && out.status.code() == Some(1) && stderr.contains("not implemented") {
             continue;
         }
         assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
@@ -100,13 +94,7 @@ fn unknown_context_lists_the_available_ones() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = kubeconfig(dir.path(), "http://127.0.0.1:1", "");
     let out = mesh()
-        .args([
-            "version",
-            "--kubeconfig",
-            cfg.to_str().unwrap(),
-            "--context",
-            "prod",
-        ])
+        .args(["version", "--kubeconfig", cfg.to_str().unwrap(), "--context", "prod"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -119,11 +107,7 @@ fn unknown_context_lists_the_available_ones() {
 fn garbled_kubeconfig_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config");
-    std::fs::write(
-        &path,
-        "apiVersion: v1\nclusters: [ {name: c, cluster: {server: \n",
-    )
-    .unwrap();
+    std::fs::write(&path, "apiVersion: v1\nclusters: [ {name: c, cluster: {server: \n").unwrap();
     let out = mesh()
         .args(["version", "--kubeconfig", path.to_str().unwrap()])
         .output()
@@ -156,13 +140,7 @@ fn invalid_namespace_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = kubeconfig(dir.path(), "http://127.0.0.1:1", "");
     let out = mesh()
-        .args([
-            "status",
-            "-n",
-            "Bad_NS",
-            "--kubeconfig",
-            cfg.to_str().unwrap(),
-        ])
+        .args(["status", "-n", "Bad_NS", "--kubeconfig", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -193,11 +171,6 @@ fn a_closed_stdout_pipe_exits_0() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }

@@ -76,10 +76,7 @@ fn locate(explicit: Option<&Path>) -> Result<Option<(Kubeconfig, Vec<PathBuf>)>>
             .collect();
         if paths.is_empty() {
             return Err(kubeconfig_error(
-                format!(
-                    "none of the files in KUBECONFIG exist ({})",
-                    value.to_string_lossy()
-                ),
+                format!("none of the files in KUBECONFIG exist ({})", value.to_string_lossy()),
                 "set KUBECONFIG to existing files or pass --kubeconfig",
             ));
         }

@@ -111,19 +111,14 @@ impl Cluster {
     /// Load the kubeconfig and build a client. Does not contact the server.
     pub async fn connect(opts: &ConnectOptions) -> Result<Cluster> {
         let (config, source) = config::load(opts).await?;
-        let server = config
-            .cluster_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_string();
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
         let namespace = config.default_namespace.clone();
         if opts.verbosity >= 1 {
             eprintln!("I kubectl-mesh: using {source}, server {server}, namespace {namespace}");
         }
         let client = kube::Client::try_from(config).map_err(|e| MeshError::Kubeconfig {
             message: format!("cannot build a client for {server}: {e}"),
-            hint: "check the certificate and credential entries of the kubeconfig user and cluster"
-                .into(),
+            hint: "check the certificate and credential entries of the kubeconfig user and cluster".into(),
         })?;
         Ok(Cluster {
             client,
@@ -154,12 +149,7 @@ impl Cluster {
     }
 
     /// One HTTP round trip, bounded by the request timeout.
-    async fn round_trip(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<(&str, Vec<u8>)>,
-    ) -> Result<RawAnswer> {
+    async fn round_trip(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<RawAnswer> {
         let url = format!("{}{}", self.server, path);
         let mut builder = Request::builder()
             .method(method.clone())
@@ -172,9 +162,7 @@ impl Cluster {
         let payload = match body {
             Some((content_type, bytes)) => {
                 if self.verbosity >= 8 {
-                    self.log(8, || {
-                        format!("Request Body: {}", String::from_utf8_lossy(&bytes))
-                    });
+                    self.log(8, || format!("Request Body: {}", String::from_utf8_lossy(&bytes)));
                 }
                 builder = builder.header(http::header::CONTENT_TYPE, content_type);
                 bytes
@@ -186,11 +174,7 @@ impl Cluster {
             .map_err(|e| MeshError::usage(format!("cannot build a request for {url}: {e}")))?;
         let started = Instant::now();
         let exchange = async {
-            let response = self
-                .client
-                .send(request)
-                .await
-                .map_err(|e| self.transport_error(e))?;
+            let response = self.client.send(request).await.map_err(|e| self.transport_error(e))?;
             let status = response.status();
             let retry_after = response
                 .headers()
@@ -214,14 +198,12 @@ impl Cluster {
             })
         };
         let answer = match self.timeout {
-            Some(t) if !t.is_zero() => {
-                tokio::time::timeout(t, exchange)
-                    .await
-                    .map_err(|_| MeshError::Timeout {
-                        server: self.server.clone(),
-                        timeout: t,
-                    })?
-            }
+            Some(t) if !t.is_zero() => tokio::time::timeout(t, exchange)
+                .await
+                .map_err(|_| MeshError::Timeout {
+                    server: self.server.clone(),
+                    timeout: t,
+                })?,
             _ => exchange.await,
         };
         match &answer {
@@ -251,10 +233,7 @@ impl Cluster {
             source = s.source();
         }
         let lower = reason.to_lowercase();
-        if lower.contains("certificate")
-            || lower.contains("x509")
-            || lower.contains("unknownissuer")
-        {
+        if lower.contains("certificate") || lower.contains("x509") || lower.contains("unknownissuer") {
             reason = format!("x509: TLS certificate verification failed: {reason}");
         }
         MeshError::Unreachable {
@@ -270,24 +249,12 @@ impl Cluster {
             .get("message")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                String::from_utf8_lossy(&answer.body)
-                    .trim()
-                    .chars()
-                    .take(300)
-                    .collect()
-            });
+            .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).trim().chars().take(300).collect());
         let reason = status
             .get("reason")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                answer
-                    .status
-                    .canonical_reason()
-                    .unwrap_or("")
-                    .replace(' ', "")
-            });
+            .unwrap_or_else(|| answer.status.canonical_reason().unwrap_or("").replace(' ', ""));
         match answer.status.as_u16() {
             401 => MeshError::Unauthorized {
                 server: self.server.clone(),
@@ -303,22 +270,16 @@ impl Cluster {
                 namespace: intent.namespace.map(str::to_string),
                 message,
             },
-            404 if intent.name.is_some() && status.pointer("/details/name").is_some() => {
-                MeshError::NotFound {
-                    kind: intent.res.kind.to_string(),
-                    name: intent.name.unwrap_or_default().to_string(),
-                    namespace: intent.namespace.map(str::to_string),
-                }
-            }
+            404 if intent.name.is_some() && status.pointer("/details/name").is_some() => MeshError::NotFound {
+                kind: intent.res.kind.to_string(),
+                name: intent.name.unwrap_or_default().to_string(),
+                namespace: intent.namespace.map(str::to_string),
+            },
             404 => MeshError::NotServed {
                 resource: intent.res.qualified(),
                 hint: not_served_hint(intent.res),
             },
-            code => MeshError::Api {
-                code,
-                reason,
-                message,
-            },
+            code => MeshError::Api { code, reason, message },
         }
     }
 
@@ -330,11 +291,7 @@ impl Cluster {
             let result = self.round_trip(Method::GET, path, None).await;
             let retry_after = match &result {
                 Ok(a) if a.status.is_success() => return result,
-                Ok(a)
-                    if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() =>
-                {
-                    a.retry_after
-                }
+                Ok(a) if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() => a.retry_after,
                 Ok(a) => return Err(self.answer_error(intent, a)),
                 // A refused connection or an untrusted certificate will not heal in a second; a reset might.
                 Err(MeshError::Unreachable { reason, .. })
@@ -372,11 +329,9 @@ impl Cluster {
         content_type: &str,
         body: &Value,
     ) -> Result<Value> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| MeshError::io("encoding a request", std::io::Error::other(e)))?;
-        let answer = self
-            .round_trip(method, path, Some((content_type, bytes)))
-            .await?;
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| MeshError::io("encoding a request", std::io::Error::other(e)))?;
+        let answer = self.round_trip(method, path, Some((content_type, bytes))).await?;
         if !answer.status.is_success() {
             return Err(self.answer_error(intent, &answer));
         }
@@ -417,12 +372,7 @@ impl Cluster {
     }
 
     /// LIST every item, following `continue` tokens; an expired token (410) restarts the list, at most twice.
-    pub async fn list(
-        &self,
-        res: &Res,
-        ns: Option<&str>,
-        params: &ListParams,
-    ) -> Result<ListResult> {
+    pub async fn list(&self, res: &Res, ns: Option<&str>, params: &ListParams) -> Result<ListResult> {
         let intent = Intent {
             verb: "list",
             res,
@@ -439,14 +389,8 @@ impl Cluster {
                     "{}{}",
                     res.collection(ns),
                     resource::query(&[
-                        (
-                            "labelSelector",
-                            params.label_selector.as_deref().unwrap_or("")
-                        ),
-                        (
-                            "fieldSelector",
-                            params.field_selector.as_deref().unwrap_or("")
-                        ),
+                        ("labelSelector", params.label_selector.as_deref().unwrap_or("")),
+                        ("fieldSelector", params.field_selector.as_deref().unwrap_or("")),
                         ("limit", &limit),
                         ("continue", &token),
                     ])
@@ -455,10 +399,7 @@ impl Cluster {
                     Err(MeshError::Api { code: 410, .. }) if restarts < 2 && !token.is_empty() => {
                         restarts += 1;
                         self.log(6, || {
-                            format!(
-                                "continue token expired; restarting the list of {}",
-                                res.plural
-                            )
+                            format!("continue token expired; restarting the list of {}", res.plural)
                         });
                         continue 'restart;
                     }
@@ -486,13 +427,7 @@ impl Cluster {
         }
     }
 
-    pub async fn create(
-        &self,
-        res: &Res,
-        ns: Option<&str>,
-        body: &Value,
-        opts: &WriteOpts,
-    ) -> Result<Value> {
+    pub async fn create(&self, res: &Res, ns: Option<&str>, body: &Value, opts: &WriteOpts) -> Result<Value> {
         let name = body.pointer("/metadata/name").and_then(Value::as_str);
         let intent = Intent {
             verb: "create",
@@ -501,8 +436,7 @@ impl Cluster {
             name,
         };
         let path = format!("{}{}", res.collection(ns), query_of(&opts.query()));
-        self.write(&intent, Method::POST, &path, "application/json", body)
-            .await
+        self.write(&intent, Method::POST, &path, "application/json", body).await
     }
 
     /// PUT the whole object; it must carry the resourceVersion read (409 when stale).
@@ -521,8 +455,7 @@ impl Cluster {
             name: Some(name),
         };
         let path = format!("{}{}", res.item(ns, name), query_of(&opts.query()));
-        self.write(&intent, Method::PUT, &path, "application/json", body)
-            .await
+        self.write(&intent, Method::PUT, &path, "application/json", body).await
     }
 
     pub async fn patch(
@@ -562,8 +495,7 @@ impl Cluster {
             name: Some(name),
         };
         let path = format!("{}/{sub}{}", res.item(ns, name), query_of(&opts.query()));
-        self.write(&intent, Method::POST, &path, "application/json", body)
-            .await
+        self.write(&intent, Method::POST, &path, "application/json", body).await
     }
 
     /// SelfSubjectAccessReview: may we `verb` `group/resource[/sub]` in `ns`?

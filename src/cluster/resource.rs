@@ -76,20 +76,8 @@ pub const DEPLOYMENTS: Res = Res::new("apps", "v1", "deployments", "Deployment",
 pub const REPLICASETS: Res = Res::new("apps", "v1", "replicasets", "ReplicaSet", true);
 pub const STATEFULSETS: Res = Res::new("apps", "v1", "statefulsets", "StatefulSet", true);
 pub const DAEMONSETS: Res = Res::new("apps", "v1", "daemonsets", "DaemonSet", true);
-pub const ENDPOINTSLICES: Res = Res::new(
-    "discovery.k8s.io",
-    "v1",
-    "endpointslices",
-    "EndpointSlice",
-    true,
-);
-pub const PDBS: Res = Res::new(
-    "policy",
-    "v1",
-    "poddisruptionbudgets",
-    "PodDisruptionBudget",
-    true,
-);
+pub const ENDPOINTSLICES: Res = Res::new("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true);
+pub const PDBS: Res = Res::new("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true);
 pub const CRDS: Res = Res::new(
     "apiextensions.k8s.io",
     "v1",
@@ -104,20 +92,8 @@ pub const MUTATING_WEBHOOKS: Res = Res::new(
     "MutatingWebhookConfiguration",
     false,
 );
-pub const HTTPROUTES: Res = Res::new(
-    "gateway.networking.k8s.io",
-    "v1",
-    "httproutes",
-    "HTTPRoute",
-    true,
-);
-pub const GATEWAYS: Res = Res::new(
-    "gateway.networking.k8s.io",
-    "v1",
-    "gateways",
-    "Gateway",
-    true,
-);
+pub const HTTPROUTES: Res = Res::new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true);
+pub const GATEWAYS: Res = Res::new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", true);
 pub const PEER_AUTHENTICATIONS: Res = Res::new(
     "security.istio.io",
     "v1",
@@ -179,16 +155,9 @@ mod tests {
             CRDS.collection(Some("ignored")),
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         );
+        assert_eq!(HTTPROUTES.qualified(), "httproutes.gateway.networking.k8s.io");
         assert_eq!(
-            HTTPROUTES.qualified(),
-            "httproutes.gateway.networking.k8s.io"
-        );
-        assert_eq!(
-            query(&[
-                ("labelSelector", "app in (a,b)"),
-                ("limit", "500"),
-                ("continue", "")
-            ]),
+            query(&[("labelSelector", "app in (a,b)"), ("limit", "500"), ("continue", "")]),
             "?labelSelector=app%20in%20%28a%2Cb%29&limit=500"
         );
     }

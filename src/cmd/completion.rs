@@ -53,7 +53,7 @@ pub enum Shell {
 
 /// The script for `shell`, as checked into `completions/`.
 pub fn script(shell: Shell) -> String {
-    let mut cmd = Cli::command();
+    let mut cmd = Cli::command().bin_name("kubectl-mesh");
     let mut buf = Vec::new();
     let sh = match shell {
         Shell::Bash => clap_complete::Shell::Bash,
@@ -98,6 +98,15 @@ pub async fn run(ctx: Ctx, args: CompletionArgs) -> Result<u8> {
     }
 }
 
+/// The man page (`man/kubectl-mesh.1`), rendered from the same clap definition as `--help`.
+pub fn man_page() -> String {
+    let cmd = Cli::command().name("kubectl-mesh");
+    let mut buf = Vec::new();
+    // Rendering into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(cmd).render(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[cfg(unix)]
 fn set_executable(path: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -108,17 +117,6 @@ fn set_executable(path: &std::path::Path) -> Result<()> {
 #[cfg(not(unix))]
 fn set_executable(_path: &std::path::Path) -> Result<()> {
     Ok(())
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CompleteArgs {
-    /// The words typed after `mesh`; the last one is the word being completed
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "WORDS"
-    )]
-    pub words: Vec<String>,
 }
 
 /// What the words typed so far ask for.
@@ -142,10 +140,7 @@ fn flag_takes_value(flag: &str) -> bool {
             && (a.get_long().is_some_and(|l| flag == format!("--{l}"))
                 || a.get_short().is_some_and(|s| flag == format!("-{s}")))
     };
-    cmd.get_arguments().any(matches)
-        || cmd
-            .get_subcommands()
-            .any(|s| s.get_arguments().any(matches))
+    cmd.get_arguments().any(matches) || cmd.get_subcommands().any(|s| s.get_arguments().any(matches))
 }
 
 /// Pure analysis of the words typed (last one partial).
@@ -220,6 +215,46 @@ fn flags_of(sub: Option<&str>) -> Vec<(String, String)> {
     out
 }
 
+/// The connection flags among the words typed, so dynamic candidates come from the cluster the user aims at.
+fn globals_from_words(words: &[String]) -> crate::cli::GlobalArgs {
+    let mut g = crate::cli::GlobalArgs {
+        kubeconfig: None,
+        context: None,
+        cluster: None,
+        user: None,
+        namespace: None,
+        request_timeout: Duration::from_secs(1),
+        color: crate::cli::ColorChoice::Never,
+        verbosity: 0,
+    };
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        let (flag, inline) = match w.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (w.as_str(), None),
+        };
+        let slot = match flag {
+            "--kubeconfig" => 0,
+            "--context" => 1,
+            "--cluster" => 2,
+            "--user" => 3,
+            "-n" | "--namespace" => 4,
+            _ => continue,
+        };
+        let Some(value) = inline.or_else(|| it.peek().map(|v| v.to_string())) else {
+            continue;
+        };
+        match slot {
+            0 => g.kubeconfig = Some(value.into()),
+            1 => g.context = Some(value),
+            2 => g.cluster = Some(value),
+            3 => g.user = Some(value),
+            _ => g.namespace = Some(value),
+        }
+    }
+    g
+}
+
 /// Candidates for `words`, reading the cluster only when the position needs it (1 s per request at most).
 pub async fn candidates(ctx: &Ctx, words: &[String]) -> Vec<(String, String)> {
     let (want, namespace) = analyse(words);
@@ -253,31 +288,14 @@ pub async fn candidates(ctx: &Ctx, words: &[String]) -> Vec<(String, String)> {
             index,
             previous,
         } => match (subcommand.as_str(), index) {
-            ("shift" | "route-user" | "status", 0) => {
-                dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await
-            }
-            ("shift", _) => dynamic(
-                ctx,
-                namespace.as_deref(),
-                Lookup::Versions(previous[0].clone()),
-            )
-            .await
-            .into_iter()
-            .filter(|(v, _)| {
-                !previous[1..]
-                    .iter()
-                    .any(|p| p.split('=').next() == Some(v.as_str()))
-            })
-            .map(|(v, d)| (format!("{v}="), d))
-            .collect(),
-            ("route-user", 2) => {
-                dynamic(
-                    ctx,
-                    namespace.as_deref(),
-                    Lookup::Versions(previous[0].clone()),
-                )
+            ("shift" | "route-user" | "status", 0) => dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await,
+            ("shift", _) => dynamic(ctx, namespace.as_deref(), Lookup::Versions(previous[0].clone()))
                 .await
-            }
+                .into_iter()
+                .filter(|(v, _)| !previous[1..].iter().any(|p| p.split('=').next() == Some(v.as_str())))
+                .map(|(v, d)| (format!("{v}="), d))
+                .collect(),
+            ("route-user", 2) => dynamic(ctx, namespace.as_deref(), Lookup::Versions(previous[0].clone())).await,
             ("completion", 0) => ["bash", "zsh", "fish", "powershell", "install"]
                 .iter()
                 .map(|s| (s.to_string(), String::new()))
@@ -311,23 +329,14 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
         let names = |items: Vec<Value>| -> Vec<String> {
             items
                 .iter()
-                .filter_map(|i| {
-                    i.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
+                .filter_map(|i| i.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
                 .collect()
         };
         match what {
             Lookup::Namespaces => cluster
                 .list(&NAMESPACES, None, &ListParams::default())
                 .await
-                .map(|l| {
-                    names(l.items)
-                        .into_iter()
-                        .map(|n| (n, String::new()))
-                        .collect()
-                })
+                .map(|l| names(l.items).into_iter().map(|n| (n, String::new())).collect())
                 .unwrap_or_default(),
             Lookup::RoutedServices => {
                 let routes = cluster
@@ -362,10 +371,7 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
             }
             Lookup::Versions(service) => {
                 let mut set = BTreeSet::new();
-                if let Ok(svcs) = cluster
-                    .list(&SERVICES, Some(&ns), &ListParams::default())
-                    .await
-                {
+                if let Ok(svcs) = cluster.list(&SERVICES, Some(&ns), &ListParams::default()).await {
                     for n in names(svcs.items) {
                         if let Some(v) = n.strip_prefix(&format!("{service}-")) {
                             set.insert(v.to_string());
@@ -378,17 +384,12 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
                 };
                 if let Ok(pods) = cluster.list(&PODS, Some(&ns), &params).await {
                     for p in pods.items {
-                        if let Some(v) = p
-                            .pointer("/metadata/labels/version")
-                            .and_then(Value::as_str)
-                        {
+                        if let Some(v) = p.pointer("/metadata/labels/version").and_then(Value::as_str) {
                             set.insert(v.to_string());
                         }
                     }
                 }
-                set.into_iter()
-                    .map(|v| (v, format!("{service}-*")))
-                    .collect()
+                set.into_iter().map(|v| (v, format!("{service}-*"))).collect()
             }
         }
     };
@@ -397,12 +398,11 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
         .unwrap_or_default()
 }
 
-pub async fn complete(ctx: Ctx, args: CompleteArgs) -> Result<u8> {
-    let words = if args.words.is_empty() {
-        vec![String::new()]
-    } else {
-        args.words
-    };
+/// The hidden entry point `kubectl-mesh __complete WORDS…`. It is handled before clap so that it never shows up
+/// in help or in the generated shell scripts, and so that half-typed words never fail parsing.
+pub async fn complete(words: Vec<String>) -> Result<u8> {
+    let words = if words.is_empty() { vec![String::new()] } else { words };
+    let ctx = Ctx::new(globals_from_words(&words), crate::cli::OutputFormat::Table);
     let mut text = String::new();
     for (value, help) in candidates(&ctx, &words).await {
         if help.is_empty() {

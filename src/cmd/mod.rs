@@ -102,18 +102,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
     let Cli { global, command } = cli;
     match command {
         Command::Shift(args) => shift::run(Ctx::new(global, args.output.output), args).await,
-        Command::RouteUser(args) => {
-            route_user::run(Ctx::new(global, args.output.output), args).await
-        }
+        Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.output), args).await,
         Command::Status(args) => status::run(Ctx::new(global, args.output.output), args).await,
         Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.output), args).await,
         Command::Recover(args) => recover::run(Ctx::new(global, args.output.output), args).await,
-        Command::Completion(args) => {
-            completion::run(Ctx::new(global, OutputFormat::Table), args).await
-        }
-        Command::Complete(args) => {
-            completion::complete(Ctx::new(global, OutputFormat::Table), args).await
-        }
+        Command::Completion(args) => completion::run(Ctx::new(global, OutputFormat::Table), args).await,
         Command::Version(args) => version::run(Ctx::new(global, args.output.output), args).await,
         Command::Demo(args) => demo::run(Ctx::new(global, OutputFormat::Table), args).await,
     }

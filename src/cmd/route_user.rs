@@ -53,7 +53,5 @@ pub struct RouteUserArgs {
 }
 
 pub async fn run(_ctx: Ctx, _args: RouteUserArgs) -> Result<u8> {
-    Err(MeshError::NotImplemented {
-        command: "route-user",
-    })
+    Err(MeshError::NotImplemented { command: "route-user" })
 }

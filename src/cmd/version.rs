@@ -37,10 +37,7 @@ pub async fn run(ctx: Ctx, args: VersionArgs) -> Result<u8> {
         OutputFormat::Json | OutputFormat::Yaml => to_format(&doc, ctx.out.format)?,
         _ => {
             let mut s = format!("Client Version: v{}\n", env!("CARGO_PKG_VERSION"));
-            if let Some(v) = doc
-                .pointer("/serverVersion/gitVersion")
-                .and_then(Value::as_str)
-            {
+            if let Some(v) = doc.pointer("/serverVersion/gitVersion").and_then(Value::as_str) {
                 s.push_str(&format!("Server Version: {v}\n"));
             }
             s
