@@ -158,13 +158,11 @@ fn check_names(kc: &Kubeconfig, opts: &ConnectOptions) -> Result<()> {
                 format!("available contexts: {}", listing(&contexts)),
             ))
         }
-        (None, None) => {
-            if opts.cluster.is_none() || opts.user.is_none() {
-                return Err(kubeconfig_error(
-                    "the kubeconfig has no current-context",
-                    format!("pass --context (available: {})", listing(&contexts)),
-                ));
-            }
+        (None, None) if opts.cluster.is_none() || opts.user.is_none() => {
+            return Err(kubeconfig_error(
+                "the kubeconfig has no current-context",
+                format!("pass --context (available: {})", listing(&contexts)),
+            ));
         }
         (None, Some(cur)) if !cur.is_empty() && !contexts.contains(&cur.as_str()) => {
             return Err(kubeconfig_error(
