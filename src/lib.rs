@@ -1,0 +1,2 @@
+pub mod route;
+pub mod schema;
