@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 mod error;
 mod request;
 mod shift;
+mod user;
 
 pub use error::{PlanError, UsageError};
 pub use request::{
@@ -23,6 +24,7 @@ pub use request::{
     RouteUserRequest, ShiftRequest, DEFAULT_USER_HEADER,
 };
 pub use shift::{plan_shift, BackendShare, ShiftPlan};
+pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
 pub const MAX_RULES: usize = 16;
