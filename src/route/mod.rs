@@ -14,16 +14,22 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 mod error;
+pub mod render;
 mod request;
 mod shift;
+mod status;
 mod user;
 
 pub use error::{PlanError, UsageError};
+pub use render::{render_shift_table, render_status_table, render_user_plan};
 pub use request::{
     parse_weights, validate_dns_label, validate_header_name, validate_header_value,
     RouteUserRequest, ShiftRequest, DEFAULT_USER_HEADER,
 };
 pub use shift::{plan_shift, BackendShare, ShiftPlan};
+pub use status::{
+    route_status, BackendStatus, ConditionStatus, MatchStatus, RouteStatus, RuleStatus,
+};
 pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
