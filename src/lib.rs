@@ -11,3 +11,5 @@ pub mod duration;
 pub mod error;
 pub mod names;
 pub mod output;
+pub mod route;
+pub mod schema;

@@ -1,0 +1,169 @@
+//! Errors of the route planners.
+//!
+//! `UsageError` means the user typed something we can reject without looking at the cluster
+//! (exit code 2); `PlanError` means the cluster state makes the request unsafe or impossible
+//! and nothing was written. Every variant carries a `hint()` naming the command or flag that
+//! fixes it, so the command layer can print `error: …` plus `hint: …`.
+
+use thiserror::Error;
+
+/// The request itself is malformed (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UsageError {
+    #[error("no weights given: expected VERSION=PERCENT pairs like v1=90 v3=10")]
+    NoWeights,
+    #[error("invalid weight {arg:?}: expected VERSION=PERCENT, like v1=90")]
+    MalformedWeight { arg: String },
+    #[error("invalid weight {arg:?}: version is empty")]
+    EmptyVersion { arg: String },
+    #[error("invalid weight {arg:?}: {value:?} is not a whole number from 0 to 100")]
+    NotANumber { arg: String, value: String },
+    #[error("invalid weight {arg:?}: {value} is out of range 0..=100")]
+    OutOfRange { arg: String, value: u64 },
+    #[error("version {version:?} is given more than once")]
+    RepeatedVersion { version: String },
+    #[error("weights sum to {sum}, more than 100")]
+    SumOver100 { sum: u32 },
+    #[error("{name:?} is not a valid Service name: {reason}")]
+    InvalidServiceName { name: String, reason: String },
+    #[error("invalid header name {name:?}: {reason}")]
+    InvalidHeaderName { name: String, reason: String },
+    #[error("invalid header value {value:?}: {reason}")]
+    InvalidHeaderValue { value: String, reason: String },
+    #[error("no version given for user {user:?}")]
+    MissingVersion { user: String },
+}
+
+impl UsageError {
+    /// What to type instead.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            UsageError::NoWeights
+            | UsageError::MalformedWeight { .. }
+            | UsageError::EmptyVersion { .. }
+            | UsageError::NotANumber { .. }
+            | UsageError::OutOfRange { .. } => Some(
+                "weights are whole percents, for example: kubectl mesh shift reviews v1=90 v3=10"
+                    .to_string(),
+            ),
+            UsageError::RepeatedVersion { version } => {
+                Some(format!("give {version}=PERCENT once"))
+            }
+            UsageError::SumOver100 { .. } => Some(
+                "make the weights sum to 100 (or less: the rest is spread over the current backends)"
+                    .to_string(),
+            ),
+            UsageError::InvalidServiceName { .. } => Some(
+                "versions and Service names are DNS-1123 labels: lowercase letters, digits and '-', at most 63 characters"
+                    .to_string(),
+            ),
+            UsageError::InvalidHeaderName { .. } => Some(
+                "header names are HTTP tokens (letters, digits and !#$%&'*+-.^_`|~), for example: --header end-user"
+                    .to_string(),
+            ),
+            UsageError::InvalidHeaderValue { .. } => {
+                Some("use a non-empty value of at most 4096 printable characters".to_string())
+            }
+            UsageError::MissingVersion { user } => Some(format!(
+                "name the version, for example: kubectl mesh route-user SERVICE {user} v2 (or pass --remove)"
+            )),
+        }
+    }
+}
+
+/// The cluster state makes the request unsafe or impossible; nothing should be written.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    #[error("service {service:?} not found in namespace {namespace:?}")]
+    ServiceNotFound { service: String, namespace: String },
+    #[error("service {service:?} in namespace {namespace:?} has no ports")]
+    ServiceHasNoPorts { service: String, namespace: String },
+    #[error("HTTPRoute {route:?} not found in namespace {namespace:?}")]
+    RouteNotFound { route: String, namespace: String },
+    #[error("HTTPRoute {route:?} is not a mesh route of service {service:?} (no parentRef {{group: \"\", kind: Service, name: {service}}})")]
+    NotMeshRoute { route: String, service: String },
+    #[error("service {service:?} has several mesh HTTPRoutes: {}", routes.join(", "))]
+    RouteAmbiguous {
+        service: String,
+        routes: Vec<String>,
+    },
+    #[error(
+        "backend service {service:?} does not exist (existing versions: {})",
+        list_or_none(existing_versions)
+    )]
+    BackendMissing {
+        parent: String,
+        version: String,
+        service: String,
+        existing_versions: Vec<String>,
+    },
+    #[error("cannot create service {service:?}: no pods labelled app={parent},version={version}")]
+    NoPodsForVersion {
+        parent: String,
+        version: String,
+        service: String,
+        existing_versions: Vec<String>,
+    },
+    #[error("backend service {service:?} has no ready endpoints; traffic sent to it would fail")]
+    BackendUnready { service: String },
+    #[error("HTTPRoute {route:?} is managed by {owner}; a manual change would be overwritten or fight it")]
+    OwnedByController { route: String, owner: String },
+    #[error("weights sum to {sum}, and the default rule has no other backends to take the remaining {}", 100 - sum)]
+    NoOtherBackends { service: String, sum: u32 },
+    #[error("HTTPRoute {route:?} is full: {reason}")]
+    RouteFull { route: String, reason: String },
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+impl PlanError {
+    /// The command or flag that fixes it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PlanError::ServiceNotFound { namespace, .. } => Some(format!(
+                "list services with: kubectl get services -n {namespace}"
+            )),
+            PlanError::ServiceHasNoPorts { .. } => {
+                Some("add a port to the Service; routes need a port to send traffic to".to_string())
+            }
+            PlanError::RouteNotFound { namespace, .. } => Some(format!(
+                "list routes with: kubectl get httproutes -n {namespace}, or leave out --route"
+            )),
+            PlanError::NotMeshRoute { service, .. } => Some(format!(
+                "leave out --route to use (or create) the mesh route of {service}"
+            )),
+            PlanError::RouteAmbiguous { routes, .. } => Some(format!(
+                "pick one with --route {}",
+                routes.first().map(String::as_str).unwrap_or("NAME")
+            )),
+            PlanError::BackendMissing {
+                parent, version, ..
+            } => Some(format!(
+                "create it with: kubectl mesh shift {parent} {version}=100 --create-backends (or use an existing version)"
+            )),
+            PlanError::NoPodsForVersion { parent, .. } => Some(format!(
+                "deploy pods labelled app={parent},version=VERSION first, or use an existing version"
+            )),
+            PlanError::BackendUnready { service } => Some(format!(
+                "check its pods with: kubectl get endpointslices -l kubernetes.io/service-name={service}; pass --force to shift anyway"
+            )),
+            PlanError::OwnedByController { .. } => Some(
+                "change the rollout through its controller, or pass --force to edit the route anyway"
+                    .to_string(),
+            ),
+            PlanError::NoOtherBackends { service, .. } => Some(format!(
+                "give weights that sum to 100, for example: kubectl mesh shift {service} v1=90 v2=10"
+            )),
+            PlanError::RouteFull { .. } => Some(
+                "remove rules you no longer need (kubectl mesh route-user SERVICE USER --remove)"
+                    .to_string(),
+            ),
+        }
+    }
+}

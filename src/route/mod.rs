@@ -1,0 +1,612 @@
+//! The mesh (GAMMA) HTTPRoute model and its pure planners.
+//!
+//! `kubectl mesh shift` and `kubectl mesh route-user` edit the HTTPRoute whose parentRef is a
+//! Service (`group: ""`, `kind: Service`). The command layer reads the cluster into a
+//! [`RouteSnapshot`], calls a planner here, writes the returned object with optimistic
+//! concurrency and renders the plan with [`render`]. Nothing here does IO.
+//!
+//! Routes are handled as `serde_json::Value`, never as typed structs: filters, timeouts,
+//! annotations, unknown fields and every rule we do not touch must survive byte-identical,
+//! whatever Gateway API version the cluster serves.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+mod error;
+pub mod render;
+mod request;
+mod shift;
+mod status;
+mod user;
+
+pub use error::{PlanError, UsageError};
+pub use render::{render_shift_table, render_status_table, render_user_plan};
+pub use request::{
+    parse_weights, validate_dns_label, validate_header_name, validate_header_value,
+    RouteUserRequest, ShiftRequest, DEFAULT_USER_HEADER,
+};
+pub use shift::{plan_shift, BackendShare, ShiftPlan};
+pub use status::{
+    route_status, BackendStatus, ConditionStatus, MatchStatus, RouteStatus, RuleStatus,
+};
+pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
+
+/// Gateway API v1.0.0 limits (the strictest served version): rules per route.
+pub const MAX_RULES: usize = 16;
+/// Gateway API v1.0.0 limit: matches per rule (v1.6.1 allows 64).
+pub const MAX_MATCHES_V1_0: usize = 8;
+/// Backend references per rule.
+pub const MAX_BACKEND_REFS: usize = 16;
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: i32,
+}
+
+/// The facts about a Service the planners need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<ServicePort>,
+}
+
+impl ServiceInfo {
+    /// The port routes use for this Service: the first port named `http` or `http-*`,
+    /// else the first port.
+    pub fn route_port(&self) -> Option<i32> {
+        self.ports
+            .iter()
+            .find(|p| {
+                p.name
+                    .as_deref()
+                    .is_some_and(|n| n == "http" || n.starts_with("http-"))
+            })
+            .or_else(|| self.ports.first())
+            .map(|p| p.port)
+    }
+}
+
+/// A pod's labels (only `app` and `version` matter) and readiness.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub ready: bool,
+}
+
+/// Everything about one namespace the route code reads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NamespaceState {
+    pub namespace: String,
+    /// All HTTPRoutes of the namespace, as the API server returned them.
+    pub routes: Vec<Value>,
+    pub services: Vec<ServiceInfo>,
+    /// Ready endpoints per Service name (see [`ready_endpoints_from_slices`]); absent = 0.
+    pub ready_endpoints: BTreeMap<String, u32>,
+    pub pods: Vec<PodInfo>,
+}
+
+impl NamespaceState {
+    pub fn service(&self, name: &str) -> Option<&ServiceInfo> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn ready(&self, service: &str) -> u32 {
+        self.ready_endpoints.get(service).copied().unwrap_or(0)
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Value> {
+        self.routes.iter().find(|r| route_name(r) == name)
+    }
+}
+
+/// Input of the planners: one namespace plus the Service the command is about.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteSnapshot {
+    /// The parent Service name (`reviews`).
+    pub service: String,
+    pub state: NamespaceState,
+    /// Whether the served HTTPRoute schema has `spec.parentRefs[].port` (v1.0.0 does not).
+    pub parent_port_supported: bool,
+}
+
+/// Count ready endpoints per Service from EndpointSlice objects (label
+/// `kubernetes.io/service-name`; an endpoint counts when `conditions.ready` is true or absent).
+pub fn ready_endpoints_from_slices(slices: &[Value]) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for slice in slices {
+        let Some(svc) = slice
+            .pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let n = slice
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .map(|eps| {
+                eps.iter()
+                    .filter(|ep| {
+                        ep.pointer("/conditions/ready")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(true)
+                    })
+                    .count() as u32
+            })
+            .unwrap_or(0);
+        *out.entry(svc.to_string()).or_insert(0) += n;
+    }
+    out
+}
+
+pub(crate) fn route_name(route: &Value) -> &str {
+    route
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn is_core_group(v: Option<&Value>) -> bool {
+    // An absent group defaults to gateway.networking.k8s.io for parentRefs: not a Service.
+    matches!(v.and_then(Value::as_str), Some("") | Some("core"))
+}
+
+/// Whether a parentRef points at Service `service` in the route's namespace.
+pub fn parent_ref_is_service(parent_ref: &Value, route: &Value, service: &str) -> bool {
+    mesh_parent_service(parent_ref, route) == Some(service)
+}
+
+/// The Service name of a mesh parentRef, if it is one (same namespace only).
+pub fn mesh_parent_service<'a>(parent_ref: &'a Value, route: &Value) -> Option<&'a str> {
+    if !is_core_group(parent_ref.get("group")) {
+        return None;
+    }
+    if parent_ref.get("kind").and_then(Value::as_str) != Some("Service") {
+        return None;
+    }
+    if let Some(ns) = parent_ref.get("namespace").and_then(Value::as_str) {
+        let route_ns = route.pointer("/metadata/namespace").and_then(Value::as_str);
+        if route_ns.is_some_and(|r| r != ns) {
+            return None;
+        }
+    }
+    parent_ref.get("name").and_then(Value::as_str)
+}
+
+/// Routes whose `spec.parentRefs` contain `{group: "" | "core", kind: Service, name: SERVICE}`.
+pub fn find_mesh_routes<'a>(routes: &'a [Value], service: &str) -> Vec<&'a Value> {
+    routes
+        .iter()
+        .filter(|r| {
+            r.pointer("/spec/parentRefs")
+                .and_then(Value::as_array)
+                .is_some_and(|prs| prs.iter().any(|p| parent_ref_is_service(p, r, service)))
+        })
+        .collect()
+}
+
+/// Whether a match is the catch-all the API server defaults to: `path: PathPrefix "/"` (or
+/// no path) with no headers, query params or method.
+pub fn is_catch_all_match(m: &Value) -> bool {
+    let Some(obj) = m.as_object() else {
+        return false;
+    };
+    for (k, v) in obj {
+        match k.as_str() {
+            "path" => {
+                let ty = v
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("PathPrefix");
+                let val = v.get("value").and_then(Value::as_str).unwrap_or("/");
+                if ty != "PathPrefix" || val != "/" {
+                    return false;
+                }
+            }
+            "headers" | "queryParams" => {
+                if v.as_array().is_some_and(|a| !a.is_empty()) {
+                    return false;
+                }
+            }
+            "method" => {
+                if !v.is_null() {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// A default (catch-all) rule: no `matches`, empty `matches`, or only the PathPrefix "/" match.
+/// The API server defaults a rule's matches to `[{path: {type: PathPrefix, value: "/"}}]`, so
+/// stored default rules look like the last case.
+pub fn is_default_rule(rule: &Value) -> bool {
+    match rule.get("matches") {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(ms)) => ms.is_empty() || (ms.len() == 1 && is_catch_all_match(&ms[0])),
+        Some(_) => false,
+    }
+}
+
+/// Index of the first default rule of a route.
+pub fn default_rule_index(route: &Value) -> Option<usize> {
+    route
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)?
+        .iter()
+        .position(is_default_rule)
+}
+
+/// A backendRef as (service name, weight); weight defaults to 1. Non-Service backends are
+/// named `kind/name`.
+pub(crate) fn backend_key(r: &Value) -> String {
+    let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+    let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
+    let group = r.get("group").and_then(Value::as_str).unwrap_or("");
+    let base = if kind == "Service" && (group.is_empty() || group == "core") {
+        name.to_string()
+    } else {
+        format!("{kind}/{name}")
+    };
+    match r.get("namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{ns}/{base}"),
+        None => base,
+    }
+}
+
+pub(crate) fn backend_weight(r: &Value) -> u64 {
+    r.get("weight").and_then(Value::as_u64).unwrap_or(1)
+}
+
+/// The version a backend Service stands for: the suffix after `PARENT-`, else the Service's
+/// `version` label.
+pub(crate) fn version_of(state: &NamespaceState, parent: &str, backend: &str) -> Option<String> {
+    if let Some(v) = backend
+        .strip_prefix(parent)
+        .and_then(|r| r.strip_prefix('-'))
+        .filter(|v| !v.is_empty())
+    {
+        return Some(v.to_string());
+    }
+    state
+        .service(backend)
+        .and_then(|s| {
+            s.labels
+                .get("version")
+                .or_else(|| s.selector.get("version"))
+        })
+        .cloned()
+}
+
+/// Versions of SERVICE that exist: Services `SERVICE-*` and pod `version` labels of `app=SERVICE`.
+pub fn existing_versions(state: &NamespaceState, service: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let prefix = format!("{service}-");
+    for s in &state.services {
+        if let Some(v) = s.name.strip_prefix(&prefix) {
+            out.push(v.to_string());
+        }
+    }
+    for p in &state.pods {
+        if p.labels.get("app").map(String::as_str) == Some(service) {
+            if let Some(v) = p.labels.get("version") {
+                out.push(v.clone());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Who manages a route, if a controller does: ownerReferences, Flagger or Argo Rollouts markers.
+pub fn route_owner(route: &Value) -> Option<String> {
+    if let Some(o) = route
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("owner");
+        let name = o.get("name").and_then(Value::as_str).unwrap_or("?");
+        return Some(format!("{kind}/{name} (ownerReferences)"));
+    }
+    for (field, what) in [("annotations", "annotation"), ("labels", "label")] {
+        if let Some(m) = route
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_object)
+        {
+            for k in m.keys() {
+                if k.starts_with("flagger.app/") {
+                    return Some(format!("Flagger ({what} {k})"));
+                }
+                if k.starts_with("argo-rollouts.argoproj.io/") {
+                    return Some(format!("Argo Rollouts ({what} {k})"));
+                }
+            }
+        }
+    }
+    if let Some(mf) = route
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    {
+        for e in mf {
+            match e.get("manager").and_then(Value::as_str) {
+                Some("flagger") => return Some("Flagger (managedFields manager flagger)".into()),
+                Some("rollouts-controller") => {
+                    return Some("Argo Rollouts (managedFields manager rollouts-controller)".into())
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// The Service object `--create-backends` writes for one version, shaped like Istio's
+/// bookinfo-versions.yaml: selector `{app, version}`, labels `app`/`service`/`version`
+/// (bookinfo.yaml labels Services with `app` and `service`), the parent's port.
+pub fn backend_service_object(
+    namespace: &str,
+    parent: &ServiceInfo,
+    version: &str,
+    service_name: &str,
+) -> Value {
+    let ports: Vec<Value> = parent
+        .route_port()
+        .into_iter()
+        .map(|p| {
+            let name = parent
+                .ports
+                .iter()
+                .find(|sp| sp.port == p)
+                .and_then(|sp| sp.name.clone())
+                .unwrap_or_else(|| "http".to_string());
+            json!({"port": p, "name": name})
+        })
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name,
+            "namespace": namespace,
+            "labels": {"app": parent.name, "service": service_name, "version": version},
+        },
+        "spec": {
+            "ports": ports,
+            "selector": {"app": parent.name, "version": version},
+        },
+    })
+}
+
+/// A fresh mesh route for SERVICE with the given rules.
+pub(crate) fn new_mesh_route(snap: &RouteSnapshot, port: i32, rules: Vec<Value>) -> Value {
+    let mut parent = json!({"group": "", "kind": "Service", "name": snap.service});
+    if snap.parent_port_supported {
+        parent["port"] = json!(port);
+    }
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": snap.service, "namespace": snap.state.namespace},
+        "spec": {"parentRefs": [parent], "rules": rules},
+    })
+}
+
+/// A backendRef as Istio's samples write it (`name`, `port`, `weight`); the API server
+/// defaults `group: ""` and `kind: Service`.
+pub(crate) fn backend_ref(name: &str, port: i32, weight: u32) -> Value {
+    json!({"name": name, "port": port, "weight": weight})
+}
+
+/// Parent Service facts, or the error to report.
+pub(crate) fn parent_service(snap: &RouteSnapshot) -> Result<(&ServiceInfo, i32), PlanError> {
+    let parent = snap
+        .state
+        .service(&snap.service)
+        .ok_or_else(|| PlanError::ServiceNotFound {
+            service: snap.service.clone(),
+            namespace: snap.state.namespace.clone(),
+        })?;
+    let port = parent
+        .route_port()
+        .ok_or_else(|| PlanError::ServiceHasNoPorts {
+            service: snap.service.clone(),
+            namespace: snap.state.namespace.clone(),
+        })?;
+    Ok((parent, port))
+}
+
+/// Pick the route to edit: `--route NAME` (must be a mesh route of SERVICE), the only mesh route,
+/// or `None` (create one). Refuses controller-owned routes unless `force`.
+pub(crate) fn select_route<'a>(
+    snap: &'a RouteSnapshot,
+    route_name_opt: Option<&str>,
+    force: bool,
+) -> Result<Option<&'a Value>, PlanError> {
+    let route = match route_name_opt {
+        Some(name) => {
+            let r = snap
+                .state
+                .route(name)
+                .ok_or_else(|| PlanError::RouteNotFound {
+                    route: name.to_string(),
+                    namespace: snap.state.namespace.clone(),
+                })?;
+            if find_mesh_routes(std::slice::from_ref(r), &snap.service).is_empty() {
+                return Err(PlanError::NotMeshRoute {
+                    route: name.to_string(),
+                    service: snap.service.clone(),
+                });
+            }
+            Some(r)
+        }
+        None => {
+            let found = find_mesh_routes(&snap.state.routes, &snap.service);
+            match found.len() {
+                0 => None,
+                1 => Some(found[0]),
+                _ => {
+                    return Err(PlanError::RouteAmbiguous {
+                        service: snap.service.clone(),
+                        routes: found.iter().map(|r| route_name(r).to_string()).collect(),
+                    })
+                }
+            }
+        }
+    };
+    if let Some(r) = route {
+        if !force {
+            if let Some(owner) = route_owner(r) {
+                return Err(PlanError::OwnedByController {
+                    route: route_name(r).to_string(),
+                    owner,
+                });
+            }
+        }
+    }
+    Ok(route)
+}
+
+/// Resolve VERSION to a backend Service and run the safety checks shared by shift and
+/// route-user. Returns the Service name and, with `create_backends`, the Service to create.
+pub(crate) fn resolve_backend(
+    snap: &RouteSnapshot,
+    parent: &ServiceInfo,
+    version: &str,
+    force: bool,
+    create_backends: bool,
+) -> Result<(String, Option<Value>), PlanError> {
+    let state = &snap.state;
+    if state.service(version).is_some() {
+        check_ready(state, version, force)?;
+        return Ok((version.to_string(), None));
+    }
+    let name = format!("{}-{}", snap.service, version);
+    if state.service(&name).is_some() {
+        check_ready(state, &name, force)?;
+        return Ok((name, None));
+    }
+    let existing = existing_versions(state, &snap.service);
+    if !create_backends {
+        return Err(PlanError::BackendMissing {
+            parent: snap.service.clone(),
+            version: version.to_string(),
+            service: name,
+            existing_versions: existing,
+        });
+    }
+    let pods: Vec<&PodInfo> = state
+        .pods
+        .iter()
+        .filter(|p| {
+            p.labels.get("app") == Some(&snap.service)
+                && p.labels.get("version").map(String::as_str) == Some(version)
+        })
+        .collect();
+    if pods.is_empty() {
+        return Err(PlanError::NoPodsForVersion {
+            parent: snap.service.clone(),
+            version: version.to_string(),
+            service: name,
+            existing_versions: existing,
+        });
+    }
+    if !force && !pods.iter().any(|p| p.ready) {
+        return Err(PlanError::BackendUnready { service: name });
+    }
+    let obj = backend_service_object(&state.namespace, parent, version, &name);
+    Ok((name, Some(obj)))
+}
+
+fn check_ready(state: &NamespaceState, service: &str, force: bool) -> Result<(), PlanError> {
+    if !force && state.ready(service) == 0 {
+        return Err(PlanError::BackendUnready {
+            service: service.to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rule_detection_follows_api_server_defaulting() {
+        assert!(is_default_rule(&json!({"backendRefs": []})));
+        assert!(is_default_rule(&json!({"matches": []})));
+        assert!(is_default_rule(
+            &json!({"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]})
+        ));
+        assert!(!is_default_rule(
+            &json!({"matches": [{"path": {"type": "PathPrefix", "value": "/v2"}}]})
+        ));
+        assert!(!is_default_rule(&json!({"matches": [{
+            "path": {"type": "PathPrefix", "value": "/"},
+            "headers": [{"name": "end-user", "value": "jason"}]}]})));
+        assert!(!is_default_rule(&json!({"matches": [{
+            "path": {"type": "PathPrefix", "value": "/"}, "method": "GET"}]})));
+        assert!(!is_default_rule(&json!({"matches": [
+            {"path": {"type": "PathPrefix", "value": "/"}},
+            {"path": {"type": "Exact", "value": "/x"}}]})));
+        assert!(!is_default_rule(
+            &json!({"matches": [{"path": {"type": "Exact", "value": "/"}}]})
+        ));
+    }
+
+    #[test]
+    fn mesh_routes_need_core_group_and_service_kind() {
+        let routes = vec![
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "reviews"}]}}),
+            json!({"metadata": {"name": "b", "namespace": "ns"}, "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "reviews", "namespace": "ns"}]}}),
+            json!({"metadata": {"name": "c", "namespace": "ns"}, "spec": {"parentRefs": [{"name": "reviews"}]}}),
+            json!({"metadata": {"name": "d", "namespace": "ns"}, "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "reviews", "namespace": "other"}]}}),
+            json!({"metadata": {"name": "e", "namespace": "ns"}, "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "ratings"}]}}),
+        ];
+        let names: Vec<&str> = find_mesh_routes(&routes, "reviews")
+            .into_iter()
+            .map(route_name)
+            .collect();
+        assert_eq!(names, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn ready_endpoints_count_ready_or_unknown() {
+        let slices = vec![
+            json!({"metadata": {"labels": {"kubernetes.io/service-name": "reviews-v1"}},
+                   "endpoints": [{"conditions": {"ready": true}}, {"conditions": {}}, {"conditions": {"ready": false}}]}),
+            json!({"metadata": {"labels": {"kubernetes.io/service-name": "reviews-v1"}},
+                   "endpoints": [{"addresses": ["10.0.0.1"]}]}),
+            json!({"metadata": {"labels": {"kubernetes.io/service-name": "reviews-v2"}}}),
+        ];
+        let m = ready_endpoints_from_slices(&slices);
+        assert_eq!(m.get("reviews-v1"), Some(&3));
+        assert_eq!(m.get("reviews-v2"), Some(&0));
+    }
+
+    #[test]
+    fn owners_are_named() {
+        let r = json!({"metadata": {"ownerReferences": [{"kind": "Canary", "name": "reviews"}]}});
+        assert_eq!(
+            route_owner(&r).as_deref(),
+            Some("Canary/reviews (ownerReferences)")
+        );
+        let r = json!({"metadata": {"annotations": {"flagger.app/primary": "x"}}});
+        assert!(route_owner(&r).unwrap().starts_with("Flagger"));
+        let r = json!({"metadata": {"managedFields": [{"manager": "rollouts-controller"}]}});
+        assert!(route_owner(&r).unwrap().starts_with("Argo Rollouts"));
+        let r = json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}});
+        assert_eq!(route_owner(&r), None);
+    }
+}

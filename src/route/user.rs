@@ -1,0 +1,401 @@
+//! `kubectl mesh route-user`: send one user's requests (header `end-user: USER`, Exact) to a
+//! chosen version, before the default rule, without touching anyone else's traffic.
+//!
+//! A route that does not exist yet is created with the user rule plus a default rule whose
+//! backend is the parent Service itself (`{name: SERVICE, port}`): everyone else keeps going
+//! exactly where they went before (all of the Service's pods).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::shift::same_split;
+use super::{
+    backend_key, default_rule_index, is_catch_all_match, new_mesh_route, parent_service,
+    resolve_backend, route_name, select_route, PlanError, RouteSnapshot, RouteUserRequest,
+    MAX_RULES,
+};
+
+/// What `route-user` will write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteUserPlan {
+    pub namespace: String,
+    pub route_name: String,
+    /// Create the route (POST) rather than replace it.
+    pub create: bool,
+    /// The full new route (`null` when removing from a route that does not exist).
+    pub route: Value,
+    /// The backend Service the user is sent to (`None` when removing).
+    pub backend: Option<String>,
+    pub services_to_create: Vec<Value>,
+    /// Nothing to write.
+    pub noop: bool,
+    /// One line saying what happens, e.g. `end-user: jason → reviews-v2 (added)`.
+    pub message: String,
+}
+
+/// Whether a rule is the user rule for `header: value`: one match whose only condition is
+/// that header (Exact), besides the defaulted PathPrefix "/" path.
+pub fn is_user_rule(rule: &Value, header: &str, value: &str) -> bool {
+    let Some([m]) = rule
+        .get("matches")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    else {
+        return false;
+    };
+    let Some([h]) = m
+        .get("headers")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    else {
+        return false;
+    };
+    let exact = h.get("type").and_then(Value::as_str).unwrap_or("Exact") == "Exact";
+    let name_ok = h
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.eq_ignore_ascii_case(header));
+    let value_ok = h.get("value").and_then(Value::as_str) == Some(value);
+    let mut rest = m.clone();
+    if let Some(o) = rest.as_object_mut() {
+        o.shift_remove("headers");
+    }
+    exact && name_ok && value_ok && is_catch_all_match(&rest)
+}
+
+fn user_rule(header: &str, user: &str, backend: Value) -> Value {
+    json!({
+        "matches": [{"headers": [{"type": "Exact", "name": header, "value": user}]}],
+        "backendRefs": [backend],
+    })
+}
+
+/// Plan `kubectl mesh route-user SERVICE USER VERSION` (or `--remove`).
+pub fn plan_route_user(
+    snap: &RouteSnapshot,
+    req: &RouteUserRequest,
+) -> Result<RouteUserPlan, PlanError> {
+    let state = &snap.state;
+    let (parent, port) = parent_service(snap)?;
+    let existing = select_route(snap, req.route_name.as_deref(), req.force)?;
+    let name = existing
+        .map(|r| route_name(r).to_string())
+        .unwrap_or_else(|| snap.service.clone());
+    let who = format!("{}: {}", req.header, req.user);
+    let rules: Vec<Value> = existing
+        .and_then(|r| r.pointer("/spec/rules"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let matching: Vec<usize> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| is_user_rule(r, &req.header, &req.user))
+        .map(|(i, _)| i)
+        .collect();
+
+    let plan = |route: Value,
+                backend: Option<String>,
+                services: Vec<Value>,
+                noop: bool,
+                message: String| RouteUserPlan {
+        namespace: state.namespace.clone(),
+        route_name: name.clone(),
+        create: existing.is_none() && !noop,
+        route,
+        backend,
+        services_to_create: services,
+        noop,
+        message,
+    };
+
+    let version = match (&req.version, req.remove) {
+        (_, true) | (None, _) => {
+            let Some(route) = existing.filter(|_| !matching.is_empty()) else {
+                return Ok(plan(
+                    existing.cloned().unwrap_or(Value::Null),
+                    None,
+                    Vec::new(),
+                    true,
+                    format!("no rule for {who} in HTTPRoute {name}; nothing to remove"),
+                ));
+            };
+            let mut route = route.clone();
+            let kept: Vec<Value> = rules
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !matching.contains(i))
+                .map(|(_, r)| r)
+                .collect();
+            route["spec"]["rules"] = Value::Array(kept);
+            return Ok(plan(
+                route,
+                None,
+                Vec::new(),
+                false,
+                format!("removed the rule for {who} from HTTPRoute {name}"),
+            ));
+        }
+        (Some(v), false) => v,
+    };
+
+    let (backend, create) = resolve_backend(snap, parent, version, req.force, req.create_backends)?;
+    let target = json!({"name": backend, "port": port, "weight": 100});
+    let services: Vec<Value> = create.into_iter().collect();
+
+    let Some(existing_route) = existing else {
+        let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
+        let route = new_mesh_route(
+            snap,
+            port,
+            vec![user_rule(&req.header, &req.user, target), default],
+        );
+        return Ok(plan(
+            route,
+            Some(backend.clone()),
+            services,
+            false,
+            format!(
+                "{who} → {backend} (new HTTPRoute {name}; everyone else → {})",
+                snap.service
+            ),
+        ));
+    };
+
+    let mut route = existing_route.clone();
+    if let Some(&first) = matching.first() {
+        let current: Vec<Value> = rules[first]
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let pointed = current.len() == 1 && backend_key(&current[0]) == backend;
+        if matching.len() == 1 && pointed && same_split(&current, std::slice::from_ref(&target)) {
+            return Ok(plan(
+                route,
+                Some(backend.clone()),
+                Vec::new(),
+                true,
+                format!("{who} already goes to {backend}"),
+            ));
+        }
+        let mut new_rules: Vec<Value> = Vec::new();
+        for (i, mut r) in rules.into_iter().enumerate() {
+            if i == first {
+                // Keep an existing ref to the same Service (with its filters); else replace.
+                r["backendRefs"] = if pointed {
+                    json!([current[0]])
+                } else {
+                    json!([target])
+                };
+                new_rules.push(r);
+            } else if !matching.contains(&i) {
+                new_rules.push(r);
+            }
+        }
+        route["spec"]["rules"] = Value::Array(new_rules);
+        return Ok(plan(
+            route,
+            Some(backend.clone()),
+            services,
+            false,
+            format!("{who} → {backend} (rule updated in HTTPRoute {name})"),
+        ));
+    }
+
+    if rules.len() >= MAX_RULES {
+        return Err(PlanError::RouteFull {
+            route: name,
+            reason: format!("it already has {MAX_RULES} rules"),
+        });
+    }
+    let at = default_rule_index(existing_route).unwrap_or(rules.len());
+    let mut new_rules = rules;
+    new_rules.insert(at, user_rule(&req.header, &req.user, target));
+    route["spec"]["rules"] = Value::Array(new_rules);
+    Ok(plan(
+        route,
+        Some(backend.clone()),
+        services,
+        false,
+        format!("{who} → {backend} (rule added to HTTPRoute {name})"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::testutil::*;
+
+    fn req(user: &str, version: Option<&str>) -> RouteUserRequest {
+        RouteUserRequest::new("reviews", user, version, None, version.is_none()).unwrap()
+    }
+
+    fn rule_backend(rule: &Value) -> String {
+        backend_key(&rule["backendRefs"][0])
+    }
+
+    #[test]
+    fn route_user_adds_rule_before_default() {
+        let snap = bookinfo(vec![route_v1()], true);
+        let plan = plan_route_user(&snap, &req("vijay", Some("v2"))).unwrap();
+        assert!(!plan.noop && !plan.create);
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(
+            rules[0]["matches"],
+            json!([{"headers": [{"type": "Exact", "name": "end-user", "value": "vijay"}]}])
+        );
+        assert_eq!(rule_backend(&rules[0]), "reviews-v2");
+        assert_eq!(rules[1], route_v1()["spec"]["rules"][0]);
+        assert_eq!(default_rule_index(&plan.route), Some(1));
+        assert_valid_everywhere(&plan.route);
+    }
+
+    #[test]
+    fn route_user_is_idempotent_after_api_server_defaulting() {
+        let snap = bookinfo(vec![route_v1()], true);
+        let plan = plan_route_user(&snap, &req("vijay", Some("v2"))).unwrap();
+        let mut stored = plan.route.clone();
+        if let Some(s) = v1_0_0_opt() {
+            s.default(&mut stored);
+        }
+        let snap2 = bookinfo(vec![stored.clone()], true);
+        let again = plan_route_user(&snap2, &req("vijay", Some("v2"))).unwrap();
+        assert!(again.noop, "{}", again.message);
+        assert_eq!(again.route, stored);
+    }
+
+    #[test]
+    fn route_user_repoints_only_that_users_backend() {
+        let route = route_with_user_rule();
+        let snap = bookinfo(vec![route.clone()], true);
+        let plan = plan_route_user(&snap, &req("jason", Some("v3"))).unwrap();
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rule_backend(&rules[0]), "reviews-v3");
+        // Filters and matches of the user rule survive; the default rule is untouched.
+        assert_eq!(rules[0]["filters"], route["spec"]["rules"][0]["filters"]);
+        assert_eq!(rules[0]["matches"], route["spec"]["rules"][0]["matches"]);
+        assert_eq!(rules[1], route["spec"]["rules"][1]);
+        assert_valid_everywhere(&plan.route);
+    }
+
+    #[test]
+    fn route_user_keeps_each_users_rule() {
+        let snap = bookinfo(vec![route_with_user_rule()], true);
+        let plan = plan_route_user(&snap, &req("vijay", Some("v3"))).unwrap();
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 3);
+        assert!(is_user_rule(&rules[0], "end-user", "jason"));
+        assert!(is_user_rule(&rules[1], "end-user", "vijay"));
+        assert!(crate::route::is_default_rule(&rules[2]));
+        assert_valid_everywhere(&plan.route);
+    }
+
+    #[test]
+    fn route_user_header_name_matches_case_insensitively() {
+        let snap = bookinfo(vec![route_with_user_rule()], true);
+        let r =
+            RouteUserRequest::new("reviews", "jason", Some("v2"), Some("End-User"), false).unwrap();
+        let plan = plan_route_user(&snap, &r).unwrap();
+        assert!(plan.noop);
+    }
+
+    #[test]
+    fn route_user_remove_drops_only_that_rule() {
+        let mut route = route_with_user_rule();
+        let vijay = json!({"matches": [{"headers": [{"type": "Exact", "name": "end-user", "value": "vijay"}]}],
+                           "backendRefs": [{"name": "reviews-v3", "port": 9080}]});
+        route["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .insert(1, vijay.clone());
+        let snap = bookinfo(vec![route.clone()], true);
+        let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
+        assert!(!plan.noop);
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules, &vec![vijay, route["spec"]["rules"][2].clone()]);
+        let again = plan_route_user(
+            &bookinfo(vec![plan.route.clone()], true),
+            &req("jason", None),
+        )
+        .unwrap();
+        assert!(again.noop);
+        assert!(again.message.contains("nothing to remove"));
+    }
+
+    #[test]
+    fn route_user_remove_without_route_is_noop() {
+        let snap = bookinfo(vec![], true);
+        let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
+        assert!(plan.noop && !plan.create);
+        assert!(plan.message.contains("nothing to remove"));
+    }
+
+    #[test]
+    fn route_user_new_route_keeps_everyone_else_on_the_service() {
+        let snap = bookinfo(vec![], false);
+        let plan = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap();
+        assert!(plan.create);
+        assert_eq!(
+            plan.route["spec"]["parentRefs"],
+            json!([{"group": "", "kind": "Service", "name": "reviews"}])
+        );
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rule_backend(&rules[0]), "reviews-v2");
+        assert_eq!(
+            rules[1],
+            json!({"backendRefs": [{"name": "reviews", "port": 9080}]})
+        );
+        assert_valid_everywhere(&plan.route);
+    }
+
+    #[test]
+    fn route_user_does_not_confuse_other_matches() {
+        let mut route = route_v1();
+        let other = json!({"matches": [{"headers": [{"type": "Exact", "name": "end-user", "value": "jason"},
+                                                    {"name": "x-debug", "value": "1"}]}],
+                           "backendRefs": [{"name": "reviews-v3", "port": 9080}]});
+        route["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, other.clone());
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap();
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0], other);
+        assert!(is_user_rule(&rules[1], "end-user", "jason"));
+    }
+
+    #[test]
+    fn route_user_refuses_when_route_is_full() {
+        let mut route = route_v1();
+        let rules = route["spec"]["rules"].as_array_mut().unwrap();
+        for i in 0..15 {
+            rules.insert(
+                0,
+                json!({"matches": [{"path": {"type": "PathPrefix", "value": format!("/p{i}")}}],
+                                   "backendRefs": [{"name": "reviews-v1", "port": 9080}]}),
+            );
+        }
+        let snap = bookinfo(vec![route], true);
+        let err = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap_err();
+        assert!(matches!(err, PlanError::RouteFull { .. }));
+        assert!(err.hint().is_some());
+    }
+
+    #[test]
+    fn route_user_checks_backends_like_shift() {
+        let mut snap = bookinfo(vec![route_v1()], true);
+        let err = plan_route_user(&snap, &req("jason", Some("v7"))).unwrap_err();
+        assert!(matches!(err, PlanError::BackendMissing { .. }));
+        snap.state.ready_endpoints.insert("reviews-v2".into(), 0);
+        let err = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap_err();
+        assert!(matches!(err, PlanError::BackendUnready { .. }));
+        let mut r = req("jason", Some("v2"));
+        r.force = true;
+        assert!(plan_route_user(&snap, &r).is_ok());
+    }
+}

@@ -1,0 +1,924 @@
+//! OpenAPI v3 structural schemas, applied to custom resources the way kube-apiserver does.
+//!
+//! kubectl-mesh writes HTTPRoutes to clusters serving different Gateway API bundles (v1.0.0
+//! has no `parentRefs[].port`, v1.6.1 does). This engine lets tests (and the in-process test
+//! API server) default, prune and validate objects against the real upstream CRDs, so a plan
+//! that a real server would reject or silently change fails here first.
+//!
+//! Supported: `type` (integer/number/string/boolean/array/object), `properties`,
+//! `additionalProperties`, `items`, `required`, `enum`, `pattern`, `minimum`/`maximum`
+//! (with `exclusiveMinimum`/`exclusiveMaximum`), `minItems`/`maxItems`,
+//! `minLength`/`maxLength`, `minProperties`/`maxProperties`, `nullable`, `default`,
+//! `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string`,
+//! `x-kubernetes-list-type: set|map` uniqueness.
+//! Not evaluated: `x-kubernetes-validations` (CEL rules; counted in [`CrdSchema::cel_rules`]),
+//! `format`, `allOf`/`anyOf`/`oneOf`/`not`. Patterns use the `regex` crate, which accepts the
+//! RE2 syntax Go uses; a pattern it cannot compile is reported in [`CrdSchema::warnings`] and
+//! not enforced.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use serde_json::Value;
+use thiserror::Error;
+
+/// Annotation naming the installed Gateway API bundle.
+pub const BUNDLE_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
+/// Annotation naming the Gateway API channel (`standard` / `experimental`).
+pub const CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SchemaError {
+    #[error("not a CustomResourceDefinition: {0}")]
+    NotACrd(String),
+    #[error("CRD {crd} does not serve version {version:?} (served: {})", served.join(", "))]
+    VersionNotServed {
+        crd: String,
+        version: String,
+        served: Vec<String>,
+    },
+    #[error("CRD {crd} version {version} has no openAPIV3Schema")]
+    NoSchema { crd: String, version: String },
+    #[error("invalid schema at {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// One validation failure, shaped like a Kubernetes `StatusCause`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// Like `spec.rules[0].backendRefs[0].weight`.
+    pub field: String,
+    /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueTypeInvalid`,
+    /// `FieldValueNotSupported`, `FieldValueTooLong`, `FieldValueTooMany`, `FieldValueDuplicate`.
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+enum ListType {
+    #[default]
+    Atomic,
+    Set,
+    Map(Vec<String>),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    ty: Option<String>,
+    properties: BTreeMap<String, Node>,
+    has_properties: bool,
+    additional: Option<Box<Node>>,
+    /// `additionalProperties: true` (or a schema): unknown keys allowed.
+    additional_allowed: bool,
+    items: Option<Box<Node>>,
+    required: Vec<String>,
+    enum_values: Option<Vec<Value>>,
+    pattern: Option<(String, Regex)>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    exclusive_minimum: bool,
+    exclusive_maximum: bool,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    min_properties: Option<u64>,
+    max_properties: Option<u64>,
+    nullable: bool,
+    default: Option<Value>,
+    preserve_unknown: bool,
+    int_or_string: bool,
+    list_type: ListType,
+}
+
+/// The structural schema of one served version of a CRD.
+#[derive(Debug, Clone)]
+pub struct CrdSchema {
+    root: Node,
+    crd_name: String,
+    version: String,
+    bundle_version: Option<String>,
+    channel: Option<String>,
+    cel_rules: usize,
+    warnings: Vec<String>,
+}
+
+struct Builder {
+    cel_rules: usize,
+    warnings: Vec<String>,
+}
+
+impl Builder {
+    fn node(&mut self, v: &Value, path: &str) -> Result<Node, SchemaError> {
+        let obj = v.as_object().ok_or_else(|| SchemaError::Invalid {
+            path: path.to_string(),
+            message: "schema is not an object".into(),
+        })?;
+        let mut n = Node {
+            ty: obj.get("type").and_then(Value::as_str).map(str::to_string),
+            ..Node::default()
+        };
+        if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+            n.has_properties = true;
+            for (k, s) in props {
+                n.properties
+                    .insert(k.clone(), self.node(s, &format!("{path}.{k}"))?);
+            }
+        }
+        match obj.get("additionalProperties") {
+            Some(Value::Bool(b)) => n.additional_allowed = *b,
+            Some(s @ Value::Object(_)) => {
+                n.additional_allowed = true;
+                n.additional = Some(Box::new(self.node(s, &format!("{path}.*"))?));
+            }
+            _ => {}
+        }
+        if let Some(items) = obj.get("items") {
+            n.items = Some(Box::new(self.node(items, &format!("{path}[]"))?));
+        }
+        if let Some(req) = obj.get("required").and_then(Value::as_array) {
+            n.required = req
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+        }
+        n.enum_values = obj.get("enum").and_then(Value::as_array).cloned();
+        if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
+            match Regex::new(p) {
+                Ok(re) => n.pattern = Some((p.to_string(), re)),
+                Err(e) => self
+                    .warnings
+                    .push(format!("{path}: pattern {p:?} not enforced: {e}")),
+            }
+        }
+        let num = |k: &str| obj.get(k).and_then(Value::as_f64);
+        let uint = |k: &str| obj.get(k).and_then(Value::as_u64);
+        let flag = |k: &str| obj.get(k).and_then(Value::as_bool).unwrap_or(false);
+        n.minimum = num("minimum");
+        n.maximum = num("maximum");
+        n.exclusive_minimum = flag("exclusiveMinimum");
+        n.exclusive_maximum = flag("exclusiveMaximum");
+        n.min_items = uint("minItems");
+        n.max_items = uint("maxItems");
+        n.min_length = uint("minLength");
+        n.max_length = uint("maxLength");
+        n.min_properties = uint("minProperties");
+        n.max_properties = uint("maxProperties");
+        n.nullable = flag("nullable");
+        n.default = obj.get("default").cloned();
+        n.preserve_unknown = flag("x-kubernetes-preserve-unknown-fields");
+        n.int_or_string = flag("x-kubernetes-int-or-string");
+        n.list_type = match obj.get("x-kubernetes-list-type").and_then(Value::as_str) {
+            Some("set") => ListType::Set,
+            Some("map") => ListType::Map(
+                obj.get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => ListType::Atomic,
+        };
+        if let Some(rules) = obj
+            .get("x-kubernetes-validations")
+            .and_then(Value::as_array)
+        {
+            self.cel_rules += rules.len();
+        }
+        Ok(n)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
+}
+
+impl CrdSchema {
+    /// Build the schema of served version `version` of a CustomResourceDefinition object.
+    pub fn from_crd(crd: &Value, version: &str) -> Result<CrdSchema, SchemaError> {
+        if crd.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
+            return Err(SchemaError::NotACrd(format!(
+                "kind is {}",
+                crd.get("kind")
+                    .map(short)
+                    .unwrap_or_else(|| "absent".into())
+            )));
+        }
+        let crd_name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let versions = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .ok_or_else(|| SchemaError::NotACrd("no spec.versions".into()))?;
+        let served: Vec<&Value> = versions
+            .iter()
+            .filter(|v| v.get("served").and_then(Value::as_bool).unwrap_or(false))
+            .collect();
+        let Some(v) = served
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
+        else {
+            return Err(SchemaError::VersionNotServed {
+                crd: crd_name,
+                version: version.to_string(),
+                served: served
+                    .iter()
+                    .filter_map(|v| v.get("name").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect(),
+            });
+        };
+        let schema = v
+            .pointer("/schema/openAPIV3Schema")
+            .ok_or_else(|| SchemaError::NoSchema {
+                crd: crd_name.clone(),
+                version: version.to_string(),
+            })?;
+        let mut b = Builder {
+            cel_rules: 0,
+            warnings: Vec::new(),
+        };
+        let root = b.node(schema, "")?;
+        let ann = |k: &str| {
+            crd.pointer("/metadata/annotations")
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(CrdSchema {
+            root,
+            crd_name,
+            version: version.to_string(),
+            bundle_version: ann(BUNDLE_VERSION_ANNOTATION),
+            channel: ann(CHANNEL_ANNOTATION),
+            cel_rules: b.cel_rules,
+            warnings: b.warnings,
+        })
+    }
+
+    /// Parse a CRD from YAML text, then [`CrdSchema::from_crd`].
+    pub fn from_crd_yaml(yaml: &str, version: &str) -> Result<CrdSchema, SchemaError> {
+        let crd: Value = serde_saphyr::from_str(yaml).map_err(|e| SchemaError::Invalid {
+            path: String::new(),
+            message: format!("YAML: {e}"),
+        })?;
+        CrdSchema::from_crd(&crd, version)
+    }
+
+    pub fn crd_name(&self) -> &str {
+        &self.crd_name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The `gateway.networking.k8s.io/bundle-version` annotation of the CRD (e.g. `v1.0.0`).
+    pub fn bundle_version(&self) -> Option<&str> {
+        self.bundle_version.as_deref()
+    }
+
+    /// The `gateway.networking.k8s.io/channel` annotation of the CRD.
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// How many CEL rules (`x-kubernetes-validations`) the schema has; none are evaluated.
+    pub fn cel_rules(&self) -> usize {
+        self.cel_rules
+    }
+
+    /// Schema parts that could not be compiled (and so are not enforced).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Whether a field exists at a dotted path (`spec.parentRefs[].port`; `[]` steps into items).
+    pub fn has_field(&self, path: &str) -> bool {
+        let mut node = &self.root;
+        for part in path.split('.') {
+            let (key, items) = match part.strip_suffix("[]") {
+                Some(k) => (k, true),
+                None => (part, false),
+            };
+            match node.properties.get(key) {
+                Some(n) => node = n,
+                None => return false,
+            }
+            if items {
+                match &node.items {
+                    Some(n) => node = n,
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    /// Apply schema defaults as the API server does on every write: absent fields whose schema
+    /// has a default get a copy of it, recursively (including inside array items and inside
+    /// objects created by defaulting).
+    pub fn default(&self, obj: &mut Value) {
+        default_node(&self.root, obj);
+    }
+
+    /// Remove fields the schema does not know (unless `x-kubernetes-preserve-unknown-fields`).
+    /// At the root, `apiVersion`, `kind` and `metadata` are kept and `metadata` is left to the
+    /// API machinery, as the API server does. Returns the removed field paths.
+    pub fn prune(&self, obj: &mut Value) -> Vec<String> {
+        let mut removed = Vec::new();
+        prune_node(&self.root, obj, "", true, &mut removed);
+        removed
+    }
+
+    /// The fields [`CrdSchema::prune`] would remove: what `fieldValidation=Strict` rejects.
+    pub fn unknown_fields(&self, obj: &Value) -> Vec<String> {
+        let mut copy = obj.clone();
+        self.prune(&mut copy)
+    }
+
+    /// Validate against the schema (CEL rules are skipped, see module docs).
+    pub fn validate(&self, obj: &Value) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        validate_node(&self.root, obj, "", true, &mut causes);
+        causes
+    }
+}
+
+fn default_node(node: &Node, v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, prop) in &node.properties {
+                if let Some(d) = &prop.default {
+                    let absent = match map.get(k) {
+                        None => true,
+                        Some(Value::Null) => !prop.nullable,
+                        Some(_) => false,
+                    };
+                    if absent {
+                        map.insert(k.clone(), d.clone());
+                    }
+                }
+            }
+            for (k, child) in map.iter_mut() {
+                if let Some(prop) = node.properties.get(k) {
+                    default_node(prop, child);
+                } else if let Some(ap) = &node.additional {
+                    default_node(ap, child);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = &node.items {
+                for child in items {
+                    default_node(item, child);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn prune_node(node: &Node, v: &mut Value, path: &str, root: bool, removed: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if node.preserve_unknown && !node.has_properties && node.additional.is_none() {
+                return;
+            }
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for k in keys {
+                if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+                    continue;
+                }
+                let p = join(path, &k);
+                if let Some(prop) = node.properties.get(&k) {
+                    if let Some(child) = map.get_mut(&k) {
+                        prune_node(prop, child, &p, false, removed);
+                    }
+                } else if let Some(ap) = &node.additional {
+                    if let Some(child) = map.get_mut(&k) {
+                        prune_node(ap, child, &p, false, removed);
+                    }
+                } else if !node.preserve_unknown && !node.additional_allowed {
+                    map.shift_remove(&k);
+                    removed.push(p);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = &node.items {
+                for (i, child) in items.iter_mut().enumerate() {
+                    prune_node(item, child, &format!("{path}[{i}]"), false, removed);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn cause(causes: &mut Vec<Cause>, field: &str, reason: &str, message: String) {
+    causes.push(Cause {
+        field: field.to_string(),
+        reason: reason.to_string(),
+        message,
+    });
+}
+
+fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Vec<Cause>) {
+    if v.is_null() {
+        if !node.nullable && node.ty.is_some() {
+            cause(
+                causes,
+                path,
+                "FieldValueTypeInvalid",
+                format!(
+                    "Invalid value: \"null\": {path} in body must be of type {}: \"null\"",
+                    node.ty.as_deref().unwrap_or("")
+                ),
+            );
+        }
+        return;
+    }
+    if node.int_or_string {
+        if !(v.is_string() || v.is_i64() || v.is_u64()) {
+            cause(
+                causes,
+                path,
+                "FieldValueTypeInvalid",
+                format!(
+                    "Invalid value: {}: {path} in body must be of type integer or string",
+                    short(v)
+                ),
+            );
+            return;
+        }
+    } else if let Some(ty) = &node.ty {
+        let actual = type_name(v);
+        let ok = actual == ty || (ty == "number" && actual == "integer");
+        if !ok {
+            cause(
+                causes,
+                path,
+                "FieldValueTypeInvalid",
+                format!(
+                    "Invalid value: {}: {path} in body must be of type {ty}: \"{actual}\"",
+                    short(v)
+                ),
+            );
+            return;
+        }
+    }
+    if let Some(values) = &node.enum_values {
+        if !values.contains(v) {
+            let list: Vec<String> = values.iter().map(short).collect();
+            cause(
+                causes,
+                path,
+                "FieldValueNotSupported",
+                format!(
+                    "Unsupported value: {}: supported values: {}",
+                    short(v),
+                    list.join(", ")
+                ),
+            );
+        }
+    }
+    match v {
+        Value::String(s) => {
+            let len = s.chars().count() as u64;
+            if let Some(max) = node.max_length {
+                if len > max {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueTooLong",
+                        format!("Too long: may not be more than {max} bytes"),
+                    );
+                }
+            }
+            if let Some(min) = node.min_length {
+                if len < min {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueInvalid",
+                        format!(
+                            "Invalid value: {}: {path} in body should be at least {min} chars long",
+                            short(v)
+                        ),
+                    );
+                }
+            }
+            if let Some((p, re)) = &node.pattern {
+                if !re.is_match(s) {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueInvalid",
+                        format!(
+                            "Invalid value: {}: {path} in body should match '{p}'",
+                            short(v)
+                        ),
+                    );
+                }
+            }
+        }
+        Value::Number(n) => {
+            if let Some(x) = n.as_f64() {
+                if let Some(min) = node.minimum {
+                    if x < min || (node.exclusive_minimum && x == min) {
+                        cause(
+                            causes,
+                            path,
+                            "FieldValueInvalid",
+                            format!(
+                                "Invalid value: {n}: {path} in body should be greater than or equal to {min}"
+                            ),
+                        );
+                    }
+                }
+                if let Some(max) = node.maximum {
+                    if x > max || (node.exclusive_maximum && x == max) {
+                        cause(
+                            causes,
+                            path,
+                            "FieldValueInvalid",
+                            format!(
+                                "Invalid value: {n}: {path} in body should be less than or equal to {max}"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            let len = items.len() as u64;
+            if let Some(max) = node.max_items {
+                if len > max {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueTooMany",
+                        format!("Too many: {len}: must have at most {max} items"),
+                    );
+                }
+            }
+            if let Some(min) = node.min_items {
+                if len < min {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueInvalid",
+                        format!(
+                            "Invalid value: {len}: {path} in body should have at least {min} items"
+                        ),
+                    );
+                }
+            }
+            check_list_uniqueness(node, items, path, causes);
+            if let Some(item) = &node.items {
+                for (i, child) in items.iter().enumerate() {
+                    validate_node(item, child, &format!("{path}[{i}]"), false, causes);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for r in &node.required {
+                if !map.contains_key(r) || (map.get(r).is_some_and(Value::is_null)) {
+                    cause(
+                        causes,
+                        &join(path, r),
+                        "FieldValueRequired",
+                        "Required value".to_string(),
+                    );
+                }
+            }
+            let len = map.len() as u64;
+            if let Some(max) = node.max_properties {
+                if len > max {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueTooMany",
+                        format!("Too many: {len}: must have at most {max} items"),
+                    );
+                }
+            }
+            if let Some(min) = node.min_properties {
+                if len < min {
+                    cause(
+                        causes,
+                        path,
+                        "FieldValueInvalid",
+                        format!(
+                            "Invalid value: {len}: {path} in body should have at least {min} properties"
+                        ),
+                    );
+                }
+            }
+            for (k, child) in map {
+                if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+                    continue;
+                }
+                let p = join(path, k);
+                if let Some(prop) = node.properties.get(k) {
+                    validate_node(prop, child, &p, false, causes);
+                } else if let Some(ap) = &node.additional {
+                    validate_node(ap, child, &p, false, causes);
+                }
+            }
+        }
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+fn check_list_uniqueness(node: &Node, items: &[Value], path: &str, causes: &mut Vec<Cause>) {
+    match &node.list_type {
+        ListType::Atomic => {}
+        ListType::Set => {
+            for (i, a) in items.iter().enumerate() {
+                if items[..i].contains(a) {
+                    cause(
+                        causes,
+                        &format!("{path}[{i}]"),
+                        "FieldValueDuplicate",
+                        format!("Duplicate value: {}", short(a)),
+                    );
+                }
+            }
+        }
+        ListType::Map(keys) => {
+            let key_of = |v: &Value| -> Vec<Value> {
+                keys.iter()
+                    .map(|k| v.get(k).cloned().unwrap_or(Value::Null))
+                    .collect()
+            };
+            let ks: Vec<Vec<Value>> = items.iter().map(key_of).collect();
+            for i in 0..ks.len() {
+                if ks[..i].contains(&ks[i]) {
+                    let shown: Vec<String> = keys
+                        .iter()
+                        .zip(&ks[i])
+                        .map(|(k, v)| format!("\"{k}\":{}", short(v)))
+                        .collect();
+                    cause(
+                        causes,
+                        &format!("{path}[{i}]"),
+                        "FieldValueDuplicate",
+                        format!(
+                            "Duplicate value: map[string]interface {{}}{{{}}}",
+                            shown.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn crd(schema: Value) -> Value {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com",
+                         "annotations": {BUNDLE_VERSION_ANNOTATION: "v9.9.9"}},
+            "spec": {"versions": [
+                {"name": "v1", "served": true, "schema": {"openAPIV3Schema": schema}},
+                {"name": "v0", "served": false, "schema": {"openAPIV3Schema": {"type": "object"}}}
+            ]}
+        })
+    }
+
+    fn widget_schema() -> CrdSchema {
+        let s = json!({
+            "type": "object",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": {
+                    "type": "object",
+                    "required": ["name"],
+                    "maxProperties": 5,
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^[a-z]+$"},
+                        "size": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
+                        "ratio": {"type": "number"},
+                        "on": {"type": "boolean"},
+                        "mode": {"type": "string", "enum": ["A", "B"], "default": "A"},
+                        "port": {"x-kubernetes-int-or-string": true},
+                        "tags": {"type": "array", "maxItems": 2, "minItems": 1,
+                                 "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                        "parts": {"type": "array", "x-kubernetes-list-type": "map",
+                                  "x-kubernetes-list-map-keys": ["id"],
+                                  "items": {"type": "object", "properties": {
+                                      "id": {"type": "string"},
+                                      "opts": {"type": "object", "default": {},
+                                               "properties": {"level": {"type": "integer", "default": 3}}}}}},
+                        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}}
+                    },
+                    "x-kubernetes-validations": [{"rule": "self.size < 100"}]
+                }
+            }
+        });
+        CrdSchema::from_crd(&crd(s), "v1").unwrap()
+    }
+
+    #[test]
+    fn from_crd_reads_served_versions_and_bundle_annotation() {
+        let s = widget_schema();
+        assert_eq!(s.bundle_version(), Some("v9.9.9"));
+        assert_eq!(s.cel_rules(), 1);
+        assert!(s.has_field("spec.parts[].opts.level"));
+        assert!(!s.has_field("spec.parts[].nope"));
+        let e = CrdSchema::from_crd(&crd(json!({"type": "object"})), "v0").unwrap_err();
+        assert!(
+            matches!(e, SchemaError::VersionNotServed { ref served, .. } if served == &vec!["v1".to_string()])
+        );
+        assert!(matches!(
+            CrdSchema::from_crd(&json!({"kind": "Pod"}), "v1"),
+            Err(SchemaError::NotACrd(_))
+        ));
+    }
+
+    #[test]
+    fn defaults_fill_absent_fields_recursively() {
+        let s = widget_schema();
+        let mut obj = json!({"spec": {"name": "a", "parts": [{"id": "x"}, {"id": "y", "opts": {"level": 7}}]}});
+        s.default(&mut obj);
+        assert_eq!(obj["spec"]["size"], json!(1));
+        assert_eq!(obj["spec"]["mode"], json!("A"));
+        // Objects created by defaulting are defaulted too.
+        assert_eq!(obj["spec"]["parts"][0]["opts"], json!({"level": 3}));
+        assert_eq!(obj["spec"]["parts"][1]["opts"], json!({"level": 7}));
+        let mut obj = json!({"spec": {"name": "a", "size": 4}});
+        s.default(&mut obj);
+        assert_eq!(obj["spec"]["size"], json!(4));
+    }
+
+    #[test]
+    fn prune_removes_unknown_fields_but_keeps_preserved_and_metadata() {
+        let s = widget_schema();
+        let mut obj = json!({
+            "apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "whatever": 1},
+            "status": {"x": 1},
+            "spec": {"name": "a", "bogus": true, "extra": {"any": {"thing": 1}},
+                     "labels": {"a": "b"}, "parts": [{"id": "x", "junk": 1}]}
+        });
+        let removed = s.prune(&mut obj);
+        assert_eq!(removed, vec!["status", "spec.bogus", "spec.parts[0].junk"]);
+        assert_eq!(obj["metadata"]["whatever"], json!(1));
+        assert_eq!(obj["spec"]["extra"], json!({"any": {"thing": 1}}));
+        assert_eq!(obj["spec"]["labels"], json!({"a": "b"}));
+        assert!(s.unknown_fields(&obj).is_empty());
+    }
+
+    #[test]
+    fn validate_reports_each_kind_of_violation() {
+        let s = widget_schema();
+        let ok =
+            json!({"spec": {"name": "abc", "size": 3, "ratio": 2, "port": "http", "tags": ["a"]}});
+        assert_eq!(s.validate(&ok), vec![]);
+        let check = |obj: Value, field: &str, reason: &str| {
+            let causes = s.validate(&obj);
+            assert!(
+                causes
+                    .iter()
+                    .any(|c| c.field == field && c.reason == reason),
+                "{obj} → {causes:?}"
+            );
+        };
+        check(json!({"spec": {}}), "spec.name", "FieldValueRequired");
+        check(
+            json!({"spec": {"name": 5}}),
+            "spec.name",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "abcdef"}}),
+            "spec.name",
+            "FieldValueTooLong",
+        );
+        check(
+            json!({"spec": {"name": ""}}),
+            "spec.name",
+            "FieldValueInvalid",
+        );
+        check(
+            json!({"spec": {"name": "A b"}}),
+            "spec.name",
+            "FieldValueInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "size": 11}}),
+            "spec.size",
+            "FieldValueInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "size": -1}}),
+            "spec.size",
+            "FieldValueInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "size": 1.5}}),
+            "spec.size",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "ratio": "x"}}),
+            "spec.ratio",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "on": "yes"}}),
+            "spec.on",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "mode": "C"}}),
+            "spec.mode",
+            "FieldValueNotSupported",
+        );
+        check(
+            json!({"spec": {"name": "a", "port": true}}),
+            "spec.port",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "tags": ["a", "b", "c"]}}),
+            "spec.tags",
+            "FieldValueTooMany",
+        );
+        check(
+            json!({"spec": {"name": "a", "tags": []}}),
+            "spec.tags",
+            "FieldValueInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "tags": ["a", "a"]}}),
+            "spec.tags[1]",
+            "FieldValueDuplicate",
+        );
+        check(
+            json!({"spec": {"name": "a", "parts": [{"id": "x"}, {"id": "x"}]}}),
+            "spec.parts[1]",
+            "FieldValueDuplicate",
+        );
+        check(
+            json!({"spec": {"name": "a", "tags": "a"}}),
+            "spec.tags",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "labels": {"k": 1}}}),
+            "spec.labels.k",
+            "FieldValueTypeInvalid",
+        );
+        check(
+            json!({"spec": {"name": "a", "size": 1, "ratio": 1, "on": true, "mode": "A", "port": 1}}),
+            "spec",
+            "FieldValueTooMany",
+        );
+        check(json!({"spec": "x"}), "spec", "FieldValueTypeInvalid");
+    }
+}
