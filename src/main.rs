@@ -27,7 +27,11 @@ fn main() -> ExitCode {
 }
 
 fn run_async(work: impl std::future::Future<Output = Result<u8, MeshError>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return report(&MeshError::io("starting the async runtime", e)),
     };

@@ -121,8 +121,7 @@ impl Builder {
         if let Some(props) = obj.get("properties").and_then(Value::as_object) {
             n.has_properties = true;
             for (k, s) in props {
-                n.properties
-                    .insert(k.clone(), self.node(s, &format!("{path}.{k}"))?);
+                n.properties.insert(k.clone(), self.node(s, &format!("{path}.{k}"))?);
             }
         }
         match obj.get("additionalProperties") {
@@ -137,19 +136,13 @@ impl Builder {
             n.items = Some(Box::new(self.node(items, &format!("{path}[]"))?));
         }
         if let Some(req) = obj.get("required").and_then(Value::as_array) {
-            n.required = req
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
+            n.required = req.iter().filter_map(Value::as_str).map(str::to_string).collect();
         }
         n.enum_values = obj.get("enum").and_then(Value::as_array).cloned();
         if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
             match Regex::new(p) {
                 Ok(re) => n.pattern = Some((p.to_string(), re)),
-                Err(e) => self
-                    .warnings
-                    .push(format!("{path}: pattern {p:?} not enforced: {e}")),
+                Err(e) => self.warnings.push(format!("{path}: pattern {p:?} not enforced: {e}")),
             }
         }
         let num = |k: &str| obj.get(k).and_then(Value::as_f64);
@@ -174,20 +167,12 @@ impl Builder {
             Some("map") => ListType::Map(
                 obj.get("x-kubernetes-list-map-keys")
                     .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                     .unwrap_or_default(),
             ),
             _ => ListType::Atomic,
         };
-        if let Some(rules) = obj
-            .get("x-kubernetes-validations")
-            .and_then(Value::as_array)
-        {
+        if let Some(rules) = obj.get("x-kubernetes-validations").and_then(Value::as_array) {
             self.cel_rules += rules.len();
         }
         Ok(n)
@@ -229,9 +214,7 @@ impl CrdSchema {
         if crd.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
             return Err(SchemaError::NotACrd(format!(
                 "kind is {}",
-                crd.get("kind")
-                    .map(short)
-                    .unwrap_or_else(|| "absent".into())
+                crd.get("kind").map(short).unwrap_or_else(|| "absent".into())
             )));
         }
         let crd_name = crd
@@ -508,11 +491,7 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
                 causes,
                 path,
                 "FieldValueNotSupported",
-                format!(
-                    "Unsupported value: {}: supported values: {}",
-                    short(v),
-                    list.join(", ")
-                ),
+                format!("Unsupported value: {}: supported values: {}", short(v), list.join(", ")),
             );
         }
     }
@@ -548,10 +527,7 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
                         causes,
                         path,
                         "FieldValueInvalid",
-                        format!(
-                            "Invalid value: {}: {path} in body should match '{p}'",
-                            short(v)
-                        ),
+                        format!("Invalid value: {}: {path} in body should match '{p}'", short(v)),
                     );
                 }
             }
@@ -564,9 +540,7 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
                             causes,
                             path,
                             "FieldValueInvalid",
-                            format!(
-                                "Invalid value: {n}: {path} in body should be greater than or equal to {min}"
-                            ),
+                            format!("Invalid value: {n}: {path} in body should be greater than or equal to {min}"),
                         );
                     }
                 }
@@ -576,9 +550,7 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
                             causes,
                             path,
                             "FieldValueInvalid",
-                            format!(
-                                "Invalid value: {n}: {path} in body should be less than or equal to {max}"
-                            ),
+                            format!("Invalid value: {n}: {path} in body should be less than or equal to {max}"),
                         );
                     }
                 }
@@ -602,9 +574,7 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
                         causes,
                         path,
                         "FieldValueInvalid",
-                        format!(
-                            "Invalid value: {len}: {path} in body should have at least {min} items"
-                        ),
+                        format!("Invalid value: {len}: {path} in body should have at least {min} items"),
                     );
                 }
             }
@@ -643,9 +613,7 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
                         causes,
                         path,
                         "FieldValueInvalid",
-                        format!(
-                            "Invalid value: {len}: {path} in body should have at least {min} properties"
-                        ),
+                        format!("Invalid value: {len}: {path} in body should have at least {min} properties"),
                     );
                 }
             }
@@ -681,11 +649,8 @@ fn check_list_uniqueness(node: &Node, items: &[Value], path: &str, causes: &mut 
             }
         }
         ListType::Map(keys) => {
-            let key_of = |v: &Value| -> Vec<Value> {
-                keys.iter()
-                    .map(|k| v.get(k).cloned().unwrap_or(Value::Null))
-                    .collect()
-            };
+            let key_of =
+                |v: &Value| -> Vec<Value> { keys.iter().map(|k| v.get(k).cloned().unwrap_or(Value::Null)).collect() };
             let ks: Vec<Vec<Value>> = items.iter().map(key_of).collect();
             for i in 0..ks.len() {
                 if ks[..i].contains(&ks[i]) {
@@ -698,10 +663,7 @@ fn check_list_uniqueness(node: &Node, items: &[Value], path: &str, causes: &mut 
                         causes,
                         &format!("{path}[{i}]"),
                         "FieldValueDuplicate",
-                        format!(
-                            "Duplicate value: map[string]interface {{}}{{{}}}",
-                            shown.join(", ")
-                        ),
+                        format!("Duplicate value: map[string]interface {{}}{{{}}}", shown.join(", ")),
                     );
                 }
             }
@@ -771,9 +733,7 @@ mod tests {
         assert!(s.has_field("spec.parts[].opts.level"));
         assert!(!s.has_field("spec.parts[].nope"));
         let e = CrdSchema::from_crd(&crd(json!({"type": "object"})), "v0").unwrap_err();
-        assert!(
-            matches!(e, SchemaError::VersionNotServed { ref served, .. } if served == &vec!["v1".to_string()])
-        );
+        assert!(matches!(e, SchemaError::VersionNotServed { ref served, .. } if served == &vec!["v1".to_string()]));
         assert!(matches!(
             CrdSchema::from_crd(&json!({"kind": "Pod"}), "v1"),
             Err(SchemaError::NotACrd(_))
@@ -816,39 +776,20 @@ mod tests {
     #[test]
     fn validate_reports_each_kind_of_violation() {
         let s = widget_schema();
-        let ok =
-            json!({"spec": {"name": "abc", "size": 3, "ratio": 2, "port": "http", "tags": ["a"]}});
+        let ok = json!({"spec": {"name": "abc", "size": 3, "ratio": 2, "port": "http", "tags": ["a"]}});
         assert_eq!(s.validate(&ok), vec![]);
         let check = |obj: Value, field: &str, reason: &str| {
             let causes = s.validate(&obj);
             assert!(
-                causes
-                    .iter()
-                    .any(|c| c.field == field && c.reason == reason),
+                causes.iter().any(|c| c.field == field && c.reason == reason),
                 "{obj} → {causes:?}"
             );
         };
         check(json!({"spec": {}}), "spec.name", "FieldValueRequired");
-        check(
-            json!({"spec": {"name": 5}}),
-            "spec.name",
-            "FieldValueTypeInvalid",
-        );
-        check(
-            json!({"spec": {"name": "abcdef"}}),
-            "spec.name",
-            "FieldValueTooLong",
-        );
-        check(
-            json!({"spec": {"name": ""}}),
-            "spec.name",
-            "FieldValueInvalid",
-        );
-        check(
-            json!({"spec": {"name": "A b"}}),
-            "spec.name",
-            "FieldValueInvalid",
-        );
+        check(json!({"spec": {"name": 5}}), "spec.name", "FieldValueTypeInvalid");
+        check(json!({"spec": {"name": "abcdef"}}), "spec.name", "FieldValueTooLong");
+        check(json!({"spec": {"name": ""}}), "spec.name", "FieldValueInvalid");
+        check(json!({"spec": {"name": "A b"}}), "spec.name", "FieldValueInvalid");
         check(
             json!({"spec": {"name": "a", "size": 11}}),
             "spec.size",

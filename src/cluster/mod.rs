@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod resource;
+pub mod snapshot;
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,10 @@ impl Cluster {
             verbosity: opts.verbosity,
             backoff_base: Duration::from_millis(200),
         })
+    }
+
+    pub fn verbosity(&self) -> u8 {
+        self.verbosity
     }
 
     /// Shorten retries (tests, completion).
@@ -564,7 +569,13 @@ fn not_served_hint(res: &Res) -> String {
 }
 
 impl MeshError {
+    /// 409 Conflict: the resourceVersion we sent is stale.
     pub fn is_conflict(&self) -> bool {
         matches!(self, MeshError::Api { code: 409, reason, .. } if reason == "Conflict")
+    }
+
+    /// 409 AlreadyExists: someone created the object first.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, MeshError::Api { code: 409, reason, .. } if reason == "AlreadyExists")
     }
 }

@@ -111,3 +111,29 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Demo(args) => demo::run(Ctx::new(global, OutputFormat::Table), args).await,
     }
 }
+
+impl From<crate::route::UsageError> for MeshError {
+    fn from(e: crate::route::UsageError) -> Self {
+        MeshError::Usage {
+            hint: e.hint(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::route::PlanError> for MeshError {
+    fn from(e: crate::route::PlanError) -> Self {
+        MeshError::Refused {
+            hint: e.hint(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The namespace a single-namespace command acts in: `-n`, else the context's.
+pub fn target_namespace(ctx: &Ctx, cluster: &Cluster) -> Result<String> {
+    Ok(ctx
+        .namespace_flag()?
+        .map(str::to_string)
+        .unwrap_or_else(|| cluster.namespace.clone()))
+}

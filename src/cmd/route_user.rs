@@ -2,9 +2,14 @@
 
 use clap::Args;
 
-use crate::cli::{OutputArgs, WriteArgs};
-use crate::cmd::Ctx;
+use crate::apply::{plan_and_write, RouteWrite};
+use crate::cli::{OutputArgs, OutputFormat, WriteArgs};
+use crate::cluster::WriteOpts;
+use crate::cmd::shift::dry_suffix;
+use crate::cmd::{target_namespace, Ctx};
 use crate::error::{MeshError, Result};
+use crate::output::to_format;
+use crate::route::{plan_route_user, render_user_plan, RouteUserPlan, RouteUserRequest};
 
 #[derive(Debug, Clone, Args)]
 pub struct RouteUserArgs {
@@ -52,6 +57,74 @@ pub struct RouteUserArgs {
     pub write: WriteArgs,
 }
 
-pub async fn run(_ctx: Ctx, _args: RouteUserArgs) -> Result<u8> {
-    Err(MeshError::NotImplemented { command: "route-user" })
+impl TryFrom<&RouteUserArgs> for RouteUserRequest {
+    type Error = MeshError;
+
+    fn try_from(args: &RouteUserArgs) -> Result<RouteUserRequest> {
+        let mut req = RouteUserRequest::new(
+            &args.service,
+            &args.user,
+            args.version.as_deref(),
+            Some(&args.header),
+            args.remove,
+        )?;
+        if let Some(route) = &args.route {
+            crate::names::check_dns1123_subdomain(route)
+                .map_err(|why| MeshError::usage(format!("invalid --route {route:?}: {why}")))?;
+        }
+        req.route_name = args.route.clone();
+        req.force = args.force;
+        req.create_backends = args.create_backends;
+        Ok(req)
+    }
+}
+
+pub async fn run(ctx: Ctx, args: RouteUserArgs) -> Result<u8> {
+    let req = RouteUserRequest::try_from(&args)?;
+    ctx.namespace_flag()?;
+    let cluster = ctx.cluster().await?;
+    let namespace = target_namespace(&ctx, &cluster)?;
+    let opts = WriteOpts {
+        dry_run: args.write.dry_run,
+        field_manager: args.write.field_manager.clone(),
+    };
+    let written = plan_and_write(
+        &cluster,
+        &namespace,
+        &req.service,
+        &opts,
+        |snap| Ok(plan_route_user(snap, &req)?),
+        |p: &RouteUserPlan| RouteWrite {
+            route_name: &p.route_name,
+            route: &p.route,
+            create: p.create,
+            services_to_create: &p.services_to_create,
+            noop: p.noop,
+        },
+    )
+    .await?;
+    let text = match ctx.out.format {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            let object = written.object.as_ref().unwrap_or(&written.plan.route);
+            to_format(object, ctx.out.format)?
+        }
+        _ => {
+            let mut s = String::new();
+            for svc in &written.plan.services_to_create {
+                let name = svc
+                    .pointer("/metadata/name")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?");
+                s.push_str(&format!("service/{name} created{}\n", dry_suffix(args.write.dry_run)));
+            }
+            s.push_str(&format!(
+                "{}\n",
+                written.outcome.line(&written.plan.route_name, args.write.dry_run)
+            ));
+            s.push_str(&render_user_plan(&written.plan));
+            s
+        }
+    };
+    ctx.out.print(&text)?;
+    Ok(0)
 }

@@ -1,10 +1,15 @@
-//! `kubectl mesh status`: where traffic goes now, per mesh route.
+//! `kubectl mesh status`: where traffic goes now, per mesh route. One LIST per kind, concurrently, however many
+//! routes there are.
 
 use clap::Args;
+use serde_json::json;
 
-use crate::cli::{AllNamespacesArg, OutputArgs};
+use crate::cli::{AllNamespacesArg, OutputArgs, OutputFormat};
+use crate::cluster::snapshot::load_states;
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
+use crate::output::to_format;
+use crate::route::{render_status_table, route_status};
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -19,6 +24,38 @@ pub struct StatusArgs {
     pub output: OutputArgs,
 }
 
-pub async fn run(_ctx: Ctx, _args: StatusArgs) -> Result<u8> {
-    Err(MeshError::NotImplemented { command: "status" })
+pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
+    let scope = ctx.scope(args.all.all_namespaces)?;
+    if let Some(svc) = &args.service {
+        crate::names::check_dns1123_label(svc)
+            .map_err(|why| MeshError::usage(format!("invalid Service name {svc:?}: {why}")))?;
+    }
+    let cluster = ctx.cluster().await?;
+    let ns = scope.resolve(&cluster).map(str::to_string);
+    let states = load_states(&cluster, ns.as_deref()).await?;
+    let mut routes = route_status(&states);
+    if let Some(svc) = &args.service {
+        routes.retain(|r| &r.service == svc);
+    }
+    let text = match ctx.out.format {
+        OutputFormat::Json | OutputFormat::Yaml => to_format(&json!({ "routes": routes }), ctx.out.format)?,
+        format => {
+            if routes.is_empty() {
+                let where_ = ns
+                    .map(|n| format!("namespace {n}"))
+                    .unwrap_or_else(|| "any namespace".into());
+                let what = args
+                    .service
+                    .as_deref()
+                    .map(|s| format!(" for Service {s}"))
+                    .unwrap_or_default();
+                ctx.out.info(&format!("No mesh HTTPRoutes{what} found in {where_}."));
+                String::new()
+            } else {
+                render_status_table(&routes, format == OutputFormat::Wide)
+            }
+        }
+    };
+    ctx.out.print(&text)?;
+    Ok(0)
 }

@@ -83,10 +83,7 @@ pub enum PlanError {
     #[error("HTTPRoute {route:?} is not a mesh route of service {service:?} (no parentRef {{group: \"\", kind: Service, name: {service}}})")]
     NotMeshRoute { route: String, service: String },
     #[error("service {service:?} has several mesh HTTPRoutes: {}", routes.join(", "))]
-    RouteAmbiguous {
-        service: String,
-        routes: Vec<String>,
-    },
+    RouteAmbiguous { service: String, routes: Vec<String> },
     #[error(
         "backend service {service:?} does not exist (existing versions: {})",
         list_or_none(existing_versions)

@@ -23,13 +23,11 @@ mod user;
 pub use error::{PlanError, UsageError};
 pub use render::{render_shift_table, render_status_table, render_user_plan};
 pub use request::{
-    parse_weights, validate_dns_label, validate_header_name, validate_header_value,
-    RouteUserRequest, ShiftRequest, DEFAULT_USER_HEADER,
+    parse_weights, validate_dns_label, validate_header_name, validate_header_value, RouteUserRequest, ShiftRequest,
+    DEFAULT_USER_HEADER,
 };
 pub use shift::{plan_shift, BackendShare, ShiftPlan};
-pub use status::{
-    route_status, BackendStatus, ConditionStatus, MatchStatus, RouteStatus, RuleStatus,
-};
+pub use status::{route_status, BackendStatus, ConditionStatus, MatchStatus, RouteStatus, RuleStatus};
 pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
@@ -61,11 +59,7 @@ impl ServiceInfo {
     pub fn route_port(&self) -> Option<i32> {
         self.ports
             .iter()
-            .find(|p| {
-                p.name
-                    .as_deref()
-                    .is_some_and(|n| n == "http" || n.starts_with("http-"))
-            })
+            .find(|p| p.name.as_deref().is_some_and(|n| n == "http" || n.starts_with("http-")))
             .or_else(|| self.ports.first())
             .map(|p| p.port)
     }
@@ -131,11 +125,7 @@ pub fn ready_endpoints_from_slices(slices: &[Value]) -> BTreeMap<String, u32> {
             .and_then(Value::as_array)
             .map(|eps| {
                 eps.iter()
-                    .filter(|ep| {
-                        ep.pointer("/conditions/ready")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(true)
-                    })
+                    .filter(|ep| ep.pointer("/conditions/ready").and_then(Value::as_bool).unwrap_or(true))
                     .count() as u32
             })
             .unwrap_or(0);
@@ -145,10 +135,7 @@ pub fn ready_endpoints_from_slices(slices: &[Value]) -> BTreeMap<String, u32> {
 }
 
 pub(crate) fn route_name(route: &Value) -> &str {
-    route
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    route.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
 }
 
 fn is_core_group(v: Option<&Value>) -> bool {
@@ -199,10 +186,7 @@ pub fn is_catch_all_match(m: &Value) -> bool {
     for (k, v) in obj {
         match k.as_str() {
             "path" => {
-                let ty = v
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("PathPrefix");
+                let ty = v.get("type").and_then(Value::as_str).unwrap_or("PathPrefix");
                 let val = v.get("value").and_then(Value::as_str).unwrap_or("/");
                 if ty != "PathPrefix" || val != "/" {
                     return false;
@@ -277,11 +261,7 @@ pub(crate) fn version_of(state: &NamespaceState, parent: &str, backend: &str) ->
     }
     state
         .service(backend)
-        .and_then(|s| {
-            s.labels
-                .get("version")
-                .or_else(|| s.selector.get("version"))
-        })
+        .and_then(|s| s.labels.get("version").or_else(|| s.selector.get("version")))
         .cloned()
 }
 
@@ -318,10 +298,7 @@ pub fn route_owner(route: &Value) -> Option<String> {
         return Some(format!("{kind}/{name} (ownerReferences)"));
     }
     for (field, what) in [("annotations", "annotation"), ("labels", "label")] {
-        if let Some(m) = route
-            .pointer(&format!("/metadata/{field}"))
-            .and_then(Value::as_object)
-        {
+        if let Some(m) = route.pointer(&format!("/metadata/{field}")).and_then(Value::as_object) {
             for k in m.keys() {
                 if k.starts_with("flagger.app/") {
                     return Some(format!("Flagger ({what} {k})"));
@@ -332,10 +309,7 @@ pub fn route_owner(route: &Value) -> Option<String> {
             }
         }
     }
-    if let Some(mf) = route
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    {
+    if let Some(mf) = route.pointer("/metadata/managedFields").and_then(Value::as_array) {
         for e in mf {
             match e.get("manager").and_then(Value::as_str) {
                 Some("flagger") => return Some("Flagger (managedFields manager flagger)".into()),
@@ -352,12 +326,7 @@ pub fn route_owner(route: &Value) -> Option<String> {
 /// The Service object `--create-backends` writes for one version, shaped like Istio's
 /// bookinfo-versions.yaml: selector `{app, version}`, labels `app`/`service`/`version`
 /// (bookinfo.yaml labels Services with `app` and `service`), the parent's port.
-pub fn backend_service_object(
-    namespace: &str,
-    parent: &ServiceInfo,
-    version: &str,
-    service_name: &str,
-) -> Value {
+pub fn backend_service_object(namespace: &str, parent: &ServiceInfo, version: &str, service_name: &str) -> Value {
     let ports: Vec<Value> = parent
         .route_port()
         .into_iter()
@@ -415,12 +384,10 @@ pub(crate) fn parent_service(snap: &RouteSnapshot) -> Result<(&ServiceInfo, i32)
             service: snap.service.clone(),
             namespace: snap.state.namespace.clone(),
         })?;
-    let port = parent
-        .route_port()
-        .ok_or_else(|| PlanError::ServiceHasNoPorts {
-            service: snap.service.clone(),
-            namespace: snap.state.namespace.clone(),
-        })?;
+    let port = parent.route_port().ok_or_else(|| PlanError::ServiceHasNoPorts {
+        service: snap.service.clone(),
+        namespace: snap.state.namespace.clone(),
+    })?;
     Ok((parent, port))
 }
 
@@ -433,13 +400,10 @@ pub(crate) fn select_route<'a>(
 ) -> Result<Option<&'a Value>, PlanError> {
     let route = match route_name_opt {
         Some(name) => {
-            let r = snap
-                .state
-                .route(name)
-                .ok_or_else(|| PlanError::RouteNotFound {
-                    route: name.to_string(),
-                    namespace: snap.state.namespace.clone(),
-                })?;
+            let r = snap.state.route(name).ok_or_else(|| PlanError::RouteNotFound {
+                route: name.to_string(),
+                namespace: snap.state.namespace.clone(),
+            })?;
             if find_mesh_routes(std::slice::from_ref(r), &snap.service).is_empty() {
                 return Err(PlanError::NotMeshRoute {
                     route: name.to_string(),
@@ -507,8 +471,7 @@ pub(crate) fn resolve_backend(
         .pods
         .iter()
         .filter(|p| {
-            p.labels.get("app") == Some(&snap.service)
-                && p.labels.get("version").map(String::as_str) == Some(version)
+            p.labels.get("app") == Some(&snap.service) && p.labels.get("version").map(String::as_str) == Some(version)
         })
         .collect();
     if pods.is_empty() {
@@ -598,10 +561,7 @@ mod tests {
     #[test]
     fn owners_are_named() {
         let r = json!({"metadata": {"ownerReferences": [{"kind": "Canary", "name": "reviews"}]}});
-        assert_eq!(
-            route_owner(&r).as_deref(),
-            Some("Canary/reviews (ownerReferences)")
-        );
+        assert_eq!(route_owner(&r).as_deref(), Some("Canary/reviews (ownerReferences)"));
         let r = json!({"metadata": {"annotations": {"flagger.app/primary": "x"}}});
         assert!(route_owner(&r).unwrap().starts_with("Flagger"));
         let r = json!({"metadata": {"managedFields": [{"manager": "rollouts-controller"}]}});

@@ -106,11 +106,7 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
             let m = if rule.matches.is_empty() {
                 "*".to_string()
             } else {
-                rule.matches
-                    .iter()
-                    .map(match_cell)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
+                rule.matches.iter().map(match_cell).collect::<Vec<_>>().join(" | ")
             };
             let backends: Vec<Option<&super::BackendStatus>> = if rule.backends.is_empty() {
                 vec![None]
@@ -126,14 +122,9 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
                     b.map_or("-".into(), |b| b.service.clone()),
                 ];
                 if wide {
-                    row.push(
-                        b.and_then(|b| b.version.clone())
-                            .unwrap_or_else(|| "-".into()),
-                    );
+                    row.push(b.and_then(|b| b.version.clone()).unwrap_or_else(|| "-".into()));
                 }
-                row.push(b.map_or("-".into(), |b| {
-                    format!("{} ({})", b.weight, format_percent(b.percent))
-                }));
+                row.push(b.map_or("-".into(), |b| format!("{} ({})", b.weight, format_percent(b.percent))));
                 row.push(b.map_or("-".into(), |b| b.ready_endpoints.to_string()));
                 if wide {
                     row.push(conditions.clone());
@@ -161,10 +152,7 @@ mod tests {
 
     #[test]
     fn shift_table_shows_before_and_after() {
-        let snap = bookinfo(
-            vec![route_split(&[("reviews-v1", 50), ("reviews-v2", 50)])],
-            true,
-        );
+        let snap = bookinfo(vec![route_split(&[("reviews-v1", 50), ("reviews-v2", 50)])], true);
         let req = ShiftRequest::new("reviews", &["v2=0".into(), "v3=20".into()]).unwrap();
         let plan = plan_shift(&snap, &req).unwrap();
         let out = render_shift_table(&plan);

@@ -182,11 +182,7 @@ impl RouteUserRequest {
                 validate_dns_label(v)?;
                 validate_dns_label(&format!("{service}-{v}"))?;
             }
-            None if !remove => {
-                return Err(UsageError::MissingVersion {
-                    user: user.to_string(),
-                })
-            }
+            None if !remove => return Err(UsageError::MissingVersion { user: user.to_string() }),
             None => {}
         }
         Ok(RouteUserRequest {
@@ -216,10 +212,7 @@ mod tests {
             parse_weights(&args(&["v1=90", "v3=10"])).unwrap(),
             vec![("v1".to_string(), 90), ("v3".to_string(), 10)]
         );
-        assert_eq!(
-            parse_weights(&args(&["v3=20"])).unwrap(),
-            vec![("v3".to_string(), 20)]
-        );
+        assert_eq!(parse_weights(&args(&["v3=20"])).unwrap(), vec![("v3".to_string(), 20)]);
         assert_eq!(
             parse_weights(&args(&["v1=0", "v2=100"])).unwrap(),
             vec![("v1".to_string(), 0), ("v2".to_string(), 100)]
@@ -237,27 +230,17 @@ mod tests {
             (&["v1=-5"], |e| matches!(e, UsageError::NotANumber { .. })),
             (&["v1=1.5"], |e| matches!(e, UsageError::NotANumber { .. })),
             (&["v1="], |e| matches!(e, UsageError::NotANumber { .. })),
-            (&["v1=101"], |e| {
-                matches!(e, UsageError::OutOfRange { value: 101, .. })
-            }),
+            (&["v1=101"], |e| matches!(e, UsageError::OutOfRange { value: 101, .. })),
             (&["v1=99999999999999999999999"], |e| {
                 matches!(e, UsageError::OutOfRange { .. })
             }),
             (&["v1=60", "v2=50"], |e| {
                 matches!(e, UsageError::SumOver100 { sum: 110 })
             }),
-            (&["v1=10", "v1=20"], |e| {
-                matches!(e, UsageError::RepeatedVersion { .. })
-            }),
-            (&["V1=10"], |e| {
-                matches!(e, UsageError::InvalidServiceName { .. })
-            }),
-            (&["v_1=10"], |e| {
-                matches!(e, UsageError::InvalidServiceName { .. })
-            }),
-            (&["-v1=10"], |e| {
-                matches!(e, UsageError::InvalidServiceName { .. })
-            }),
+            (&["v1=10", "v1=20"], |e| matches!(e, UsageError::RepeatedVersion { .. })),
+            (&["V1=10"], |e| matches!(e, UsageError::InvalidServiceName { .. })),
+            (&["v_1=10"], |e| matches!(e, UsageError::InvalidServiceName { .. })),
+            (&["-v1=10"], |e| matches!(e, UsageError::InvalidServiceName { .. })),
         ];
         for (input, check) in cases {
             let err = parse_weights(&args(input)).unwrap_err();
@@ -271,9 +254,7 @@ mod tests {
     fn shift_request_rejects_too_long_backend_names() {
         let long = "a".repeat(61);
         let err = ShiftRequest::new(&long, &args(&["v1=100"])).unwrap_err();
-        assert!(
-            matches!(err, UsageError::InvalidServiceName { ref name, .. } if name.ends_with("-v1"))
-        );
+        assert!(matches!(err, UsageError::InvalidServiceName { ref name, .. } if name.ends_with("-v1")));
         assert!(ShiftRequest::new("reviews", &args(&["v1=100"])).is_ok());
     }
 
@@ -300,8 +281,7 @@ mod tests {
         assert!(matches!(e, UsageError::MissingVersion { .. }));
         let r = RouteUserRequest::new("reviews", "jason", None, None, true).unwrap();
         assert_eq!(r.header, "end-user");
-        let r =
-            RouteUserRequest::new("reviews", "jason", Some("v2"), Some("x-user"), false).unwrap();
+        let r = RouteUserRequest::new("reviews", "jason", Some("v2"), Some("x-user"), false).unwrap();
         assert_eq!(r.version.as_deref(), Some("v2"));
         assert_eq!(r.header, "x-user");
     }

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{
-    backend_key, backend_ref, backend_weight, default_rule_index, new_mesh_route, parent_service,
-    resolve_backend, route_name, select_route, version_of, NamespaceState, PlanError,
-    RouteSnapshot, ShiftRequest, MAX_BACKEND_REFS, MAX_RULES,
+    backend_key, backend_ref, backend_weight, default_rule_index, new_mesh_route, parent_service, resolve_backend,
+    route_name, select_route, version_of, NamespaceState, PlanError, RouteSnapshot, ShiftRequest, MAX_BACKEND_REFS,
+    MAX_RULES,
 };
 
 /// One backend of a rule with its relative weight and the share of traffic that means.
@@ -74,11 +74,7 @@ pub(crate) fn largest_remainder(total: u64, weights: &[u64]) -> Vec<u64> {
         return vec![0; weights.len()];
     }
     let mut out: Vec<u64> = weights.iter().map(|w| total * w / sum).collect();
-    let mut rems: Vec<(u64, usize)> = weights
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (total * w % sum, i))
-        .collect();
+    let mut rems: Vec<(u64, usize)> = weights.iter().enumerate().map(|(i, w)| (total * w % sum, i)).collect();
     rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let given: u64 = out.iter().sum();
     for (_, i) in rems.iter().take((total - given) as usize) {
@@ -102,10 +98,7 @@ pub(crate) fn same_split(a: &[Value], b: &[Value]) -> bool {
     if sa == 0 || sb == 0 {
         return sa == sb && a.len() == b.len();
     }
-    ma.len() == mb.len()
-        && ma
-            .iter()
-            .all(|(k, wa)| mb.get(k).is_some_and(|wb| wa * sb == wb * sa))
+    ma.len() == mb.len() && ma.iter().all(|(k, wa)| mb.get(k).is_some_and(|wb| wa * sb == wb * sa))
 }
 
 /// Plan `kubectl mesh shift SERVICE VERSION=PERCENT…`.
@@ -119,8 +112,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     let mut services_to_create = Vec::new();
     for (version, pct) in &req.weights {
         let name = if *pct > 0 {
-            let (name, create) =
-                resolve_backend(snap, parent, version, req.force, req.create_backends)?;
+            let (name, create) = resolve_backend(snap, parent, version, req.force, req.create_backends)?;
             services_to_create.extend(create);
             name
         } else if state.service(version).is_some() {
@@ -214,9 +206,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
                     if n >= MAX_RULES {
                         return Err(PlanError::RouteFull {
                             route: name,
-                            reason: format!(
-                                "it has {MAX_RULES} rules and no default rule to change"
-                            ),
+                            reason: format!("it has {MAX_RULES} rules and no default rule to change"),
                         });
                     }
                     if let Some(a) = route["spec"]["rules"].as_array_mut() {
@@ -297,10 +287,7 @@ mod tests {
 
     #[test]
     fn shift_below_100_spreads_rest_proportionally() {
-        let snap = bookinfo(
-            vec![route_split(&[("reviews-v1", 50), ("reviews-v2", 50)])],
-            true,
-        );
+        let snap = bookinfo(vec![route_split(&[("reviews-v1", 50), ("reviews-v2", 50)])], true);
         let plan = plan_shift(&snap, &req(&[("v3", 20)])).unwrap();
         assert_eq!(
             default_backends(&plan.route),
@@ -317,11 +304,7 @@ mod tests {
     #[test]
     fn shift_with_uneven_rest_rounds_to_exactly_100() {
         let snap = bookinfo(
-            vec![route_split(&[
-                ("reviews-v1", 1),
-                ("reviews-v2", 1),
-                ("reviews-v3", 1),
-            ])],
+            vec![route_split(&[("reviews-v1", 1), ("reviews-v2", 1), ("reviews-v3", 1)])],
             true,
         );
         let plan = plan_shift(&snap, &req(&[("v1", 0)])).unwrap();
@@ -329,25 +312,16 @@ mod tests {
             default_backends(&plan.route),
             pairs(&[("reviews-v2", 50), ("reviews-v3", 50)])
         );
-        let snap = bookinfo(
-            vec![route_split(&[("reviews-v1", 1), ("reviews-v2", 2)])],
-            true,
-        );
+        let snap = bookinfo(vec![route_split(&[("reviews-v1", 1), ("reviews-v2", 2)])], true);
         let plan = plan_shift(&snap, &req(&[("v3", 1)])).unwrap();
         let got = default_backends(&plan.route);
-        assert_eq!(
-            got,
-            pairs(&[("reviews-v1", 33), ("reviews-v2", 66), ("reviews-v3", 1)])
-        );
+        assert_eq!(got, pairs(&[("reviews-v1", 33), ("reviews-v2", 66), ("reviews-v3", 1)]));
         assert_eq!(got.iter().map(|(_, w)| w).sum::<u64>(), 100);
     }
 
     #[test]
     fn shift_to_100_removes_backends_ending_at_zero() {
-        let snap = bookinfo(
-            vec![route_split(&[("reviews-v1", 90), ("reviews-v2", 10)])],
-            true,
-        );
+        let snap = bookinfo(vec![route_split(&[("reviews-v1", 90), ("reviews-v2", 10)])], true);
         let plan = plan_shift(&snap, &req(&[("v3", 100)])).unwrap();
         assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v3", 100)]));
         assert_valid_everywhere(&plan.route);
@@ -395,18 +369,12 @@ mod tests {
         assert_eq!(out["metadata"], route["metadata"]);
         assert_eq!(out["spec"]["futureField"], json!({"x": 1}));
         assert_eq!(out["spec"]["parentRefs"], route["spec"]["parentRefs"]);
-        assert_eq!(
-            out["spec"]["rules"][0]["filters"],
-            route["spec"]["rules"][0]["filters"]
-        );
+        assert_eq!(out["spec"]["rules"][0]["filters"], route["spec"]["rules"][0]["filters"]);
         assert_eq!(
             out["spec"]["rules"][0]["backendRefs"][0]["filters"],
             route["spec"]["rules"][0]["backendRefs"][0]["filters"]
         );
-        assert_eq!(
-            out["spec"]["rules"][0]["backendRefs"][0]["weight"],
-            json!(90)
-        );
+        assert_eq!(out["spec"]["rules"][0]["backendRefs"][0]["weight"], json!(90));
     }
 
     #[test]
@@ -462,10 +430,7 @@ mod tests {
 
     #[test]
     fn shift_same_split_is_noop() {
-        let snap = bookinfo(
-            vec![route_split(&[("reviews-v1", 9), ("reviews-v2", 1)])],
-            true,
-        );
+        let snap = bookinfo(vec![route_split(&[("reviews-v1", 9), ("reviews-v2", 1)])], true);
         let plan = plan_shift(&snap, &req(&[("v1", 90), ("v2", 10)])).unwrap();
         assert!(plan.noop);
         assert_eq!(plan.route, snap.state.routes[0]);
@@ -497,23 +462,15 @@ mod tests {
     #[test]
     fn shift_create_backends_builds_service_from_pod_labels() {
         let mut snap = bookinfo(vec![route_v1()], true);
-        snap.state
-            .pods
-            .push(pod("reviews-v4-abc", "reviews", "v4", true));
+        snap.state.pods.push(pod("reviews-v4-abc", "reviews", "v4", true));
         let mut r = req(&[("v4", 10)]);
         r.create_backends = true;
         let plan = plan_shift(&snap, &r).unwrap();
         assert_eq!(plan.services_to_create.len(), 1);
         let svc = &plan.services_to_create[0];
         assert_eq!(svc["metadata"]["name"], "reviews-v4");
-        assert_eq!(
-            svc["spec"]["selector"],
-            json!({"app": "reviews", "version": "v4"})
-        );
-        assert_eq!(
-            svc["spec"]["ports"],
-            json!([{"port": 9080, "name": "http"}])
-        );
+        assert_eq!(svc["spec"]["selector"], json!({"app": "reviews", "version": "v4"}));
+        assert_eq!(svc["spec"]["ports"], json!([{"port": 9080, "name": "http"}]));
         assert_eq!(svc["metadata"]["labels"]["version"], "v4");
         assert_eq!(
             default_backends(&plan.route),
@@ -545,10 +502,7 @@ mod tests {
         assert!(plan_shift(&snap, &r).is_ok());
         // Removing an unready backend is always allowed.
         let snap2 = {
-            let mut s = bookinfo(
-                vec![route_split(&[("reviews-v1", 50), ("reviews-v3", 50)])],
-                true,
-            );
+            let mut s = bookinfo(vec![route_split(&[("reviews-v1", 50), ("reviews-v3", 50)])], true);
             s.state.ready_endpoints.insert("reviews-v3".into(), 0);
             s
         };
@@ -630,9 +584,7 @@ mod tests {
         snap.state
             .services
             .push(svc("reviews-canary", "reviews", Some("canary")));
-        snap.state
-            .ready_endpoints
-            .insert("reviews-canary".into(), 1);
+        snap.state.ready_endpoints.insert("reviews-canary".into(), 1);
         let plan = plan_shift(&snap, &req(&[("reviews-canary", 5)])).unwrap();
         assert_eq!(
             default_backends(&plan.route),

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    backend_key, backend_weight, is_catch_all_match, mesh_parent_service, parent_ref_is_service,
-    route_name, version_of, NamespaceState,
+    backend_key, backend_weight, is_catch_all_match, mesh_parent_service, parent_ref_is_service, route_name,
+    version_of, NamespaceState,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,11 +72,7 @@ fn match_status(m: &Value) -> MatchStatus {
         value: None,
         other: Vec::new(),
     };
-    let headers = m
-        .get("headers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let headers = m.get("headers").and_then(Value::as_array).cloned().unwrap_or_default();
     for (i, h) in headers.iter().enumerate() {
         let ty = h.get("type").and_then(Value::as_str).unwrap_or("Exact");
         let (name, value) = (s(h.get("name")), s(h.get("value")));
@@ -90,10 +86,7 @@ fn match_status(m: &Value) -> MatchStatus {
         }
     }
     if let Some(p) = m.get("path") {
-        let ty = p
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("PathPrefix");
+        let ty = p.get("type").and_then(Value::as_str).unwrap_or("PathPrefix");
         let val = p.get("value").and_then(Value::as_str).unwrap_or("/");
         if !(ty == "PathPrefix" && val == "/") {
             out.other.push(format!("path {ty} {val}"));
@@ -102,12 +95,7 @@ fn match_status(m: &Value) -> MatchStatus {
     if let Some(method) = m.get("method").and_then(Value::as_str) {
         out.other.push(format!("method {method}"));
     }
-    for q in m
-        .get("queryParams")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for q in m.get("queryParams").and_then(Value::as_array).into_iter().flatten() {
         out.other
             .push(format!("query {}={}", s(q.get("name")), s(q.get("value"))));
     }
@@ -199,9 +187,7 @@ pub fn route_status(namespaces: &[NamespaceState]) -> Vec<RouteStatus> {
             }
         }
     }
-    out.sort_by(|a, b| {
-        (&a.namespace, &a.service, &a.route).cmp(&(&b.namespace, &b.service, &b.route))
-    });
+    out.sort_by(|a, b| (&a.namespace, &a.service, &a.route).cmp(&(&b.namespace, &b.service, &b.route)));
     out
 }
 

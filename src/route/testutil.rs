@@ -15,10 +15,7 @@ pub fn shared_fixtures() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "shared fixtures missing at {} and MESH_REQUIRE_SHARED=1",
-            p.display()
-        );
+        panic!("shared fixtures missing at {} and MESH_REQUIRE_SHARED=1", p.display());
     } else {
         None
     }
@@ -73,10 +70,7 @@ pub fn assert_valid_everywhere(route: &Value) {
         return;
     };
     let mut r = route.clone();
-    if let Some(prs) = r
-        .pointer_mut("/spec/parentRefs")
-        .and_then(Value::as_array_mut)
-    {
+    if let Some(prs) = r.pointer_mut("/spec/parentRefs").and_then(Value::as_array_mut) {
         for p in prs {
             if let Some(o) = p.as_object_mut() {
                 o.shift_remove("port");

@@ -10,9 +10,8 @@ use serde_json::{json, Value};
 
 use super::shift::same_split;
 use super::{
-    backend_key, default_rule_index, is_catch_all_match, new_mesh_route, parent_service,
-    resolve_backend, route_name, select_route, PlanError, RouteSnapshot, RouteUserRequest,
-    MAX_RULES,
+    backend_key, default_rule_index, is_catch_all_match, new_mesh_route, parent_service, resolve_backend, route_name,
+    select_route, PlanError, RouteSnapshot, RouteUserRequest, MAX_RULES,
 };
 
 /// What `route-user` will write.
@@ -36,18 +35,10 @@ pub struct RouteUserPlan {
 /// Whether a rule is the user rule for `header: value`: one match whose only condition is
 /// that header (Exact), besides the defaulted PathPrefix "/" path.
 pub fn is_user_rule(rule: &Value, header: &str, value: &str) -> bool {
-    let Some([m]) = rule
-        .get("matches")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-    else {
+    let Some([m]) = rule.get("matches").and_then(Value::as_array).map(Vec::as_slice) else {
         return false;
     };
-    let Some([h]) = m
-        .get("headers")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-    else {
+    let Some([h]) = m.get("headers").and_then(Value::as_array).map(Vec::as_slice) else {
         return false;
     };
     let exact = h.get("type").and_then(Value::as_str).unwrap_or("Exact") == "Exact";
@@ -71,10 +62,7 @@ fn user_rule(header: &str, user: &str, backend: Value) -> Value {
 }
 
 /// Plan `kubectl mesh route-user SERVICE USER VERSION` (or `--remove`).
-pub fn plan_route_user(
-    snap: &RouteSnapshot,
-    req: &RouteUserRequest,
-) -> Result<RouteUserPlan, PlanError> {
+pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<RouteUserPlan, PlanError> {
     let state = &snap.state;
     let (parent, port) = parent_service(snap)?;
     let existing = select_route(snap, req.route_name.as_deref(), req.force)?;
@@ -94,20 +82,17 @@ pub fn plan_route_user(
         .map(|(i, _)| i)
         .collect();
 
-    let plan = |route: Value,
-                backend: Option<String>,
-                services: Vec<Value>,
-                noop: bool,
-                message: String| RouteUserPlan {
-        namespace: state.namespace.clone(),
-        route_name: name.clone(),
-        create: existing.is_none() && !noop,
-        route,
-        backend,
-        services_to_create: services,
-        noop,
-        message,
-    };
+    let plan =
+        |route: Value, backend: Option<String>, services: Vec<Value>, noop: bool, message: String| RouteUserPlan {
+            namespace: state.namespace.clone(),
+            route_name: name.clone(),
+            create: existing.is_none() && !noop,
+            route,
+            backend,
+            services_to_create: services,
+            noop,
+            message,
+        };
 
     let version = match (&req.version, req.remove) {
         (_, true) | (None, _) => {
@@ -145,11 +130,7 @@ pub fn plan_route_user(
 
     let Some(existing_route) = existing else {
         let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
-        let route = new_mesh_route(
-            snap,
-            port,
-            vec![user_rule(&req.header, &req.user, target), default],
-        );
+        let route = new_mesh_route(snap, port, vec![user_rule(&req.header, &req.user, target), default]);
         return Ok(plan(
             route,
             Some(backend.clone()),
@@ -183,11 +164,7 @@ pub fn plan_route_user(
         for (i, mut r) in rules.into_iter().enumerate() {
             if i == first {
                 // Keep an existing ref to the same Service (with its filters); else replace.
-                r["backendRefs"] = if pointed {
-                    json!([current[0]])
-                } else {
-                    json!([target])
-                };
+                r["backendRefs"] = if pointed { json!([current[0]]) } else { json!([target]) };
                 new_rules.push(r);
             } else if !matching.contains(&i) {
                 new_rules.push(r);
@@ -296,8 +273,7 @@ mod tests {
     #[test]
     fn route_user_header_name_matches_case_insensitively() {
         let snap = bookinfo(vec![route_with_user_rule()], true);
-        let r =
-            RouteUserRequest::new("reviews", "jason", Some("v2"), Some("End-User"), false).unwrap();
+        let r = RouteUserRequest::new("reviews", "jason", Some("v2"), Some("End-User"), false).unwrap();
         let plan = plan_route_user(&snap, &r).unwrap();
         assert!(plan.noop);
     }
@@ -307,20 +283,13 @@ mod tests {
         let mut route = route_with_user_rule();
         let vijay = json!({"matches": [{"headers": [{"type": "Exact", "name": "end-user", "value": "vijay"}]}],
                            "backendRefs": [{"name": "reviews-v3", "port": 9080}]});
-        route["spec"]["rules"]
-            .as_array_mut()
-            .unwrap()
-            .insert(1, vijay.clone());
+        route["spec"]["rules"].as_array_mut().unwrap().insert(1, vijay.clone());
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
         assert!(!plan.noop);
         let rules = plan.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules, &vec![vijay, route["spec"]["rules"][2].clone()]);
-        let again = plan_route_user(
-            &bookinfo(vec![plan.route.clone()], true),
-            &req("jason", None),
-        )
-        .unwrap();
+        let again = plan_route_user(&bookinfo(vec![plan.route.clone()], true), &req("jason", None)).unwrap();
         assert!(again.noop);
         assert!(again.message.contains("nothing to remove"));
     }
@@ -344,10 +313,7 @@ mod tests {
         );
         let rules = plan.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rule_backend(&rules[0]), "reviews-v2");
-        assert_eq!(
-            rules[1],
-            json!({"backendRefs": [{"name": "reviews", "port": 9080}]})
-        );
+        assert_eq!(rules[1], json!({"backendRefs": [{"name": "reviews", "port": 9080}]}));
         assert_valid_everywhere(&plan.route);
     }
 
@@ -357,10 +323,7 @@ mod tests {
         let other = json!({"matches": [{"headers": [{"type": "Exact", "name": "end-user", "value": "jason"},
                                                     {"name": "x-debug", "value": "1"}]}],
                            "backendRefs": [{"name": "reviews-v3", "port": 9080}]});
-        route["spec"]["rules"]
-            .as_array_mut()
-            .unwrap()
-            .insert(0, other.clone());
+        route["spec"]["rules"].as_array_mut().unwrap().insert(0, other.clone());
         let snap = bookinfo(vec![route], true);
         let plan = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap();
         let rules = plan.route["spec"]["rules"].as_array().unwrap();

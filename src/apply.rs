@@ -1,0 +1,148 @@
+//! Writes, at the edge: read a fresh snapshot, plan, write with the resourceVersion that was read; on a 409
+//! (another writer got there first) read again, plan again, and retry — bounded — so nobody's change is lost.
+//!
+//! Nothing is written when the plan is a no-op or `--dry-run=client`; `--dry-run=server` sends the same writes
+//! with `dryRun=All`.
+
+use serde_json::Value;
+
+use crate::cli::DryRun;
+use crate::cluster::resource::{HTTPROUTES, SERVICES};
+use crate::cluster::snapshot::{load_state, parent_port_supported};
+use crate::cluster::{Cluster, WriteOpts};
+use crate::error::{MeshError, Result};
+use crate::route::{NamespaceState, RouteSnapshot};
+
+/// How many times we re-read and re-plan after a conflict before giving up.
+pub const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+/// The parts of a route plan the writer needs.
+pub struct RouteWrite<'a> {
+    pub route_name: &'a str,
+    pub route: &'a Value,
+    pub create: bool,
+    pub services_to_create: &'a [Value],
+    pub noop: bool,
+}
+
+/// What happened to the route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+    /// `--dry-run=client`: nothing sent.
+    Planned,
+}
+
+impl Outcome {
+    /// kubectl's wording: `httproute.gateway.networking.k8s.io/reviews configured (server dry run)`.
+    pub fn line(self, name: &str, dry_run: DryRun) -> String {
+        let verb = match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Planned => "would be configured",
+        };
+        let suffix = match dry_run {
+            DryRun::None => "",
+            DryRun::Client => " (dry run)",
+            DryRun::Server => " (server dry run)",
+        };
+        format!("httproute.gateway.networking.k8s.io/{name} {verb}{suffix}")
+    }
+}
+
+/// The result of [`plan_and_write`]: the plan that was finally written, what the server returned, and what
+/// happened.
+pub struct Written<P> {
+    pub plan: P,
+    pub object: Option<Value>,
+    pub outcome: Outcome,
+}
+
+/// Read → plan → write, retrying on conflicts. `plan` is pure; `view` exposes what to write.
+pub async fn plan_and_write<P, F, V>(
+    cluster: &Cluster,
+    namespace: &str,
+    service: &str,
+    opts: &WriteOpts,
+    mut plan: F,
+    view: V,
+) -> Result<Written<P>>
+where
+    F: FnMut(&RouteSnapshot) -> Result<P>,
+    V: Fn(&P) -> RouteWrite<'_>,
+{
+    let port_supported = parent_port_supported(cluster).await?;
+    let mut last_name = service.to_string();
+    for attempt in 1..=MAX_WRITE_ATTEMPTS {
+        let state: NamespaceState = load_state(cluster, namespace).await?;
+        let snapshot = RouteSnapshot {
+            service: service.to_string(),
+            state,
+            parent_port_supported: port_supported,
+        };
+        let planned = plan(&snapshot)?;
+        let w = view(&planned);
+        last_name = w.route_name.to_string();
+        if w.noop {
+            return Ok(Written {
+                plan: planned,
+                object: None,
+                outcome: Outcome::Unchanged,
+            });
+        }
+        if opts.dry_run == DryRun::Client {
+            let object = Some(w.route.clone());
+            return Ok(Written {
+                plan: planned,
+                object,
+                outcome: Outcome::Planned,
+            });
+        }
+        for svc in w.services_to_create {
+            match cluster.create(&SERVICES, Some(namespace), svc, opts).await {
+                Ok(_) => {}
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let result = if w.create {
+            cluster.create(&HTTPROUTES, Some(namespace), w.route, opts).await
+        } else {
+            cluster
+                .replace(&HTTPROUTES, Some(namespace), w.route_name, w.route, opts)
+                .await
+        };
+        match result {
+            Ok(object) => {
+                let outcome = if w.create {
+                    Outcome::Created
+                } else {
+                    Outcome::Configured
+                };
+                return Ok(Written {
+                    plan: planned,
+                    object: Some(object),
+                    outcome,
+                });
+            }
+            Err(e) if e.is_conflict() || e.is_already_exists() => {
+                if cluster.verbosity() >= 2 {
+                    eprintln!(
+                        "I kubectl-mesh: httproute {namespace}/{} changed while we wrote it (attempt {attempt}); re-reading",
+                        w.route_name
+                    );
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(MeshError::ConflictStorm {
+        kind: "httproute".into(),
+        name: last_name,
+        attempts: MAX_WRITE_ATTEMPTS,
+    })
+}
