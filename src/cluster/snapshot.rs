@@ -74,6 +74,9 @@ pub fn pod_info(v: &Value) -> PodInfo {
     }
 }
 
+/// Routes, Services, EndpointSlices and Pods of one namespace, as listed.
+type RawNamespace = (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>);
+
 /// Group raw lists (possibly across namespaces) into per-namespace states.
 pub fn group_states(
     routes: Vec<Value>,
@@ -81,7 +84,7 @@ pub fn group_states(
     slices: Vec<Value>,
     pods: Vec<Value>,
 ) -> Vec<NamespaceState> {
-    let mut by_ns: BTreeMap<String, (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    let mut by_ns: BTreeMap<String, RawNamespace> = BTreeMap::new();
     for r in routes {
         by_ns.entry(namespace_of(&r)).or_default().0.push(r);
     }
