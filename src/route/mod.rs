@@ -235,13 +235,24 @@ pub fn is_default_rule(rule: &Value) -> bool {
     }
 }
 
-/// Index of the first default rule of a route.
+/// Whether any of a rule's matches is the catch-all: the rule then receives all traffic
+/// no other rule takes (its other matches are redundant).
+pub fn has_catch_all_match(rule: &Value) -> bool {
+    rule.get("matches")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| ms.iter().any(is_catch_all_match))
+}
+
+/// Index of the rule that carries default traffic: the first [`is_default_rule`] rule, else
+/// the first rule with a catch-all among several matches (as in the Gateway API conformance
+/// route `mesh-matching`, where appending another catch-all rule would never get traffic:
+/// equal-precedence matches go to the earlier rule).
 pub fn default_rule_index(route: &Value) -> Option<usize> {
-    route
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)?
+    let rules = route.pointer("/spec/rules").and_then(Value::as_array)?;
+    rules
         .iter()
         .position(is_default_rule)
+        .or_else(|| rules.iter().position(has_catch_all_match))
 }
 
 /// A backendRef as (service name, weight); weight defaults to 1. Non-Service backends are

@@ -461,6 +461,20 @@ mod tests {
     }
 
     #[test]
+    fn shift_uses_rule_with_catch_all_among_matches_as_default() {
+        let mut route = route_v1();
+        route["spec"]["rules"][0]["matches"] = json!([
+            {"path": {"type": "PathPrefix", "value": "/"}},
+            {"headers": [{"name": "version", "value": "one"}], "path": {"type": "PathPrefix", "value": "/"}}]);
+        let snap = bookinfo(vec![route.clone()], true);
+        let plan = plan_shift(&snap, &req(&[("v2", 100)])).unwrap();
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["matches"], route["spec"]["rules"][0]["matches"]);
+        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v2", 100)]));
+    }
+
+    #[test]
     fn shift_same_split_is_noop() {
         let snap = bookinfo(
             vec![route_split(&[("reviews-v1", 9), ("reviews-v2", 1)])],
