@@ -35,6 +35,11 @@ pub enum UsageError {
 }
 
 impl UsageError {
+    /// Usage errors exit with 2, like clap's.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+
     /// What to type instead.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -123,6 +128,11 @@ fn list_or_none(v: &[String]) -> String {
 }
 
 impl PlanError {
+    /// Refused plans exit with 1 (nothing was written).
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+
     /// The command or flag that fixes it.
     pub fn hint(&self) -> Option<String> {
         match self {
