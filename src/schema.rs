@@ -55,7 +55,7 @@ pub enum SchemaError {
 }
 
 /// One validation failure, shaped like a Kubernetes `StatusCause`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cause {
     /// Like `spec.rules[0].backendRefs[0].weight`.
     pub field: String,

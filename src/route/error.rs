@@ -157,8 +157,10 @@ impl PlanError {
             } => Some(format!(
                 "create it with: kubectl mesh shift {parent} {version}=100 --create-backends (or use an existing version)"
             )),
-            PlanError::NoPodsForVersion { parent, .. } => Some(format!(
-                "deploy pods labelled app={parent},version=VERSION first, or use an existing version"
+            PlanError::NoPodsForVersion {
+                parent, version, ..
+            } => Some(format!(
+                "deploy pods labelled app={parent},version={version} first, or use an existing version"
             )),
             PlanError::BackendUnready { service } => Some(format!(
                 "check its pods with: kubectl get endpointslices -l kubernetes.io/service-name={service}; pass --force to shift anyway"

@@ -34,8 +34,6 @@ pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
 pub const MAX_RULES: usize = 16;
-/// Gateway API v1.0.0 limit: matches per rule (v1.6.1 allows 64).
-pub const MAX_MATCHES_V1_0: usize = 8;
 /// Backend references per rule.
 pub const MAX_BACKEND_REFS: usize = 16;
 
