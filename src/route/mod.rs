@@ -253,9 +253,9 @@ pub fn default_rule_index(route: &Value) -> Option<usize> {
         .or_else(|| rules.iter().position(has_catch_all_match))
 }
 
-/// A backendRef as (service name, weight); weight defaults to 1. Non-Service backends are
-/// named `kind/name`.
-pub(crate) fn backend_key(r: &Value) -> String {
+/// The name a backendRef is known by: the Service name; `kind/name` for other kinds;
+/// prefixed `namespace/` when it points outside `ns` (the route's namespace).
+pub(crate) fn backend_key(r: &Value, ns: &str) -> String {
     let name = r.get("name").and_then(Value::as_str).unwrap_or("");
     let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
     let group = r.get("group").and_then(Value::as_str).unwrap_or("");
@@ -265,8 +265,8 @@ pub(crate) fn backend_key(r: &Value) -> String {
         format!("{kind}/{name}")
     };
     match r.get("namespace").and_then(Value::as_str) {
-        Some(ns) => format!("{ns}/{base}"),
-        None => base,
+        Some(other) if other != ns => format!("{other}/{base}"),
+        _ => base,
     }
 }
 
