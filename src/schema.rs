@@ -27,6 +27,17 @@ pub const BUNDLE_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-ve
 /// Annotation naming the Gateway API channel (`standard` / `experimental`).
 pub const CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 
+/// Whether a Gateway API bundle (`v1.0.0`, `v1.6.1`) serves `spec.parentRefs[].port` in its
+/// standard channel (it became standard in v1.1). `None` when the version does not parse.
+/// Prefer [`CrdSchema::has_field`] on the served CRD when the schema is at hand.
+pub fn bundle_has_parent_port(bundle_version: &str) -> Option<bool> {
+    let v = bundle_version.trim().trim_start_matches('v');
+    let mut parts = v.split(['.', '-']);
+    let major: u64 = parts.next()?.parse().ok()?;
+    let minor: u64 = parts.next()?.parse().ok()?;
+    Some((major, minor) >= (1, 1))
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SchemaError {
     #[error("not a CustomResourceDefinition: {0}")]
@@ -44,7 +55,7 @@ pub enum SchemaError {
 }
 
 /// One validation failure, shaped like a Kubernetes `StatusCause`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cause {
     /// Like `spec.rules[0].backendRefs[0].weight`.
     pub field: String,
@@ -738,6 +749,16 @@ mod tests {
             CrdSchema::from_crd(&json!({"kind": "Pod"}), "v1"),
             Err(SchemaError::NotACrd(_))
         ));
+    }
+
+    #[test]
+    fn parent_port_is_standard_from_bundle_v1_1() {
+        assert_eq!(bundle_has_parent_port("v1.0.0"), Some(false));
+        assert_eq!(bundle_has_parent_port("v1.1.0"), Some(true));
+        assert_eq!(bundle_has_parent_port("v1.6.1"), Some(true));
+        assert_eq!(bundle_has_parent_port("v0.8.1"), Some(false));
+        assert_eq!(bundle_has_parent_port("v1.2.0-rc1"), Some(true));
+        assert_eq!(bundle_has_parent_port("main"), None);
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub enum UsageError {
 }
 
 impl UsageError {
+    /// Usage errors exit with 2, like clap's.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+
     /// What to type instead.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -120,6 +125,11 @@ fn list_or_none(v: &[String]) -> String {
 }
 
 impl PlanError {
+    /// Refused plans exit with 1 (nothing was written).
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+
     /// The command or flag that fixes it.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -144,8 +154,10 @@ impl PlanError {
             } => Some(format!(
                 "create it with: kubectl mesh shift {parent} {version}=100 --create-backends (or use an existing version)"
             )),
-            PlanError::NoPodsForVersion { parent, .. } => Some(format!(
-                "deploy pods labelled app={parent},version=VERSION first, or use an existing version"
+            PlanError::NoPodsForVersion {
+                parent, version, ..
+            } => Some(format!(
+                "deploy pods labelled app={parent},version={version} first, or use an existing version"
             )),
             PlanError::BackendUnready { service } => Some(format!(
                 "check its pods with: kubectl get endpointslices -l kubernetes.io/service-name={service}; pass --force to shift anyway"

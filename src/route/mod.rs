@@ -32,8 +32,6 @@ pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
 pub const MAX_RULES: usize = 16;
-/// Gateway API v1.0.0 limit: matches per rule (v1.6.1 allows 64).
-pub const MAX_MATCHES_V1_0: usize = 8;
 /// Backend references per rule.
 pub const MAX_BACKEND_REFS: usize = 16;
 
@@ -219,18 +217,29 @@ pub fn is_default_rule(rule: &Value) -> bool {
     }
 }
 
-/// Index of the first default rule of a route.
-pub fn default_rule_index(route: &Value) -> Option<usize> {
-    route
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)?
-        .iter()
-        .position(is_default_rule)
+/// Whether any of a rule's matches is the catch-all: the rule then receives all traffic
+/// no other rule takes (its other matches are redundant).
+pub fn has_catch_all_match(rule: &Value) -> bool {
+    rule.get("matches")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| ms.iter().any(is_catch_all_match))
 }
 
-/// A backendRef as (service name, weight); weight defaults to 1. Non-Service backends are
-/// named `kind/name`.
-pub(crate) fn backend_key(r: &Value) -> String {
+/// Index of the rule that carries default traffic: the first [`is_default_rule`] rule, else
+/// the first rule with a catch-all among several matches (as in the Gateway API conformance
+/// route `mesh-matching`, where appending another catch-all rule would never get traffic:
+/// equal-precedence matches go to the earlier rule).
+pub fn default_rule_index(route: &Value) -> Option<usize> {
+    let rules = route.pointer("/spec/rules").and_then(Value::as_array)?;
+    rules
+        .iter()
+        .position(is_default_rule)
+        .or_else(|| rules.iter().position(has_catch_all_match))
+}
+
+/// The name a backendRef is known by: the Service name; `kind/name` for other kinds;
+/// prefixed `namespace/` when it points outside `ns` (the route's namespace).
+pub(crate) fn backend_key(r: &Value, ns: &str) -> String {
     let name = r.get("name").and_then(Value::as_str).unwrap_or("");
     let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
     let group = r.get("group").and_then(Value::as_str).unwrap_or("");
@@ -240,8 +249,8 @@ pub(crate) fn backend_key(r: &Value) -> String {
         format!("{kind}/{name}")
     };
     match r.get("namespace").and_then(Value::as_str) {
-        Some(ns) => format!("{ns}/{base}"),
-        None => base,
+        Some(other) if other != ns => format!("{other}/{base}"),
+        _ => base,
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn shares(state: &NamespaceState, parent: &str, refs: &[Value]) -> Ve
     let total: u64 = refs.iter().map(backend_weight).sum();
     refs.iter()
         .map(|r| {
-            let service = backend_key(r);
+            let service = backend_key(r, &state.namespace);
             let w = backend_weight(r);
             BackendShare {
                 version: version_of(state, parent, &service),
@@ -84,11 +84,11 @@ pub(crate) fn largest_remainder(total: u64, weights: &[u64]) -> Vec<u64> {
 }
 
 /// Whether two backend lists send the same shares to the same backends.
-pub(crate) fn same_split(a: &[Value], b: &[Value]) -> bool {
+pub(crate) fn same_split(a: &[Value], b: &[Value], ns: &str) -> bool {
     let map = |refs: &[Value]| {
         let mut m: BTreeMap<String, u64> = BTreeMap::new();
         for r in refs {
-            *m.entry(backend_key(r)).or_insert(0) += backend_weight(r);
+            *m.entry(backend_key(r, ns)).or_insert(0) += backend_weight(r);
         }
         m.retain(|_, w| *w > 0);
         m
@@ -140,7 +140,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     // The rest (100 - sum) goes to the current backends that were not named.
     let others: Vec<(String, u64)> = current
         .iter()
-        .map(|r| (backend_key(r), backend_weight(r)))
+        .map(|r| (backend_key(r, &state.namespace), backend_weight(r)))
         .filter(|(k, _)| !requested.iter().any(|(n, _)| n == k))
         .collect();
     let mut new_weight: BTreeMap<String, u64> = requested.iter().cloned().collect();
@@ -162,7 +162,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     let mut refs: Vec<Value> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for r in &current {
-        let k = backend_key(r);
+        let k = backend_key(r, &state.namespace);
         if seen.contains(&k) {
             continue;
         }
@@ -191,7 +191,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     }
 
     let before = shares(state, &snap.service, &current);
-    let noop = default_idx.is_some() && same_split(&current, &refs);
+    let noop = default_idx.is_some() && same_split(&current, &refs, &state.namespace);
     let route = match existing {
         Some(r) if noop => r.clone(),
         Some(r) => {
@@ -256,7 +256,7 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (backend_key(r), backend_weight(r)))
+            .map(|r| (backend_key(r, "bookinfo"), backend_weight(r)))
             .collect()
     }
 
@@ -426,6 +426,36 @@ mod tests {
         assert_eq!(rules[0], route["spec"]["rules"][0]);
         assert_eq!(default_rule_index(&plan.route), Some(1));
         assert_valid_everywhere(&plan.route);
+    }
+
+    #[test]
+    fn shift_uses_rule_with_catch_all_among_matches_as_default() {
+        let mut route = route_v1();
+        route["spec"]["rules"][0]["matches"] = json!([
+            {"path": {"type": "PathPrefix", "value": "/"}},
+            {"headers": [{"name": "version", "value": "one"}], "path": {"type": "PathPrefix", "value": "/"}}]);
+        let snap = bookinfo(vec![route.clone()], true);
+        let plan = plan_shift(&snap, &req(&[("v2", 100)])).unwrap();
+        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["matches"], route["spec"]["rules"][0]["matches"]);
+        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v2", 100)]));
+    }
+
+    #[test]
+    fn shift_treats_same_namespace_backend_refs_as_local() {
+        let mut route = route_v1();
+        route["spec"]["rules"][0]["backendRefs"][0]["namespace"] = json!("bookinfo");
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_shift(&snap, &req(&[("v1", 90), ("v2", 10)])).unwrap();
+        assert_eq!(
+            default_backends(&plan.route),
+            pairs(&[("reviews-v1", 90), ("reviews-v2", 10)])
+        );
+        assert_eq!(
+            plan.route["spec"]["rules"][0]["backendRefs"][0]["namespace"],
+            "bookinfo"
+        );
     }
 
     #[test]

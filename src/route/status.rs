@@ -116,7 +116,7 @@ fn rule_status(state: &NamespaceState, parent: &str, rule: &Value) -> RuleStatus
     let backends = refs
         .iter()
         .map(|r| {
-            let service = backend_key(r);
+            let service = backend_key(r, &state.namespace);
             let w = backend_weight(r);
             BackendStatus {
                 version: version_of(state, parent, &service),

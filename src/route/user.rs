@@ -150,8 +150,11 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let pointed = current.len() == 1 && backend_key(&current[0]) == backend;
-        if matching.len() == 1 && pointed && same_split(&current, std::slice::from_ref(&target)) {
+        let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
+        if matching.len() == 1
+            && pointed
+            && same_split(&current, std::slice::from_ref(&target), &state.namespace)
+        {
             return Ok(plan(
                 route,
                 Some(backend.clone()),
@@ -209,7 +212,7 @@ mod tests {
     }
 
     fn rule_backend(rule: &Value) -> String {
-        backend_key(&rule["backendRefs"][0])
+        backend_key(&rule["backendRefs"][0], "bookinfo")
     }
 
     #[test]
