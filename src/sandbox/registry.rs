@@ -520,6 +520,80 @@ impl Registry {
         )
     }
 
+    /// `/openapi/v3` root: one entry per served group-version, so kubectl finds the per-GV documents.
+    pub fn openapi_v3_root(&self) -> Value {
+        let mut paths = serde_json::Map::new();
+        for t in &self.types {
+            let key = if t.group.is_empty() {
+                format!("api/{}", t.version)
+            } else {
+                format!("apis/{}/{}", t.group, t.version)
+            };
+            let url = format!("/openapi/v3/{key}?hash=sandbox");
+            paths
+                .entry(key)
+                .or_insert_with(|| json!({"serverRelativeURL": url}));
+        }
+        json!({"paths": paths})
+    }
+
+    /// `/openapi/v3/{api/v1|apis/g/v}`: PATCH operations that carry the GVK and the `fieldValidation`
+    /// parameter (kubectl checks these before sending `fieldValidation=Strict`). Schemas are not published,
+    /// so kubectl computes apply patches from its built-in types (strategic merge) or as JSON merge patches
+    /// for custom resources, as it does for CRDs without published schemas.
+    pub fn openapi_v3_group_version(&self, group: &str, version: &str) -> Option<Value> {
+        let mut paths = serde_json::Map::new();
+        for t in self
+            .types
+            .iter()
+            .filter(|t| t.group == group && t.version == version)
+        {
+            let prefix = if group.is_empty() {
+                format!("/api/{version}")
+            } else {
+                format!("/apis/{group}/{version}")
+            };
+            let path = if t.namespaced {
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
+            } else {
+                format!("{prefix}/{}/{{name}}", t.plural)
+            };
+            let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
+            let content = json!({
+                "application/json-patch+json": {"schema": {"type": "object"}},
+                "application/merge-patch+json": {"schema": {"type": "object"}},
+                "application/apply-patch+yaml": {"schema": {"type": "object"}},
+            });
+            paths.insert(
+                path,
+                json!({
+                    "get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk, "responses": {"200": {"description": "OK"}}},
+                    "patch": {"x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk,
+                        "parameters": [
+                            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                            {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
+                        ],
+                        "requestBody": {"content": content, "required": true},
+                        "responses": {"200": {"description": "OK"}}},
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}},
+                    ],
+                }),
+            );
+        }
+        if paths.is_empty() {
+            return None;
+        }
+        Some(json!({
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": "v1.32.0-sandbox"},
+            "paths": paths,
+            "components": {"schemas": {}},
+        }))
+    }
+
     /// Whether any type is served in the group (any version).
     pub fn serves_group(&self, group: &str) -> bool {
         self.types.iter().any(|t| t.group == group)

@@ -184,7 +184,17 @@ fn route(store: &Store, path: &str, address: &str) -> Result<Route, ApiError> {
             "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"}))),
         ["healthz"] | ["readyz"] | ["livez"] => Ok(Route::Status(200)),
         ["openapi", "v2"] => Err(ApiError::no_route()),
-        ["openapi", "v3"] => Ok(Route::Doc(json!({"paths": {}}))),
+        ["openapi", "v3"] => Ok(Route::Doc(store.registry.openapi_v3_root())),
+        ["openapi", "v3", "api", v] => store
+            .registry
+            .openapi_v3_group_version("", v)
+            .map(Route::Doc)
+            .ok_or_else(ApiError::no_route),
+        ["openapi", "v3", "apis", g, v] => store
+            .registry
+            .openapi_v3_group_version(g, v)
+            .map(Route::Doc)
+            .ok_or_else(ApiError::no_route),
         ["api"] => Ok(Route::Doc(store.registry.api_versions(address))),
         ["apis"] => Ok(Route::Doc(store.registry.api_group_list())),
         ["api", "v1"] => store
