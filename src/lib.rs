@@ -14,3 +14,4 @@ pub mod names;
 pub mod output;
 pub mod route;
 pub mod schema;
+pub mod sandbox;
