@@ -13,5 +13,5 @@ pub mod error;
 pub mod names;
 pub mod output;
 pub mod route;
-pub mod schema;
 pub mod sandbox;
+pub mod schema;

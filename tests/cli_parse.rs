@@ -93,6 +93,18 @@ fn invalid_command_lines_are_usage_errors() {
 }
 
 #[test]
+fn positional_user_does_not_clobber_the_kubeconfig_user_flag() {
+    let cli = parse("route-user reviews vijay v2").unwrap();
+    assert_eq!(cli.global.user, None);
+    match cli.command {
+        Command::RouteUser(a) => assert_eq!(a.user, "vijay"),
+        other => panic!("parsed as {other:?}"),
+    }
+    let cli = parse("route-user reviews vijay v2 --user admin").unwrap();
+    assert_eq!(cli.global.user.as_deref(), Some("admin"));
+}
+
+#[test]
 fn parsed_values_mean_what_kubectl_users_expect() {
     let cli = parse("-n istio-demo shift reviews v1=90 v3=10 --dry-run -o yaml").unwrap();
     assert_eq!(cli.global.namespace.as_deref(), Some("istio-demo"));

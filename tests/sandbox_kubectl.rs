@@ -18,14 +18,8 @@ fn kubectl_get_pods_lists_running_bookinfo_pods() {
         .unwrap();
     let out = json(&env.kubectl_ok(&["get", "pods", "-n", "istio-demo", "-o", "json"]));
     let items = out["items"].as_array().unwrap();
-    let names: Vec<&str> = items
-        .iter()
-        .map(|p| p["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.iter().any(|n| n.starts_with("reviews-v2-")),
-        "{names:?}"
-    );
+    let names: Vec<&str> = items.iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.starts_with("reviews-v2-")), "{names:?}");
     assert!(items.iter().all(|p| p["status"]["phase"] == "Running"));
     let table = env.kubectl_ok(&["get", "pods", "-n", "istio-demo"]);
     assert!(table.contains("productpage-v1-"), "{table}");
@@ -47,11 +41,7 @@ fn kubectl_get_httproutes_shows_schema_defaults() {
     assert_eq!(rule["matches"][0]["path"]["type"], "PathPrefix");
     assert_eq!(rule["backendRefs"][0]["weight"], 1);
     // v1.0.0-like schema: parentRefs[].port is pruned.
-    assert!(
-        out["spec"]["parentRefs"][0].get("port").is_none(),
-        "{}",
-        out["spec"]
-    );
+    assert!(out["spec"]["parentRefs"][0].get("port").is_none(), "{}", out["spec"]);
     assert_eq!(out["spec"]["parentRefs"][0]["kind"], "Service");
 }
 
@@ -65,10 +55,7 @@ fn kubectl_apply_creates_then_updates_an_httproute() {
         out.contains("httproute.gateway.networking.k8s.io/ratings created"),
         "{out}"
     );
-    let stored = env
-        .server
-        .get("httproutes", Some("istio-demo"), "ratings")
-        .unwrap();
+    let stored = env.server.get("httproutes", Some("istio-demo"), "ratings").unwrap();
     assert_eq!(stored["metadata"]["generation"], 1);
     let f = env.file(
         "route2.yaml",
@@ -76,20 +63,14 @@ fn kubectl_apply_creates_then_updates_an_httproute() {
     );
     let out = env.kubectl_ok(&["apply", "-f", f.to_str().unwrap()]);
     assert!(out.contains("configured"), "{out}");
-    let stored = env
-        .server
-        .get("httproutes", Some("istio-demo"), "ratings")
-        .unwrap();
+    let stored = env.server.get("httproutes", Some("istio-demo"), "ratings").unwrap();
     assert_eq!(stored["spec"]["rules"][0]["backendRefs"][0]["weight"], 5);
     assert_eq!(stored["metadata"]["generation"], 2);
     // Same again: kubectl sends a merge patch (lists differ from the defaulted ones) but nothing changes,
     // so the resourceVersion stays.
     let rv = stored["metadata"]["resourceVersion"].clone();
     env.kubectl_ok(&["apply", "-f", f.to_str().unwrap()]);
-    let stored = env
-        .server
-        .get("httproutes", Some("istio-demo"), "ratings")
-        .unwrap();
+    let stored = env.server.get("httproutes", Some("istio-demo"), "ratings").unwrap();
     assert_eq!(stored["metadata"]["resourceVersion"], rv);
 }
 
@@ -101,43 +82,21 @@ fn kubectl_apply_rejects_parent_port_on_v1_0_schema() {
     let out = env.kubectl(&["apply", "-f", f.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("unknown field \"spec.parentRefs[0].port\""),
-        "{err}"
-    );
-    assert!(env
-        .server
-        .get("httproutes", Some("istio-demo"), "ratings")
-        .is_none());
+    assert!(err.contains("unknown field \"spec.parentRefs[0].port\""), "{err}");
+    assert!(env.server.get("httproutes", Some("istio-demo"), "ratings").is_none());
 }
 
 #[test]
 fn kubectl_patch_merge_changes_weights() {
     let env = bookinfo_env();
     let patch = r#"{"spec":{"rules":[{"backendRefs":[{"name":"reviews-v1","port":9080,"weight":90},{"name":"reviews-v3","port":9080,"weight":10}]}]}}"#;
-    env.kubectl_ok(&[
-        "patch",
-        "httproute",
-        "reviews",
-        "--type",
-        "merge",
-        "-p",
-        patch,
-    ]);
-    let stored = env
-        .server
-        .get("httproutes", Some("istio-demo"), "reviews")
-        .unwrap();
-    let refs = stored["spec"]["rules"][0]["backendRefs"]
-        .as_array()
-        .unwrap();
+    env.kubectl_ok(&["patch", "httproute", "reviews", "--type", "merge", "-p", patch]);
+    let stored = env.server.get("httproutes", Some("istio-demo"), "reviews").unwrap();
+    let refs = stored["spec"]["rules"][0]["backendRefs"].as_array().unwrap();
     assert_eq!(refs.len(), 2);
     assert_eq!(refs[1]["weight"], 10);
     assert_eq!(refs[1]["kind"], "Service");
-    assert_eq!(
-        stored["spec"]["rules"][0]["matches"][0]["path"]["value"],
-        "/"
-    );
+    assert_eq!(stored["spec"]["rules"][0]["matches"][0]["path"]["value"], "/");
 }
 
 #[test]
@@ -155,9 +114,7 @@ fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("UnsupportedMediaType")
-            || err.contains("unknown format")
-            || err.contains("415"),
+        err.contains("UnsupportedMediaType") || err.contains("unknown format") || err.contains("415"),
         "{err}"
     );
 }
@@ -179,19 +136,11 @@ fn kubectl_rollout_restart_replaces_pods() {
     assert_eq!(after.len(), 1);
     assert_ne!(after[0]["metadata"]["name"].as_str().unwrap(), before[0]);
     assert!(after[0]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string());
-    let d = env
-        .server
-        .get("deployments", Some("istio-demo"), "reviews-v2")
-        .unwrap();
+    let d = env.server.get("deployments", Some("istio-demo"), "reviews-v2").unwrap();
     assert_eq!(d["metadata"]["generation"], 2);
     assert_eq!(d["status"]["observedGeneration"], 2);
     assert_eq!(d["status"]["updatedReplicas"], 1);
-    let out = env.kubectl_ok(&[
-        "rollout",
-        "status",
-        "deployment/reviews-v2",
-        "--timeout=10s",
-    ]);
+    let out = env.kubectl_ok(&["rollout", "status", "deployment/reviews-v2", "--timeout=10s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
 }
 
@@ -200,9 +149,7 @@ fn kubectl_label_and_delete_change_the_store() {
     let env = bookinfo_env();
     env.kubectl_ok(&["label", "service", "ratings", "team=mesh"]);
     assert_eq!(
-        env.server
-            .get("svc", Some("istio-demo"), "ratings")
-            .unwrap()["metadata"]["labels"]["team"],
+        env.server.get("svc", Some("istio-demo"), "ratings").unwrap()["metadata"]["labels"]["team"],
         "mesh"
     );
     let out = env.kubectl_ok(&["get", "svc", "-l", "team=mesh", "-o", "name"]);
@@ -228,14 +175,7 @@ fn kubectl_get_watch_streams_changes() {
     let mut child = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
-        .args([
-            "get",
-            "configmaps",
-            "-w",
-            "-o",
-            "name",
-            "--request-timeout=0",
-        ])
+        .args(["get", "configmaps", "-w", "-o", "name", "--request-timeout=0"])
         .env("KUBECACHEDIR", env.dir.path().join("cache"))
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -18,7 +18,7 @@ pub struct RouteUserArgs {
     pub service: String,
 
     /// The header value to match (the user name Bookinfo sends as end-user)
-    #[arg(value_name = "USER")]
+    #[arg(id = "user_name", value_name = "USER")]
     pub user: String,
 
     /// The version to send this user to (backend Service SERVICE-VERSION); omit with --remove

@@ -32,17 +32,11 @@ pub fn reconcile(store: &mut Store, ns: &str) {
 }
 
 fn name_of(o: &Value) -> String {
-    o["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    o["metadata"]["name"].as_str().unwrap_or_default().to_string()
 }
 
 fn uid_of(o: &Value) -> String {
-    o["metadata"]["uid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    o["metadata"]["uid"].as_str().unwrap_or_default().to_string()
 }
 
 fn owned_by<'a>(o: &'a Value, uid: &'a str) -> bool {
@@ -127,8 +121,7 @@ fn deployments(store: &mut Store, ns: &str) {
             Some(rs) if replicas(rs) != want => {
                 let mut rs = (*rs).clone();
                 rs["spec"]["replicas"] = json!(want);
-                rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
-                    json!(want.to_string());
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = json!(want.to_string());
                 let n = name_of(&rs);
                 store.commit("apps", "replicasets", ns, &n, Some(rs));
             }
@@ -137,10 +130,7 @@ fn deployments(store: &mut Store, ns: &str) {
         if paused {
             continue;
         }
-        for old in owned
-            .iter()
-            .filter(|r| name_of(r) != rs_name && replicas(r) != 0)
-        {
+        for old in owned.iter().filter(|r| name_of(r) != rs_name && replicas(r) != 0) {
             let mut old = (*old).clone();
             old["spec"]["replicas"] = json!(0);
             let n = name_of(&old);
@@ -191,11 +181,7 @@ fn replicasets(store: &mut Store, ns: &str) {
             }
         } else if mine.len() > want {
             mine.sort_by_key(|p| std::cmp::Reverse(name_of(p)));
-            let extra: Vec<String> = mine
-                .iter()
-                .take(mine.len() - want)
-                .map(|p| name_of(p))
-                .collect();
+            let extra: Vec<String> = mine.iter().take(mine.len() - want).map(|p| name_of(p)).collect();
             for n in extra {
                 store.delete_raw(&pod_type, ns, &n, false);
             }
@@ -215,9 +201,9 @@ fn statefulsets(store: &mut Store, ns: &str) {
         for i in 0..want.max(0) {
             let pname = format!("{sname}-{i}");
             let existing = store.raw("", "pods", ns, &pname).cloned();
-            let stale = existing.as_ref().is_some_and(|p| {
-                p["metadata"]["labels"]["controller-revision-hash"].as_str() != Some(rev.as_str())
-            });
+            let stale = existing
+                .as_ref()
+                .is_some_and(|p| p["metadata"]["labels"]["controller-revision-hash"].as_str() != Some(rev.as_str()));
             if stale {
                 store.delete_raw(&pod_type, ns, &pname, false);
             }
@@ -261,9 +247,7 @@ fn daemonsets(store: &mut Store, ns: &str) {
             .collect();
         let mut current = false;
         for p in &mine {
-            if p["metadata"]["labels"]["controller-revision-hash"].as_str() == Some(hash.as_str())
-                && !current
-            {
+            if p["metadata"]["labels"]["controller-revision-hash"].as_str() == Some(hash.as_str()) && !current {
                 current = true;
             } else {
                 store.delete_raw(&pod_type, ns, &name_of(p), false);
@@ -271,10 +255,7 @@ fn daemonsets(store: &mut Store, ns: &str) {
         }
         if !current {
             let seq = store.next_seq();
-            let pname = format!(
-                "{dname}-{}",
-                safe_suffix(fnv(format!("{dname}/{seq}").as_bytes()), 5)
-            );
+            let pname = format!("{dname}-{}", safe_suffix(fnv(format!("{dname}/{seq}").as_bytes()), 5));
             let mut pod = pod_from_template(&ds["spec"]["template"], &pname, ns, &ds);
             pod["metadata"]["labels"]["controller-revision-hash"] = json!(hash);
             let _ = store.create_internal(&pod_type, ns, pod);
@@ -548,12 +529,8 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
             .unwrap_or_default()
             .iter()
             .map(|p| {
-                let port = p["targetPort"]
-                    .as_i64()
-                    .or_else(|| p["port"].as_i64())
-                    .unwrap_or(0);
-                let mut out =
-                    json!({"port": port, "protocol": p["protocol"].as_str().unwrap_or("TCP")});
+                let port = p["targetPort"].as_i64().or_else(|| p["port"].as_i64()).unwrap_or(0);
+                let mut out = json!({"port": port, "protocol": p["protocol"].as_str().unwrap_or("TCP")});
                 if let Some(n) = p["name"].as_str() {
                     out["name"] = json!(n);
                 }
@@ -578,13 +555,7 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
             Some(mut s) => {
                 s["endpoints"] = json!(endpoints);
                 s["ports"] = json!(ports);
-                store.commit(
-                    "discovery.k8s.io",
-                    "endpointslices",
-                    ns,
-                    &slice_name,
-                    Some(s),
-                );
+                store.commit("discovery.k8s.io", "endpointslices", ns, &slice_name, Some(s));
             }
             None => {
                 let s = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -599,11 +570,7 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
                 "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns, "uid": p["metadata"]["uid"]}})
         };
         let ready: Vec<Value> = matching.iter().filter(|p| pod_ready(p)).map(addr).collect();
-        let not_ready: Vec<Value> = matching
-            .iter()
-            .filter(|p| !pod_ready(p))
-            .map(addr)
-            .collect();
+        let not_ready: Vec<Value> = matching.iter().filter(|p| !pod_ready(p)).map(addr).collect();
         let mut subset = json!({"ports": ports});
         if !ready.is_empty() {
             subset["addresses"] = json!(ready);
@@ -632,14 +599,7 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
     }
 }
 
-fn condition(
-    old: &Value,
-    kind: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    now: &str,
-) -> Value {
+fn condition(old: &Value, kind: &str, status: &str, reason: &str, message: &str, now: &str) -> Value {
     let prev = old["status"]["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned());
@@ -693,10 +653,7 @@ fn workload_status(store: &mut Store, ns: &str) {
         let paused = d["spec"]["paused"].as_bool() == Some(true);
         let available = if ready >= want { "True" } else { "False" };
         let (avail_reason, avail_msg) = if available == "True" {
-            (
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.",
-            )
+            ("MinimumReplicasAvailable", "Deployment has minimum availability.")
         } else {
             (
                 "MinimumReplicasUnavailable",

@@ -34,9 +34,7 @@ pub use registry::{CrdVersion, Registry, ResourceType};
 pub use scenario::{GatewayApiBundle, Scenario};
 pub use select::{FieldSelector, LabelSelector};
 pub use status::{ApiError, Cause};
-pub use store::{
-    format_ts, EventType, ListQuery, PatchType, SchemaHook, Store, StoreSettings, WriteOpts,
-};
+pub use store::{format_ts, EventType, ListQuery, PatchType, SchemaHook, Store, StoreSettings, WriteOpts};
 pub use structural::{apply_schema, default_hook, httproute_defaults};
 
 use server::{lock, Shared};
@@ -197,12 +195,7 @@ pub struct RbacRule {
 
 impl RbacRule {
     /// A rule from string slices.
-    pub fn new(
-        api_groups: &[&str],
-        resources: &[&str],
-        verbs: &[&str],
-        namespaces: &[&str],
-    ) -> Self {
+    pub fn new(api_groups: &[&str], resources: &[&str], verbs: &[&str], namespaces: &[&str]) -> Self {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
         RbacRule {
             api_groups: v(api_groups),
@@ -324,12 +317,7 @@ impl Sandbox {
     }
 
     /// Objects of a resource matching a label selector (`app=reviews,version!=v1`).
-    pub fn list_selected(
-        &self,
-        resource: &str,
-        namespace: Option<&str>,
-        label_selector: &str,
-    ) -> Vec<Value> {
+    pub fn list_selected(&self, resource: &str, namespace: Option<&str>, label_selector: &str) -> Vec<Value> {
         let store = lock(&self.shared.store);
         let Some(rt) = store.registry.resolve(resource).cloned() else {
             return vec![];
@@ -354,21 +342,13 @@ impl Sandbox {
     pub fn update(&self, obj: Value) -> Result<Value, ApiError> {
         let mut store = lock(&self.shared.store);
         let (rt, ns) = store.type_of(&obj)?;
-        let name = obj["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
         store.get(&rt, ns.as_deref(), &name)?;
         store.insert(obj)
     }
 
     /// Delete an object (and what it owns).
-    pub fn delete(
-        &self,
-        resource: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value, ApiError> {
+    pub fn delete(&self, resource: &str, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
         let mut store = lock(&self.shared.store);
         let rt = store
             .registry
@@ -403,10 +383,7 @@ impl Sandbox {
 
     /// Writes so far including dry runs.
     pub fn writes_including_dry_run(&self) -> Vec<RequestRecord> {
-        self.requests()
-            .into_iter()
-            .filter(RequestRecord::is_write)
-            .collect()
+        self.requests().into_iter().filter(RequestRecord::is_write).collect()
     }
 
     /// Forget the request log.
@@ -604,9 +581,7 @@ impl Drop for TestServer {
 
 /// A kubeconfig for the sandbox (cluster/context/user `sandbox`).
 pub fn kubeconfig_yaml(url: &str, namespace: Option<&str>) -> String {
-    let ns = namespace
-        .map(|n| format!("\n    namespace: {n}"))
-        .unwrap_or_default();
+    let ns = namespace.map(|n| format!("\n    namespace: {n}")).unwrap_or_default();
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: sandbox\n  context:\n    cluster: sandbox\n    user: sandbox{ns}\ncurrent-context: sandbox\npreferences: {{}}\nusers:\n- name: sandbox\n  user: {{}}\n"
     )
@@ -622,8 +597,7 @@ pub fn parse_yaml_docs(yaml: &str) -> Result<Vec<Value>, SandboxError> {
             .lines()
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if meaningful {
-            let mut v: Value =
-                serde_saphyr::from_str(&text).map_err(|e| SandboxError::Yaml(e.to_string()))?;
+            let mut v: Value = serde_saphyr::from_str(&text).map_err(|e| SandboxError::Yaml(e.to_string()))?;
             store::drop_nulls(&mut v);
             if !v.is_null() {
                 docs.push(v);
@@ -644,11 +618,7 @@ pub fn parse_yaml_docs(yaml: &str) -> Result<Vec<Value>, SandboxError> {
 }
 
 fn expand_lists(doc: Value) -> Vec<Value> {
-    if doc["kind"]
-        .as_str()
-        .is_some_and(|k| k == "List" || k.ends_with("List"))
-        && doc["items"].is_array()
-    {
+    if doc["kind"].as_str().is_some_and(|k| k == "List" || k.ends_with("List")) && doc["items"].is_array() {
         doc["items"].as_array().cloned().unwrap_or_default()
     } else {
         vec![doc]
@@ -658,10 +628,7 @@ fn expand_lists(doc: Value) -> Vec<Value> {
 /// Create or update one object through the write pipeline, like `kubectl apply`.
 fn apply_object(store: &mut Store, obj: Value) -> Result<Value, SandboxError> {
     let (rt, ns) = store.type_of(&obj)?;
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     let ns = if rt.namespaced {
         Some(ns.unwrap_or_else(|| "default".to_string()))
     } else {
@@ -679,9 +646,7 @@ fn apply_object(store: &mut Store, obj: Value) -> Result<Value, SandboxError> {
         } else {
             PatchType::Strategic
         };
-        Ok(store
-            .patch(&rt, ns.as_deref(), &name, ptype, &body, &opts, false)?
-            .0)
+        Ok(store.patch(&rt, ns.as_deref(), &name, ptype, &body, &opts, false)?.0)
     } else {
         Ok(store.create(&rt, ns.as_deref(), obj, &opts)?)
     }

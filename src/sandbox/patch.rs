@@ -43,11 +43,7 @@ fn split_pointer(path: &str) -> Result<Vec<String>, JsonPatchError> {
     Ok(rest.split('/').map(unescape).collect())
 }
 
-fn parent_mut<'a>(
-    doc: &'a mut Value,
-    segs: &[String],
-    path: &str,
-) -> Result<&'a mut Value, JsonPatchError> {
+fn parent_mut<'a>(doc: &'a mut Value, segs: &[String], path: &str) -> Result<&'a mut Value, JsonPatchError> {
     let mut cur = doc;
     for s in segs {
         cur = match cur {
@@ -121,9 +117,9 @@ fn add_at(doc: &mut Value, path: &str, value: Value) -> Result<(), JsonPatchErro
 
 /// Apply an RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`).
 pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), JsonPatchError> {
-    let ops = ops.as_array().ok_or_else(|| {
-        JsonPatchError("json: cannot unmarshal object into Go value of type jsonpatch.Patch".into())
-    })?;
+    let ops = ops
+        .as_array()
+        .ok_or_else(|| JsonPatchError("json: cannot unmarshal object into Go value of type jsonpatch.Patch".into()))?;
     for op in ops {
         let kind = op["op"].as_str().unwrap_or_default();
         let path = op["path"]
@@ -155,9 +151,7 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), JsonPatchError> {
             "test" => {
                 let have = get_at(doc, path)?;
                 if *have != op["value"] {
-                    return Err(JsonPatchError(format!(
-                        "testing value {path} failed: test failed"
-                    )));
+                    return Err(JsonPatchError(format!("testing value {path} failed: test failed")));
                 }
             }
             other => return Err(JsonPatchError(format!("Unexpected kind: {other}"))),
@@ -217,13 +211,7 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
                 let sample = items.iter().chain(cur.iter()).find(|i| i.is_object());
                 match sample.and_then(|s| merge_key(k, s)) {
                     Some(key) => merge_list(cur, items, key),
-                    None => {
-                        *cur = items
-                            .iter()
-                            .filter(|i| i.get("$patch").is_none())
-                            .cloned()
-                            .collect()
-                    }
+                    None => *cur = items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect(),
                 }
             }
             (Some(cur @ Value::Object(_)), Value::Object(_)) => strategic_merge(cur, v),
@@ -304,15 +292,13 @@ mod tests {
 
     #[test]
     fn strategic_merge_merges_containers_by_name() {
-        let mut doc = json!({"spec": {"containers": [{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}]}});
+        let mut doc =
+            json!({"spec": {"containers": [{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}]}});
         strategic_merge(
             &mut doc,
             &json!({"$setElementOrder/containers": [{"name": "app"}],
                     "spec": {"containers": [{"name": "app", "image": "a:2"}, {"name": "side", "$patch": "delete"}]}}),
         );
-        assert_eq!(
-            doc,
-            json!({"spec": {"containers": [{"name": "app", "image": "a:2"}]}})
-        );
+        assert_eq!(doc, json!({"spec": {"containers": [{"name": "app", "image": "a:2"}]}}));
     }
 }

@@ -104,19 +104,9 @@ impl ResourceType {
         let mut out = vec![main];
         for sub in &self.subresources {
             let (kind, group, version, verbs) = match sub.as_str() {
-                "status" => (
-                    self.kind.as_str(),
-                    None,
-                    None,
-                    vec!["get", "patch", "update"],
-                ),
+                "status" => (self.kind.as_str(), None, None, vec!["get", "patch", "update"]),
                 "eviction" => ("Eviction", Some("policy"), Some("v1"), vec!["create"]),
-                "scale" => (
-                    "Scale",
-                    Some("autoscaling"),
-                    Some("v1"),
-                    vec!["get", "patch", "update"],
-                ),
+                "scale" => ("Scale", Some("autoscaling"), Some("v1"), vec!["get", "patch", "update"]),
                 _ => (self.kind.as_str(), None, None, vec!["get"]),
             };
             let mut e = json!({
@@ -190,78 +180,15 @@ impl Registry {
     /// authorization, and Istio's own CRD kinds treated as always installed).
     pub fn builtin() -> Self {
         let mut types = vec![
-            builtin(
-                "",
-                "v1",
-                "Namespace",
-                "namespaces",
-                &["ns"],
-                false,
-                &["status"],
-                false,
-            ),
-            builtin(
-                "",
-                "v1",
-                "Pod",
-                "pods",
-                &["po"],
-                true,
-                &["status", "eviction"],
-                true,
-            ),
-            builtin(
-                "",
-                "v1",
-                "Service",
-                "services",
-                &["svc"],
-                true,
-                &["status"],
-                true,
-            ),
-            builtin(
-                "",
-                "v1",
-                "Endpoints",
-                "endpoints",
-                &["ep"],
-                true,
-                &[],
-                false,
-            ),
-            builtin(
-                "",
-                "v1",
-                "ConfigMap",
-                "configmaps",
-                &["cm"],
-                true,
-                &[],
-                false,
-            ),
+            builtin("", "v1", "Namespace", "namespaces", &["ns"], false, &["status"], false),
+            builtin("", "v1", "Pod", "pods", &["po"], true, &["status", "eviction"], true),
+            builtin("", "v1", "Service", "services", &["svc"], true, &["status"], true),
+            builtin("", "v1", "Endpoints", "endpoints", &["ep"], true, &[], false),
+            builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, &[], false),
             builtin("", "v1", "Secret", "secrets", &[], true, &[], false),
-            builtin(
-                "",
-                "v1",
-                "ServiceAccount",
-                "serviceaccounts",
-                &["sa"],
-                true,
-                &[],
-                false,
-            ),
+            builtin("", "v1", "ServiceAccount", "serviceaccounts", &["sa"], true, &[], false),
             builtin("", "v1", "Event", "events", &["ev"], true, &[], false),
-            builtin(
-                "",
-                "v1",
-                "Node",
-                "nodes",
-                &["no"],
-                false,
-                &["status"],
-                false,
-            ),
+            builtin("", "v1", "Node", "nodes", &["no"], false, &["status"], false),
             builtin(
                 "apps",
                 "v1",
@@ -515,9 +442,7 @@ impl Registry {
         } else {
             format!("{group}/{version}")
         };
-        Some(
-            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-        )
+        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
     }
 
     /// `/openapi/v3` root: one entry per served group-version, so kubectl finds the per-GV documents.
@@ -530,9 +455,7 @@ impl Registry {
                 format!("apis/{}/{}", t.group, t.version)
             };
             let url = format!("/openapi/v3/{key}?hash=sandbox");
-            paths
-                .entry(key)
-                .or_insert_with(|| json!({"serverRelativeURL": url}));
+            paths.entry(key).or_insert_with(|| json!({"serverRelativeURL": url}));
         }
         json!({"paths": paths})
     }
@@ -543,11 +466,7 @@ impl Registry {
     /// for custom resources, as it does for CRDs without published schemas.
     pub fn openapi_v3_group_version(&self, group: &str, version: &str) -> Option<Value> {
         let mut paths = serde_json::Map::new();
-        for t in self
-            .types
-            .iter()
-            .filter(|t| t.group == group && t.version == version)
-        {
+        for t in self.types.iter().filter(|t| t.group == group && t.version == version) {
             let prefix = if group.is_empty() {
                 format!("/api/{version}")
             } else {
@@ -641,31 +560,16 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
         .unwrap_or_else(|| kind.to_ascii_lowercase());
     let short_names: Vec<String> = names["shortNames"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let categories: Vec<String> = names["categories"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let namespaced = spec["scope"].as_str() != Some("Cluster");
-    let annotations = crd["metadata"]["annotations"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let annotations = crd["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
     let mut out = Vec::new();
-    for v in spec["versions"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for v in spec["versions"].as_array().map(Vec::as_slice).unwrap_or_default() {
         if v["served"].as_bool() != Some(true) {
             continue;
         }
@@ -739,8 +643,6 @@ mod tests {
             .collect();
         assert!(names.contains(&"pods/eviction"));
         assert!(names.contains(&"pods/status"));
-        assert!(r
-            .api_resource_list("gateway.networking.k8s.io", "v1")
-            .is_none());
+        assert!(r.api_resource_list("gateway.networking.k8s.io", "v1").is_none());
     }
 }

@@ -141,8 +141,7 @@ impl Scenario {
         } else {
             ROOT_KEY_PEM
         };
-        let ins =
-            |store: &mut Store, v: Value| -> Result<Value, SandboxError> { Ok(store.insert(v)?) };
+        let ins = |store: &mut Store, v: Value| -> Result<Value, SandboxError> { Ok(store.insert(v)?) };
 
         // Istio control plane.
         ins(
@@ -159,18 +158,13 @@ impl Scenario {
         }
 
         // Bookinfo namespace; with missing_sidecar, details-v1 is created before the label.
-        let mut ns =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}});
+        let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}});
         if self.missing_sidecar {
             ins(store, ns.clone())?;
             ins(store, bookinfo_service_account("details"))?;
             ins(
                 store,
-                bookinfo_deployment(
-                    "details",
-                    "v1",
-                    "docker.io/istio/examples-bookinfo-details-v1:1.20.3",
-                ),
+                bookinfo_deployment("details", "v1", "docker.io/istio/examples-bookinfo-details-v1:1.20.3"),
             )?;
         }
         ns["metadata"]["labels"] = json!({"istio-injection": "enabled"});
@@ -178,40 +172,16 @@ impl Scenario {
         for app in ["details", "ratings", "reviews", "productpage"] {
             ins(
                 store,
-                bookinfo_service(
-                    app,
-                    json!({"app": app}),
-                    json!({"app": app, "service": app}),
-                ),
+                bookinfo_service(app, json!({"app": app}), json!({"app": app, "service": app})),
             )?;
             ins(store, bookinfo_service_account(app))?;
         }
         let deployments = [
-            (
-                "details",
-                "v1",
-                "docker.io/istio/examples-bookinfo-details-v1:1.20.3",
-            ),
-            (
-                "ratings",
-                "v1",
-                "docker.io/istio/examples-bookinfo-ratings-v1:1.20.3",
-            ),
-            (
-                "reviews",
-                "v1",
-                "docker.io/istio/examples-bookinfo-reviews-v1:1.20.3",
-            ),
-            (
-                "reviews",
-                "v2",
-                "docker.io/istio/examples-bookinfo-reviews-v2:1.20.3",
-            ),
-            (
-                "reviews",
-                "v3",
-                "docker.io/istio/examples-bookinfo-reviews-v3:1.20.3",
-            ),
+            ("details", "v1", "docker.io/istio/examples-bookinfo-details-v1:1.20.3"),
+            ("ratings", "v1", "docker.io/istio/examples-bookinfo-ratings-v1:1.20.3"),
+            ("reviews", "v1", "docker.io/istio/examples-bookinfo-reviews-v1:1.20.3"),
+            ("reviews", "v2", "docker.io/istio/examples-bookinfo-reviews-v2:1.20.3"),
+            ("reviews", "v3", "docker.io/istio/examples-bookinfo-reviews-v3:1.20.3"),
             (
                 "productpage",
                 "v1",
@@ -231,8 +201,7 @@ impl Scenario {
             ("productpage", "v1"),
         ] {
             let name = format!("{app}-{version}");
-            let mut svc =
-                bookinfo_service(&name, json!({"app": app, "version": version}), json!({}));
+            let mut svc = bookinfo_service(&name, json!({"app": app, "version": version}), json!({}));
             if let Some(m) = svc["metadata"].as_object_mut() {
                 m.shift_remove("labels");
             }
@@ -254,8 +223,7 @@ impl Scenario {
         }
 
         if self.stale_root_cert {
-            let not_before =
-                cert_not_before(ROTATED_ROOT_CERT_PEM).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            let not_before = cert_not_before(ROTATED_ROOT_CERT_PEM).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             let early = not_before
                 .checked_sub(jiff::SignedDuration::from_hours(48))
                 .unwrap_or(not_before);
@@ -452,10 +420,7 @@ pub fn backdate_pods(store: &mut Store, ns: &str, selector: &str, at: jiff::Time
                 c["lastTransitionTime"] = json!(t);
             }
         }
-        let name = p["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
         store.commit("", "pods", ns, &name, Some(p));
     }
 }
@@ -465,11 +430,7 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);

@@ -55,9 +55,7 @@ fn parse_set(rest: &str) -> Result<Vec<String>, String> {
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| {
-            format!("unable to parse requirement: expected a set in parentheses, got {rest:?}")
-        })?;
+        .ok_or_else(|| format!("unable to parse requirement: expected a set in parentheses, got {rest:?}"))?;
     Ok(inner
         .split(',')
         .map(|v| v.trim().to_string())
@@ -79,19 +77,10 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 reqs.push(LabelReq::Eq(k.trim().into(), v.trim().into()));
             } else if let Some(idx) = part.find(" notin ") {
-                reqs.push(LabelReq::NotIn(
-                    part[..idx].trim().into(),
-                    parse_set(&part[idx + 7..])?,
-                ));
+                reqs.push(LabelReq::NotIn(part[..idx].trim().into(), parse_set(&part[idx + 7..])?));
             } else if let Some(idx) = part.find(" in ") {
-                reqs.push(LabelReq::In(
-                    part[..idx].trim().into(),
-                    parse_set(&part[idx + 4..])?,
-                ));
-            } else if part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-            {
+                reqs.push(LabelReq::In(part[..idx].trim().into(), parse_set(&part[idx + 4..])?));
+            } else if part.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
                 reqs.push(LabelReq::Exists(part));
             } else {
                 return Err(format!("unable to parse requirement: {part:?}"));
@@ -119,11 +108,7 @@ impl LabelSelector {
             let key = e["key"].as_str().unwrap_or_default().to_string();
             let values: Vec<String> = e["values"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
             match e["operator"].as_str() {
                 Some("In") => reqs.push(LabelReq::In(key, values)),
@@ -176,9 +161,7 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 out.push((k.trim().to_string(), true, v.trim().to_string()));
             } else {
-                return Err(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                ));
+                return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
             }
         }
         Ok(FieldSelector(out))
@@ -212,14 +195,9 @@ mod tests {
 
     #[test]
     fn label_selector_supports_set_based_requirements() {
-        let s = LabelSelector::parse("app in (reviews, ratings),version notin (v1),!legacy,tier")
-            .unwrap();
-        assert!(s.matches(&pod(
-            json!({"app": "reviews", "version": "v2", "tier": "x"})
-        )));
-        assert!(!s.matches(&pod(
-            json!({"app": "reviews", "version": "v1", "tier": "x"})
-        )));
+        let s = LabelSelector::parse("app in (reviews, ratings),version notin (v1),!legacy,tier").unwrap();
+        assert!(s.matches(&pod(json!({"app": "reviews", "version": "v2", "tier": "x"}))));
+        assert!(!s.matches(&pod(json!({"app": "reviews", "version": "v1", "tier": "x"}))));
         assert!(!s.matches(&pod(json!({"app": "reviews", "tier": "x", "legacy": "y"}))));
         assert!(!s.matches(&pod(json!({"app": "details", "tier": "x"}))));
         assert!(!s.matches(&pod(json!({"app": "reviews"}))));
@@ -231,14 +209,10 @@ mod tests {
     #[test]
     fn field_selector_compares_nested_fields() {
         let p = pod(json!({}));
-        assert!(
-            FieldSelector::parse("status.phase=Running,spec.nodeName==n1")
-                .unwrap()
-                .matches(&p)
-        );
-        assert!(!FieldSelector::parse("status.phase!=Running")
+        assert!(FieldSelector::parse("status.phase=Running,spec.nodeName==n1")
             .unwrap()
             .matches(&p));
+        assert!(!FieldSelector::parse("status.phase!=Running").unwrap().matches(&p));
         assert!(FieldSelector::parse("status.phase").is_err());
     }
 }

@@ -55,10 +55,7 @@ impl Body for RespBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             RespBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
@@ -108,10 +105,7 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -146,10 +140,7 @@ impl Query {
 
     /// First value of a parameter.
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(kk, _)| kk == k)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str())
     }
 
     fn flag(&self, k: &str) -> bool {
@@ -173,11 +164,7 @@ enum Route {
 }
 
 fn route(store: &Store, path: &str, address: &str) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
         ["version"] => Ok(Route::Doc(json!({
             "major": "1", "minor": "32", "gitVersion": "v1.32.0-sandbox", "gitCommit": "sandbox", "gitTreeState": "clean",
@@ -225,12 +212,7 @@ fn route(store: &Store, path: &str, address: &str) -> Result<Route, ApiError> {
     }
 }
 
-fn resource_route(
-    store: &Store,
-    group: &str,
-    version: &str,
-    rest: &[&str],
-) -> Result<Route, ApiError> {
+fn resource_route(store: &Store, group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
     let find = |plural: &str| {
         store
             .registry
@@ -302,13 +284,7 @@ fn verb_of(method: &Method, target: &Target, q: &Query) -> &'static str {
     }
 }
 
-fn rule_allows(
-    rules: &[RbacRule],
-    verb: &str,
-    group: &str,
-    resource: &str,
-    ns: Option<&str>,
-) -> bool {
+fn rule_allows(rules: &[RbacRule], verb: &str, group: &str, resource: &str, ns: Option<&str>) -> bool {
     let has = |list: &[String], v: &str| list.iter().any(|x| x == "*" || x == v);
     rules.iter().any(|r| {
         has(&r.verbs, verb)
@@ -319,13 +295,7 @@ fn rule_allows(
 }
 
 /// Whether the RBAC rules allow a request (no rules = allowed).
-pub fn rbac_allows(
-    rules: &Option<Vec<RbacRule>>,
-    verb: &str,
-    group: &str,
-    resource: &str,
-    ns: Option<&str>,
-) -> bool {
+pub fn rbac_allows(rules: &Option<Vec<RbacRule>>, verb: &str, group: &str, resource: &str, ns: Option<&str>) -> bool {
     match rules {
         None => true,
         Some(rules) => rule_allows(rules, verb, group, resource, ns),
@@ -450,38 +420,26 @@ fn reason_for(code: u16) -> &'static str {
 
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if content_type.contains("yaml") {
-        let text =
-            std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
-        return serde_saphyr::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
+        return serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
     }
     if content_type.contains("protobuf") || content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(content_type));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
 }
 
 fn list_query(q: &Query) -> Result<ListQuery, ApiError> {
     Ok(ListQuery {
-        labels: LabelSelector::parse(q.get("labelSelector").unwrap_or_default())
-            .map_err(ApiError::bad_request)?,
-        fields: FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())
-            .map_err(ApiError::bad_request)?,
+        labels: LabelSelector::parse(q.get("labelSelector").unwrap_or_default()).map_err(ApiError::bad_request)?,
+        fields: FieldSelector::parse(q.get("fieldSelector").unwrap_or_default()).map_err(ApiError::bad_request)?,
         limit: q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
         continue_token: q.get("continue").map(str::to_string),
     })
 }
 
-async fn dispatch(
-    shared: &Arc<Shared>,
-    method: &Method,
-    path: &str,
-    q: &Query,
-    ct: &str,
-    body: &[u8],
-) -> Resp {
+async fn dispatch(shared: &Arc<Shared>, method: &Method, path: &str, q: &Query, ct: &str, body: &[u8]) -> Resp {
     let address = lock(&shared.address).clone();
     let routed = {
         let store = lock(&shared.store);
@@ -492,15 +450,11 @@ async fn dispatch(
         Ok(Route::Status(code)) => {
             let mut r = Response::new(RespBody::Full(Some(Bytes::from_static(b"ok"))));
             *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-            r.headers_mut().insert(
-                "content-type",
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
             return r;
         }
-        Ok(Route::Doc(_)) => {
-            return error_response(&ApiError::method_not_allowed(method.as_str(), path))
-        }
+        Ok(Route::Doc(_)) => return error_response(&ApiError::method_not_allowed(method.as_str(), path)),
         Ok(Route::Resource(t)) => t,
         Err(e) => return error_response(&e),
     };
@@ -511,13 +465,7 @@ async fn dispatch(
     };
     {
         let rules = lock(&shared.rbac);
-        if !rbac_allows(
-            &rules,
-            verb,
-            &target.rt.group,
-            &resource,
-            target.namespace.as_deref(),
-        ) {
+        if !rbac_allows(&rules, verb, &target.rt.group, &resource, target.namespace.as_deref()) {
             let e = ApiError::forbidden(
                 &shared.user,
                 verb,
@@ -607,23 +555,15 @@ fn run_verb(
         }
         ("POST", Some(n), Some("eviction")) => {
             let ev = parse_body(body, ct).unwrap_or_default();
-            let dry = opts.dry_run
-                || ev["deleteOptions"]["dryRun"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty());
-            store
-                .evict(ns.unwrap_or("default"), n, dry)
-                .map(|v| (201, v))
+            let dry = opts.dry_run || ev["deleteOptions"]["dryRun"].as_array().is_some_and(|a| !a.is_empty());
+            store.evict(ns.unwrap_or("default"), n, dry).map(|v| (201, v))
         }
         ("PUT", Some(n), sub @ (None | Some("status"))) => {
             let obj = parse_body(body, ct)?;
-            store
-                .update(rt, ns, n, obj, opts, sub.is_some())
-                .map(|v| (200, v))
+            store.update(rt, ns, n, obj, opts, sub.is_some()).map(|v| (200, v))
         }
         ("PATCH", Some(n), sub @ (None | Some("status"))) => {
-            let ptype = PatchType::from_content_type(ct)
-                .ok_or_else(|| ApiError::unsupported_media_type(ct))?;
+            let ptype = PatchType::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))?;
             let mut opts = opts.clone();
             if ptype == PatchType::Apply && opts.field_manager.is_none() {
                 return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
@@ -661,10 +601,7 @@ fn run_verb(
                 .map(|o| {
                     (
                         o["metadata"]["namespace"].as_str().map(str::to_string),
-                        o["metadata"]["name"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
+                        o["metadata"]["name"].as_str().unwrap_or_default().to_string(),
                     )
                 })
                 .collect();
@@ -673,10 +610,7 @@ fn run_verb(
             }
             Ok((200, list))
         }
-        _ => Err(ApiError::method_not_allowed(
-            method.as_str(),
-            &rt.qualified(),
-        )),
+        _ => Err(ApiError::method_not_allowed(method.as_str(), &rt.qualified())),
     }
 }
 
@@ -688,19 +622,11 @@ fn event_line(kind: &str, obj: &Value) -> Bytes {
 
 fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiError> {
     let lq = list_query(q)?;
-    let timeout = Duration::from_secs(
-        q.get("timeoutSeconds")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1800),
-    );
+    let timeout = Duration::from_secs(q.get("timeoutSeconds").and_then(|s| s.parse().ok()).unwrap_or(1800));
     let bookmarks = q.flag("allowWatchBookmarks");
     let send_initial = q.flag("sendInitialEvents");
     let rt = t.rt.clone();
-    let ns = if rt.namespaced {
-        t.namespace.clone()
-    } else {
-        None
-    };
+    let ns = if rt.namespaced { t.namespace.clone() } else { None };
     let name = t.name.clone();
     let field_name = lq.fields.clone();
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(256);
@@ -719,15 +645,8 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiE
                     ..lq.clone()
                 },
             )?;
-            for item in list["items"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                if name
-                    .as_deref()
-                    .is_some_and(|n| item["metadata"]["name"] != n)
-                {
+            for item in list["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                if name.as_deref().is_some_and(|n| item["metadata"]["name"] != n) {
                     continue;
                 }
                 first.push(event_line("ADDED", item));
@@ -779,10 +698,7 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiE
                             if ns.as_deref().is_some_and(|n| n != e.namespace) {
                                 continue;
                             }
-                            if name
-                                .as_deref()
-                                .is_some_and(|n| e.object["metadata"]["name"] != n)
-                            {
+                            if name.as_deref().is_some_and(|n| e.object["metadata"]["name"] != n) {
                                 continue;
                             }
                             if !lq.labels.matches(&e.object) || !field_name.matches(&e.object) {

@@ -17,11 +17,7 @@ pub struct Cause {
 
 impl Cause {
     /// Build a cause.
-    pub fn new(
-        reason: impl Into<String>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(reason: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
         Cause {
             reason: reason.into(),
             message: message.into(),
@@ -85,17 +81,12 @@ impl ApiError {
     /// 404 `pods "x" not found`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
         let q = qualified(group, plural);
-        ApiError::new(404, "NotFound", format!("{q} \"{name}\" not found"))
-            .with_details(name, group, plural)
+        ApiError::new(404, "NotFound", format!("{q} \"{name}\" not found")).with_details(name, group, plural)
     }
 
     /// 404 for a path nothing serves (`the server could not find the requested resource`).
     pub fn no_route() -> Self {
-        let mut e = ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        );
+        let mut e = ApiError::new(404, "NotFound", "the server could not find the requested resource");
         e.details = Some(json!({}));
         e
     }
@@ -103,12 +94,7 @@ impl ApiError {
     /// 409 `pods "x" already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         let q = qualified(group, plural);
-        ApiError::new(
-            409,
-            "AlreadyExists",
-            format!("{q} \"{name}\" already exists"),
-        )
-        .with_details(name, group, plural)
+        ApiError::new(409, "AlreadyExists", format!("{q} \"{name}\" already exists")).with_details(name, group, plural)
     }
 
     /// 409 optimistic-concurrency conflict with the real message.
@@ -131,10 +117,7 @@ impl ApiError {
         } else {
             format!("{kind}.{group}")
         };
-        let joined: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
+        let joined: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
         let msg = if joined.len() == 1 {
             format!("{qk} \"{name}\" is invalid: {}", joined[0])
         } else {
@@ -178,14 +161,7 @@ impl ApiError {
     }
 
     /// 403 Forbidden with the real RBAC message.
-    pub fn forbidden(
-        user: &str,
-        verb: &str,
-        group: &str,
-        resource: &str,
-        name: &str,
-        namespace: Option<&str>,
-    ) -> Self {
+    pub fn forbidden(user: &str, verb: &str, group: &str, resource: &str, name: &str, namespace: Option<&str>) -> Self {
         let head = if name.is_empty() {
             resource.to_string()
         } else {

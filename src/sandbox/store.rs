@@ -109,9 +109,7 @@ impl PatchType {
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/json-patch+json" => Some(PatchType::Json),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
-                Some(PatchType::Apply)
-            }
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(PatchType::Apply),
             _ => None,
         }
     }
@@ -290,7 +288,8 @@ fn default_builtin(kind: &str, obj: &mut Value, seq: u64) {
             }
             if kind == "Deployment" && spec.is_object() {
                 if spec["strategy"].is_null() {
-                    spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+                    spec["strategy"] =
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
                 }
                 if spec["revisionHistoryLimit"].is_null() {
                     spec["revisionHistoryLimit"] = json!(10);
@@ -339,8 +338,7 @@ impl Store {
             defer_controllers: false,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let _ = s
-                .insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+            let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
         }
         let _ = s.insert(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "sandbox-node",
             "labels": {"kubernetes.io/hostname": "sandbox-node", "kubernetes.io/os": "linux"}},
@@ -419,12 +417,7 @@ impl Store {
     }
 
     /// Stored objects of a type in one namespace.
-    pub fn in_namespace<'a>(
-        &'a self,
-        group: &str,
-        plural: &str,
-        ns: &'a str,
-    ) -> impl Iterator<Item = &'a Value> + 'a {
+    pub fn in_namespace<'a>(&'a self, group: &str, plural: &str, ns: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
         self.objects
             .get(&(group.to_string(), plural.to_string()))
             .into_iter()
@@ -538,12 +531,7 @@ impl Store {
     }
 
     /// LIST objects (one namespace, or all with `ns = None`).
-    pub fn list(
-        &self,
-        rt: &ResourceType,
-        ns: Option<&str>,
-        q: &ListQuery,
-    ) -> Result<Value, ApiError> {
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Value, ApiError> {
         let (list_rv, after) = match &q.continue_token {
             Some(tok) if !tok.is_empty() => {
                 let (rv, key) = self.decode_token(tok)?;
@@ -599,10 +587,7 @@ impl Store {
     }
 
     fn encode_token(&self, rv: u64, key: &(String, String)) -> String {
-        let raw = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}",
-            self.token_epoch, rv, key.0, key.1
-        );
+        let raw = format!("{}\u{0}{}\u{0}{}\u{0}{}", self.token_epoch, rv, key.0, key.1);
         raw.bytes().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -629,10 +614,7 @@ impl Store {
     /// Direct insert (tests, scenarios): create or replace, keeping `.status` as given, running controllers.
     pub fn insert(&mut self, obj: Value) -> Result<Value, ApiError> {
         let (rt, ns) = self.type_of(&obj)?;
-        let name = obj["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let nsk = ns_key(&rt, ns.as_deref());
         match self.raw(&rt.group, &rt.plural, &nsk, &name).cloned() {
             Some(old) => {
@@ -642,14 +624,7 @@ impl Store {
                 if statusless {
                     new["status"] = old["status"].clone();
                 }
-                self.write(
-                    &rt,
-                    &nsk,
-                    Some(old),
-                    new,
-                    &WriteOpts::default(),
-                    WriteMode::Raw,
-                )
+                self.write(&rt, &nsk, Some(old), new, &WriteOpts::default(), WriteMode::Raw)
             }
             None => self.write(&rt, &nsk, None, obj, &WriteOpts::default(), WriteMode::Raw),
         }
@@ -709,9 +684,7 @@ impl Store {
         let Some(old) = old else {
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
         };
-        let rv = obj["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default();
+        let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default();
         if rv.is_empty() && rt.is_custom() {
             return Err(ApiError::invalid(
                 &rt.group,
@@ -751,13 +724,11 @@ impl Store {
             ));
         }
         let parse_json = |b: &[u8]| -> Result<Value, ApiError> {
-            serde_json::from_slice(b)
-                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+            serde_json::from_slice(b).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
         };
         let patch_doc = match ptype {
             PatchType::Apply => {
-                let text = std::str::from_utf8(body)
-                    .map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
+                let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
                 match serde_json::from_str::<Value>(text) {
                     Ok(v) => v,
                     Err(_) => serde_saphyr::from_str::<Value>(text)
@@ -833,27 +804,12 @@ impl Store {
     }
 
     /// Delete without controllers (GC of owned objects, namespace contents, CRD instances).
-    pub(crate) fn delete_raw(
-        &mut self,
-        rt: &ResourceType,
-        nsk: &str,
-        name: &str,
-        orphan: bool,
-    ) -> Option<Value> {
+    pub(crate) fn delete_raw(&mut self, rt: &ResourceType, nsk: &str, name: &str, orphan: bool) -> Option<Value> {
         let old = self.commit(&rt.group, &rt.plural, nsk, name, None)?;
-        let uid = old["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let uid = old["metadata"]["uid"].as_str().unwrap_or_default().to_string();
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "namespaces") => {
-                let types: Vec<ResourceType> = self
-                    .registry
-                    .types()
-                    .iter()
-                    .filter(|t| t.namespaced)
-                    .cloned()
-                    .collect();
+                let types: Vec<ResourceType> = self.registry.types().iter().filter(|t| t.namespaced).cloned().collect();
                 let mut seen = Vec::new();
                 for t in types {
                     if seen.contains(&(t.group.clone(), t.plural.clone())) {
@@ -870,14 +826,8 @@ impl Store {
                 }
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                let group = old["spec"]["group"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let plural = old["spec"]["names"]["plural"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let group = old["spec"]["group"].as_str().unwrap_or_default().to_string();
+                let plural = old["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
                 let keys: Vec<(String, String)> = self
                     .objects
                     .get(&(group.clone(), plural.clone()))
@@ -897,13 +847,7 @@ impl Store {
     }
 
     fn collect_garbage(&mut self, ns: &str, owner_uid: &str, orphan: bool) {
-        let types: Vec<ResourceType> = self
-            .registry
-            .types()
-            .iter()
-            .filter(|t| t.namespaced)
-            .cloned()
-            .collect();
+        let types: Vec<ResourceType> = self.registry.types().iter().filter(|t| t.namespaced).cloned().collect();
         let mut seen = Vec::new();
         for t in types {
             if seen.contains(&(t.group.clone(), t.plural.clone())) {
@@ -920,10 +864,7 @@ impl Store {
                 .cloned()
                 .collect();
             for mut o in owned {
-                let n = o["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let n = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
                 if orphan {
                     if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"] != owner_uid);
@@ -955,9 +896,7 @@ impl Store {
         mode: WriteMode,
     ) -> Result<Value, ApiError> {
         if !new.is_object() {
-            return Err(ApiError::bad_request(
-                "the body of the request must be a JSON object",
-            ));
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
         }
         if !new["metadata"].is_object() {
             new["metadata"] = json!({});
@@ -971,18 +910,11 @@ impl Store {
         }
         // Name.
         if old.is_none() {
-            if new["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .is_empty()
-            {
+            if new["metadata"]["name"].as_str().unwrap_or_default().is_empty() {
                 match new["metadata"]["generateName"].as_str() {
                     Some(prefix) if !prefix.is_empty() => {
                         let n = self.next_seq();
-                        let name = format!(
-                            "{prefix}{}",
-                            safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5)
-                        );
+                        let name = format!("{prefix}{}", safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5));
                         new["metadata"]["name"] = json!(name);
                     }
                     _ => {
@@ -1000,10 +932,7 @@ impl Store {
                 }
             }
         }
-        let name = new["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = new["metadata"]["name"].as_str().unwrap_or_default().to_string();
         if !valid_name(&name) && rt.plural != "selfsubjectaccessreviews" {
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, vec![Cause::new(
                 "FieldValueInvalid",
@@ -1022,8 +951,7 @@ impl Store {
                 if let Some(m) = new["metadata"].as_object_mut() {
                     m.shift_remove("resourceVersion");
                 }
-                if mode == WriteMode::Create && opts.from_http && rt.is_custom() && rt.has_status()
-                {
+                if mode == WriteMode::Create && opts.from_http && rt.is_custom() && rt.has_status() {
                     if let Some(m) = new.as_object_mut() {
                         m.shift_remove("status");
                     }
@@ -1038,9 +966,7 @@ impl Store {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                let have_rv = old["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap_or_default();
+                let have_rv = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
                 if !want_rv.is_empty() && want_rv != have_rv {
                     return Err(ApiError::conflict(&rt.group, &rt.plural, &name));
                 }
@@ -1068,12 +994,7 @@ impl Store {
                     _ => {}
                 }
                 // Immutable and server-owned metadata.
-                for k in [
-                    "uid",
-                    "creationTimestamp",
-                    "generation",
-                    "deletionTimestamp",
-                ] {
+                for k in ["uid", "creationTimestamp", "generation", "deletionTimestamp"] {
                     match old["metadata"].get(k) {
                         Some(v) => new["metadata"][k] = v.clone(),
                         None => {
@@ -1100,16 +1021,12 @@ impl Store {
         if let Some(crd) = &rt.crd {
             if mode != WriteMode::Raw || crd.schema.is_some() {
                 let before = new.clone();
-                (self.hook)(crd, &mut new)
-                    .map_err(|causes| ApiError::invalid(&rt.group, &rt.kind, &name, causes))?;
+                (self.hook)(crd, &mut new).map_err(|causes| ApiError::invalid(&rt.group, &rt.kind, &name, causes))?;
                 if opts.strict {
                     let mut unknown = Vec::new();
                     pruned_paths(&before, &new, "", &mut unknown);
                     if !unknown.is_empty() {
-                        let fields: Vec<String> = unknown
-                            .iter()
-                            .map(|p| format!("unknown field \"{p}\""))
-                            .collect();
+                        let fields: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
                         return Err(ApiError::bad_request(format!(
                             "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
                             rt.kind,
@@ -1125,8 +1042,7 @@ impl Store {
             default_builtin(&rt.kind, &mut new, seq);
         }
         if let Some(old) = &old {
-            let body_changed =
-                without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
+            let body_changed = without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
             if body_changed && (rt.is_custom() || new.get("spec").is_some()) {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
                 new["metadata"]["generation"] = json!(g + 1);
@@ -1143,10 +1059,7 @@ impl Store {
             };
             let entry = json!({"manager": manager, "operation": op, "apiVersion": rt.api_version(),
                 "time": self.now_str(), "fieldsType": "FieldsV1", "fieldsV1": {}});
-            let mut mf: Vec<Value> = new["metadata"]["managedFields"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let mut mf: Vec<Value> = new["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
             mf.retain(|e| e["manager"] != manager.as_str());
             mf.push(entry);
             new["metadata"]["managedFields"] = Value::Array(mf);
@@ -1164,21 +1077,13 @@ impl Store {
         if mode != WriteMode::RawNoControllers {
             super::controllers::reconcile(self, if rt.namespaced { nsk } else { &name });
         }
-        let out = self
-            .raw(&rt.group, &rt.plural, nsk, &name)
-            .cloned()
-            .unwrap_or(stored);
+        let out = self.raw(&rt.group, &rt.plural, nsk, &name).cloned().unwrap_or(stored);
         Ok(Self::with_version(rt, out))
     }
 
     fn mark_crd_established(&mut self, name: &str) {
         let Some(mut crd) = self
-            .raw(
-                "apiextensions.k8s.io",
-                "customresourcedefinitions",
-                "",
-                name,
-            )
+            .raw("apiextensions.k8s.io", "customresourcedefinitions", "", name)
             .cloned()
         else {
             return;
@@ -1195,30 +1100,12 @@ impl Store {
             ],
             "storedVersions": crd["spec"]["versions"].as_array().map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>()).unwrap_or_default(),
         });
-        self.commit(
-            "apiextensions.k8s.io",
-            "customresourcedefinitions",
-            "",
-            name,
-            Some(crd),
-        );
+        self.commit("apiextensions.k8s.io", "customresourcedefinitions", "", name, Some(crd));
     }
 
     /// Create through the full pipeline without running controllers (controllers creating objects).
-    pub(crate) fn create_internal(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        obj: Value,
-    ) -> Result<Value, ApiError> {
-        self.write(
-            rt,
-            ns,
-            None,
-            obj,
-            &WriteOpts::default(),
-            WriteMode::RawNoControllers,
-        )
+    pub(crate) fn create_internal(&mut self, rt: &ResourceType, ns: &str, obj: Value) -> Result<Value, ApiError> {
+        self.write(rt, ns, None, obj, &WriteOpts::default(), WriteMode::RawNoControllers)
     }
 
     /// Look up a built-in type by group and plural.
@@ -1269,9 +1156,7 @@ impl Store {
         if dry_run {
             return Ok(super::status::success_status(201));
         }
-        let rt = self
-            .builtin_type("", "pods")
-            .ok_or_else(ApiError::no_route)?;
+        let rt = self.builtin_type("", "pods").ok_or_else(ApiError::no_route)?;
         self.delete(&rt, Some(ns), name, &WriteOpts::default(), false)?;
         Ok(super::status::success_status(201))
     }
@@ -1285,9 +1170,7 @@ impl Store {
 
     fn expected(&self, ns: &str, pdb: &Value) -> i64 {
         let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
-        self.in_namespace("", "pods", ns)
-            .filter(|p| sel.matches(p))
-            .count() as i64
+        self.in_namespace("", "pods", ns).filter(|p| sel.matches(p)).count() as i64
     }
 
     fn pdb_desired(&self, ns: &str, pdb: &Value) -> i64 {
@@ -1327,10 +1210,9 @@ fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
 
 /// Whether a pod has condition Ready=True.
 pub fn pod_ready(p: &Value) -> bool {
-    p["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
+    p["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
 }
 
 /// RFC 3339 with second precision, `Z` suffix (as Kubernetes writes timestamps).
@@ -1351,11 +1233,7 @@ enum WriteMode {
 pub fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            let keys: Vec<String> = m
-                .iter()
-                .filter(|(_, v)| v.is_null())
-                .map(|(k, _)| k.clone())
-                .collect();
+            let keys: Vec<String> = m.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect();
             for k in keys {
                 m.shift_remove(&k);
             }

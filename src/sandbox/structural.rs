@@ -82,18 +82,10 @@ pub fn apply_schema(crd: &CrdVersion, obj: &mut Value) -> Result<(), Vec<Cause>>
 }
 
 fn check_required(schema: &Value, obj: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
-    for r in schema["required"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for r in schema["required"].as_array().map(Vec::as_slice).unwrap_or_default() {
         if let Some(r) = r.as_str() {
             if !obj.contains_key(r) {
-                causes.push(Cause::new(
-                    "FieldValueRequired",
-                    join(path, r),
-                    "Required value",
-                ));
+                causes.push(Cause::new("FieldValueRequired", join(path, r), "Required value"));
             }
         }
     }
@@ -247,7 +239,10 @@ fn walk(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
                     causes.push(Cause::new(
                         "FieldValueInvalid",
                         path,
-                        format!("Invalid value: {n}: {path} in body should be greater than or equal to {}", schema["minimum"]),
+                        format!(
+                            "Invalid value: {n}: {path} in body should be greater than or equal to {}",
+                            schema["minimum"]
+                        ),
                     ));
                 }
             }
@@ -260,11 +255,7 @@ fn walk(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
             causes.push(Cause::new(
                 "FieldValueNotSupported",
                 path,
-                format!(
-                    "Unsupported value: {}: supported values: {}",
-                    show(v),
-                    list.join(", ")
-                ),
+                format!("Unsupported value: {}: supported values: {}", show(v), list.join(", ")),
             ));
         }
     }
@@ -280,9 +271,8 @@ fn walk_object(schema: &Value, m: &mut Map<String, Value>, path: &str, causes: &
         let sub = props.and_then(|p| p.get(&k)).or(additional);
         match sub {
             Some(sub) => {
-                let drop = m.get(&k).is_some_and(Value::is_null)
-                    && sub["nullable"] != true
-                    && sub.get("default").is_none();
+                let drop =
+                    m.get(&k).is_some_and(Value::is_null) && sub["nullable"] != true && sub.get("default").is_none();
                 if drop {
                     m.shift_remove(&k);
                 } else if let Some(v) = m.get_mut(&k) {

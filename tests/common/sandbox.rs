@@ -70,10 +70,7 @@ pub fn shared_fixtures() -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "shared fixtures missing at {} and MESH_REQUIRE_SHARED=1",
-            p.display()
-        );
+        panic!("shared fixtures missing at {} and MESH_REQUIRE_SHARED=1", p.display());
     }
     eprintln!("skipping: shared fixtures not found at {}", p.display());
     None
