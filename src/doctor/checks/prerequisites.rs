@@ -101,7 +101,7 @@ pub(super) fn istiod_ready(s: &Snapshot) -> Vec<Finding> {
                     ID,
                     CAT,
                     format!(
-                        "istiod {} ready ({} available, version {version})",
+                        "{} ready ({} available, version {version})",
                         d.name, d.available_replicas
                     ),
                 )
@@ -172,7 +172,7 @@ pub(super) fn gateway_not_programmed(s: &Snapshot) -> Vec<Finding> {
         out.push(Finding::ok(
             ID,
             CAT,
-            format!("{} programmed", super::plural(gateways.len(), "Gateway")),
+            format!("every Gateway is programmed ({} checked)", gateways.len()),
         ));
     }
     out
@@ -247,7 +247,7 @@ pub(super) fn gateway_no_address(s: &Snapshot) -> Vec<Finding> {
         out.push(Finding::ok(
             ID,
             CAT,
-            format!("{} have an address", super::plural(gateways.len(), "Gateway")),
+            format!("every Gateway has an address ({} checked)", gateways.len()),
         ));
     }
     out

@@ -140,7 +140,10 @@ pub(super) fn route_parent_invalid(s: &Snapshot) -> Vec<Finding> {
         out.push(Finding::ok(
             ID,
             CAT,
-            format!("{} attach to existing parents", plural(routes.len(), "HTTPRoute")),
+            format!(
+                "every HTTPRoute attaches to an existing parent ({} checked)",
+                routes.len()
+            ),
         ));
     }
     out
