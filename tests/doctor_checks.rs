@@ -31,7 +31,10 @@ fn problems(findings: &[Finding], id: &str, status: Status) -> Vec<Finding> {
         .into_iter()
         .filter(|f| f.status == status)
         .collect();
-    assert!(!v.is_empty(), "{id} has no {status:?} finding: {findings:#?}");
+    assert!(
+        !v.is_empty(),
+        "{id} has no {status:?} finding: {findings:#?}"
+    );
     v
 }
 
@@ -52,7 +55,9 @@ fn healthy_cluster_passes_every_check() {
     for f in &findings {
         assert_eq!(f.status, Status::Ok, "unexpected: {f:#?}");
         assert!(
-            CHECKS.iter().any(|c| c.id == f.id && c.category == f.category),
+            CHECKS
+                .iter()
+                .any(|c| c.id == f.id && c.category == f.category),
             "{} not documented in CHECKS with category {:?}",
             f.id,
             f.category
@@ -65,7 +70,11 @@ fn healthy_cluster_passes_every_check() {
     let crds = of(&findings, "gateway-api-crds");
     assert!(crds[0].message.contains("v1.0.0"), "{}", crds[0].message);
     let istiod = of(&findings, "istiod-ready");
-    assert!(istiod[0].message.contains("1.26.2"), "{}", istiod[0].message);
+    assert!(
+        istiod[0].message.contains("1.26.2"),
+        "{}",
+        istiod[0].message
+    );
 }
 
 #[test]
@@ -96,21 +105,45 @@ fn rotated_cluster() -> Cluster {
     // reviews-v1: one pod before the new root (stale), one after.
     c.objects
         .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["name"] == "reviews-v1-5d8f9c-x1"));
-    c.push(with_sidecar(deploy_pod("istio-demo", "reviews-v1", "old"), "2026-11-10T09:00:00Z", "1.26.2"));
-    c.push(with_sidecar(deploy_pod("istio-demo", "reviews-v1", "new"), "2026-11-16T09:00:00Z", "1.26.2"));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "reviews-v1", "old"),
+        "2026-11-10T09:00:00Z",
+        "1.26.2",
+    ));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "reviews-v1", "new"),
+        "2026-11-16T09:00:00Z",
+        "1.26.2",
+    ));
     // ratings: one second before the root's NotBefore.
     c.objects
         .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["name"] == "ratings-v1-5d8f9c-x1"));
-    c.push(with_sidecar(deploy_pod("istio-demo", "ratings-v1", "edge"), "2026-11-15T11:59:59Z", "1.26.2"));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "ratings-v1", "edge"),
+        "2026-11-15T11:59:59Z",
+        "1.26.2",
+    ));
     // details: exactly at NotBefore is not stale.
     c.objects
         .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["name"] == "details-v1-5d8f9c-x1"));
-    c.push(with_sidecar(deploy_pod("istio-demo", "details-v1", "at"), NEW_ROOT_NOT_BEFORE, "1.26.2"));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "details-v1", "at"),
+        NEW_ROOT_NOT_BEFORE,
+        "1.26.2",
+    ));
     // A bare pod with a native sidecar started long ago.
-    c.push(with_native_sidecar(pod("istio-demo", "native-debug"), "2026-11-01T00:00:00Z", "1.26.2"));
+    c.push(with_native_sidecar(
+        pod("istio-demo", "native-debug"),
+        "2026-11-01T00:00:00Z",
+        "1.26.2",
+    ));
     // A namespace without its own ConfigMap falls back to istio-system's root.
     c.push(namespace("legacy", &[]));
-    c.push(with_sidecar(pod("legacy", "old-proxy"), "2026-10-01T00:00:00Z", "1.26.2"));
+    c.push(with_sidecar(
+        pod("legacy", "old-proxy"),
+        "2026-10-01T00:00:00Z",
+        "1.26.2",
+    ));
     c
 }
 
@@ -118,7 +151,7 @@ fn rotated_cluster() -> Cluster {
 fn stale_sidecar_cert_names_exactly_the_pods_started_before_the_current_root() {
     let findings = run(&rotated_cluster());
     let stale = problems(&findings, "stale-sidecar-cert", Status::Error);
-    let mut named: Vec<String> = stale.iter().flat_map(|f| pod_names(f)).collect();
+    let mut named: Vec<String> = stale.iter().flat_map(pod_names).collect();
     named.sort();
     assert_eq!(
         named,
@@ -144,9 +177,17 @@ fn stale_sidecar_cert_names_exactly_the_pods_started_before_the_current_root() {
             reason: "istio-proxy started before the current root certificate".into(),
         })
     );
-    assert!(reviews.message.contains("2026-11-15T12:00:00Z"), "{}", reviews.message);
+    assert!(
+        reviews.message.contains("2026-11-15T12:00:00Z"),
+        "{}",
+        reviews.message
+    );
     assert!(reviews.message.contains("8d ago"), "{}", reviews.message);
-    assert!(reviews.hint.as_deref().unwrap().contains("CERTIFICATE_VERIFY_FAILED"));
+    assert!(reviews
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("CERTIFICATE_VERIFY_FAILED"));
     let native = stale
         .iter()
         .find(|f| pod_names(f) == ["native-debug"])
@@ -166,7 +207,11 @@ fn stale_sidecar_cert_quiet_when_sidecars_started_after_the_only_root() {
     let findings = run(&c);
     only_ok(&findings, "stale-sidecar-cert");
     let ok = of(&findings, "stale-sidecar-cert");
-    assert!(ok[0].message.contains("all 10 sidecars"), "{}", ok[0].message);
+    assert!(
+        ok[0].message.contains("all 10 sidecars"),
+        "{}",
+        ok[0].message
+    );
 }
 
 #[test]
@@ -180,8 +225,16 @@ fn stale_sidecar_cert_unparsable_pem_is_a_warning_not_a_crash() {
     ));
     let findings = run(&c);
     let w = problems(&findings, "stale-sidecar-cert", Status::Warning);
-    assert!(w[0].message.contains("istio-demo/istio-ca-root-cert"), "{}", w[0].message);
-    assert!(w[0].message.contains("not an X.509 certificate"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("istio-demo/istio-ca-root-cert"),
+        "{}",
+        w[0].message
+    );
+    assert!(
+        w[0].message.contains("not an X.509 certificate"),
+        "{}",
+        w[0].message
+    );
 }
 
 // ---------- sidecar-missing / injection-label-conflict ----------
@@ -245,7 +298,11 @@ fn sidecar_missing_ignores_opted_out_completed_host_network_and_unlabelled_names
 fn sidecar_missing_counts_revision_labelled_namespaces_and_native_sidecars() {
     let mut c = healthy();
     c.push(namespace("canary", &[("istio.io/rev", "1-26-2")]));
-    c.push(with_native_sidecar(pod("canary", "native-ok"), "2026-11-20T00:00:00Z", "1.26.2"));
+    c.push(with_native_sidecar(
+        pod("canary", "native-ok"),
+        "2026-11-20T00:00:00Z",
+        "1.26.2",
+    ));
     c.push(pod("canary", "no-proxy"));
     let findings = run(&c);
     let missing = problems(&findings, "sidecar-missing", Status::Error);
@@ -256,7 +313,10 @@ fn sidecar_missing_counts_revision_labelled_namespaces_and_native_sidecars() {
 #[test]
 fn injection_label_conflict_fires_only_with_both_labels() {
     let mut c = healthy();
-    c.push(namespace("both", &[("istio-injection", "enabled"), ("istio.io/rev", "canary")]));
+    c.push(namespace(
+        "both",
+        &[("istio-injection", "enabled"), ("istio.io/rev", "canary")],
+    ));
     let findings = run(&c);
     let w = problems(&findings, "injection-label-conflict", Status::Warning);
     assert!(w[0].message.contains("namespace both"));
@@ -271,12 +331,17 @@ fn root_cert_mismatch_fires_for_namespace_and_injector_ca_bundle() {
     c.objects
         .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["namespace"] == "default"));
     c.push(root_cert_cm("default", &old_root()));
-    *c.get_mut("MutatingWebhookConfiguration", "istio-sidecar-injector") = injector_webhook(&old_root());
+    *c.get_mut("MutatingWebhookConfiguration", "istio-sidecar-injector") =
+        injector_webhook(&old_root());
     let findings = run(&c);
     let errors = problems(&findings, "root-cert-mismatch", Status::Error);
     assert_eq!(errors.len(), 1);
     assert!(errors[0].message.contains("default/istio-ca-root-cert"));
-    assert!(errors[0].message.contains("2026-01-01T00:00:00Z"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("2026-01-01T00:00:00Z"),
+        "{}",
+        errors[0].message
+    );
     let warn = problems(&findings, "root-cert-mismatch", Status::Warning);
     assert!(warn[0].message.contains("istio-sidecar-injector"));
 }
@@ -288,7 +353,11 @@ fn root_cert_mismatch_ignores_bundle_order() {
     let both_b = format!("{}\n{}", new_root(), old_root());
     for o in c.objects.iter_mut().filter(|o| o["kind"] == "ConfigMap") {
         let ns = o["metadata"]["namespace"].as_str().unwrap().to_string();
-        o["data"]["root-cert.pem"] = json!(if ns == "istio-system" { &both_a } else { &both_b });
+        o["data"]["root-cert.pem"] = json!(if ns == "istio-system" {
+            &both_a
+        } else {
+            &both_b
+        });
     }
     only_ok(&run(&c), "root-cert-mismatch");
 }
@@ -296,10 +365,19 @@ fn root_cert_mismatch_ignores_bundle_order() {
 #[test]
 fn proxy_version_skew_warns_about_old_sidecars() {
     let mut c = healthy();
-    c.push(with_sidecar(deploy_pod("istio-demo", "reviews-v2", "old"), "2026-11-20T00:00:00Z", "1.25.1"));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "reviews-v2", "old"),
+        "2026-11-20T00:00:00Z",
+        "1.25.1",
+    ));
     let findings = run(&c);
     let w = problems(&findings, "proxy-version-skew", Status::Warning);
-    assert!(w[0].message.contains("proxy 1.25.1 while istiod runs 1.26.2"), "{}", w[0].message);
+    assert!(
+        w[0].message
+            .contains("proxy 1.25.1 while istiod runs 1.26.2"),
+        "{}",
+        w[0].message
+    );
     assert_eq!(pod_names(&w[0]), ["reviews-v2-5d8f9c-old"]);
     assert!(success(&findings), "a warning must not fail doctor");
 }
@@ -307,7 +385,11 @@ fn proxy_version_skew_warns_about_old_sidecars() {
 #[test]
 fn pods_not_ready_warns() {
     let mut c = healthy();
-    let mut p = with_sidecar(deploy_pod("istio-demo", "details-v1", "crash"), STARTED_LATE, "1.26.2");
+    let mut p = with_sidecar(
+        deploy_pod("istio-demo", "details-v1", "crash"),
+        STARTED_LATE,
+        "1.26.2",
+    );
     p["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
     c.push(p);
     let w = problems(&run(&c), "pods-not-ready", Status::Warning);
@@ -323,7 +405,8 @@ fn istiod_ready_fails_without_available_replicas_or_deployment() {
     let mut c = healthy();
     let d = c.get_mut("Deployment", "istiod");
     d["status"]["availableReplicas"] = json!(0);
-    d["status"]["conditions"] = json!([{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]);
+    d["status"]["conditions"] =
+        json!([{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]);
     let e = problems(&run(&c), "istiod-ready", Status::Error);
     assert!(e[0].message.contains("no available replica"));
     c.remove("Deployment", "istiod");
@@ -334,29 +417,51 @@ fn istiod_ready_fails_without_available_replicas_or_deployment() {
 #[test]
 fn gateway_api_crds_reads_bundle_version_from_the_annotation() {
     let mut c = healthy();
-    let route = c.get_mut("CustomResourceDefinition", "httproutes.gateway.networking.k8s.io");
+    let route = c.get_mut(
+        "CustomResourceDefinition",
+        "httproutes.gateway.networking.k8s.io",
+    );
     // Version only as a label: not where the bundle version lives.
     route["metadata"]["annotations"] = json!({});
     route["metadata"]["labels"] = json!({"gateway.networking.k8s.io/bundle-version": "v9.9.9"});
     let ok = of(&run(&c), "gateway-api-crds");
     assert_eq!(ok[0].status, Status::Ok);
-    assert!(ok[0].message.contains("unknown version"), "{}", ok[0].message);
+    assert!(
+        ok[0].message.contains("unknown version"),
+        "{}",
+        ok[0].message
+    );
     assert!(!ok[0].message.contains("v9.9.9"));
 }
 
 #[test]
 fn gateway_api_crds_missing_is_an_error_and_routing_checks_skip() {
     let mut c = healthy();
-    c.remove("CustomResourceDefinition", "httproutes.gateway.networking.k8s.io");
-    c.remove("CustomResourceDefinition", "gateways.gateway.networking.k8s.io");
+    c.remove(
+        "CustomResourceDefinition",
+        "httproutes.gateway.networking.k8s.io",
+    );
+    c.remove(
+        "CustomResourceDefinition",
+        "gateways.gateway.networking.k8s.io",
+    );
     c.objects
         .retain(|o| o["kind"] != "HTTPRoute" && o["kind"] != "Gateway");
-    c.unavailable.push((Kind::HttpRoute, Unavailable::NotServed));
+    c.unavailable
+        .push((Kind::HttpRoute, Unavailable::NotServed));
     c.unavailable.push((Kind::Gateway, Unavailable::NotServed));
     let findings = run(&c);
     let e = problems(&findings, "gateway-api-crds", Status::Error);
-    assert!(e[0].hint.as_deref().unwrap().contains("standard-install.yaml"));
-    for id in ["route-parent-invalid", "route-backend-missing", "gateway-not-programmed"] {
+    assert!(e[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("standard-install.yaml"));
+    for id in [
+        "route-parent-invalid",
+        "route-backend-missing",
+        "gateway-not-programmed",
+    ] {
         assert_eq!(of(&findings, id)[0].status, Status::Skipped, "{id}");
     }
     // NotServed is not a permission problem.
@@ -366,8 +471,11 @@ fn gateway_api_crds_missing_is_an_error_and_routing_checks_skip() {
 #[test]
 fn gateway_not_programmed_reports_the_reason() {
     let mut c = healthy();
-    *c.get_mut("Gateway", "bookinfo-gateway") =
-        gateway("istio-demo", "bookinfo-gateway", ("False", "AddressNotAssigned"));
+    *c.get_mut("Gateway", "bookinfo-gateway") = gateway(
+        "istio-demo",
+        "bookinfo-gateway",
+        ("False", "AddressNotAssigned"),
+    );
     let e = problems(&run(&c), "gateway-not-programmed", Status::Error);
     assert!(e[0].message.contains("AddressNotAssigned"));
 }
@@ -388,10 +496,22 @@ fn traefik_present_warns_only_next_to_an_istio_gateway() {
     let mut t = service("kube-system", "traefik", &[80, 443]);
     t["spec"]["type"] = json!("LoadBalancer");
     c.push(t);
-    c.push(deployment("kube-system", "traefik", "rancher/mirrored-library-traefik:2.10.5"));
+    c.push(deployment(
+        "kube-system",
+        "traefik",
+        "rancher/mirrored-library-traefik:2.10.5",
+    ));
     let w = problems(&run(&c), "traefik-present", Status::Warning);
-    assert!(w[0].hint.as_deref().unwrap().contains("--disable=traefik@server:0"));
-    assert!(w[0].hint.as_deref().unwrap().contains("delete helmchart traefik"));
+    assert!(w[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("--disable=traefik@server:0"));
+    assert!(w[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("delete helmchart traefik"));
     c.remove("Service", "bookinfo-gateway-istio");
     only_ok(&run(&c), "traefik-present");
 }
@@ -401,14 +521,23 @@ fn traefik_present_warns_only_next_to_an_istio_gateway() {
 #[test]
 fn route_parent_invalid_fires_for_missing_service_and_port() {
     let mut c = healthy();
-    c.push(mesh_route("istio-demo", "ghost", "ghost", &[("reviews-v1", 1)]));
+    c.push(mesh_route(
+        "istio-demo",
+        "ghost",
+        "ghost",
+        &[("reviews-v1", 1)],
+    ));
     let mut wrong_port = mesh_route("istio-demo", "ratings", "ratings", &[("ratings", 1)]);
     wrong_port["spec"]["parentRefs"][0]["port"] = json!(8080);
     c.push(wrong_port);
     let e = problems(&run(&c), "route-parent-invalid", Status::Error);
     assert_eq!(e.len(), 2);
-    assert!(e.iter().any(|f| f.message.contains("parent Service istio-demo/ghost does not exist")));
-    assert!(e.iter().any(|f| f.message.contains("has no port 8080 (ports: 9080)")));
+    assert!(e.iter().any(|f| f
+        .message
+        .contains("parent Service istio-demo/ghost does not exist")));
+    assert!(e
+        .iter()
+        .any(|f| f.message.contains("has no port 8080 (ports: 9080)")));
 }
 
 #[test]
@@ -417,18 +546,35 @@ fn route_backend_missing_says_which_share_gets_500s() {
     c.remove("Service", "reviews-v3");
     let e = problems(&run(&c), "route-backend-missing", Status::Error);
     assert_eq!(e.len(), 1);
-    assert!(e[0].message.contains("reviews-v3 does not exist: its 10% of requests get HTTP 500"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .contains("reviews-v3 does not exist: its 10% of requests get HTTP 500"),
+        "{}",
+        e[0].message
+    );
 }
 
 #[test]
 fn route_backend_unready_counts_ready_or_absent_conditions() {
     let mut c = healthy();
-    c.objects.retain(|o| !(o["kind"] == "EndpointSlice" && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1"));
+    c.objects.retain(|o| {
+        !(o["kind"] == "EndpointSlice"
+            && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1")
+    });
     c.push(endpoint_slice("istio-demo", "reviews-v1", 0, 2));
     let e = problems(&run(&c), "route-backend-unready", Status::Error);
-    assert!(e[0].message.contains("reviews-v1 has no ready endpoints: its 90% of requests get 503 no healthy upstream"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains(
+            "reviews-v1 has no ready endpoints: its 90% of requests get 503 no healthy upstream"
+        ),
+        "{}",
+        e[0].message
+    );
     // An endpoint without a ready condition counts as ready.
-    c.objects.retain(|o| !(o["kind"] == "EndpointSlice" && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1"));
+    c.objects.retain(|o| {
+        !(o["kind"] == "EndpointSlice"
+            && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1")
+    });
     let mut s = endpoint_slice("istio-demo", "reviews-v1", 0, 0);
     s["endpoints"] = json!([{"addresses": ["10.0.0.9"]}]);
     c.push(s);
@@ -442,15 +588,27 @@ fn route_not_accepted_reports_reason_and_message() {
     r["status"]["parents"][0]["conditions"][1] = json!({"type": "ResolvedRefs", "status": "False",
         "reason": "BackendNotFound", "message": "backend(reviews-v9.istio-demo.svc.cluster.local) not found"});
     let e = problems(&run(&c), "route-not-accepted", Status::Error);
-    assert!(e[0].message.contains("ResolvedRefs is False: BackendNotFound: backend(reviews-v9"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .contains("ResolvedRefs is False: BackendNotFound: backend(reviews-v9"),
+        "{}",
+        e[0].message
+    );
 }
 
 #[test]
 fn route_weights_zero_fires_when_every_backend_is_zero() {
     let mut c = healthy();
-    c.push(mesh_route("istio-demo", "ratings", "ratings", &[("ratings", 0)]));
+    c.push(mesh_route(
+        "istio-demo",
+        "ratings",
+        "ratings",
+        &[("ratings", 0)],
+    ));
     let e = problems(&run(&c), "route-weights-zero", Status::Error);
-    assert!(e[0].message.contains("HTTPRoute istio-demo/ratings rules[0]"));
+    assert!(e[0]
+        .message
+        .contains("HTTPRoute istio-demo/ratings rules[0]"));
     // A zero weight next to a non-zero one is a normal split.
     only_ok(&run(&healthy()), "route-weights-zero");
 }
@@ -474,8 +632,16 @@ fn mtls_plaintext_callers_fires_for_sidecarless_pods_under_strict() {
     let findings = run(&c);
     let e = problems(&findings, "mtls-plaintext-callers", Status::Error);
     assert!(e[0].message.contains("503 connection termination"));
-    assert!(e[0].message.contains("mesh-wide (PeerAuthentication istio-system/default)"), "{}", e[0].message);
-    assert!(e[0].resources.iter().any(|r| r.kind == "PeerAuthentication"));
+    assert!(
+        e[0].message
+            .contains("mesh-wide (PeerAuthentication istio-system/default)"),
+        "{}",
+        e[0].message
+    );
+    assert!(e[0]
+        .resources
+        .iter()
+        .any(|r| r.kind == "PeerAuthentication"));
     assert!(matches!(&e[0].fix, Some(Fix::RestartOwner { name, .. }) if name == "ratings-v1"));
 }
 
@@ -483,7 +649,8 @@ fn mtls_plaintext_callers_fires_for_sidecarless_pods_under_strict() {
 fn mtls_plaintext_callers_quiet_under_permissive() {
     let mut c = healthy();
     c.push(deploy_pod("istio-demo", "ratings-v1", "plain"));
-    *c.get_mut("PeerAuthentication", "default") = peer_auth("istio-system", "default", "PERMISSIVE", None);
+    *c.get_mut("PeerAuthentication", "default") =
+        peer_auth("istio-system", "default", "PERMISSIVE", None);
     only_ok(&run(&c), "mtls-plaintext-callers");
 }
 
@@ -508,7 +675,12 @@ fn forbidden_pods_skip_pod_checks_and_name_the_permission() {
     c.push(pod("istio-demo", "bare-plain")); // would fire if pods were readable
     c.forbid(Kind::Pod, Some("istio-demo"));
     let findings = run(&c);
-    for id in ["sidecar-missing", "stale-sidecar-cert", "proxy-version-skew", "mtls-plaintext-callers"] {
+    for id in [
+        "sidecar-missing",
+        "stale-sidecar-cert",
+        "proxy-version-skew",
+        "mtls-plaintext-callers",
+    ] {
         let f = of(&findings, id);
         assert_eq!(f.len(), 1, "{id}");
         assert_eq!(f[0].status, Status::Skipped, "{id}");
@@ -525,7 +697,12 @@ fn forbidden_crds_fall_back_to_served_httproutes() {
     c.forbid(Kind::CustomResourceDefinition, None);
     let f = of(&run(&c), "gateway-api-crds");
     assert_eq!(f[0].status, Status::Ok);
-    assert!(f[0].message.contains("needs list customresourcedefinitions.apiextensions.k8s.io cluster-wide"), "{}", f[0].message);
+    assert!(
+        f[0].message
+            .contains("needs list customresourcedefinitions.apiextensions.k8s.io cluster-wide"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]
@@ -535,5 +712,7 @@ fn categories_follow_checks_table() {
         let c = CHECKS.iter().find(|c| c.id == f.id).unwrap();
         assert_eq!(c.category, f.category);
     }
-    assert!(findings.iter().any(|f| f.category == Category::KubernetesApi));
+    assert!(findings
+        .iter()
+        .any(|f| f.category == Category::KubernetesApi));
 }

@@ -11,7 +11,11 @@ use kubectl_mesh::recover_plan::{
 use serde_json::json;
 
 fn restart(kind: OwnerKind, ns: &str, name: &str) -> Target {
-    Target::Restart { kind, namespace: ns.into(), name: name.into() }
+    Target::Restart {
+        kind,
+        namespace: ns.into(),
+        name: name.into(),
+    }
 }
 
 /// reviews-v2 has two stale sidecars, ratings-v1 a pod without sidecar (two checks flag it),
@@ -20,13 +24,29 @@ fn troubled() -> Cluster {
     let mut c = healthy();
     c.objects
         .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["name"] == "reviews-v2-5d8f9c-x1"));
-    c.push(with_sidecar(deploy_pod("istio-demo", "reviews-v2", "a"), "2026-11-10T09:00:00Z", "1.26.2"));
-    c.push(with_sidecar(deploy_pod("istio-demo", "reviews-v2", "b"), "2026-11-11T09:00:00Z", "1.26.2"));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "reviews-v2", "a"),
+        "2026-11-10T09:00:00Z",
+        "1.26.2",
+    ));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "reviews-v2", "b"),
+        "2026-11-11T09:00:00Z",
+        "1.26.2",
+    ));
     c.push(deploy_pod("istio-demo", "ratings-v1", "plain"));
     c.push(pod("istio-demo", "debug"));
     c.push(owned(pod("istio-demo", "migrate-7xk2p"), "Job", "migrate"));
-    c.push(with_sidecar(owned(pod("istio-demo", "mysql-0"), "StatefulSet", "mysql"), "2026-11-01T00:00:00Z", "1.26.2"));
-    c.push(with_sidecar(owned(pod("istio-demo", "agent-q8x"), "DaemonSet", "agent"), "2026-11-01T00:00:00Z", "1.26.2"));
+    c.push(with_sidecar(
+        owned(pod("istio-demo", "mysql-0"), "StatefulSet", "mysql"),
+        "2026-11-01T00:00:00Z",
+        "1.26.2",
+    ));
+    c.push(with_sidecar(
+        owned(pod("istio-demo", "agent-q8x"), "DaemonSet", "agent"),
+        "2026-11-01T00:00:00Z",
+        "1.26.2",
+    ));
     c
 }
 
@@ -48,7 +68,10 @@ fn recover_restarts_each_owner_once_with_every_reason() {
     );
     let ratings = &plan.actions[3];
     assert_eq!(ratings.pods, ["ratings-v1-5d8f9c-plain"]);
-    assert_eq!(ratings.reasons, ["mtls-plaintext-callers", "sidecar-missing"]);
+    assert_eq!(
+        ratings.reasons,
+        ["mtls-plaintext-callers", "sidecar-missing"]
+    );
     let reviews = &plan.actions[4];
     assert_eq!(
         reviews,
@@ -58,10 +81,23 @@ fn recover_restarts_each_owner_once_with_every_reason() {
             reasons: vec!["stale-sidecar-cert".into()],
         }
     );
-    assert_eq!(plan.actions[1].target, Target::Evict { namespace: "istio-demo".into(), name: "debug".into() });
+    assert_eq!(
+        plan.actions[1].target,
+        Target::Evict {
+            namespace: "istio-demo".into(),
+            name: "debug".into()
+        }
+    );
     assert_eq!(plan.skipped.len(), 1);
-    assert_eq!(plan.skipped[0].0.to_string(), "pod istio-demo/migrate-7xk2p");
-    assert!(plan.skipped[0].1.starts_with("owned by Job migrate"), "{}", plan.skipped[0].1);
+    assert_eq!(
+        plan.skipped[0].0.to_string(),
+        "pod istio-demo/migrate-7xk2p"
+    );
+    assert!(
+        plan.skipped[0].1.starts_with("owned by Job migrate"),
+        "{}",
+        plan.skipped[0].1
+    );
 }
 
 #[test]
@@ -74,7 +110,11 @@ fn recover_never_touches_healthy_pods() {
     assert_eq!(render_plan_table(&plan), "nothing to recover\n");
     // Warnings without a fix (version skew) do not restart anything either.
     let mut c = healthy();
-    c.push(with_sidecar(deploy_pod("istio-demo", "reviews-v3", "old"), "2026-11-20T00:00:00Z", "1.25.0"));
+    c.push(with_sidecar(
+        deploy_pod("istio-demo", "reviews-v3", "old"),
+        "2026-11-20T00:00:00Z",
+        "1.25.0",
+    ));
     let snap = c.snapshot();
     assert!(plan_recover(&run_checks(&snap, now()), &snap).is_empty());
 }
@@ -86,8 +126,15 @@ fn recover_skips_paused_deployments() {
     let snap = c.snapshot();
     let plan = plan_recover(&run_checks(&snap, now()), &snap);
     assert!(!plan.actions.iter().any(|a| a.target.name() == "reviews-v2"));
-    let paused = plan.skipped.iter().find(|(t, _)| t.name() == "reviews-v2").unwrap();
-    assert_eq!(paused.0, restart(OwnerKind::Deployment, "istio-demo", "reviews-v2"));
+    let paused = plan
+        .skipped
+        .iter()
+        .find(|(t, _)| t.name() == "reviews-v2")
+        .unwrap();
+    assert_eq!(
+        paused.0,
+        restart(OwnerKind::Deployment, "istio-demo", "reviews-v2")
+    );
     assert_eq!(paused.1, PAUSED_REASON);
 }
 
@@ -104,16 +151,21 @@ fn recover_plan_is_the_same_whatever_the_finding_order() {
 #[test]
 fn recover_trusts_the_fix_for_pods_missing_from_the_snapshot() {
     let snap = healthy().snapshot();
-    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "x").with_fix(Fix::RestartOwner {
-        kind: OwnerKind::StatefulSet,
-        namespace: "db".into(),
-        name: "pg".into(),
-        pods: vec!["pg-1".into(), "pg-0".into()],
-        reason: "r".into(),
-    });
+    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "x").with_fix(
+        Fix::RestartOwner {
+            kind: OwnerKind::StatefulSet,
+            namespace: "db".into(),
+            name: "pg".into(),
+            pods: vec!["pg-1".into(), "pg-0".into()],
+            reason: "r".into(),
+        },
+    );
     let plan = plan_recover(&[f], &snap);
     assert_eq!(plan.actions.len(), 1);
-    assert_eq!(plan.actions[0].target, restart(OwnerKind::StatefulSet, "db", "pg"));
+    assert_eq!(
+        plan.actions[0].target,
+        restart(OwnerKind::StatefulSet, "db", "pg")
+    );
     assert_eq!(plan.actions[0].pods, ["pg-0", "pg-1"]);
 }
 

@@ -23,10 +23,16 @@ fn broken() -> Cluster {
     let mut c = healthy();
     c.objects
         .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["namespace"] == "istio-demo"));
-    c.push(root_cert_cm("istio-demo", &format!("{}{}", old_root(), new_root())));
+    c.push(root_cert_cm(
+        "istio-demo",
+        &format!("{}{}", old_root(), new_root()),
+    ));
     c.objects
         .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["namespace"] != "istio-demo"));
-    c.push(root_cert_cm("istio-system", &format!("{}{}", new_root(), old_root())));
+    c.push(root_cert_cm(
+        "istio-system",
+        &format!("{}{}", new_root(), old_root()),
+    ));
     c.objects
         .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["name"] == "reviews-v2-5d8f9c-x1"));
     c.push(with_sidecar(
@@ -50,7 +56,10 @@ fn table_for_a_broken_cluster() {
     let findings = run_checks(&broken().snapshot(), now());
     let table = render_table(&findings, false);
     assert!(!table.contains('\x1b'), "no colour unless asked");
-    assert!(table.ends_with("Status check results are × (4 errors, 1 warning)\n"), "{table}");
+    assert!(
+        table.ends_with("Status check results are × (4 errors, 1 warning)\n"),
+        "{table}"
+    );
     pin!("doctor_table_broken", table);
 }
 
@@ -72,7 +81,10 @@ fn json_for_a_broken_cluster() {
     assert_eq!(checks.len(), findings.len());
     let first = checks[0].as_object().unwrap();
     let keys: Vec<&str> = first.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["id", "category", "status", "message", "hint", "resources"]);
+    assert_eq!(
+        keys,
+        ["id", "category", "status", "message", "hint", "resources"]
+    );
     pin!("doctor_json_broken", text);
 }
 
@@ -80,10 +92,17 @@ fn json_for_a_broken_cluster() {
 fn colour_only_when_asked() {
     let findings = vec![
         Finding::ok("istiod-ready", Category::Prerequisites, "istiod ready"),
-        Finding::error("sidecar-missing", Category::DataPlane, "pod without sidecar"),
+        Finding::error(
+            "sidecar-missing",
+            Category::DataPlane,
+            "pod without sidecar",
+        ),
     ];
     let coloured = render_table(&findings, true);
-    assert!(coloured.contains("\x1b[31m×\x1b[0m pod without sidecar"), "{coloured:?}");
+    assert!(
+        coloured.contains("\x1b[31m×\x1b[0m pod without sidecar"),
+        "{coloured:?}"
+    );
     assert!(coloured.contains("\x1b[32m√\x1b[0m istiod ready"));
     assert!(!render_table(&findings, false).contains('\x1b'));
 }
@@ -92,17 +111,27 @@ fn colour_only_when_asked() {
 fn summary_counts_and_marks() {
     let mut findings = vec![
         Finding::warning("proxy-version-skew", Category::DataPlane, "old proxies"),
-        Finding::skipped("sidecar-missing", Category::DataPlane, "needs list pods in x"),
+        Finding::skipped(
+            "sidecar-missing",
+            Category::DataPlane,
+            "needs list pods in x",
+        ),
     ];
     let t = render_table(&findings, false);
-    assert!(t.ends_with("Status check results are ‼ (1 warning, 1 skipped)\n"), "{t}");
+    assert!(
+        t.ends_with("Status check results are ‼ (1 warning, 1 skipped)\n"),
+        "{t}"
+    );
     assert!(t.contains("○ needs list pods in x"));
     assert!(success(&findings));
     findings.push(Finding::error("route-weights-zero", Category::Routing, "a"));
     findings.push(Finding::error("route-weights-zero", Category::Routing, "b"));
     findings.push(Finding::warning("pods-not-ready", Category::DataPlane, "c"));
     let t = render_table(&findings, false);
-    assert!(t.ends_with("Status check results are × (2 errors, 2 warnings, 1 skipped)\n"), "{t}");
+    assert!(
+        t.ends_with("Status check results are × (2 errors, 2 warnings, 1 skipped)\n"),
+        "{t}"
+    );
     assert!(!success(&findings));
 }
 
@@ -111,7 +140,8 @@ fn many_resources_are_capped_with_a_count() {
     let resources = (0..13)
         .map(|i| ResourceRef::new("Pod", "ns", &format!("p{i}")))
         .collect();
-    let f = Finding::error("sidecar-missing", Category::DataPlane, "many").with_resources(resources);
+    let f =
+        Finding::error("sidecar-missing", Category::DataPlane, "many").with_resources(resources);
     let t = render_table(&[f], false);
     assert!(t.contains("    pod ns/p9\n    … and 3 more\n"), "{t}");
     assert!(!t.contains("p10"));
@@ -119,14 +149,15 @@ fn many_resources_are_capped_with_a_count() {
 
 #[test]
 fn json_fix_shape_is_tagged() {
-    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "stale")
-        .with_fix(Fix::RestartOwner {
+    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "stale").with_fix(
+        Fix::RestartOwner {
             kind: OwnerKind::Deployment,
             namespace: "istio-demo".into(),
             name: "reviews-v1".into(),
             pods: vec!["reviews-v1-a".into()],
             reason: "r".into(),
-        });
+        },
+    );
     let doc: Value = serde_json::from_str(&render_json(&[f])).unwrap();
     assert_eq!(
         doc["checks"][0]["fix"],

@@ -160,7 +160,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(id: &'static str, category: Category, status: Status, message: impl Into<String>) -> Self {
+    pub fn new(
+        id: &'static str,
+        category: Category,
+        status: Status,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             id,
             category,

@@ -120,10 +120,30 @@ struct PodStatusRaw {
     init_container_statuses: Vec<ContainerStatusRaw>,
 }
 
+/// Pod annotations: only the one doctor reads (others, like the large
+/// `sidecar.istio.io/status`, are skipped without allocating).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodAnnotationsRaw {
+    #[serde(rename = "sidecar.istio.io/inject")]
+    inject: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodMeta {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    annotations: PodAnnotationsRaw,
+    owner_references: Vec<OwnerRefRaw>,
+    creation_timestamp: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PodRaw {
-    metadata: Meta,
+    metadata: PodMeta,
     spec: PodSpecRaw,
     status: PodStatusRaw,
 }
@@ -469,7 +489,8 @@ pub struct Pod {
     pub namespace: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    /// Annotation `sidecar.istio.io/inject`, if set.
+    pub inject_annotation: Option<String>,
     pub owner: Option<OwnerRef>,
     pub created: Option<Timestamp>,
     pub phase: String,
@@ -482,12 +503,11 @@ pub struct Pod {
 impl Pod {
     /// `sidecar.istio.io/inject: "false"` as label or annotation.
     pub fn injection_opted_out(&self) -> bool {
-        self.labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
-            || self
-                .annotations
-                .get("sidecar.istio.io/inject")
-                .map(String::as_str)
-                == Some("false")
+        self.labels
+            .get("sidecar.istio.io/inject")
+            .map(String::as_str)
+            == Some("false")
+            || self.inject_annotation.as_deref() == Some("false")
     }
 
     /// Succeeded or Failed: its containers will not run again.
@@ -718,6 +738,19 @@ pub struct Snapshot {
     pub decode_errors: Vec<String>,
     /// (namespace, ReplicaSet name) → owner, for pod owner resolution.
     rs_owner: HashMap<(String, String), Option<OwnerRef>>,
+    /// (namespace, name) → index into `pods`.
+    pod_index: HashMap<(String, String), usize>,
+    /// (namespace, name) → index into `deployments`.
+    deployment_index: HashMap<(String, String), usize>,
+}
+
+fn index_of<T>(
+    list: &Avail<T>,
+    key: impl Fn(&T) -> (String, String),
+) -> HashMap<(String, String), usize> {
+    list.as_ref()
+        .map(|items| items.iter().enumerate().map(|(i, t)| (key(t), i)).collect())
+        .unwrap_or_default()
 }
 
 fn decode<R, T>(
@@ -785,7 +818,10 @@ fn sidecar_of(spec: &PodSpecRaw, status: &PodStatusRaw) -> Option<Sidecar> {
             .find(|s| s.name == ISTIO_PROXY)
             .map(|s| {
                 (
-                    s.state.running.as_ref().and_then(|r| parse_time(&r.started_at)),
+                    s.state
+                        .running
+                        .as_ref()
+                        .and_then(|r| parse_time(&r.started_at)),
                     s.ready,
                 )
             })
@@ -827,7 +863,7 @@ fn pod(r: PodRaw) -> Pod {
         namespace: r.metadata.namespace,
         name: r.metadata.name,
         labels: r.metadata.labels,
-        annotations: r.metadata.annotations,
+        inject_annotation: r.metadata.annotations.inject,
         phase: r.status.phase.unwrap_or_default(),
         host_network: r.spec.host_network,
         ready,
@@ -984,23 +1020,22 @@ impl Snapshot {
                 root_cert_pem: r.data.remove("root-cert.pem"),
             }
         });
-        let peer_authentications =
-            decode(raw, Kind::PeerAuthentication, e, |r: PeerAuthRaw| {
-                PeerAuthentication {
-                    namespace: r.metadata.namespace,
-                    name: r.metadata.name,
-                    selector: r
-                        .spec
-                        .selector
-                        .map(|s| s.match_labels)
-                        .filter(|m| !m.is_empty()),
-                    mode: r
-                        .spec
-                        .mtls
-                        .and_then(|m| m.mode)
-                        .unwrap_or_else(|| "UNSET".to_string()),
-                }
-            });
+        let peer_authentications = decode(raw, Kind::PeerAuthentication, e, |r: PeerAuthRaw| {
+            PeerAuthentication {
+                namespace: r.metadata.namespace,
+                name: r.metadata.name,
+                selector: r
+                    .spec
+                    .selector
+                    .map(|s| s.match_labels)
+                    .filter(|m| !m.is_empty()),
+                mode: r
+                    .spec
+                    .mtls
+                    .and_then(|m| m.mode)
+                    .unwrap_or_else(|| "UNSET".to_string()),
+            }
+        });
         let gateways = decode(raw, Kind::Gateway, e, |r: GatewayRaw| Gateway {
             namespace: r.metadata.namespace,
             name: r.metadata.name,
@@ -1060,7 +1095,11 @@ impl Snapshot {
                     .collect()
             })
             .unwrap_or_default();
+        let pod_index = index_of(&pods, |p| (p.namespace.clone(), p.name.clone()));
+        let deployment_index = index_of(&deployments, |d| (d.namespace.clone(), d.name.clone()));
         Snapshot {
+            pod_index,
+            deployment_index,
             namespaces,
             pods,
             deployments,
@@ -1140,21 +1179,19 @@ impl Snapshot {
         }
     }
 
-    /// A pod by namespace and name (linear; for planners, not hot loops).
+    /// A pod by namespace and name.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
-        self.pods
-            .as_ref()
-            .ok()?
-            .iter()
-            .find(|p| p.namespace == namespace && p.name == name)
+        let i = self
+            .pod_index
+            .get(&(namespace.to_string(), name.to_string()))?;
+        self.pods.as_ref().ok()?.get(*i)
     }
 
     /// A Deployment by namespace and name.
     pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Workload> {
-        self.deployments
-            .as_ref()
-            .ok()?
-            .iter()
-            .find(|d| d.namespace == namespace && d.name == name)
+        let i = self
+            .deployment_index
+            .get(&(namespace.to_string(), name.to_string()))?;
+        self.deployments.as_ref().ok()?.get(*i)
     }
 }

@@ -73,9 +73,18 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
             }
         }
     }
-    let errors = findings.iter().filter(|f| f.status == Status::Error).count();
-    let warnings = findings.iter().filter(|f| f.status == Status::Warning).count();
-    let skipped = findings.iter().filter(|f| f.status == Status::Skipped).count();
+    let errors = findings
+        .iter()
+        .filter(|f| f.status == Status::Error)
+        .count();
+    let warnings = findings
+        .iter()
+        .filter(|f| f.status == Status::Warning)
+        .count();
+    let skipped = findings
+        .iter()
+        .filter(|f| f.status == Status::Skipped)
+        .count();
     let overall = if errors > 0 {
         Status::Error
     } else if warnings > 0 {

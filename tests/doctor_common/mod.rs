@@ -38,7 +38,10 @@ pub fn shared_fixtures() -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!("shared fixtures required (MESH_REQUIRE_SHARED=1) but {} is missing", p.display());
+        panic!(
+            "shared fixtures required (MESH_REQUIRE_SHARED=1) but {} is missing",
+            p.display()
+        );
     }
     eprintln!("skipping: shared fixtures not found at {}", p.display());
     None
@@ -48,7 +51,11 @@ pub fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -70,8 +77,17 @@ pub fn namespace(name: &str, labels: &[(&str, &str)]) -> Value {
 }
 
 /// A namespace whose `label=value` was set by `manager` at `time` (managedFields).
-pub fn namespace_labelled_at(name: &str, label: &str, value: &str, manager: &str, time: &str) -> Value {
-    let mut ns = namespace(name, &[(label, value), ("kubernetes.io/metadata.name", name)]);
+pub fn namespace_labelled_at(
+    name: &str,
+    label: &str,
+    value: &str,
+    manager: &str,
+    time: &str,
+) -> Value {
+    let mut ns = namespace(
+        name,
+        &[(label, value), ("kubernetes.io/metadata.name", name)],
+    );
     ns["metadata"]["managedFields"] = json!([
         {"manager": "kubectl-create", "operation": "Update", "apiVersion": "v1",
          "time": "2026-11-01T00:00:00Z", "fieldsType": "FieldsV1",
@@ -117,14 +133,17 @@ pub fn pod(ns: &str, name: &str) -> Value {
 }
 
 pub fn owned(mut pod: Value, kind: &str, owner: &str) -> Value {
-    pod["metadata"]["ownerReferences"] =
-        json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "u", "controller": true}]);
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "u", "controller": true}]);
     pod
 }
 
 /// Pod of Deployment `deploy` through ReplicaSet `{deploy}-5d8f9c`.
 pub fn deploy_pod(ns: &str, deploy: &str, suffix: &str) -> Value {
-    let mut p = owned(pod(ns, &format!("{deploy}-5d8f9c-{suffix}")), "ReplicaSet", &format!("{deploy}-5d8f9c"));
+    let mut p = owned(
+        pod(ns, &format!("{deploy}-5d8f9c-{suffix}")),
+        "ReplicaSet",
+        &format!("{deploy}-5d8f9c"),
+    );
     p["metadata"]["labels"]["pod-template-hash"] = json!("5d8f9c");
     p
 }
@@ -153,7 +172,10 @@ pub fn with_native_sidecar(mut pod: Value, started: &str, version: &str) -> Valu
 }
 
 pub fn service(ns: &str, name: &str, ports: &[i64]) -> Value {
-    let ports: Vec<Value> = ports.iter().map(|p| json!({"name": "http", "port": p, "protocol": "TCP"})).collect();
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"name": "http", "port": p, "protocol": "TCP"}))
+        .collect();
     json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
         "spec": {"type": "ClusterIP", "ports": ports, "selector": {"app": name}}})
@@ -288,7 +310,8 @@ impl Cluster {
     }
 
     pub fn forbid(&mut self, kind: Kind, namespace: Option<&str>) -> &mut Self {
-        self.unavailable.push((kind, Unavailable::forbidden_list(kind, namespace)));
+        self.unavailable
+            .push((kind, Unavailable::forbidden_list(kind, namespace)));
         self
     }
 }
@@ -303,7 +326,13 @@ pub fn healthy() -> Cluster {
         namespace("istio-system", &[]),
         namespace("kube-system", &[]),
         namespace("default", &[]),
-        namespace_labelled_at("istio-demo", "istio-injection", "enabled", "kubectl-label", "2026-11-19T08:00:00Z"),
+        namespace_labelled_at(
+            "istio-demo",
+            "istio-injection",
+            "enabled",
+            "kubectl-label",
+            "2026-11-19T08:00:00Z",
+        ),
         istiod(V),
         crd("httproutes.gateway.networking.k8s.io", "v1.0.0"),
         crd("gateways.gateway.networking.k8s.io", "v1.0.0"),
@@ -314,24 +343,75 @@ pub fn healthy() -> Cluster {
         peer_auth("istio-system", "default", "STRICT", None),
         gateway("istio-demo", "bookinfo-gateway", ("True", "Programmed")),
         gateway_service("istio-demo", "bookinfo-gateway", Some("172.19.255.201")),
-        mesh_route("istio-demo", "reviews", "reviews", &[("reviews-v1", 90), ("reviews-v3", 10)]),
+        mesh_route(
+            "istio-demo",
+            "reviews",
+            "reviews",
+            &[("reviews-v1", 90), ("reviews-v3", 10)],
+        ),
     ];
-    for svc in ["productpage", "details", "ratings", "reviews", "reviews-v1", "reviews-v2", "reviews-v3"] {
+    for svc in [
+        "productpage",
+        "details",
+        "ratings",
+        "reviews",
+        "reviews-v1",
+        "reviews-v2",
+        "reviews-v3",
+    ] {
         o.push(service("istio-demo", svc, &[9080]));
     }
-    for (svc, n) in [("productpage", 1), ("details", 1), ("ratings", 1), ("reviews", 3), ("reviews-v1", 1), ("reviews-v2", 1), ("reviews-v3", 1)] {
+    for (svc, n) in [
+        ("productpage", 1),
+        ("details", 1),
+        ("ratings", 1),
+        ("reviews", 3),
+        ("reviews-v1", 1),
+        ("reviews-v2", 1),
+        ("reviews-v3", 1),
+    ] {
         o.push(endpoint_slice("istio-demo", svc, n, 0));
     }
-    for dep in ["productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3"] {
-        o.push(deployment("istio-demo", dep, "docker.io/istio/examples-bookinfo:1.20"));
+    for dep in [
+        "productpage-v1",
+        "details-v1",
+        "ratings-v1",
+        "reviews-v1",
+        "reviews-v2",
+        "reviews-v3",
+    ] {
+        o.push(deployment(
+            "istio-demo",
+            dep,
+            "docker.io/istio/examples-bookinfo:1.20",
+        ));
         o.push(replica_set("istio-demo", &format!("{dep}-5d8f9c"), dep));
-        o.push(with_sidecar(deploy_pod("istio-demo", dep, "x1"), STARTED, V));
+        o.push(with_sidecar(
+            deploy_pod("istio-demo", dep, "x1"),
+            STARTED,
+            V,
+        ));
     }
     // The gateway pod: istio-proxy as its main container.
-    o.push(deployment("istio-demo", "bookinfo-gateway-istio", "docker.io/istio/proxyv2:1.26.2"));
-    o.push(replica_set("istio-demo", "bookinfo-gateway-istio-5d8f9c", "bookinfo-gateway-istio"));
-    o.push(with_sidecar(deploy_pod("istio-demo", "bookinfo-gateway-istio", "gw"), STARTED, V));
+    o.push(deployment(
+        "istio-demo",
+        "bookinfo-gateway-istio",
+        "docker.io/istio/proxyv2:1.26.2",
+    ));
+    o.push(replica_set(
+        "istio-demo",
+        "bookinfo-gateway-istio-5d8f9c",
+        "bookinfo-gateway-istio",
+    ));
+    o.push(with_sidecar(
+        deploy_pod("istio-demo", "bookinfo-gateway-istio", "gw"),
+        STARTED,
+        V,
+    ));
     // Something outside the mesh.
     o.push(pod("default", "curl"));
-    Cluster { objects: o, unavailable: Vec::new() }
+    Cluster {
+        objects: o,
+        unavailable: Vec::new(),
+    }
 }

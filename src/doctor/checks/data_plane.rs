@@ -24,7 +24,9 @@ pub(super) fn injection_label_conflict(s: &Snapshot) -> Vec<Finding> {
     let namespaces = need!(&s.namespaces, Kind::Namespace, ID, CAT);
     let both: Vec<&Namespace> = namespaces
         .iter()
-        .filter(|n| n.labels.contains_key("istio-injection") && n.labels.contains_key("istio.io/rev"))
+        .filter(|n| {
+            n.labels.contains_key("istio-injection") && n.labels.contains_key("istio.io/rev")
+        })
         .collect();
     if both.is_empty() {
         return vec![Finding::ok(
@@ -376,7 +378,10 @@ pub(super) fn proxy_version_skew(s: &Snapshot) -> Vec<Finding> {
         return vec![Finding::ok(
             ID,
             CAT,
-            format!("all {} run istiod's version {istiod}", plural(checked, "sidecar")),
+            format!(
+                "all {} run istiod's version {istiod}",
+                plural(checked, "sidecar")
+            ),
         )];
     }
     by_tag
@@ -415,7 +420,11 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
         .filter(|p| mesh.contains(p.namespace.as_str()) && !p.completed() && !p.ready)
         .collect();
     if not_ready.is_empty() {
-        return vec![Finding::ok(ID, CAT, "all pods in injected namespaces are ready")];
+        return vec![Finding::ok(
+            ID,
+            CAT,
+            "all pods in injected namespaces are ready",
+        )];
     }
     not_ready.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let names: Vec<String> = not_ready
@@ -425,13 +434,26 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
                 Some(sc) if !sc.ready => ", istio-proxy not ready",
                 _ => "",
             };
-            format!("{}/{} ({}{why})", p.namespace, p.name, if p.phase.is_empty() { "Unknown" } else { &p.phase })
+            format!(
+                "{}/{} ({}{why})",
+                p.namespace,
+                p.name,
+                if p.phase.is_empty() {
+                    "Unknown"
+                } else {
+                    &p.phase
+                }
+            )
         })
         .collect();
     vec![Finding::warning(
         ID,
         CAT,
-        format!("{} not ready: {}", plural(not_ready.len(), "pod"), name_list(&names, 5)),
+        format!(
+            "{} not ready: {}",
+            plural(not_ready.len(), "pod"),
+            name_list(&names, 5)
+        ),
     )
     .with_hint("see why: kubectl -n NAMESPACE describe pod NAME")
     .with_resources(pod_refs(&not_ready))]

@@ -56,25 +56,23 @@ pub(crate) fn unavailable_reason(kind: Kind, u: &Unavailable) -> String {
     }
 }
 
-/// The items of a list, or a skipped finding saying why not.
-pub(crate) fn need_list<'a, T>(
-    list: &'a Avail<T>,
-    kind: Kind,
-    id: &'static str,
-    category: Category,
-) -> Result<&'a [T], Finding> {
+/// The items of a list, or why they are missing (for a skipped finding).
+pub(crate) fn need_list<T>(list: &Avail<T>, kind: Kind) -> Result<&[T], String> {
     match list {
         Ok(items) => Ok(items),
-        Err(u) => Err(Finding::skipped(id, category, unavailable_reason(kind, u))),
+        Err(u) => Err(unavailable_reason(kind, u)),
     }
 }
 
-/// Unwrap a [`need`] result, returning the skipped finding from the check.
+/// The items of a list; otherwise the check returns one skipped finding naming the reason
+/// (e.g. "needs list pods in istio-demo").
 macro_rules! need {
     ($list:expr, $kind:expr, $id:expr, $cat:expr) => {
-        match $crate::doctor::checks::need_list($list, $kind, $id, $cat) {
+        match $crate::doctor::checks::need_list($list, $kind) {
             Ok(items) => items,
-            Err(skipped) => return vec![skipped],
+            Err(reason) => {
+                return vec![$crate::doctor::finding::Finding::skipped($id, $cat, reason)]
+            }
         }
     };
 }
@@ -93,7 +91,10 @@ fn api_access(s: &Snapshot) -> Vec<Finding> {
         (Kind::Service, s.services.as_ref().err()),
         (Kind::EndpointSlice, s.endpoint_slices.as_ref().err()),
         (Kind::ConfigMap, s.root_certs.as_ref().err()),
-        (Kind::PeerAuthentication, s.peer_authentications.as_ref().err()),
+        (
+            Kind::PeerAuthentication,
+            s.peer_authentications.as_ref().err(),
+        ),
         (Kind::Gateway, s.gateways.as_ref().err()),
         (Kind::HttpRoute, s.http_routes.as_ref().err()),
         (Kind::CustomResourceDefinition, s.crds.as_ref().err()),
@@ -183,7 +184,12 @@ impl OwnerGroupKey {
     pub fn describe(&self) -> String {
         match (&self.owner, &self.pod) {
             (PodOwner::Workload { kind, name }, _) => {
-                format!("{} {}/{}", kind.as_str().to_ascii_lowercase(), self.namespace, name)
+                format!(
+                    "{} {}/{}",
+                    kind.as_str().to_ascii_lowercase(),
+                    self.namespace,
+                    name
+                )
             }
             (PodOwner::Other { kind, name }, Some(pod)) => {
                 format!("pod {}/{pod} (owned by {kind} {name})", self.namespace)
@@ -281,5 +287,7 @@ pub(crate) fn image_tag(image: &str) -> Option<&str> {
         return None;
     }
     let last = image.rsplit('/').next().unwrap_or(image);
-    last.split_once(':').map(|(_, tag)| tag).filter(|t| !t.is_empty())
+    last.split_once(':')
+        .map(|(_, tag)| tag)
+        .filter(|t| !t.is_empty())
 }

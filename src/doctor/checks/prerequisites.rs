@@ -13,13 +13,20 @@ const INSTALL_HINT: &str = "install them: kubectl apply -f https://github.com/ku
 
 pub(super) fn gateway_api_crds(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "gateway-api-crds";
-    let wanted = ["httproutes.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io"];
+    let wanted = [
+        "httproutes.gateway.networking.k8s.io",
+        "gateways.gateway.networking.k8s.io",
+    ];
     match &s.crds {
         Ok(crds) => {
             let missing: Vec<&str> = wanted
                 .iter()
                 .copied()
-                .filter(|w| !crds.iter().any(|c| c.name == *w && !c.served_versions.is_empty()))
+                .filter(|w| {
+                    !crds
+                        .iter()
+                        .any(|c| c.name == *w && !c.served_versions.is_empty())
+                })
                 .collect();
             if !missing.is_empty() {
                 return vec![Finding::error(
@@ -216,8 +223,15 @@ pub(super) fn gateway_no_address(s: &Snapshot) -> Vec<Finding> {
                             gw.namespace, gw.name, gw.name, gw.class
                         ),
                     )
-                    .with_hint(format!("kubectl -n {} describe gateway {}", gw.namespace, gw.name))
-                    .with_resources(vec![ResourceRef::new("Gateway", &gw.namespace, &gw.name)]),
+                    .with_hint(format!(
+                        "kubectl -n {} describe gateway {}",
+                        gw.namespace, gw.name
+                    ))
+                    .with_resources(vec![ResourceRef::new(
+                        "Gateway",
+                        &gw.namespace,
+                        &gw.name,
+                    )]),
                 );
             }
             continue;
@@ -266,12 +280,17 @@ pub(super) fn traefik_present(s: &Snapshot) -> Vec<Finding> {
         .iter()
         .find(|d| d.namespace == "kube-system" && d.name == "traefik");
     if traefik_svc.is_none() && traefik_dep.is_none() {
-        return vec![Finding::ok(ID, CAT, "no k3s traefik ingress in kube-system")];
+        return vec![Finding::ok(
+            ID,
+            CAT,
+            "no k3s traefik ingress in kube-system",
+        )];
     }
     let istio_gateways: Vec<&Service> = services
         .iter()
         .filter(|svc| {
-            svc.labels.contains_key("gateway.networking.k8s.io/gateway-name")
+            svc.labels
+                .contains_key("gateway.networking.k8s.io/gateway-name")
                 || svc.labels.get("istio").map(String::as_str) == Some("ingressgateway")
         })
         .filter(|svc| svc.ports.iter().any(|p| p.port == 80 || p.port == 443))

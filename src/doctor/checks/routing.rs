@@ -204,7 +204,11 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
     for route in routes {
         for (i, rule) in route.rules.iter().enumerate() {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
-            for b in rule.backends.iter().filter(|b| b.is_service() && b.weight > 0) {
+            for b in rule
+                .backends
+                .iter()
+                .filter(|b| b.is_service() && b.weight > 0)
+            {
                 if index.contains_key(&(b.namespace.as_str(), b.name.as_str())) {
                     continue;
                 }
@@ -232,7 +236,11 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
         }
     }
     if out.is_empty() {
-        out.push(Finding::ok(ID, CAT, "every weighted backend Service exists"));
+        out.push(Finding::ok(
+            ID,
+            CAT,
+            "every weighted backend Service exists",
+        ));
     }
     out
 }
@@ -253,14 +261,21 @@ pub(super) fn route_backend_unready(s: &Snapshot) -> Vec<Finding> {
     for route in routes {
         for (i, rule) in route.rules.iter().enumerate() {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
-            for b in rule.backends.iter().filter(|b| b.is_service() && b.weight > 0) {
+            for b in rule
+                .backends
+                .iter()
+                .filter(|b| b.is_service() && b.weight > 0)
+            {
                 let key = (b.namespace.as_str(), b.name.as_str());
                 let Some(svc) = index.get(&key) else { continue };
                 if svc.type_ == "ExternalName" || ready.get(&key).copied().unwrap_or(0) > 0 {
                     continue;
                 }
-                let selector: Vec<String> =
-                    svc.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let selector: Vec<String> = svc
+                    .selector
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 out.push(
                     Finding::error(
                         ID,
@@ -394,7 +409,12 @@ pub(super) fn mtls_plaintext_callers(s: &Snapshot) -> Vec<Finding> {
         .collect();
     let strict_names: Vec<String> = targets
         .iter()
-        .map(|t| format!("{} (PeerAuthentication {}/{})", t.scope, t.pa.namespace, t.pa.name))
+        .map(|t| {
+            format!(
+                "{} (PeerAuthentication {}/{})",
+                t.scope, t.pa.namespace, t.pa.name
+            )
+        })
         .collect();
     let strict_refs: Vec<ResourceRef> = targets
         .iter()
