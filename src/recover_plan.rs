@@ -206,6 +206,12 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
 
     let mut actions = Vec::new();
     for (target, acc) in acts {
+        if let Target::Evict { namespace, name } = &target {
+            if let Some(reason) = eviction_blocked(snapshot, namespace, name) {
+                skipped.insert(target, reason);
+                continue;
+            }
+        }
         if let Target::Restart {
             kind: OwnerKind::Deployment,
             namespace,
@@ -230,6 +236,29 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
     let mut skipped: Vec<(Target, String)> = skipped.into_iter().collect();
     skipped.sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
     RecoverPlan { actions, skipped }
+}
+
+/// Why evicting this pod would fail now (API-FACTS: 429 when a PodDisruptionBudget allows
+/// no disruption, 500 when more than one selects the pod), if the snapshot can tell.
+fn eviction_blocked(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<String> {
+    let pod = snapshot.pod(namespace, name)?;
+    let pdbs = snapshot.pdbs.as_ref().ok()?;
+    let selecting: Vec<_> = pdbs.iter().filter(|b| b.selects(pod)).collect();
+    match selecting.as_slice() {
+        [] => None,
+        [one] if one.disruptions_allowed > 0 => None,
+        [one] => Some(format!(
+            "PodDisruptionBudget {}/{} allows no disruption now (eviction would be refused with 429)",
+            one.namespace, one.name
+        )),
+        many => {
+            let names: Vec<&str> = many.iter().map(|b| b.name.as_str()).collect();
+            Some(format!(
+                "more than one PodDisruptionBudget selects it ({}): the API server refuses the eviction",
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 /// Columns OWNER, KIND, NAMESPACE, PODS, REASON, kubectl-style (no borders), then skipped

@@ -716,3 +716,18 @@ fn categories_follow_checks_table() {
         .iter()
         .any(|f| f.category == Category::KubernetesApi));
 }
+
+#[test]
+fn mtls_plaintext_callers_flags_opted_out_pods_without_restarting_them() {
+    let mut c = healthy();
+    let mut p = pod("istio-demo", "legacy-client");
+    p["metadata"]["labels"]["sidecar.istio.io/inject"] = json!("false");
+    c.push(p);
+    let findings = run(&c);
+    // Opting out is deliberate: not a missing sidecar, but it still cannot call STRICT workloads.
+    only_ok(&findings, "sidecar-missing");
+    let e = problems(&findings, "mtls-plaintext-callers", Status::Error);
+    assert_eq!(pod_names(&e[0]), ["legacy-client"]);
+    assert_eq!(e[0].fix, None);
+    assert!(e[0].hint.as_deref().unwrap().contains("PERMISSIVE"));
+}

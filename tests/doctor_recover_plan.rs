@@ -200,3 +200,56 @@ fn recover_plan_table() {
         insta::assert_snapshot!("recover_plan_table", table);
     });
 }
+
+fn pdb(ns: &str, name: &str, app: Option<&str>, allowed: i64) -> serde_json::Value {
+    let mut v = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"minAvailable": 1},
+        "status": {"disruptionsAllowed": allowed}});
+    if let Some(app) = app {
+        v["spec"]["selector"] = json!({"matchLabels": {"app": app}});
+    }
+    v
+}
+
+#[test]
+fn recover_does_not_evict_what_a_disruption_budget_protects() {
+    // pod("istio-demo", "debug") carries label app=debug.
+    let mut c = troubled();
+    c.push(pdb("istio-demo", "debug-pdb", Some("debug"), 0));
+    let snap = c.snapshot();
+    let plan = plan_recover(&run_checks(&snap, now()), &snap);
+    assert!(!plan.actions.iter().any(|a| a.target.name() == "debug"));
+    let (_, why) = plan
+        .skipped
+        .iter()
+        .find(|(t, _)| t.name() == "debug")
+        .unwrap();
+    assert!(why.contains("debug-pdb allows no disruption"), "{why}");
+
+    // A budget that allows a disruption does not block; one without selector selects nothing.
+    let mut c = troubled();
+    c.push(pdb("istio-demo", "debug-pdb", Some("debug"), 1));
+    c.push(pdb("istio-demo", "none", None, 0));
+    let snap = c.snapshot();
+    let plan = plan_recover(&run_checks(&snap, now()), &snap);
+    assert!(plan.actions.iter().any(|a| a.target.name() == "debug"));
+
+    // Two budgets selecting the pod: the API server answers 500.
+    let mut c = troubled();
+    c.push(pdb("istio-demo", "a", Some("debug"), 1));
+    let mut all = pdb("istio-demo", "b", None, 1);
+    all["spec"]["selector"] = json!({});
+    c.push(all);
+    let snap = c.snapshot();
+    let plan = plan_recover(&run_checks(&snap, now()), &snap);
+    let (_, why) = plan
+        .skipped
+        .iter()
+        .find(|(t, _)| t.name() == "debug")
+        .unwrap();
+    assert!(
+        why.contains("more than one PodDisruptionBudget selects it (a, b)"),
+        "{why}"
+    );
+}

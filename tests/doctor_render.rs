@@ -167,3 +167,18 @@ fn json_fix_shape_is_tagged() {
     assert_eq!(doc["checks"][0]["hint"], Value::Null);
     assert_eq!(doc["checks"][0]["status"], json!(Status::Error.as_str()));
 }
+
+#[test]
+fn list_checks_names_every_check() {
+    let list = kubectl_mesh::doctor::render_check_list();
+    assert!(list.starts_with("ID "));
+    assert_eq!(list.lines().count(), kubectl_mesh::doctor::CHECKS.len() + 1);
+    for c in kubectl_mesh::doctor::CHECKS {
+        assert!(
+            list.contains(c.id) && list.contains(c.description),
+            "{}",
+            c.id
+        );
+    }
+    pin!("doctor_list_checks", list);
+}

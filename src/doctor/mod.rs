@@ -14,7 +14,7 @@ mod render;
 pub use finding::{Category, Finding, Fix, OwnerKind, ResourceRef, Status};
 pub use model::{PodOwner, Snapshot};
 pub use raw::{Kind, ListRequest, RawLists, Scope, Unavailable};
-pub use render::{render_json, render_table, success};
+pub use render::{render_check_list, render_json, render_table, success};
 
 use jiff::Timestamp;
 

@@ -698,8 +698,21 @@ pub struct MutatingWebhookConfiguration {
 pub struct PodDisruptionBudget {
     pub namespace: String,
     pub name: String,
-    pub selector: BTreeMap<String, String>,
+    /// `spec.selector.matchLabels`; `Some(empty)` selects every pod of the namespace
+    /// (policy/v1), `None` selects none.
+    pub selector: Option<BTreeMap<String, String>>,
     pub disruptions_allowed: i64,
+}
+
+impl PodDisruptionBudget {
+    /// Whether this budget covers `pod`.
+    pub fn selects(&self, pod: &Pod) -> bool {
+        self.namespace == pod.namespace
+            && self
+                .selector
+                .as_ref()
+                .is_some_and(|sel| sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)))
+    }
 }
 
 /// What controls a pod, resolved through ReplicaSets.
@@ -1083,7 +1096,7 @@ impl Snapshot {
             PodDisruptionBudget {
                 namespace: r.metadata.namespace,
                 name: r.metadata.name,
-                selector: r.spec.selector.map(|s| s.match_labels).unwrap_or_default(),
+                selector: r.spec.selector.map(|s| s.match_labels),
                 disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
             }
         });

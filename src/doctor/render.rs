@@ -125,3 +125,26 @@ pub fn render_json(findings: &[Finding]) -> String {
     text.push('\n');
     text
 }
+
+/// `doctor --list-checks`: one line per documented check (ID, CATEGORY, DESCRIPTION).
+pub fn render_check_list() -> String {
+    let checks = super::CHECKS;
+    let id_w = checks.iter().map(|c| c.id.len()).max().unwrap_or(2).max(2);
+    let cat_w = checks
+        .iter()
+        .map(|c| c.category.as_str().len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut out = format!("{:id_w$}   {:cat_w$}   DESCRIPTION\n", "ID", "CATEGORY");
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "{:id_w$}   {:cat_w$}   {}",
+            c.id,
+            c.category.as_str(),
+            c.description
+        );
+    }
+    out
+}
