@@ -731,3 +731,13 @@ fn mtls_plaintext_callers_flags_opted_out_pods_without_restarting_them() {
     assert_eq!(e[0].fix, None);
     assert!(e[0].hint.as_deref().unwrap().contains("PERMISSIVE"));
 }
+
+#[test]
+fn sidecar_missing_covers_pods_that_ask_for_injection_outside_injected_namespaces() {
+    let mut c = healthy();
+    let mut p = pod("default", "wants-proxy");
+    p["metadata"]["labels"]["sidecar.istio.io/inject"] = json!("true");
+    c.push(p);
+    let e = problems(&run(&c), "sidecar-missing", Status::Error);
+    assert_eq!(pod_names(&e[0]), ["wants-proxy"]);
+}

@@ -510,6 +510,14 @@ impl Pod {
             || self.inject_annotation.as_deref() == Some("false")
     }
 
+    /// Label `sidecar.istio.io/inject: "true"` (injection asked for by the pod itself).
+    pub fn injection_requested(&self) -> bool {
+        self.labels
+            .get("sidecar.istio.io/inject")
+            .map(String::as_str)
+            == Some("true")
+    }
+
     /// Succeeded or Failed: its containers will not run again.
     pub fn completed(&self) -> bool {
         self.phase == "Succeeded" || self.phase == "Failed"

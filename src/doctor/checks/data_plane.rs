@@ -56,8 +56,8 @@ pub(super) fn injection_label_conflict(s: &Snapshot) -> Vec<Finding> {
         .collect()
 }
 
-/// Pods that should have a sidecar: in an injected namespace, not opted out, running or
-/// pending, not on the host network.
+/// Pods that should have a sidecar (when in an injected namespace or labelled for injection):
+/// not opted out, running or pending, not on the host network.
 fn expects_sidecar(pod: &Pod) -> bool {
     !pod.injection_opted_out() && !pod.completed() && !pod.host_network
 }
@@ -73,7 +73,9 @@ pub(super) fn sidecar_missing(s: &Snapshot) -> Vec<Finding> {
         .collect();
     let mut checked = 0usize;
     let missing = pods.iter().filter(|p| {
-        let relevant = mesh.contains_key(p.namespace.as_str()) && expects_sidecar(p);
+        // The pod label `sidecar.istio.io/inject: "true"` asks for injection in any namespace.
+        let wanted = mesh.contains_key(p.namespace.as_str()) || p.injection_requested();
+        let relevant = wanted && expects_sidecar(p);
         checked += usize::from(relevant);
         relevant && p.sidecar.is_none()
     });
