@@ -151,9 +151,7 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
                     name: name.clone(),
                 },
             ),
-            Fix::EvictPod {
-                namespace, name, ..
-            } => (
+            Fix::EvictPod { namespace, name, .. } => (
                 namespace,
                 vec![name.as_str()],
                 Target::Evict {
@@ -218,10 +216,7 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
             name,
         } = &target
         {
-            if snapshot
-                .deployment(namespace, name)
-                .is_some_and(|d| d.paused)
-            {
+            if snapshot.deployment(namespace, name).is_some_and(|d| d.paused) {
                 skipped.insert(target, PAUSED_REASON.to_string());
                 continue;
             }
@@ -316,9 +311,7 @@ pub fn required_permissions(plan: &RecoverPlan) -> Vec<Permission> {
         .actions
         .iter()
         .map(|a| match &a.target {
-            Target::Restart {
-                kind, namespace, ..
-            } => Permission {
+            Target::Restart { kind, namespace, .. } => Permission {
                 verb: "patch",
                 group: "apps",
                 resource: kind.plural(),

@@ -3,9 +3,7 @@
 mod doctor_common;
 
 use doctor_common::*;
-use kubectl_mesh::doctor::{
-    run_checks, success, Category, Finding, Fix, Kind, OwnerKind, Status, Unavailable, CHECKS,
-};
+use kubectl_mesh::doctor::{run_checks, success, Category, Finding, Fix, Kind, OwnerKind, Status, Unavailable, CHECKS};
 use serde_json::json;
 
 fn run(c: &Cluster) -> Vec<Finding> {
@@ -20,21 +18,12 @@ fn of(findings: &[Finding], id: &str) -> Vec<Finding> {
 
 fn only_ok(findings: &[Finding], id: &str) {
     let v = of(findings, id);
-    assert!(
-        v.iter().all(|f| f.status == Status::Ok),
-        "{id} should be ok: {v:#?}"
-    );
+    assert!(v.iter().all(|f| f.status == Status::Ok), "{id} should be ok: {v:#?}");
 }
 
 fn problems(findings: &[Finding], id: &str, status: Status) -> Vec<Finding> {
-    let v: Vec<Finding> = of(findings, id)
-        .into_iter()
-        .filter(|f| f.status == status)
-        .collect();
-    assert!(
-        !v.is_empty(),
-        "{id} has no {status:?} finding: {findings:#?}"
-    );
+    let v: Vec<Finding> = of(findings, id).into_iter().filter(|f| f.status == status).collect();
+    assert!(!v.is_empty(), "{id} has no {status:?} finding: {findings:#?}");
     v
 }
 
@@ -55,9 +44,7 @@ fn healthy_cluster_passes_every_check() {
     for f in &findings {
         assert_eq!(f.status, Status::Ok, "unexpected: {f:#?}");
         assert!(
-            CHECKS
-                .iter()
-                .any(|c| c.id == f.id && c.category == f.category),
+            CHECKS.iter().any(|c| c.id == f.id && c.category == f.category),
             "{} not documented in CHECKS with category {:?}",
             f.id,
             f.category
@@ -70,11 +57,7 @@ fn healthy_cluster_passes_every_check() {
     let crds = of(&findings, "gateway-api-crds");
     assert!(crds[0].message.contains("v1.0.0"), "{}", crds[0].message);
     let istiod = of(&findings, "istiod-ready");
-    assert!(
-        istiod[0].message.contains("1.26.2"),
-        "{}",
-        istiod[0].message
-    );
+    assert!(istiod[0].message.contains("1.26.2"), "{}", istiod[0].message);
 }
 
 #[test]
@@ -177,21 +160,10 @@ fn stale_sidecar_cert_names_exactly_the_pods_started_before_the_current_root() {
             reason: "istio-proxy started before the current root certificate".into(),
         })
     );
-    assert!(
-        reviews.message.contains("2026-11-15T12:00:00Z"),
-        "{}",
-        reviews.message
-    );
+    assert!(reviews.message.contains("2026-11-15T12:00:00Z"), "{}", reviews.message);
     assert!(reviews.message.contains("8d ago"), "{}", reviews.message);
-    assert!(reviews
-        .hint
-        .as_deref()
-        .unwrap()
-        .contains("CERTIFICATE_VERIFY_FAILED"));
-    let native = stale
-        .iter()
-        .find(|f| pod_names(f) == ["native-debug"])
-        .unwrap();
+    assert!(reviews.hint.as_deref().unwrap().contains("CERTIFICATE_VERIFY_FAILED"));
+    let native = stale.iter().find(|f| pod_names(f) == ["native-debug"]).unwrap();
     assert!(matches!(&native.fix, Some(Fix::EvictPod { name, .. }) if name == "native-debug"));
     assert!(!success(&findings));
 }
@@ -207,11 +179,7 @@ fn stale_sidecar_cert_quiet_when_sidecars_started_after_the_only_root() {
     let findings = run(&c);
     only_ok(&findings, "stale-sidecar-cert");
     let ok = of(&findings, "stale-sidecar-cert");
-    assert!(
-        ok[0].message.contains("all 10 sidecars"),
-        "{}",
-        ok[0].message
-    );
+    assert!(ok[0].message.contains("all 10 sidecars"), "{}", ok[0].message);
 }
 
 #[test]
@@ -230,11 +198,7 @@ fn stale_sidecar_cert_unparsable_pem_is_a_warning_not_a_crash() {
         "{}",
         w[0].message
     );
-    assert!(
-        w[0].message.contains("not an X.509 certificate"),
-        "{}",
-        w[0].message
-    );
+    assert!(w[0].message.contains("not an X.509 certificate"), "{}", w[0].message);
 }
 
 // ---------- sidecar-missing / injection-label-conflict ----------
@@ -266,10 +230,7 @@ fn sidecar_missing_fires_and_says_the_pod_predates_the_label() {
         Some(Fix::RestartOwner { kind: OwnerKind::Deployment, name, pods, .. })
             if name == "ratings-v1" && pods == &["ratings-v1-5d8f9c-plain"]
     ));
-    let bare = missing
-        .iter()
-        .find(|f| f.message.contains("bare-plain"))
-        .unwrap();
+    let bare = missing.iter().find(|f| f.message.contains("bare-plain")).unwrap();
     assert!(!bare.message.contains("before label"), "{}", bare.message);
     assert!(matches!(&bare.fix, Some(Fix::EvictPod { name, .. }) if name == "bare-plain"));
 }
@@ -331,8 +292,7 @@ fn root_cert_mismatch_fires_for_namespace_and_injector_ca_bundle() {
     c.objects
         .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["namespace"] == "default"));
     c.push(root_cert_cm("default", &old_root()));
-    *c.get_mut("MutatingWebhookConfiguration", "istio-sidecar-injector") =
-        injector_webhook(&old_root());
+    *c.get_mut("MutatingWebhookConfiguration", "istio-sidecar-injector") = injector_webhook(&old_root());
     let findings = run(&c);
     let errors = problems(&findings, "root-cert-mismatch", Status::Error);
     assert_eq!(errors.len(), 1);
@@ -353,11 +313,7 @@ fn root_cert_mismatch_ignores_bundle_order() {
     let both_b = format!("{}\n{}", new_root(), old_root());
     for o in c.objects.iter_mut().filter(|o| o["kind"] == "ConfigMap") {
         let ns = o["metadata"]["namespace"].as_str().unwrap().to_string();
-        o["data"]["root-cert.pem"] = json!(if ns == "istio-system" {
-            &both_a
-        } else {
-            &both_b
-        });
+        o["data"]["root-cert.pem"] = json!(if ns == "istio-system" { &both_a } else { &both_b });
     }
     only_ok(&run(&c), "root-cert-mismatch");
 }
@@ -373,8 +329,7 @@ fn proxy_version_skew_warns_about_old_sidecars() {
     let findings = run(&c);
     let w = problems(&findings, "proxy-version-skew", Status::Warning);
     assert!(
-        w[0].message
-            .contains("proxy 1.25.1 while istiod runs 1.26.2"),
+        w[0].message.contains("proxy 1.25.1 while istiod runs 1.26.2"),
         "{}",
         w[0].message
     );
@@ -385,11 +340,7 @@ fn proxy_version_skew_warns_about_old_sidecars() {
 #[test]
 fn pods_not_ready_warns() {
     let mut c = healthy();
-    let mut p = with_sidecar(
-        deploy_pod("istio-demo", "details-v1", "crash"),
-        STARTED_LATE,
-        "1.26.2",
-    );
+    let mut p = with_sidecar(deploy_pod("istio-demo", "details-v1", "crash"), STARTED_LATE, "1.26.2");
     p["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
     c.push(p);
     let w = problems(&run(&c), "pods-not-ready", Status::Warning);
@@ -417,46 +368,27 @@ fn istiod_ready_fails_without_available_replicas_or_deployment() {
 #[test]
 fn gateway_api_crds_reads_bundle_version_from_the_annotation() {
     let mut c = healthy();
-    let route = c.get_mut(
-        "CustomResourceDefinition",
-        "httproutes.gateway.networking.k8s.io",
-    );
+    let route = c.get_mut("CustomResourceDefinition", "httproutes.gateway.networking.k8s.io");
     // Version only as a label: not where the bundle version lives.
     route["metadata"]["annotations"] = json!({});
     route["metadata"]["labels"] = json!({"gateway.networking.k8s.io/bundle-version": "v9.9.9"});
     let ok = of(&run(&c), "gateway-api-crds");
     assert_eq!(ok[0].status, Status::Ok);
-    assert!(
-        ok[0].message.contains("unknown version"),
-        "{}",
-        ok[0].message
-    );
+    assert!(ok[0].message.contains("unknown version"), "{}", ok[0].message);
     assert!(!ok[0].message.contains("v9.9.9"));
 }
 
 #[test]
 fn gateway_api_crds_missing_is_an_error_and_routing_checks_skip() {
     let mut c = healthy();
-    c.remove(
-        "CustomResourceDefinition",
-        "httproutes.gateway.networking.k8s.io",
-    );
-    c.remove(
-        "CustomResourceDefinition",
-        "gateways.gateway.networking.k8s.io",
-    );
-    c.objects
-        .retain(|o| o["kind"] != "HTTPRoute" && o["kind"] != "Gateway");
-    c.unavailable
-        .push((Kind::HttpRoute, Unavailable::NotServed));
+    c.remove("CustomResourceDefinition", "httproutes.gateway.networking.k8s.io");
+    c.remove("CustomResourceDefinition", "gateways.gateway.networking.k8s.io");
+    c.objects.retain(|o| o["kind"] != "HTTPRoute" && o["kind"] != "Gateway");
+    c.unavailable.push((Kind::HttpRoute, Unavailable::NotServed));
     c.unavailable.push((Kind::Gateway, Unavailable::NotServed));
     let findings = run(&c);
     let e = problems(&findings, "gateway-api-crds", Status::Error);
-    assert!(e[0]
-        .hint
-        .as_deref()
-        .unwrap()
-        .contains("standard-install.yaml"));
+    assert!(e[0].hint.as_deref().unwrap().contains("standard-install.yaml"));
     for id in [
         "route-parent-invalid",
         "route-backend-missing",
@@ -471,11 +403,8 @@ fn gateway_api_crds_missing_is_an_error_and_routing_checks_skip() {
 #[test]
 fn gateway_not_programmed_reports_the_reason() {
     let mut c = healthy();
-    *c.get_mut("Gateway", "bookinfo-gateway") = gateway(
-        "istio-demo",
-        "bookinfo-gateway",
-        ("False", "AddressNotAssigned"),
-    );
+    *c.get_mut("Gateway", "bookinfo-gateway") =
+        gateway("istio-demo", "bookinfo-gateway", ("False", "AddressNotAssigned"));
     let e = problems(&run(&c), "gateway-not-programmed", Status::Error);
     assert!(e[0].message.contains("AddressNotAssigned"));
 }
@@ -483,8 +412,7 @@ fn gateway_not_programmed_reports_the_reason() {
 #[test]
 fn gateway_no_address_points_at_metallb() {
     let mut c = healthy();
-    *c.get_mut("Service", "bookinfo-gateway-istio") =
-        gateway_service("istio-demo", "bookinfo-gateway", None);
+    *c.get_mut("Service", "bookinfo-gateway-istio") = gateway_service("istio-demo", "bookinfo-gateway", None);
     let w = problems(&run(&c), "gateway-no-address", Status::Warning);
     assert!(w[0].message.contains("bookinfo-gateway-istio"));
     assert!(w[0].hint.as_deref().unwrap().contains("MetalLB"));
@@ -502,16 +430,8 @@ fn traefik_present_warns_only_next_to_an_istio_gateway() {
         "rancher/mirrored-library-traefik:2.10.5",
     ));
     let w = problems(&run(&c), "traefik-present", Status::Warning);
-    assert!(w[0]
-        .hint
-        .as_deref()
-        .unwrap()
-        .contains("--disable=traefik@server:0"));
-    assert!(w[0]
-        .hint
-        .as_deref()
-        .unwrap()
-        .contains("delete helmchart traefik"));
+    assert!(w[0].hint.as_deref().unwrap().contains("--disable=traefik@server:0"));
+    assert!(w[0].hint.as_deref().unwrap().contains("delete helmchart traefik"));
     c.remove("Service", "bookinfo-gateway-istio");
     only_ok(&run(&c), "traefik-present");
 }
@@ -521,23 +441,16 @@ fn traefik_present_warns_only_next_to_an_istio_gateway() {
 #[test]
 fn route_parent_invalid_fires_for_missing_service_and_port() {
     let mut c = healthy();
-    c.push(mesh_route(
-        "istio-demo",
-        "ghost",
-        "ghost",
-        &[("reviews-v1", 1)],
-    ));
+    c.push(mesh_route("istio-demo", "ghost", "ghost", &[("reviews-v1", 1)]));
     let mut wrong_port = mesh_route("istio-demo", "ratings", "ratings", &[("ratings", 1)]);
     wrong_port["spec"]["parentRefs"][0]["port"] = json!(8080);
     c.push(wrong_port);
     let e = problems(&run(&c), "route-parent-invalid", Status::Error);
     assert_eq!(e.len(), 2);
-    assert!(e.iter().any(|f| f
-        .message
-        .contains("parent Service istio-demo/ghost does not exist")));
     assert!(e
         .iter()
-        .any(|f| f.message.contains("has no port 8080 (ports: 9080)")));
+        .any(|f| f.message.contains("parent Service istio-demo/ghost does not exist")));
+    assert!(e.iter().any(|f| f.message.contains("has no port 8080 (ports: 9080)")));
 }
 
 #[test]
@@ -558,22 +471,19 @@ fn route_backend_missing_says_which_share_gets_500s() {
 fn route_backend_unready_counts_ready_or_absent_conditions() {
     let mut c = healthy();
     c.objects.retain(|o| {
-        !(o["kind"] == "EndpointSlice"
-            && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1")
+        !(o["kind"] == "EndpointSlice" && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1")
     });
     c.push(endpoint_slice("istio-demo", "reviews-v1", 0, 2));
     let e = problems(&run(&c), "route-backend-unready", Status::Error);
     assert!(
-        e[0].message.contains(
-            "reviews-v1 has no ready endpoints: its 90% of requests get 503 no healthy upstream"
-        ),
+        e[0].message
+            .contains("reviews-v1 has no ready endpoints: its 90% of requests get 503 no healthy upstream"),
         "{}",
         e[0].message
     );
     // An endpoint without a ready condition counts as ready.
     c.objects.retain(|o| {
-        !(o["kind"] == "EndpointSlice"
-            && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1")
+        !(o["kind"] == "EndpointSlice" && o["metadata"]["labels"]["kubernetes.io/service-name"] == "reviews-v1")
     });
     let mut s = endpoint_slice("istio-demo", "reviews-v1", 0, 0);
     s["endpoints"] = json!([{"addresses": ["10.0.0.9"]}]);
@@ -599,16 +509,9 @@ fn route_not_accepted_reports_reason_and_message() {
 #[test]
 fn route_weights_zero_fires_when_every_backend_is_zero() {
     let mut c = healthy();
-    c.push(mesh_route(
-        "istio-demo",
-        "ratings",
-        "ratings",
-        &[("ratings", 0)],
-    ));
+    c.push(mesh_route("istio-demo", "ratings", "ratings", &[("ratings", 0)]));
     let e = problems(&run(&c), "route-weights-zero", Status::Error);
-    assert!(e[0]
-        .message
-        .contains("HTTPRoute istio-demo/ratings rules[0]"));
+    assert!(e[0].message.contains("HTTPRoute istio-demo/ratings rules[0]"));
     // A zero weight next to a non-zero one is a normal split.
     only_ok(&run(&healthy()), "route-weights-zero");
 }
@@ -638,10 +541,7 @@ fn mtls_plaintext_callers_fires_for_sidecarless_pods_under_strict() {
         "{}",
         e[0].message
     );
-    assert!(e[0]
-        .resources
-        .iter()
-        .any(|r| r.kind == "PeerAuthentication"));
+    assert!(e[0].resources.iter().any(|r| r.kind == "PeerAuthentication"));
     assert!(matches!(&e[0].fix, Some(Fix::RestartOwner { name, .. }) if name == "ratings-v1"));
 }
 
@@ -649,8 +549,7 @@ fn mtls_plaintext_callers_fires_for_sidecarless_pods_under_strict() {
 fn mtls_plaintext_callers_quiet_under_permissive() {
     let mut c = healthy();
     c.push(deploy_pod("istio-demo", "ratings-v1", "plain"));
-    *c.get_mut("PeerAuthentication", "default") =
-        peer_auth("istio-system", "default", "PERMISSIVE", None);
+    *c.get_mut("PeerAuthentication", "default") = peer_auth("istio-system", "default", "PERMISSIVE", None);
     only_ok(&run(&c), "mtls-plaintext-callers");
 }
 
@@ -712,9 +611,7 @@ fn categories_follow_checks_table() {
         let c = CHECKS.iter().find(|c| c.id == f.id).unwrap();
         assert_eq!(c.category, f.category);
     }
-    assert!(findings
-        .iter()
-        .any(|f| f.category == Category::KubernetesApi));
+    assert!(findings.iter().any(|f| f.category == Category::KubernetesApi));
 }
 
 #[test]

@@ -65,9 +65,7 @@ fn native_sidecar_start_time_comes_from_init_container_statuses() {
     let Some(shared) = shared_fixtures() else {
         return;
     };
-    let text =
-        std::fs::read_to_string(shared.join("istio-objects/inject/native-sidecar.yaml.injected"))
-            .unwrap();
+    let text = std::fs::read_to_string(shared.join("istio-objects/inject/native-sidecar.yaml.injected")).unwrap();
     let mut pod = pods_in(&text).remove(0);
     pod["status"] = json!({
         "phase": "Running",
@@ -89,10 +87,8 @@ fn pem_bundle_parser_reads_istio_sample_root_among_others_and_garbage() {
     let Some(shared) = shared_fixtures() else {
         return;
     };
-    let sample =
-        std::fs::read_to_string(shared.join("istio-objects/samples-certs/root-cert.pem")).unwrap();
-    let ca =
-        std::fs::read_to_string(shared.join("istio-objects/samples-certs/ca-cert.pem")).unwrap();
+    let sample = std::fs::read_to_string(shared.join("istio-objects/samples-certs/root-cert.pem")).unwrap();
+    let ca = std::fs::read_to_string(shared.join("istio-objects/samples-certs/ca-cert.pem")).unwrap();
     let bundle_text = format!(
         "Istio sample root:\n{sample}\n# not a cert\nfoo: bar\n{}\n\n{}{ca}trailing text",
         new_root(),
@@ -102,23 +98,14 @@ fn pem_bundle_parser_reads_istio_sample_root_among_others_and_garbage() {
     assert!(bundle.errors.is_empty(), "{:?}", bundle.errors);
     assert_eq!(bundle.certs.len(), 4);
     // Values cross-checked with `openssl x509 -noout -startdate -enddate -subject`.
-    assert_eq!(
-        bundle.certs[0].not_before.to_string(),
-        "2018-01-24T19:15:51Z"
-    );
-    assert_eq!(
-        bundle.certs[0].not_after.to_string(),
-        "2117-12-31T19:15:51Z"
-    );
+    assert_eq!(bundle.certs[0].not_before.to_string(), "2018-01-24T19:15:51Z");
+    assert_eq!(bundle.certs[0].not_after.to_string(), "2117-12-31T19:15:51Z");
     assert!(
         bundle.certs[0].subject.contains("CN=Root CA"),
         "{}",
         bundle.certs[0].subject
     );
-    assert_eq!(
-        bundle.certs[3].not_before.to_string(),
-        "2018-01-24T19:15:51Z"
-    );
+    assert_eq!(bundle.certs[3].not_before.to_string(), "2018-01-24T19:15:51Z");
     assert!(bundle.certs[3].subject.contains("CN=Istio CA"));
     let current = bundle.current().unwrap();
     assert_eq!(current.not_before.to_string(), NEW_ROOT_NOT_BEFORE);
@@ -135,13 +122,6 @@ fn pem_bundle_parser_keeps_good_certs_next_to_a_broken_block() {
     let bundle = parse_pem_bundle(&text);
     assert_eq!(bundle.certs.len(), 2);
     assert_eq!(bundle.errors.len(), 1);
-    assert!(
-        bundle.errors[0].starts_with("certificate 2:"),
-        "{:?}",
-        bundle.errors
-    );
-    assert_eq!(
-        bundle.current().unwrap().not_before.to_string(),
-        NEW_ROOT_NOT_BEFORE
-    );
+    assert!(bundle.errors[0].starts_with("certificate 2:"), "{:?}", bundle.errors);
+    assert_eq!(bundle.current().unwrap().not_before.to_string(), NEW_ROOT_NOT_BEFORE);
 }

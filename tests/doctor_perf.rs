@@ -30,11 +30,7 @@ fn ten_thousand_pods_are_checked_well_under_a_second() {
                 } else {
                     "2026-11-20T00:00:00Z"
                 };
-                c.push(with_sidecar(
-                    deploy_pod(&ns, &dep, &format!("p{p}")),
-                    started,
-                    "1.26.2",
-                ));
+                c.push(with_sidecar(deploy_pod(&ns, &dep, &format!("p{p}")), started, "1.26.2"));
             }
         }
     }

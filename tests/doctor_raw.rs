@@ -10,10 +10,7 @@ fn list_paths_match_the_api_server_layout() {
         Kind::Pod.list_path(Some("istio-demo")),
         "/api/v1/namespaces/istio-demo/pods"
     );
-    assert_eq!(
-        Kind::Deployment.list_path(None),
-        "/apis/apps/v1/deployments"
-    );
+    assert_eq!(Kind::Deployment.list_path(None), "/apis/apps/v1/deployments");
     assert_eq!(
         Kind::HttpRoute.list_path(Some("a")),
         "/apis/gateway.networking.k8s.io/v1/namespaces/a/httproutes"
@@ -27,22 +24,14 @@ fn list_paths_match_the_api_server_layout() {
         Kind::CustomResourceDefinition.list_path(Some("x")),
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     );
-    assert_eq!(
-        Kind::PeerAuthentication.api_version(),
-        "security.istio.io/v1beta1"
-    );
+    assert_eq!(Kind::PeerAuthentication.api_version(), "security.istio.io/v1beta1");
     assert_eq!(Kind::EndpointSlice.api_version(), "discovery.k8s.io/v1");
 }
 
 #[test]
 fn namespace_scope_adds_the_namespaces_doctor_always_needs() {
     let scope = Scope::Namespaces(vec!["istio-demo".into()]);
-    let ns = |k: Kind| -> Vec<Option<String>> {
-        k.list_requests(&scope)
-            .into_iter()
-            .map(|r| r.namespace)
-            .collect()
-    };
+    let ns = |k: Kind| -> Vec<Option<String>> { k.list_requests(&scope).into_iter().map(|r| r.namespace).collect() };
     assert_eq!(
         ns(Kind::Deployment),
         [
@@ -67,19 +56,10 @@ fn merging_lists_appends_items_and_keeps_the_first_failure() {
     raw.merge(Kind::Pod, Ok(vec![json!({"metadata": {"name": "a"}})]));
     raw.merge(Kind::Pod, Ok(vec![json!({"metadata": {"name": "b"}})]));
     assert_eq!(raw.get(Kind::Pod).unwrap().len(), 2);
-    raw.merge(
-        Kind::Pod,
-        Err(Unavailable::forbidden_list(Kind::Pod, Some("x"))),
-    );
+    raw.merge(Kind::Pod, Err(Unavailable::forbidden_list(Kind::Pod, Some("x"))));
     raw.merge(Kind::Pod, Ok(vec![json!({})]));
-    assert_eq!(
-        raw.get(Kind::Pod).unwrap_err().to_string(),
-        "needs list pods in x"
-    );
-    assert!(matches!(
-        raw.get(Kind::Gateway),
-        Err(Unavailable::Failed(_))
-    ));
+    assert_eq!(raw.get(Kind::Pod).unwrap_err().to_string(), "needs list pods in x");
+    assert!(matches!(raw.get(Kind::Gateway), Err(Unavailable::Failed(_))));
 }
 
 #[test]
@@ -105,11 +85,11 @@ fn undecodable_items_are_reported_not_fatal() {
 #[test]
 fn gamma_parent_defaults_follow_the_api_server() {
     let mut raw = RawLists::empty_cluster();
-    raw.push_objects([
-        json!({"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "n"},
+    raw.push_objects(
+        [json!({"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "n"},
         "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "s"}, {"name": "gw"}],
-                 "rules": [{"backendRefs": [{"name": "b"}]}]}}),
-    ]);
+                 "rules": [{"backendRefs": [{"name": "b"}]}]}})],
+    );
     let snap = Snapshot::from_raw(&raw);
     let r = &snap.http_routes.as_ref().unwrap()[0];
     assert!(r.parents[0].is_service());

@@ -5,8 +5,7 @@ mod doctor_common;
 use doctor_common::*;
 use kubectl_mesh::doctor::{run_checks, Category, Finding, Fix, OwnerKind};
 use kubectl_mesh::recover_plan::{
-    plan_recover, render_plan_table, required_permissions, Action, Permission, Target,
-    PAUSED_REASON,
+    plan_recover, render_plan_table, required_permissions, Action, Permission, Target, PAUSED_REASON,
 };
 use serde_json::json;
 
@@ -68,10 +67,7 @@ fn recover_restarts_each_owner_once_with_every_reason() {
     );
     let ratings = &plan.actions[3];
     assert_eq!(ratings.pods, ["ratings-v1-5d8f9c-plain"]);
-    assert_eq!(
-        ratings.reasons,
-        ["mtls-plaintext-callers", "sidecar-missing"]
-    );
+    assert_eq!(ratings.reasons, ["mtls-plaintext-callers", "sidecar-missing"]);
     let reviews = &plan.actions[4];
     assert_eq!(
         reviews,
@@ -89,10 +85,7 @@ fn recover_restarts_each_owner_once_with_every_reason() {
         }
     );
     assert_eq!(plan.skipped.len(), 1);
-    assert_eq!(
-        plan.skipped[0].0.to_string(),
-        "pod istio-demo/migrate-7xk2p"
-    );
+    assert_eq!(plan.skipped[0].0.to_string(), "pod istio-demo/migrate-7xk2p");
     assert!(
         plan.skipped[0].1.starts_with("owned by Job migrate"),
         "{}",
@@ -126,15 +119,8 @@ fn recover_skips_paused_deployments() {
     let snap = c.snapshot();
     let plan = plan_recover(&run_checks(&snap, now()), &snap);
     assert!(!plan.actions.iter().any(|a| a.target.name() == "reviews-v2"));
-    let paused = plan
-        .skipped
-        .iter()
-        .find(|(t, _)| t.name() == "reviews-v2")
-        .unwrap();
-    assert_eq!(
-        paused.0,
-        restart(OwnerKind::Deployment, "istio-demo", "reviews-v2")
-    );
+    let paused = plan.skipped.iter().find(|(t, _)| t.name() == "reviews-v2").unwrap();
+    assert_eq!(paused.0, restart(OwnerKind::Deployment, "istio-demo", "reviews-v2"));
     assert_eq!(paused.1, PAUSED_REASON);
 }
 
@@ -151,21 +137,16 @@ fn recover_plan_is_the_same_whatever_the_finding_order() {
 #[test]
 fn recover_trusts_the_fix_for_pods_missing_from_the_snapshot() {
     let snap = healthy().snapshot();
-    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "x").with_fix(
-        Fix::RestartOwner {
-            kind: OwnerKind::StatefulSet,
-            namespace: "db".into(),
-            name: "pg".into(),
-            pods: vec!["pg-1".into(), "pg-0".into()],
-            reason: "r".into(),
-        },
-    );
+    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "x").with_fix(Fix::RestartOwner {
+        kind: OwnerKind::StatefulSet,
+        namespace: "db".into(),
+        name: "pg".into(),
+        pods: vec!["pg-1".into(), "pg-0".into()],
+        reason: "r".into(),
+    });
     let plan = plan_recover(&[f], &snap);
     assert_eq!(plan.actions.len(), 1);
-    assert_eq!(
-        plan.actions[0].target,
-        restart(OwnerKind::StatefulSet, "db", "pg")
-    );
+    assert_eq!(plan.actions[0].target, restart(OwnerKind::StatefulSet, "db", "pg"));
     assert_eq!(plan.actions[0].pods, ["pg-0", "pg-1"]);
 }
 
@@ -220,11 +201,7 @@ fn recover_does_not_evict_what_a_disruption_budget_protects() {
     let snap = c.snapshot();
     let plan = plan_recover(&run_checks(&snap, now()), &snap);
     assert!(!plan.actions.iter().any(|a| a.target.name() == "debug"));
-    let (_, why) = plan
-        .skipped
-        .iter()
-        .find(|(t, _)| t.name() == "debug")
-        .unwrap();
+    let (_, why) = plan.skipped.iter().find(|(t, _)| t.name() == "debug").unwrap();
     assert!(why.contains("debug-pdb allows no disruption"), "{why}");
 
     // A budget that allows a disruption does not block; one without selector selects nothing.
@@ -243,11 +220,7 @@ fn recover_does_not_evict_what_a_disruption_budget_protects() {
     c.push(all);
     let snap = c.snapshot();
     let plan = plan_recover(&run_checks(&snap, now()), &snap);
-    let (_, why) = plan
-        .skipped
-        .iter()
-        .find(|(t, _)| t.name() == "debug")
-        .unwrap();
+    let (_, why) = plan.skipped.iter().find(|(t, _)| t.name() == "debug").unwrap();
     assert!(
         why.contains("more than one PodDisruptionBudget selects it (a, b)"),
         "{why}"

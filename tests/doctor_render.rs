@@ -4,8 +4,7 @@ mod doctor_common;
 
 use doctor_common::*;
 use kubectl_mesh::doctor::{
-    render_json, render_table, run_checks, success, Category, Finding, Fix, Kind, OwnerKind,
-    ResourceRef, Status,
+    render_json, render_table, run_checks, success, Category, Finding, Fix, Kind, OwnerKind, ResourceRef, Status,
 };
 use serde_json::{json, Value};
 
@@ -23,16 +22,10 @@ fn broken() -> Cluster {
     let mut c = healthy();
     c.objects
         .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["namespace"] == "istio-demo"));
-    c.push(root_cert_cm(
-        "istio-demo",
-        &format!("{}{}", old_root(), new_root()),
-    ));
+    c.push(root_cert_cm("istio-demo", &format!("{}{}", old_root(), new_root())));
     c.objects
         .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["namespace"] != "istio-demo"));
-    c.push(root_cert_cm(
-        "istio-system",
-        &format!("{}{}", new_root(), old_root()),
-    ));
+    c.push(root_cert_cm("istio-system", &format!("{}{}", new_root(), old_root())));
     c.objects
         .retain(|o| !(o["kind"] == "Pod" && o["metadata"]["name"] == "reviews-v2-5d8f9c-x1"));
     c.push(with_sidecar(
@@ -81,10 +74,7 @@ fn json_for_a_broken_cluster() {
     assert_eq!(checks.len(), findings.len());
     let first = checks[0].as_object().unwrap();
     let keys: Vec<&str> = first.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        ["id", "category", "status", "message", "hint", "resources"]
-    );
+    assert_eq!(keys, ["id", "category", "status", "message", "hint", "resources"]);
     pin!("doctor_json_broken", text);
 }
 
@@ -92,11 +82,7 @@ fn json_for_a_broken_cluster() {
 fn colour_only_when_asked() {
     let findings = vec![
         Finding::ok("istiod-ready", Category::Prerequisites, "istiod ready"),
-        Finding::error(
-            "sidecar-missing",
-            Category::DataPlane,
-            "pod without sidecar",
-        ),
+        Finding::error("sidecar-missing", Category::DataPlane, "pod without sidecar"),
     ];
     let coloured = render_table(&findings, true);
     assert!(
@@ -111,11 +97,7 @@ fn colour_only_when_asked() {
 fn summary_counts_and_marks() {
     let mut findings = vec![
         Finding::warning("proxy-version-skew", Category::DataPlane, "old proxies"),
-        Finding::skipped(
-            "sidecar-missing",
-            Category::DataPlane,
-            "needs list pods in x",
-        ),
+        Finding::skipped("sidecar-missing", Category::DataPlane, "needs list pods in x"),
     ];
     let t = render_table(&findings, false);
     assert!(
@@ -140,8 +122,7 @@ fn many_resources_are_capped_with_a_count() {
     let resources = (0..13)
         .map(|i| ResourceRef::new("Pod", "ns", &format!("p{i}")))
         .collect();
-    let f =
-        Finding::error("sidecar-missing", Category::DataPlane, "many").with_resources(resources);
+    let f = Finding::error("sidecar-missing", Category::DataPlane, "many").with_resources(resources);
     let t = render_table(&[f], false);
     assert!(t.contains("    pod ns/p9\n    … and 3 more\n"), "{t}");
     assert!(!t.contains("p10"));
@@ -149,15 +130,13 @@ fn many_resources_are_capped_with_a_count() {
 
 #[test]
 fn json_fix_shape_is_tagged() {
-    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "stale").with_fix(
-        Fix::RestartOwner {
-            kind: OwnerKind::Deployment,
-            namespace: "istio-demo".into(),
-            name: "reviews-v1".into(),
-            pods: vec!["reviews-v1-a".into()],
-            reason: "r".into(),
-        },
-    );
+    let f = Finding::error("stale-sidecar-cert", Category::DataPlane, "stale").with_fix(Fix::RestartOwner {
+        kind: OwnerKind::Deployment,
+        namespace: "istio-demo".into(),
+        name: "reviews-v1".into(),
+        pods: vec!["reviews-v1-a".into()],
+        reason: "r".into(),
+    });
     let doc: Value = serde_json::from_str(&render_json(&[f])).unwrap();
     assert_eq!(
         doc["checks"][0]["fix"],
@@ -174,11 +153,7 @@ fn list_checks_names_every_check() {
     assert!(list.starts_with("ID "));
     assert_eq!(list.lines().count(), kubectl_mesh::doctor::CHECKS.len() + 1);
     for c in kubectl_mesh::doctor::CHECKS {
-        assert!(
-            list.contains(c.id) && list.contains(c.description),
-            "{}",
-            c.id
-        );
+        assert!(list.contains(c.id) && list.contains(c.description), "{}", c.id);
     }
     pin!("doctor_list_checks", list);
 }

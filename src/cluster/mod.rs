@@ -7,6 +7,7 @@
 //! verb, resource and namespace.
 
 pub mod config;
+pub mod doctor_io;
 pub mod resource;
 pub mod snapshot;
 

@@ -80,8 +80,7 @@ fn asn1_to_ts(t: &x509_parser::time::ASN1Time) -> Option<Timestamp> {
 
 /// Parse one DER certificate.
 pub fn parse_der(der: &[u8]) -> Result<RootCert, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
     let validity = cert.validity();
     let not_before = asn1_to_ts(&validity.not_before).ok_or("NotBefore out of range")?;
     let not_after = asn1_to_ts(&validity.not_after).ok_or("NotAfter out of range")?;
@@ -115,9 +114,7 @@ pub fn parse_pem_bundle(text: &str) -> CertBundle {
         }
     }
     if index == 0 {
-        bundle
-            .errors
-            .push("no PEM CERTIFICATE block found".to_string());
+        bundle.errors.push("no PEM CERTIFICATE block found".to_string());
     }
     bundle
 }

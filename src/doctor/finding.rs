@@ -160,12 +160,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(
-        id: &'static str,
-        category: Category,
-        status: Status,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(id: &'static str, category: Category, status: Status, message: impl Into<String>) -> Self {
         Finding {
             id,
             category,

@@ -423,12 +423,10 @@ pub struct OwnerRef {
 }
 
 fn controller_of(refs: &[OwnerRefRaw]) -> Option<OwnerRef> {
-    refs.iter()
-        .find(|r| r.controller == Some(true))
-        .map(|r| OwnerRef {
-            kind: r.kind.clone(),
-            name: r.name.clone(),
-        })
+    refs.iter().find(|r| r.controller == Some(true)).map(|r| OwnerRef {
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+    })
 }
 
 /// When a namespace label was last written, from the namespace's managedFields.
@@ -452,10 +450,7 @@ impl Namespace {
         match self.labels.get("istio-injection").map(String::as_str) {
             Some("enabled") => true,
             Some(_) => false,
-            None => self
-                .labels
-                .get("istio.io/rev")
-                .is_some_and(|r| !r.is_empty()),
+            None => self.labels.get("istio.io/rev").is_some_and(|r| !r.is_empty()),
         }
     }
 
@@ -503,19 +498,13 @@ pub struct Pod {
 impl Pod {
     /// `sidecar.istio.io/inject: "false"` as label or annotation.
     pub fn injection_opted_out(&self) -> bool {
-        self.labels
-            .get("sidecar.istio.io/inject")
-            .map(String::as_str)
-            == Some("false")
+        self.labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
             || self.inject_annotation.as_deref() == Some("false")
     }
 
     /// Label `sidecar.istio.io/inject: "true"` (injection asked for by the pod itself).
     pub fn injection_requested(&self) -> bool {
-        self.labels
-            .get("sidecar.istio.io/inject")
-            .map(String::as_str)
-            == Some("true")
+        self.labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("true")
     }
 
     /// Succeeded or Failed: its containers will not run again.
@@ -765,21 +754,13 @@ pub struct Snapshot {
     deployment_index: HashMap<(String, String), usize>,
 }
 
-fn index_of<T>(
-    list: &Avail<T>,
-    key: impl Fn(&T) -> (String, String),
-) -> HashMap<(String, String), usize> {
+fn index_of<T>(list: &Avail<T>, key: impl Fn(&T) -> (String, String)) -> HashMap<(String, String), usize> {
     list.as_ref()
         .map(|items| items.iter().enumerate().map(|(i, t)| (key(t), i)).collect())
         .unwrap_or_default()
 }
 
-fn decode<R, T>(
-    raw: &RawLists,
-    kind: Kind,
-    errors: &mut Vec<String>,
-    convert: impl Fn(R) -> T,
-) -> Avail<T>
+fn decode<R, T>(raw: &RawLists, kind: Kind, errors: &mut Vec<String>, convert: impl Fn(R) -> T) -> Avail<T>
 where
     R: for<'de> Deserialize<'de>,
 {
@@ -789,10 +770,7 @@ where
         match R::deserialize(item) {
             Ok(r) => out.push(convert(r)),
             Err(e) => {
-                let name = item
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?");
+                let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
                 errors.push(format!("{kind} {name}: {e}"));
             }
         }
@@ -839,10 +817,7 @@ fn sidecar_of(spec: &PodSpecRaw, status: &PodStatusRaw) -> Option<Sidecar> {
             .find(|s| s.name == ISTIO_PROXY)
             .map(|s| {
                 (
-                    s.state
-                        .running
-                        .as_ref()
-                        .and_then(|r| parse_time(&r.started_at)),
+                    s.state.running.as_ref().and_then(|r| parse_time(&r.started_at)),
                     s.ready,
                 )
             })
@@ -1028,34 +1003,19 @@ impl Snapshot {
                     .cloned()
                     .unwrap_or_default(),
                 namespace: r.metadata.namespace,
-                ready: eps
-                    .iter()
-                    .filter(|e| e.conditions.ready != Some(false))
-                    .count(),
+                ready: eps.iter().filter(|e| e.conditions.ready != Some(false)).count(),
                 total: eps.len(),
             }
         });
-        let root_certs = decode(raw, Kind::ConfigMap, e, |mut r: ConfigMapRaw| {
-            RootCertConfigMap {
-                namespace: r.metadata.namespace,
-                root_cert_pem: r.data.remove("root-cert.pem"),
-            }
+        let root_certs = decode(raw, Kind::ConfigMap, e, |mut r: ConfigMapRaw| RootCertConfigMap {
+            namespace: r.metadata.namespace,
+            root_cert_pem: r.data.remove("root-cert.pem"),
         });
-        let peer_authentications = decode(raw, Kind::PeerAuthentication, e, |r: PeerAuthRaw| {
-            PeerAuthentication {
-                namespace: r.metadata.namespace,
-                name: r.metadata.name,
-                selector: r
-                    .spec
-                    .selector
-                    .map(|s| s.match_labels)
-                    .filter(|m| !m.is_empty()),
-                mode: r
-                    .spec
-                    .mtls
-                    .and_then(|m| m.mode)
-                    .unwrap_or_else(|| "UNSET".to_string()),
-            }
+        let peer_authentications = decode(raw, Kind::PeerAuthentication, e, |r: PeerAuthRaw| PeerAuthentication {
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+            selector: r.spec.selector.map(|s| s.match_labels).filter(|m| !m.is_empty()),
+            mode: r.spec.mtls.and_then(|m| m.mode).unwrap_or_else(|| "UNSET".to_string()),
         });
         let gateways = decode(raw, Kind::Gateway, e, |r: GatewayRaw| Gateway {
             namespace: r.metadata.namespace,
@@ -1071,11 +1031,7 @@ impl Snapshot {
                 .annotations
                 .get("gateway.networking.k8s.io/bundle-version")
                 .cloned(),
-            channel: r
-                .metadata
-                .annotations
-                .get("gateway.networking.k8s.io/channel")
-                .cloned(),
+            channel: r.metadata.annotations.get("gateway.networking.k8s.io/channel").cloned(),
             name: r.metadata.name,
             group: r.spec.group,
             plural: r.spec.names.plural,
@@ -1100,13 +1056,11 @@ impl Snapshot {
                     .collect(),
             }
         });
-        let pdbs = decode(raw, Kind::PodDisruptionBudget, e, |r: PdbRaw| {
-            PodDisruptionBudget {
-                namespace: r.metadata.namespace,
-                name: r.metadata.name,
-                selector: r.spec.selector.map(|s| s.match_labels),
-                disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
-            }
+        let pdbs = decode(raw, Kind::PodDisruptionBudget, e, |r: PdbRaw| PodDisruptionBudget {
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+            selector: r.spec.selector.map(|s| s.match_labels),
+            disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
         });
         let rs_owner = replica_sets
             .as_ref()
@@ -1150,41 +1104,36 @@ impl Snapshot {
             return PodOwner::Bare;
         };
         match owner.kind.as_str() {
-            "ReplicaSet" => {
-                match self
-                    .rs_owner
-                    .get(&(pod.namespace.clone(), owner.name.clone()))
-                {
-                    Some(Some(o)) if o.kind == "Deployment" => PodOwner::Workload {
-                        kind: OwnerKind::Deployment,
-                        name: o.name.clone(),
-                    },
-                    Some(Some(o)) => PodOwner::Other {
-                        kind: o.kind.clone(),
-                        name: o.name.clone(),
-                    },
-                    Some(None) => PodOwner::Other {
-                        kind: "ReplicaSet".to_string(),
-                        name: owner.name.clone(),
-                    },
-                    None => {
-                        let derived = pod
-                            .labels
-                            .get("pod-template-hash")
-                            .and_then(|h| owner.name.strip_suffix(&format!("-{h}")));
-                        match derived {
-                            Some(dep) => PodOwner::Workload {
-                                kind: OwnerKind::Deployment,
-                                name: dep.to_string(),
-                            },
-                            None => PodOwner::Other {
-                                kind: "ReplicaSet".to_string(),
-                                name: owner.name.clone(),
-                            },
-                        }
+            "ReplicaSet" => match self.rs_owner.get(&(pod.namespace.clone(), owner.name.clone())) {
+                Some(Some(o)) if o.kind == "Deployment" => PodOwner::Workload {
+                    kind: OwnerKind::Deployment,
+                    name: o.name.clone(),
+                },
+                Some(Some(o)) => PodOwner::Other {
+                    kind: o.kind.clone(),
+                    name: o.name.clone(),
+                },
+                Some(None) => PodOwner::Other {
+                    kind: "ReplicaSet".to_string(),
+                    name: owner.name.clone(),
+                },
+                None => {
+                    let derived = pod
+                        .labels
+                        .get("pod-template-hash")
+                        .and_then(|h| owner.name.strip_suffix(&format!("-{h}")));
+                    match derived {
+                        Some(dep) => PodOwner::Workload {
+                            kind: OwnerKind::Deployment,
+                            name: dep.to_string(),
+                        },
+                        None => PodOwner::Other {
+                            kind: "ReplicaSet".to_string(),
+                            name: owner.name.clone(),
+                        },
                     }
                 }
-            }
+            },
             "StatefulSet" => PodOwner::Workload {
                 kind: OwnerKind::StatefulSet,
                 name: owner.name.clone(),
@@ -1202,17 +1151,13 @@ impl Snapshot {
 
     /// A pod by namespace and name.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
-        let i = self
-            .pod_index
-            .get(&(namespace.to_string(), name.to_string()))?;
+        let i = self.pod_index.get(&(namespace.to_string(), name.to_string()))?;
         self.pods.as_ref().ok()?.get(*i)
     }
 
     /// A Deployment by namespace and name.
     pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Workload> {
-        let i = self
-            .deployment_index
-            .get(&(namespace.to_string(), name.to_string()))?;
+        let i = self.deployment_index.get(&(namespace.to_string(), name.to_string()))?;
         self.deployments.as_ref().ok()?.get(*i)
     }
 }

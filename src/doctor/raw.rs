@@ -331,10 +331,7 @@ impl RawLists {
     pub fn push_objects(&mut self, objects: impl IntoIterator<Item = Value>) -> usize {
         let mut ignored = 0;
         for obj in objects {
-            let kind = obj
-                .get("kind")
-                .and_then(Value::as_str)
-                .and_then(Kind::from_kind_name);
+            let kind = obj.get("kind").and_then(Value::as_str).and_then(Kind::from_kind_name);
             match kind {
                 Some(kind) => self.merge(kind, Ok(vec![obj])),
                 None => ignored += 1,

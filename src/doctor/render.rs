@@ -73,18 +73,9 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
             }
         }
     }
-    let errors = findings
-        .iter()
-        .filter(|f| f.status == Status::Error)
-        .count();
-    let warnings = findings
-        .iter()
-        .filter(|f| f.status == Status::Warning)
-        .count();
-    let skipped = findings
-        .iter()
-        .filter(|f| f.status == Status::Skipped)
-        .count();
+    let errors = findings.iter().filter(|f| f.status == Status::Error).count();
+    let warnings = findings.iter().filter(|f| f.status == Status::Warning).count();
+    let skipped = findings.iter().filter(|f| f.status == Status::Skipped).count();
     let overall = if errors > 0 {
         Status::Error
     } else if warnings > 0 {
@@ -120,8 +111,8 @@ pub fn render_json(findings: &[Finding]) -> String {
         "success": success(findings),
         "checks": findings,
     });
-    let mut text = serde_json::to_string_pretty(&doc)
-        .unwrap_or_else(|e| format!("{{\"success\": false, \"error\": \"{e}\"}}"));
+    let mut text =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"success\": false, \"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }

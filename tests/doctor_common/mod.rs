@@ -51,11 +51,7 @@ pub fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -69,25 +65,13 @@ pub fn b64(data: &[u8]) -> String {
 }
 
 pub fn namespace(name: &str, labels: &[(&str, &str)]) -> Value {
-    let labels: serde_json::Map<String, Value> = labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
+    let labels: serde_json::Map<String, Value> = labels.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
 }
 
 /// A namespace whose `label=value` was set by `manager` at `time` (managedFields).
-pub fn namespace_labelled_at(
-    name: &str,
-    label: &str,
-    value: &str,
-    manager: &str,
-    time: &str,
-) -> Value {
-    let mut ns = namespace(
-        name,
-        &[(label, value), ("kubernetes.io/metadata.name", name)],
-    );
+pub fn namespace_labelled_at(name: &str, label: &str, value: &str, manager: &str, time: &str) -> Value {
+    let mut ns = namespace(name, &[(label, value), ("kubernetes.io/metadata.name", name)]);
     ns["metadata"]["managedFields"] = json!([
         {"manager": "kubectl-create", "operation": "Update", "apiVersion": "v1",
          "time": "2026-11-01T00:00:00Z", "fieldsType": "FieldsV1",
@@ -133,7 +117,8 @@ pub fn pod(ns: &str, name: &str) -> Value {
 }
 
 pub fn owned(mut pod: Value, kind: &str, owner: &str) -> Value {
-    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "u", "controller": true}]);
+    pod["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "u", "controller": true}]);
     pod
 }
 
@@ -149,12 +134,14 @@ pub fn deploy_pod(ns: &str, deploy: &str, suffix: &str) -> Value {
 }
 
 pub fn with_sidecar(mut pod: Value, started: &str, version: &str) -> Value {
-    pod["spec"]["containers"].as_array_mut().unwrap().push(
-        json!({"name": "istio-proxy", "image": format!("docker.io/istio/proxyv2:{version}")}),
-    );
-    pod["status"]["containerStatuses"].as_array_mut().unwrap().push(
-        json!({"name": "istio-proxy", "ready": true, "state": {"running": {"startedAt": started}}}),
-    );
+    pod["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "istio-proxy", "image": format!("docker.io/istio/proxyv2:{version}")}));
+    pod["status"]["containerStatuses"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "istio-proxy", "ready": true, "state": {"running": {"startedAt": started}}}));
     pod["metadata"]["labels"]["security.istio.io/tlsMode"] = json!("istio");
     pod
 }
@@ -228,7 +215,8 @@ pub fn gateway(ns: &str, name: &str, programmed: (&str, &str)) -> Value {
 pub fn gateway_service(ns: &str, gateway: &str, ingress_ip: Option<&str>) -> Value {
     let mut s = service(ns, &format!("{gateway}-istio"), &[15021, 80]);
     s["spec"]["type"] = json!("LoadBalancer");
-    s["metadata"]["labels"] = json!({"gateway.networking.k8s.io/gateway-name": gateway, "istio.io/gateway-name": gateway});
+    s["metadata"]["labels"] =
+        json!({"gateway.networking.k8s.io/gateway-name": gateway, "istio.io/gateway-name": gateway});
     s["status"] = match ingress_ip {
         Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip}]}}),
         None => json!({"loadBalancer": {}}),
@@ -380,17 +368,9 @@ pub fn healthy() -> Cluster {
         "reviews-v2",
         "reviews-v3",
     ] {
-        o.push(deployment(
-            "istio-demo",
-            dep,
-            "docker.io/istio/examples-bookinfo:1.20",
-        ));
+        o.push(deployment("istio-demo", dep, "docker.io/istio/examples-bookinfo:1.20"));
         o.push(replica_set("istio-demo", &format!("{dep}-5d8f9c"), dep));
-        o.push(with_sidecar(
-            deploy_pod("istio-demo", dep, "x1"),
-            STARTED,
-            V,
-        ));
+        o.push(with_sidecar(deploy_pod("istio-demo", dep, "x1"), STARTED, V));
     }
     // The gateway pod: istio-proxy as its main container.
     o.push(deployment(

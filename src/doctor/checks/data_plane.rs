@@ -24,9 +24,7 @@ pub(super) fn injection_label_conflict(s: &Snapshot) -> Vec<Finding> {
     let namespaces = need!(&s.namespaces, Kind::Namespace, ID, CAT);
     let both: Vec<&Namespace> = namespaces
         .iter()
-        .filter(|n| {
-            n.labels.contains_key("istio-injection") && n.labels.contains_key("istio.io/rev")
-        })
+        .filter(|n| n.labels.contains_key("istio-injection") && n.labels.contains_key("istio.io/rev"))
         .collect();
     if both.is_empty() {
         return vec![Finding::ok(
@@ -166,7 +164,9 @@ pub(super) fn stale_sidecar_cert(s: &Snapshot, now: Timestamp) -> Vec<Finding> {
                         bundle.certs.len()
                     ),
                 )
-                .with_hint("istiod writes this ConfigMap; check istiod's logs: kubectl -n istio-system logs deploy/istiod")
+                .with_hint(
+                    "istiod writes this ConfigMap; check istiod's logs: kubectl -n istio-system logs deploy/istiod",
+                )
                 .with_resources(vec![ResourceRef::new("ConfigMap", ns, "istio-ca-root-cert")]),
             );
         }
@@ -283,19 +283,13 @@ pub(super) fn root_cert_mismatch(s: &Snapshot) -> Vec<Finding> {
         }
     }
     if let Ok(mwcs) = &s.mutating_webhooks {
-        for mwc in mwcs
-            .iter()
-            .filter(|m| m.name.starts_with("istio-sidecar-injector"))
-        {
+        for mwc in mwcs.iter().filter(|m| m.name.starts_with("istio-sidecar-injector")) {
             for hook in &mwc.webhooks {
                 let Some(b64) = hook.ca_bundle.as_deref().filter(|b| !b.is_empty()) else {
                     continue;
                 };
                 let ca = parse_ca_bundle(b64);
-                let shared = ca
-                    .certs
-                    .iter()
-                    .any(|c| system_set.contains(&c.der.as_slice()));
+                let shared = ca.certs.iter().any(|c| system_set.contains(&c.der.as_slice()));
                 if !shared {
                     out.push(
                         Finding::warning(
@@ -347,9 +341,7 @@ pub(super) fn istiod_versions(s: &Snapshot) -> Option<BTreeSet<String>> {
 }
 
 pub(super) fn is_istiod(name: &str, labels: &BTreeMap<String, String>) -> bool {
-    name == "istiod"
-        || name.starts_with("istiod-")
-        || labels.get("app").map(String::as_str) == Some("istiod")
+    name == "istiod" || name.starts_with("istiod-") || labels.get("app").map(String::as_str) == Some("istiod")
 }
 
 pub(super) fn proxy_version_skew(s: &Snapshot) -> Vec<Finding> {
@@ -380,10 +372,7 @@ pub(super) fn proxy_version_skew(s: &Snapshot) -> Vec<Finding> {
         return vec![Finding::ok(
             ID,
             CAT,
-            format!(
-                "all {} run istiod's version {istiod}",
-                plural(checked, "sidecar")
-            ),
+            format!("all {} run istiod's version {istiod}", plural(checked, "sidecar")),
         )];
     }
     by_tag
@@ -422,11 +411,7 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
         .filter(|p| mesh.contains(p.namespace.as_str()) && !p.completed() && !p.ready)
         .collect();
     if not_ready.is_empty() {
-        return vec![Finding::ok(
-            ID,
-            CAT,
-            "all pods in injected namespaces are ready",
-        )];
+        return vec![Finding::ok(ID, CAT, "all pods in injected namespaces are ready")];
     }
     not_ready.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let names: Vec<String> = not_ready
@@ -440,22 +425,14 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
                 "{}/{} ({}{why})",
                 p.namespace,
                 p.name,
-                if p.phase.is_empty() {
-                    "Unknown"
-                } else {
-                    &p.phase
-                }
+                if p.phase.is_empty() { "Unknown" } else { &p.phase }
             )
         })
         .collect();
     vec![Finding::warning(
         ID,
         CAT,
-        format!(
-            "{} not ready: {}",
-            plural(not_ready.len(), "pod"),
-            name_list(&names, 5)
-        ),
+        format!("{} not ready: {}", plural(not_ready.len(), "pod"), name_list(&names, 5)),
     )
     .with_hint("see why: kubectl -n NAMESPACE describe pod NAME")
     .with_resources(pod_refs(&not_ready))]

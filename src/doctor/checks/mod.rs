@@ -70,9 +70,7 @@ macro_rules! need {
     ($list:expr, $kind:expr, $id:expr, $cat:expr) => {
         match $crate::doctor::checks::need_list($list, $kind) {
             Ok(items) => items,
-            Err(reason) => {
-                return vec![$crate::doctor::finding::Finding::skipped($id, $cat, reason)]
-            }
+            Err(reason) => return vec![$crate::doctor::finding::Finding::skipped($id, $cat, reason)],
         }
     };
 }
@@ -91,25 +89,17 @@ fn api_access(s: &Snapshot) -> Vec<Finding> {
         (Kind::Service, s.services.as_ref().err()),
         (Kind::EndpointSlice, s.endpoint_slices.as_ref().err()),
         (Kind::ConfigMap, s.root_certs.as_ref().err()),
-        (
-            Kind::PeerAuthentication,
-            s.peer_authentications.as_ref().err(),
-        ),
+        (Kind::PeerAuthentication, s.peer_authentications.as_ref().err()),
         (Kind::Gateway, s.gateways.as_ref().err()),
         (Kind::HttpRoute, s.http_routes.as_ref().err()),
         (Kind::CustomResourceDefinition, s.crds.as_ref().err()),
-        (
-            Kind::MutatingWebhookConfiguration,
-            s.mutating_webhooks.as_ref().err(),
-        ),
+        (Kind::MutatingWebhookConfiguration, s.mutating_webhooks.as_ref().err()),
         (Kind::PodDisruptionBudget, s.pdbs.as_ref().err()),
     ];
     let problems: Vec<String> = kinds
         .iter()
         .filter_map(|(k, e)| match e {
-            Some(u @ (Unavailable::Forbidden { .. } | Unavailable::Failed(_))) => {
-                Some(unavailable_reason(*k, u))
-            }
+            Some(u @ (Unavailable::Forbidden { .. } | Unavailable::Failed(_))) => Some(unavailable_reason(*k, u)),
             _ => None,
         })
         .collect();
@@ -184,21 +174,12 @@ impl OwnerGroupKey {
     pub fn describe(&self) -> String {
         match (&self.owner, &self.pod) {
             (PodOwner::Workload { kind, name }, _) => {
-                format!(
-                    "{} {}/{}",
-                    kind.as_str().to_ascii_lowercase(),
-                    self.namespace,
-                    name
-                )
+                format!("{} {}/{}", kind.as_str().to_ascii_lowercase(), self.namespace, name)
             }
             (PodOwner::Other { kind, name }, Some(pod)) => {
                 format!("pod {}/{pod} (owned by {kind} {name})", self.namespace)
             }
-            (_, pod) => format!(
-                "pod {}/{}",
-                self.namespace,
-                pod.as_deref().unwrap_or_default()
-            ),
+            (_, pod) => format!("pod {}/{}", self.namespace, pod.as_deref().unwrap_or_default()),
         }
     }
 
@@ -287,7 +268,5 @@ pub(crate) fn image_tag(image: &str) -> Option<&str> {
         return None;
     }
     let last = image.rsplit('/').next().unwrap_or(image);
-    last.split_once(':')
-        .map(|(_, tag)| tag)
-        .filter(|t| !t.is_empty())
+    last.split_once(':').map(|(_, tag)| tag).filter(|t| !t.is_empty())
 }

@@ -22,19 +22,13 @@ pub(super) fn gateway_api_crds(s: &Snapshot) -> Vec<Finding> {
             let missing: Vec<&str> = wanted
                 .iter()
                 .copied()
-                .filter(|w| {
-                    !crds
-                        .iter()
-                        .any(|c| c.name == *w && !c.served_versions.is_empty())
-                })
+                .filter(|w| !crds.iter().any(|c| c.name == *w && !c.served_versions.is_empty()))
                 .collect();
             if !missing.is_empty() {
-                return vec![Finding::error(
-                    ID,
-                    CAT,
-                    format!("Gateway API CRDs missing: {}", missing.join(", ")),
-                )
-                .with_hint(INSTALL_HINT)];
+                return vec![
+                    Finding::error(ID, CAT, format!("Gateway API CRDs missing: {}", missing.join(", ")))
+                        .with_hint(INSTALL_HINT),
+                ];
             }
             let route = crds.iter().find(|c| c.name == wanted[0]);
             let version = route
@@ -44,9 +38,7 @@ pub(super) fn gateway_api_crds(s: &Snapshot) -> Vec<Finding> {
                 .and_then(|c| c.channel.clone())
                 .map(|c| format!(" ({c} channel)"))
                 .unwrap_or_default();
-            let served = route
-                .map(|c| c.served_versions.join(", "))
-                .unwrap_or_default();
+            let served = route.map(|c| c.served_versions.join(", ")).unwrap_or_default();
             vec![Finding::ok(
                 ID,
                 CAT,
@@ -155,10 +147,7 @@ pub(super) fn gateway_not_programmed(s: &Snapshot) -> Vec<Finding> {
                         c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
                     ),
                 )
-                .with_hint(format!(
-                    "kubectl -n {} describe gateway {}",
-                    gw.namespace, gw.name
-                ))
+                .with_hint(format!("kubectl -n {} describe gateway {}", gw.namespace, gw.name))
                 .with_resources(vec![r]),
             ),
             None => out.push(
@@ -223,15 +212,8 @@ pub(super) fn gateway_no_address(s: &Snapshot) -> Vec<Finding> {
                             gw.namespace, gw.name, gw.name, gw.class
                         ),
                     )
-                    .with_hint(format!(
-                        "kubectl -n {} describe gateway {}",
-                        gw.namespace, gw.name
-                    ))
-                    .with_resources(vec![ResourceRef::new(
-                        "Gateway",
-                        &gw.namespace,
-                        &gw.name,
-                    )]),
+                    .with_hint(format!("kubectl -n {} describe gateway {}", gw.namespace, gw.name))
+                    .with_resources(vec![ResourceRef::new("Gateway", &gw.namespace, &gw.name)]),
                 );
             }
             continue;
@@ -280,17 +262,12 @@ pub(super) fn traefik_present(s: &Snapshot) -> Vec<Finding> {
         .iter()
         .find(|d| d.namespace == "kube-system" && d.name == "traefik");
     if traefik_svc.is_none() && traefik_dep.is_none() {
-        return vec![Finding::ok(
-            ID,
-            CAT,
-            "no k3s traefik ingress in kube-system",
-        )];
+        return vec![Finding::ok(ID, CAT, "no k3s traefik ingress in kube-system")];
     }
     let istio_gateways: Vec<&Service> = services
         .iter()
         .filter(|svc| {
-            svc.labels
-                .contains_key("gateway.networking.k8s.io/gateway-name")
+            svc.labels.contains_key("gateway.networking.k8s.io/gateway-name")
                 || svc.labels.get("istio").map(String::as_str) == Some("ingressgateway")
         })
         .filter(|svc| svc.ports.iter().any(|p| p.port == 80 || p.port == 443))

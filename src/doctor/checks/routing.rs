@@ -88,8 +88,7 @@ pub(super) fn route_parent_invalid(s: &Snapshot) -> Vec<Finding> {
                     Some(svc) => {
                         if let Some(port) = parent.port {
                             if !svc.ports.iter().any(|p| p.port == port) {
-                                let ports: Vec<String> =
-                                    svc.ports.iter().map(|p| p.port.to_string()).collect();
+                                let ports: Vec<String> = svc.ports.iter().map(|p| p.port.to_string()).collect();
                                 out.push(
                                     Finding::error(
                                         ID,
@@ -103,7 +102,9 @@ pub(super) fn route_parent_invalid(s: &Snapshot) -> Vec<Finding> {
                                             ports.join(", ")
                                         ),
                                     )
-                                    .with_hint("set parentRefs[].port to a port of the Service, or drop it to match all ports")
+                                    .with_hint(
+                                        "set parentRefs[].port to a port of the Service, or drop it to match all ports",
+                                    )
                                     .with_resources(vec![
                                         route_ref(route),
                                         ResourceRef::new("Service", &svc.namespace, &svc.name),
@@ -204,11 +205,7 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
     for route in routes {
         for (i, rule) in route.rules.iter().enumerate() {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
-            for b in rule
-                .backends
-                .iter()
-                .filter(|b| b.is_service() && b.weight > 0)
-            {
+            for b in rule.backends.iter().filter(|b| b.is_service() && b.weight > 0) {
                 if index.contains_key(&(b.namespace.as_str(), b.name.as_str())) {
                     continue;
                 }
@@ -236,11 +233,7 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
         }
     }
     if out.is_empty() {
-        out.push(Finding::ok(
-            ID,
-            CAT,
-            "every weighted backend Service exists",
-        ));
+        out.push(Finding::ok(ID, CAT, "every weighted backend Service exists"));
     }
     out
 }
@@ -261,21 +254,13 @@ pub(super) fn route_backend_unready(s: &Snapshot) -> Vec<Finding> {
     for route in routes {
         for (i, rule) in route.rules.iter().enumerate() {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
-            for b in rule
-                .backends
-                .iter()
-                .filter(|b| b.is_service() && b.weight > 0)
-            {
+            for b in rule.backends.iter().filter(|b| b.is_service() && b.weight > 0) {
                 let key = (b.namespace.as_str(), b.name.as_str());
                 let Some(svc) = index.get(&key) else { continue };
                 if svc.type_ == "ExternalName" || ready.get(&key).copied().unwrap_or(0) > 0 {
                     continue;
                 }
-                let selector: Vec<String> = svc
-                    .selector
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
+                let selector: Vec<String> = svc.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 out.push(
                     Finding::error(
                         ID,
@@ -400,21 +385,11 @@ pub(super) fn mtls_plaintext_callers(s: &Snapshot) -> Vec<Finding> {
     }
     let callers: Vec<&Pod> = pods
         .iter()
-        .filter(|p| {
-            watched.contains(p.namespace.as_str())
-                && p.sidecar.is_none()
-                && !p.completed()
-                && !p.host_network
-        })
+        .filter(|p| watched.contains(p.namespace.as_str()) && p.sidecar.is_none() && !p.completed() && !p.host_network)
         .collect();
     let strict_names: Vec<String> = targets
         .iter()
-        .map(|t| {
-            format!(
-                "{} (PeerAuthentication {}/{})",
-                t.scope, t.pa.namespace, t.pa.name
-            )
-        })
+        .map(|t| format!("{} (PeerAuthentication {}/{})", t.scope, t.pa.namespace, t.pa.name))
         .collect();
     let strict_refs: Vec<ResourceRef> = targets
         .iter()
