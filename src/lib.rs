@@ -14,6 +14,7 @@ pub mod error;
 pub mod names;
 pub mod output;
 pub mod recover_plan;
+pub mod rollout;
 pub mod route;
 pub mod sandbox;
 pub mod schema;

@@ -70,6 +70,8 @@ pub struct Action {
     pub pods: Vec<String>,
     /// Check ids that asked for it (sorted, unique).
     pub reasons: Vec<String>,
+    /// What the executor should expect (e.g. a PodDisruptionBudget that allows no disruption now).
+    pub note: Option<String>,
 }
 
 /// The whole plan, in deterministic order (namespace, name, kind).
@@ -204,10 +206,17 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
 
     let mut actions = Vec::new();
     for (target, acc) in acts {
+        let mut note = None;
         if let Target::Evict { namespace, name } = &target {
-            if let Some(reason) = eviction_blocked(snapshot, namespace, name) {
-                skipped.insert(target, reason);
-                continue;
+            match eviction_blocked(snapshot, namespace, name) {
+                // The API will refuse whatever we do: say so instead of trying.
+                Some(EvictionBlock::Never(reason)) => {
+                    skipped.insert(target, reason);
+                    continue;
+                }
+                // Budgets change as pods become ready: the executor retries the 429 until --timeout.
+                Some(EvictionBlock::Now(reason)) => note = Some(reason),
+                None => {}
             }
         }
         if let Target::Restart {
@@ -225,6 +234,7 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
             target,
             pods: acc.pods.into_iter().collect(),
             reasons: acc.reasons.into_iter().collect(),
+            note,
         });
     }
     actions.sort_by(|a, b| a.target.sort_key().cmp(&b.target.sort_key()));
@@ -235,23 +245,30 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
 
 /// Why evicting this pod would fail now (API-FACTS: 429 when a PodDisruptionBudget allows
 /// no disruption, 500 when more than one selects the pod), if the snapshot can tell.
-fn eviction_blocked(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<String> {
+enum EvictionBlock {
+    /// A single budget allows no disruption at the moment.
+    Now(String),
+    /// Several budgets select the pod: the API server always refuses.
+    Never(String),
+}
+
+fn eviction_blocked(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<EvictionBlock> {
     let pod = snapshot.pod(namespace, name)?;
     let pdbs = snapshot.pdbs.as_ref().ok()?;
     let selecting: Vec<_> = pdbs.iter().filter(|b| b.selects(pod)).collect();
     match selecting.as_slice() {
         [] => None,
         [one] if one.disruptions_allowed > 0 => None,
-        [one] => Some(format!(
-            "PodDisruptionBudget {}/{} allows no disruption now (eviction would be refused with 429)",
+        [one] => Some(EvictionBlock::Now(format!(
+            "PodDisruptionBudget {}/{} allows no disruption now; eviction is retried until --timeout",
             one.namespace, one.name
-        )),
+        ))),
         many => {
             let names: Vec<&str> = many.iter().map(|b| b.name.as_str()).collect();
-            Some(format!(
+            Some(EvictionBlock::Never(format!(
                 "more than one PodDisruptionBudget selects it ({}): the API server refuses the eviction",
                 names.join(", ")
-            ))
+            )))
         }
     }
 }
@@ -259,44 +276,31 @@ fn eviction_blocked(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<
 /// Columns OWNER, KIND, NAMESPACE, PODS, REASON, kubectl-style (no borders), then skipped
 /// targets with their reason.
 pub fn render_plan_table(plan: &RecoverPlan) -> String {
-    let mut rows: Vec<[String; 5]> = vec![[
-        "OWNER".to_string(),
-        "KIND".to_string(),
-        "NAMESPACE".to_string(),
-        "PODS".to_string(),
-        "REASON".to_string(),
-    ]];
-    for a in &plan.actions {
-        rows.push([
-            a.target.name().to_string(),
-            a.target.kind().to_string(),
-            a.target.namespace().to_string(),
-            a.pods.join(","),
-            a.reasons.join(","),
-        ]);
-    }
     let mut out = String::new();
     if plan.actions.is_empty() {
         out.push_str("nothing to recover\n");
     } else {
-        let mut widths = [0usize; 5];
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        for row in &rows {
-            let mut line = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                line.push_str(cell);
-                if i + 1 < row.len() {
-                    let pad = widths[i] - cell.chars().count() + 3;
-                    line.push_str(&" ".repeat(pad));
+        let rows = plan
+            .actions
+            .iter()
+            .map(|a| {
+                let mut reason = a.reasons.join(",");
+                if let Some(note) = &a.note {
+                    reason = format!("{reason} ({note})");
                 }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
+                vec![
+                    a.target.name().to_string(),
+                    a.target.kind().to_string(),
+                    a.target.namespace().to_string(),
+                    a.pods.join(","),
+                    reason,
+                ]
+            })
+            .collect();
+        out.push_str(&crate::output::table(
+            vec!["OWNER", "KIND", "NAMESPACE", "PODS", "REASON"],
+            rows,
+        ));
     }
     for (target, reason) in &plan.skipped {
         out.push_str(&format!("skipped {target}: {reason}\n"));

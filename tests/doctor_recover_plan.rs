@@ -75,6 +75,7 @@ fn recover_restarts_each_owner_once_with_every_reason() {
             target: restart(OwnerKind::Deployment, "istio-demo", "reviews-v2"),
             pods: vec!["reviews-v2-5d8f9c-a".into(), "reviews-v2-5d8f9c-b".into()],
             reasons: vec!["stale-sidecar-cert".into()],
+            note: None,
         }
     );
     assert_eq!(
@@ -194,15 +195,21 @@ fn pdb(ns: &str, name: &str, app: Option<&str>, allowed: i64) -> serde_json::Val
 }
 
 #[test]
-fn recover_does_not_evict_what_a_disruption_budget_protects() {
-    // pod("istio-demo", "debug") carries label app=debug.
+fn recover_plans_evictions_with_disruption_budgets_in_mind() {
+    // pod("istio-demo", "debug") carries label app=debug. A budget allowing no disruption *now* may allow
+    // one soon: the eviction stays planned, with a note, and the executor retries the 429 until --timeout.
     let mut c = troubled();
     c.push(pdb("istio-demo", "debug-pdb", Some("debug"), 0));
     let snap = c.snapshot();
     let plan = plan_recover(&run_checks(&snap, now()), &snap);
-    assert!(!plan.actions.iter().any(|a| a.target.name() == "debug"));
-    let (_, why) = plan.skipped.iter().find(|(t, _)| t.name() == "debug").unwrap();
+    let debug = plan
+        .actions
+        .iter()
+        .find(|a| a.target.name() == "debug")
+        .expect("eviction planned");
+    let why = debug.note.as_deref().unwrap_or_default();
     assert!(why.contains("debug-pdb allows no disruption"), "{why}");
+    assert!(!plan.skipped.iter().any(|(t, _)| t.name() == "debug"));
 
     // A budget that allows a disruption does not block; one without selector selects nothing.
     let mut c = troubled();
