@@ -511,13 +511,17 @@ async fn dispatch(
     };
     {
         let rules = lock(&shared.rbac);
-        if !rbac_allows(
-            &rules,
-            verb,
-            &target.rt.group,
-            &resource,
-            target.namespace.as_deref(),
-        ) {
+        // Every authenticated user may ask what it may do (system:basic-user).
+        let always_allowed = target.rt.plural == "selfsubjectaccessreviews";
+        if !always_allowed
+            && !rbac_allows(
+                &rules,
+                verb,
+                &target.rt.group,
+                &resource,
+                target.namespace.as_deref(),
+            )
+        {
             let e = ApiError::forbidden(
                 &shared.user,
                 verb,
