@@ -201,13 +201,33 @@ pub fn safe_suffix(mut h: u64, n: usize) -> String {
     s
 }
 
-fn strip_volatile(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.shift_remove("resourceVersion");
-        m.shift_remove("managedFields");
-    }
-    v
+/// Equality ignoring `metadata.resourceVersion` and `metadata.managedFields`, without cloning.
+fn same_content(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let volatile = |k: &String| k == "resourceVersion" || k == "managedFields";
+    let meta_eq = |x: Option<&Value>, y: Option<&Value>| match (
+        x.and_then(Value::as_object),
+        y.and_then(Value::as_object),
+    ) {
+        (Some(x), Some(y)) => {
+            x.iter().filter(|(k, _)| !volatile(k)).count()
+                == y.iter().filter(|(k, _)| !volatile(k)).count()
+                && x.iter()
+                    .filter(|(k, _)| !volatile(k))
+                    .all(|(k, v)| y.get(k) == Some(v))
+        }
+        (x, y) => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            if k == "metadata" {
+                meta_eq(Some(v), b.get(k))
+            } else {
+                b.get(k) == Some(v)
+            }
+        })
 }
 
 fn without(v: &Value, keys: &[&str]) -> Value {
@@ -463,7 +483,7 @@ impl Store {
         match obj {
             Some(mut new) => {
                 if let Some(old) = old {
-                    if strip_volatile(old) == strip_volatile(&new) {
+                    if same_content(old, &new) {
                         return Some(old.clone());
                     }
                 }
@@ -1131,7 +1151,7 @@ impl Store {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
                 new["metadata"]["generation"] = json!(g + 1);
             }
-            if strip_volatile(old) == strip_volatile(&new) {
+            if same_content(old, &new) {
                 return Ok(Self::with_version(rt, old.clone()));
             }
         }
