@@ -558,7 +558,7 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
     };
     for svc in list(store, "", "services", ns) {
         let sel = &svc["spec"]["selector"];
-        if !sel.as_object().is_some_and(|m| !m.is_empty()) {
+        if sel.as_object().is_none_or(|m| m.is_empty()) {
             continue;
         }
         let sel = LabelSelector::from_object(sel);

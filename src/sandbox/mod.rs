@@ -338,11 +338,13 @@ impl Sandbox {
             labels: LabelSelector::parse(label_selector).unwrap_or_default(),
             ..Default::default()
         };
-        store
-            .list(&rt, namespace, &q)
-            .ok()
-            .and_then(|l| l["items"].as_array().cloned())
-            .unwrap_or_default()
+        match store.list(&rt, namespace, &q) {
+            Ok(mut l) => match l.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => vec![],
+            },
+            Err(_) => vec![],
+        }
     }
 
     /// Create or replace an object as given (status kept), then run controllers.

@@ -169,7 +169,7 @@ struct Target {
 enum Route {
     Doc(Value),
     Status(u16),
-    Resource(Target),
+    Resource(Box<Target>),
 }
 
 fn route(store: &Store, path: &str, address: &str) -> Result<Route, ApiError> {
@@ -239,12 +239,12 @@ fn resource_route(
             .ok_or_else(ApiError::no_route)
     };
     let t = |rt: ResourceType, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
-        Route::Resource(Target {
+        Route::Resource(Box::new(Target {
             rt,
             namespace: ns.map(str::to_string),
             name: name.map(str::to_string),
             sub: sub.map(str::to_string),
-        })
+        }))
     };
     match rest {
         ["namespaces", ns, plural, tail @ ..]

@@ -630,7 +630,7 @@ impl Store {
         let expired = || {
             ApiError::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
         };
-        if tok.len() % 2 != 0 || !tok.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !tok.len().is_multiple_of(2) || !tok.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(expired());
         }
         let bytes: Vec<u8> = (0..tok.len())
@@ -990,33 +990,32 @@ impl Store {
             m.shift_remove("namespace");
         }
         // Name.
-        if old.is_none() {
-            if new["metadata"]["name"]
+        if old.is_none()
+            && new["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .is_empty()
-            {
-                match new["metadata"]["generateName"].as_str() {
-                    Some(prefix) if !prefix.is_empty() => {
-                        let n = self.next_seq();
-                        let name = format!(
-                            "{prefix}{}",
-                            safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5)
-                        );
-                        new["metadata"]["name"] = json!(name);
-                    }
-                    _ => {
-                        return Err(ApiError::invalid(
-                            &rt.group,
-                            &rt.kind,
-                            "",
-                            vec![Cause::new(
-                                "FieldValueRequired",
-                                "metadata.name",
-                                "Required value: name or generateName is required",
-                            )],
-                        ))
-                    }
+        {
+            match new["metadata"]["generateName"].as_str() {
+                Some(prefix) if !prefix.is_empty() => {
+                    let n = self.next_seq();
+                    let name = format!(
+                        "{prefix}{}",
+                        safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5)
+                    );
+                    new["metadata"]["name"] = json!(name);
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        &rt.group,
+                        &rt.kind,
+                        "",
+                        vec![Cause::new(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )],
+                    ))
                 }
             }
         }
@@ -1280,9 +1279,9 @@ impl Store {
                     "TooManyRequests",
                     "Cannot evict pod as it would violate the pod's disruption budget.",
                 );
-                e.details = Some(
+                e.details = Some(Box::new(
                     json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently", self.pdb_desired(ns, pdb), self.healthy(ns, pdb))}]}),
-                );
+                ));
                 return Err(e);
             }
         }
