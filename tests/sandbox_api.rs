@@ -536,3 +536,71 @@ async fn creating_in_a_missing_namespace_is_404_and_duplicates_are_409() {
     );
     assert!(server.get("cm", Some("default"), "a").is_some());
 }
+
+#[tokio::test]
+async fn status_subresource_is_separate_from_the_main_resource() {
+    let (server, client, _d) = start().await;
+    server.apply_scenario(&scenario::bookinfo()).unwrap();
+    let api = httproutes(&client, "istio-demo");
+    let before = api.get("reviews").await.unwrap();
+    // A main-resource write cannot change status.
+    let p = json!({"status": {"parents": []}, "spec": {"hostnames": ["r"]}});
+    let out = api
+        .patch("reviews", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(out.data["status"], before.data["status"]);
+    assert_eq!(out.data["spec"]["hostnames"], json!(["r"]));
+    // A status write changes only status.
+    let p = json!({"status": {"parents": []}, "spec": {"hostnames": ["ignored"]}});
+    let out = api
+        .patch_status("reviews", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(out.data["status"]["parents"], json!([]));
+    assert_eq!(out.data["spec"]["hostnames"], json!(["r"]));
+    assert_eq!(out.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn generate_name_creates_unique_names() {
+    let (_server, client, _d) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let c: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
+    let a = api.create(&PostParams::default(), &c).await.unwrap();
+    let b = api.create(&PostParams::default(), &c).await.unwrap();
+    let (a, b) = (a.metadata.name.unwrap(), b.metadata.name.unwrap());
+    assert!(
+        a.starts_with("gen-") && b.starts_with("gen-") && a != b,
+        "{a} {b}"
+    );
+    assert_eq!(a.len(), "gen-".len() + 5);
+}
+
+#[tokio::test]
+async fn ready_delay_shows_a_rollout_in_progress() {
+    let server = ApiServer::start(ServerOptions {
+        ready_delay: Some(Duration::from_millis(1500)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    server.apply_scenario(&scenario::bookinfo()).unwrap();
+    let d = server
+        .get("deploy", Some("istio-demo"), "reviews-v1")
+        .unwrap();
+    assert_eq!(d["status"]["readyReplicas"], 0);
+    assert_eq!(d["status"]["unavailableReplicas"], 1);
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let d = server
+        .get("deploy", Some("istio-demo"), "reviews-v1")
+        .unwrap();
+    assert_eq!(d["status"]["readyReplicas"], 1);
+    let slice = &server.list_selected(
+        "endpointslices",
+        Some("istio-demo"),
+        "kubernetes.io/service-name=reviews-v1",
+    )[0];
+    assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
+}

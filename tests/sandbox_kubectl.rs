@@ -251,3 +251,36 @@ fn kubectl_get_watch_streams_changes() {
     assert!(text.contains("configmap/istio-ca-root-cert"), "{text}");
     assert!(text.contains("configmap/watched"), "{text}");
 }
+
+#[test]
+fn kubectl_apply_warns_about_pruned_fields_with_validate_warn() {
+    let env = bookinfo_env();
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n    port: 9080\n";
+    let f = env.file("route.yaml", route);
+    let out = env.kubectl(&["apply", "--validate=warn", "-f", f.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field \"spec.parentRefs[0].port\""),
+        "{err}"
+    );
+    let stored = env
+        .server
+        .get("httproutes", Some("istio-demo"), "ratings")
+        .unwrap();
+    assert!(stored["spec"]["parentRefs"][0].get("port").is_none());
+}
+
+#[test]
+fn kubectl_dry_run_server_stores_nothing() {
+    let env = bookinfo_env();
+    env.server.clear_log();
+    let out = env.kubectl_ok(&["delete", "deployment", "reviews-v1", "--dry-run=server"]);
+    assert!(out.contains("(server dry run)"), "{out}");
+    assert!(env
+        .server
+        .get("deploy", Some("istio-demo"), "reviews-v1")
+        .is_some());
+    assert!(env.server.writes().is_empty());
+    assert_eq!(env.server.writes_including_dry_run().len(), 1);
+}

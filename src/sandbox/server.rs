@@ -380,6 +380,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     };
     if !body.is_empty() {
         record.body = Some(String::from_utf8_lossy(&body).into_owned());
+        // DeleteOptions (DELETE, eviction) carry dryRun in the body.
+        if method == Method::DELETE || path.ends_with("/eviction") {
+            let opts: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let in_body = |v: &Value| v["dryRun"].as_array().is_some_and(|a| !a.is_empty());
+            record.dry_run |= in_body(&opts) || in_body(&opts["deleteOptions"]);
+        }
     }
     let full = if raw_query.is_empty() {
         path.clone()
@@ -539,7 +545,9 @@ async fn dispatch(
             Err(e) => error_response(&e),
         };
     }
+    let validation = q.get("fieldValidation").unwrap_or("Warn");
     let opts = WriteOpts {
+        warn_unknown: validation == "Warn",
         dry_run: q.get("dryRun") == Some("All"),
         field_manager: q.get("fieldManager").map(str::to_string),
         strict: q.get("fieldValidation") == Some("Strict"),
@@ -547,10 +555,18 @@ async fn dispatch(
         from_http: true,
     };
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
-    match result {
+    let warnings = std::mem::take(&mut lock(&shared.store).warnings);
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
+    };
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(h) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", h);
+        }
     }
+    resp
 }
 
 fn run_verb(
@@ -565,6 +581,7 @@ fn run_verb(
     let ns = t.namespace.as_deref();
     let rt = &t.rt;
     let mut store = lock(&shared.store);
+    store.warnings.clear();
     let name = t.name.as_deref();
     match (method.as_str(), name, t.sub.as_deref()) {
         ("GET", Some(n), None | Some("status")) => store.get(rt, ns, n).map(|v| (200, v)),

@@ -65,6 +65,9 @@ pub struct Event {
 pub struct WriteOpts {
     /// `dryRun=All`: compute and return, store nothing.
     pub dry_run: bool,
+    /// `fieldValidation=Warn` (the server default): pruned unknown fields are reported in
+    /// [`Store::warnings`].
+    pub warn_unknown: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
     /// `fieldValidation=Strict`: unknown fields are an error instead of being pruned.
@@ -157,6 +160,8 @@ pub struct Store {
     /// Settings.
     pub settings: StoreSettings,
     notify: Arc<Notify>,
+    /// Warnings of the last write (`unknown field "spec.parentRefs[0].port"`), sent as `Warning` headers.
+    pub warnings: Vec<String>,
     /// While set, writes do not run controllers (bulk scenario building).
     pub(crate) defer_controllers: bool,
 }
@@ -357,6 +362,7 @@ impl Store {
             settings,
             notify,
             defer_controllers: false,
+            warnings: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s
@@ -1121,9 +1127,15 @@ impl Store {
                 let before = new.clone();
                 (self.hook)(crd, &mut new)
                     .map_err(|causes| ApiError::invalid(&rt.group, &rt.kind, &name, causes))?;
-                if opts.strict {
-                    let mut unknown = Vec::new();
+                let mut unknown = Vec::new();
+                if opts.strict || opts.warn_unknown {
                     pruned_paths(&before, &new, "", &mut unknown);
+                }
+                if opts.warn_unknown && !opts.strict {
+                    self.warnings
+                        .extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
+                }
+                if opts.strict {
                     if !unknown.is_empty() {
                         let fields: Vec<String> = unknown
                             .iter()
