@@ -28,7 +28,24 @@ fn kubectl_get_pods_lists_running_bookinfo_pods() {
     );
     assert!(items.iter().all(|p| p["status"]["phase"] == "Running"));
     let table = env.kubectl_ok(&["get", "pods", "-n", "istio-demo"]);
-    assert!(table.contains("productpage-v1-"), "{table}");
+    let header = table.lines().next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("productpage-v1-"))
+        .unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("2/2"), "{table}");
+    assert_eq!(row.split_whitespace().nth(2), Some("Running"), "{table}");
+    let deploys = env.kubectl_ok(&["get", "deploy", "-A"]);
+    assert!(
+        deploys
+            .lines()
+            .any(|l| l.starts_with("istio-system") && l.contains("istiod") && l.contains("1/1")),
+        "{deploys}"
+    );
 }
 
 fn bookinfo_env() -> Env {
@@ -228,14 +245,7 @@ fn kubectl_get_watch_streams_changes() {
     let mut child = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
-        .args([
-            "get",
-            "configmaps",
-            "-w",
-            "-o",
-            "name",
-            "--request-timeout=0",
-        ])
+        .args(["get", "configmaps", "-w", "--request-timeout=0"])
         .env("KUBECACHEDIR", env.dir.path().join("cache"))
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -248,8 +258,11 @@ fn kubectl_get_watch_streams_changes() {
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("configmap/istio-ca-root-cert"), "{text}");
-    assert!(text.contains("configmap/watched"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("istio-ca-root-cert ")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("watched ")), "{text}");
 }
 
 #[test]

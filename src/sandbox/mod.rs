@@ -19,6 +19,7 @@ mod server;
 mod status;
 mod store;
 mod structural;
+mod table;
 
 use std::io;
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ pub use store::{
     format_ts, EventType, ListQuery, PatchType, SchemaHook, Store, StoreSettings, WriteOpts,
 };
 pub use structural::{apply_schema, default_hook, httproute_defaults};
+pub use table::{human_duration, to_table};
 
 use server::{lock, Shared};
 

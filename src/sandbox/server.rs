@@ -356,6 +356,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
     let q = Query::parse(&raw_query);
+    let wants_table = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"));
     let content_type = req
         .headers()
         .get("content-type")
@@ -429,7 +434,16 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
             }
         }
     }
-    let resp = dispatch(&shared, &method, &path, &q, &content_type, &body).await;
+    let resp = dispatch(
+        &shared,
+        &method,
+        &path,
+        &q,
+        &content_type,
+        &body,
+        wants_table,
+    )
+    .await;
     record.status = resp.status().as_u16();
     lock(&shared.log).push(record);
     Ok(resp)
@@ -487,6 +501,7 @@ async fn dispatch(
     q: &Query,
     ct: &str,
     body: &[u8],
+    wants_table: bool,
 ) -> Resp {
     let address = lock(&shared.address).clone();
     let routed = {
@@ -540,7 +555,7 @@ async fn dispatch(
         }
     }
     if verb == "watch" {
-        return match start_watch(shared, &target, q) {
+        return match start_watch(shared, &target, q, wants_table) {
             Ok(r) => r,
             Err(e) => error_response(&e),
         };
@@ -557,6 +572,10 @@ async fn dispatch(
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
     let warnings = std::mem::take(&mut lock(&shared.store).warnings);
     let mut resp = match result {
+        Ok((200, v)) if wants_table && *method == Method::GET && target.sub.is_none() => {
+            let now = lock(&shared.store).now();
+            json_response(200, &super::table::to_table(&target.rt, &v, now))
+        }
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
     };
@@ -707,7 +726,7 @@ fn event_line(kind: &str, obj: &Value) -> Bytes {
     Bytes::from(v)
 }
 
-fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiError> {
+fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Result<Resp, ApiError> {
     let lq = list_query(q)?;
     let timeout = Duration::from_secs(
         q.get("timeoutSeconds")
@@ -751,7 +770,12 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiE
                 {
                     continue;
                 }
-                first.push(event_line("ADDED", item));
+                let obj = if table {
+                    super::table::to_table(&rt, item, store.now())
+                } else {
+                    item.clone()
+                };
+                first.push(event_line("ADDED", &obj));
             }
             start_rv = store.resource_version();
             if send_initial {
@@ -812,6 +836,9 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiE
                             let mut obj = e.object.clone();
                             if rt.crd.is_some() {
                                 obj["apiVersion"] = json!(rt.api_version());
+                            }
+                            if table {
+                                obj = super::table::to_table(&rt, &obj, store.now());
                             }
                             let kind = match e.kind {
                                 EventType::Added => "ADDED",
