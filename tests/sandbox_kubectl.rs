@@ -22,7 +22,21 @@ fn kubectl_get_pods_lists_running_bookinfo_pods() {
     assert!(names.iter().any(|n| n.starts_with("reviews-v2-")), "{names:?}");
     assert!(items.iter().all(|p| p["status"]["phase"] == "Running"));
     let table = env.kubectl_ok(&["get", "pods", "-n", "istio-demo"]);
-    assert!(table.contains("productpage-v1-"), "{table}");
+    let header = table.lines().next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    let row = table.lines().find(|l| l.starts_with("productpage-v1-")).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("2/2"), "{table}");
+    assert_eq!(row.split_whitespace().nth(2), Some("Running"), "{table}");
+    let deploys = env.kubectl_ok(&["get", "deploy", "-A"]);
+    assert!(
+        deploys
+            .lines()
+            .any(|l| l.starts_with("istio-system") && l.contains("istiod") && l.contains("1/1")),
+        "{deploys}"
+    );
 }
 
 fn bookinfo_env() -> Env {
@@ -175,7 +189,7 @@ fn kubectl_get_watch_streams_changes() {
     let mut child = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
-        .args(["get", "configmaps", "-w", "-o", "name", "--request-timeout=0"])
+        .args(["get", "configmaps", "-w", "--request-timeout=0"])
         .env("KUBECACHEDIR", env.dir.path().join("cache"))
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -188,6 +202,30 @@ fn kubectl_get_watch_streams_changes() {
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("configmap/istio-ca-root-cert"), "{text}");
-    assert!(text.contains("configmap/watched"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("istio-ca-root-cert ")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("watched ")), "{text}");
+}
+
+#[test]
+fn kubectl_apply_warns_about_pruned_fields_with_validate_warn() {
+    let env = bookinfo_env();
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n    port: 9080\n";
+    let f = env.file("route.yaml", route);
+    let out = env.kubectl(&["apply", "--validate=warn", "-f", f.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field \"spec.parentRefs[0].port\""), "{err}");
+    let stored = env.server.get("httproutes", Some("istio-demo"), "ratings").unwrap();
+    assert!(stored["spec"]["parentRefs"][0].get("port").is_none());
+}
+
+#[test]
+fn kubectl_dry_run_server_stores_nothing() {
+    let env = bookinfo_env();
+    env.server.clear_log();
+    let out = env.kubectl_ok(&["delete", "deployment", "reviews-v1", "--dry-run=server"]);
+    assert!(out.contains("(server dry run)"), "{out}");
+    assert!(env.server.get("deploy", Some("istio-demo"), "reviews-v1").is_some());
+    assert!(env.server.writes().is_empty());
+    assert_eq!(env.server.writes_including_dry_run().len(), 1);
 }

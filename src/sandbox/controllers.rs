@@ -153,15 +153,42 @@ fn pod_from_template(template: &Value, name: &str, ns: &str, owner: &Value) -> V
     pod
 }
 
+/// (owner uid, pod name, ready) of every pod in a namespace, without cloning pods.
+fn pod_owners(store: &Store, ns: &str) -> Vec<(String, String, bool)> {
+    store
+        .in_namespace("", "pods", ns)
+        .flat_map(|p| {
+            let name = name_of(p);
+            let ready = pod_ready(p);
+            p["metadata"]["ownerReferences"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r["uid"].as_str())
+                .map(move |uid| (uid.to_string(), name.clone(), ready))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn owned_pods(owners: &[(String, String, bool)], uid: &str) -> Vec<(String, bool)> {
+    owners
+        .iter()
+        .filter(|(u, _, _)| u == uid)
+        .map(|(_, n, r)| (n.clone(), *r))
+        .collect()
+}
+
 fn replicasets(store: &mut Store, ns: &str) {
     let Some(pod_type) = store.builtin_type("", "pods") else {
         return;
     };
-    let pods = list(store, "", "pods", ns);
+    let owners = pod_owners(store, ns);
     for rs in list(store, "apps", "replicasets", ns) {
         let uid = uid_of(&rs);
         let rs_name = name_of(&rs);
-        let mut mine: Vec<&Value> = pods.iter().filter(|p| owned_by(p, &uid)).collect();
+        let mut mine: Vec<String> = owned_pods(&owners, &uid).into_iter().map(|(n, _)| n).collect();
         let want = replicas(&rs) as usize;
         if mine.len() < want {
             for _ in mine.len()..want {
@@ -180,9 +207,9 @@ fn replicasets(store: &mut Store, ns: &str) {
                 let _ = store.create_internal(&pod_type, ns, pod);
             }
         } else if mine.len() > want {
-            mine.sort_by_key(|p| std::cmp::Reverse(name_of(p)));
-            let extra: Vec<String> = mine.iter().take(mine.len() - want).map(|p| name_of(p)).collect();
-            for n in extra {
+            mine.sort_by(|a, b| b.cmp(a));
+            let n_extra = mine.len() - want;
+            for n in mine.into_iter().take(n_extra) {
                 store.delete_raw(&pod_type, ns, &n, false);
             }
         }
@@ -511,18 +538,19 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
     let Some(ep_type) = store.builtin_type("", "endpoints") else {
         return;
     };
-    let pods = list(store, "", "pods", ns);
     for svc in list(store, "", "services", ns) {
         let sel = &svc["spec"]["selector"];
-        if !sel.as_object().is_some_and(|m| !m.is_empty()) {
+        if sel.as_object().is_none_or(|m| m.is_empty()) {
             continue;
         }
         let sel = LabelSelector::from_object(sel);
         let sname = name_of(&svc);
-        let matching: Vec<&Value> = pods
-            .iter()
+        let pods: Vec<Value> = store
+            .in_namespace("", "pods", ns)
             .filter(|p| sel.matches(p) && p["status"]["podIP"].is_string())
+            .cloned()
             .collect();
+        let matching: Vec<&Value> = pods.iter().collect();
         let ports: Vec<Value> = svc["spec"]["ports"]
             .as_array()
             .cloned()
@@ -614,14 +642,14 @@ fn condition(old: &Value, kind: &str, status: &str, reason: &str, message: &str,
 }
 
 fn workload_status(store: &mut Store, ns: &str) {
-    let pods = list(store, "", "pods", ns);
+    let owners = pod_owners(store, ns);
     let all_rs = list(store, "apps", "replicasets", ns);
     let now = store.now_str();
     // ReplicaSets.
     for rs in &all_rs {
         let uid = uid_of(rs);
-        let mine: Vec<&Value> = pods.iter().filter(|p| owned_by(p, &uid)).collect();
-        let ready = mine.iter().filter(|p| pod_ready(p)).count();
+        let mine = owned_pods(&owners, &uid);
+        let ready = mine.iter().filter(|(_, r)| *r).count();
         let mut new = rs.clone();
         new["status"] = json!({"replicas": mine.len(), "fullyLabeledReplicas": mine.len(), "readyReplicas": ready,
             "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
@@ -640,9 +668,9 @@ fn workload_status(store: &mut Store, ns: &str) {
         let mut ready = 0i64;
         for rs in &owned {
             let ruid = uid_of(rs);
-            for p in pods.iter().filter(|p| owned_by(p, &ruid)) {
+            for (_, pod_is_ready) in owned_pods(&owners, &ruid) {
                 total += 1;
-                if pod_ready(p) {
+                if pod_is_ready {
                     ready += 1;
                 }
                 if name_of(rs) == new_rs {
@@ -704,8 +732,8 @@ fn workload_status(store: &mut Store, ns: &str) {
     for (plural, is_ds) in [("statefulsets", false), ("daemonsets", true)] {
         for w in list(store, "apps", plural, ns) {
             let uid = uid_of(&w);
-            let mine: Vec<&Value> = pods.iter().filter(|p| owned_by(p, &uid)).collect();
-            let ready = mine.iter().filter(|p| pod_ready(p)).count();
+            let mine = owned_pods(&owners, &uid);
+            let ready = mine.iter().filter(|(_, r)| *r).count();
             let mut new = w.clone();
             new["status"] = if is_ds {
                 json!({"currentNumberScheduled": mine.len(), "desiredNumberScheduled": 1, "numberAvailable": ready,

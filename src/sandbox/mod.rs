@@ -19,6 +19,7 @@ mod server;
 mod status;
 mod store;
 mod structural;
+mod table;
 
 use std::io;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub use select::{FieldSelector, LabelSelector};
 pub use status::{ApiError, Cause};
 pub use store::{format_ts, EventType, ListQuery, PatchType, SchemaHook, Store, StoreSettings, WriteOpts};
 pub use structural::{apply_schema, default_hook, httproute_defaults};
+pub use table::{human_duration, to_table};
 
 use server::{lock, Shared};
 
@@ -326,11 +328,13 @@ impl Sandbox {
             labels: LabelSelector::parse(label_selector).unwrap_or_default(),
             ..Default::default()
         };
-        store
-            .list(&rt, namespace, &q)
-            .ok()
-            .and_then(|l| l["items"].as_array().cloned())
-            .unwrap_or_default()
+        match store.list(&rt, namespace, &q) {
+            Ok(mut l) => match l.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => vec![],
+            },
+            Err(_) => vec![],
+        }
     }
 
     /// Create or replace an object as given (status kept), then run controllers.

@@ -369,7 +369,7 @@ impl Registry {
                 && (t.plural == res
                     || t.singular == res
                     || t.kind.eq_ignore_ascii_case(&res)
-                    || t.short_names.iter().any(|s| *s == res))
+                    || t.short_names.contains(&res))
         })
     }
 
@@ -414,7 +414,7 @@ impl Registry {
         let groups: Vec<Value> = groups
             .into_iter()
             .map(|(name, mut versions)| {
-                versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+                versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
                 let preferred = versions.first().cloned().unwrap_or_default();
                 json!({
                     "name": name,

@@ -160,7 +160,7 @@ struct Target {
 enum Route {
     Doc(Value),
     Status(u16),
-    Resource(Target),
+    Resource(Box<Target>),
 }
 
 fn route(store: &Store, path: &str, address: &str) -> Result<Route, ApiError> {
@@ -221,12 +221,12 @@ fn resource_route(store: &Store, group: &str, version: &str, rest: &[&str]) -> R
             .ok_or_else(ApiError::no_route)
     };
     let t = |rt: ResourceType, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
-        Route::Resource(Target {
+        Route::Resource(Box::new(Target {
             rt,
             namespace: ns.map(str::to_string),
             name: name.map(str::to_string),
             sub: sub.map(str::to_string),
-        })
+        }))
     };
     match rest {
         ["namespaces", ns, plural, tail @ ..]
@@ -326,6 +326,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
     let q = Query::parse(&raw_query);
+    let wants_table = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"));
     let content_type = req
         .headers()
         .get("content-type")
@@ -350,6 +355,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     };
     if !body.is_empty() {
         record.body = Some(String::from_utf8_lossy(&body).into_owned());
+        // DeleteOptions (DELETE, eviction) carry dryRun in the body.
+        if method == Method::DELETE || path.ends_with("/eviction") {
+            let opts: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let in_body = |v: &Value| v["dryRun"].as_array().is_some_and(|a| !a.is_empty());
+            record.dry_run |= in_body(&opts) || in_body(&opts["deleteOptions"]);
+        }
     }
     let full = if raw_query.is_empty() {
         path.clone()
@@ -393,7 +404,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
             }
         }
     }
-    let resp = dispatch(&shared, &method, &path, &q, &content_type, &body).await;
+    let resp = dispatch(&shared, &method, &path, &q, &content_type, &body, wants_table).await;
     record.status = resp.status().as_u16();
     lock(&shared.log).push(record);
     Ok(resp)
@@ -439,7 +450,15 @@ fn list_query(q: &Query) -> Result<ListQuery, ApiError> {
     })
 }
 
-async fn dispatch(shared: &Arc<Shared>, method: &Method, path: &str, q: &Query, ct: &str, body: &[u8]) -> Resp {
+async fn dispatch(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    q: &Query,
+    ct: &str,
+    body: &[u8],
+    wants_table: bool,
+) -> Resp {
     let address = lock(&shared.address).clone();
     let routed = {
         let store = lock(&shared.store);
@@ -465,7 +484,9 @@ async fn dispatch(shared: &Arc<Shared>, method: &Method, path: &str, q: &Query, 
     };
     {
         let rules = lock(&shared.rbac);
-        if !rbac_allows(&rules, verb, &target.rt.group, &resource, target.namespace.as_deref()) {
+        // Every authenticated user may ask what it may do (system:basic-user).
+        let always_allowed = target.rt.plural == "selfsubjectaccessreviews";
+        if !always_allowed && !rbac_allows(&rules, verb, &target.rt.group, &resource, target.namespace.as_deref()) {
             let e = ApiError::forbidden(
                 &shared.user,
                 verb,
@@ -478,12 +499,14 @@ async fn dispatch(shared: &Arc<Shared>, method: &Method, path: &str, q: &Query, 
         }
     }
     if verb == "watch" {
-        return match start_watch(shared, &target, q) {
+        return match start_watch(shared, &target, q, wants_table) {
             Ok(r) => r,
             Err(e) => error_response(&e),
         };
     }
+    let validation = q.get("fieldValidation").unwrap_or("Warn");
     let opts = WriteOpts {
+        warn_unknown: validation == "Warn",
         dry_run: q.get("dryRun") == Some("All"),
         field_manager: q.get("fieldManager").map(str::to_string),
         strict: q.get("fieldValidation") == Some("Strict"),
@@ -491,10 +514,22 @@ async fn dispatch(shared: &Arc<Shared>, method: &Method, path: &str, q: &Query, 
         from_http: true,
     };
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
-    match result {
+    let warnings = std::mem::take(&mut lock(&shared.store).warnings);
+    let mut resp = match result {
+        Ok((200, v)) if wants_table && *method == Method::GET && target.sub.is_none() => {
+            let now = lock(&shared.store).now();
+            json_response(200, &super::table::to_table(&target.rt, &v, now))
+        }
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
+    };
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(h) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", h);
+        }
     }
+    resp
 }
 
 fn run_verb(
@@ -509,6 +544,7 @@ fn run_verb(
     let ns = t.namespace.as_deref();
     let rt = &t.rt;
     let mut store = lock(&shared.store);
+    store.warnings.clear();
     let name = t.name.as_deref();
     match (method.as_str(), name, t.sub.as_deref()) {
         ("GET", Some(n), None | Some("status")) => store.get(rt, ns, n).map(|v| (200, v)),
@@ -620,7 +656,7 @@ fn event_line(kind: &str, obj: &Value) -> Bytes {
     Bytes::from(v)
 }
 
-fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiError> {
+fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Result<Resp, ApiError> {
     let lq = list_query(q)?;
     let timeout = Duration::from_secs(q.get("timeoutSeconds").and_then(|s| s.parse().ok()).unwrap_or(1800));
     let bookmarks = q.flag("allowWatchBookmarks");
@@ -649,7 +685,12 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiE
                 if name.as_deref().is_some_and(|n| item["metadata"]["name"] != n) {
                     continue;
                 }
-                first.push(event_line("ADDED", item));
+                let obj = if table {
+                    super::table::to_table(&rt, item, store.now())
+                } else {
+                    item.clone()
+                };
+                first.push(event_line("ADDED", &obj));
             }
             start_rv = store.resource_version();
             if send_initial {
@@ -707,6 +748,9 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Result<Resp, ApiE
                             let mut obj = e.object.clone();
                             if rt.crd.is_some() {
                                 obj["apiVersion"] = json!(rt.api_version());
+                            }
+                            if table {
+                                obj = super::table::to_table(&rt, &obj, store.now());
                             }
                             let kind = match e.kind {
                                 EventType::Added => "ADDED",

@@ -40,7 +40,7 @@ pub struct ApiError {
     /// Status `message`.
     pub message: String,
     /// Status `details` (name, group, kind, causes), if any.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// `Retry-After` seconds, if any.
     pub retry_after: Option<u32>,
 }
@@ -74,7 +74,7 @@ impl ApiError {
             d["group"] = json!(group);
         }
         d["kind"] = json!(kind);
-        self.details = Some(d);
+        self.details = Some(Box::new(d));
         self
     }
 
@@ -87,7 +87,7 @@ impl ApiError {
     /// 404 for a path nothing serves (`the server could not find the requested resource`).
     pub fn no_route() -> Self {
         let mut e = ApiError::new(404, "NotFound", "the server could not find the requested resource");
-        e.details = Some(json!({}));
+        e.details = Some(Box::new(json!({})));
         e
     }
 
@@ -151,7 +151,7 @@ impl ApiError {
             "UnsupportedMediaType",
             format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"),
         );
-        e.details = Some(json!({}));
+        e.details = Some(Box::new(json!({})));
         e
     }
 
@@ -191,7 +191,7 @@ impl ApiError {
             "reason": self.reason,
         });
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            s["details"] = (**d).clone();
         }
         if let Some(r) = self.retry_after {
             let d = s["details"].as_object().cloned().unwrap_or_default();

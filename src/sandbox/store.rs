@@ -65,6 +65,9 @@ pub struct Event {
 pub struct WriteOpts {
     /// `dryRun=All`: compute and return, store nothing.
     pub dry_run: bool,
+    /// `fieldValidation=Warn` (the server default): pruned unknown fields are reported in
+    /// [`Store::warnings`].
+    pub warn_unknown: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
     /// `fieldValidation=Strict`: unknown fields are an error instead of being pruned.
@@ -155,6 +158,8 @@ pub struct Store {
     /// Settings.
     pub settings: StoreSettings,
     notify: Arc<Notify>,
+    /// Warnings of the last write (`unknown field "spec.parentRefs[0].port"`), sent as `Warning` headers.
+    pub warnings: Vec<String>,
     /// While set, writes do not run controllers (bulk scenario building).
     pub(crate) defer_controllers: bool,
 }
@@ -199,13 +204,28 @@ pub fn safe_suffix(mut h: u64, n: usize) -> String {
     s
 }
 
-fn strip_volatile(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.shift_remove("resourceVersion");
-        m.shift_remove("managedFields");
-    }
-    v
+/// Equality ignoring `metadata.resourceVersion` and `metadata.managedFields`, without cloning.
+fn same_content(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let volatile = |k: &String| k == "resourceVersion" || k == "managedFields";
+    let meta_eq =
+        |x: Option<&Value>, y: Option<&Value>| match (x.and_then(Value::as_object), y.and_then(Value::as_object)) {
+            (Some(x), Some(y)) => {
+                x.iter().filter(|(k, _)| !volatile(k)).count() == y.iter().filter(|(k, _)| !volatile(k)).count()
+                    && x.iter().filter(|(k, _)| !volatile(k)).all(|(k, v)| y.get(k) == Some(v))
+            }
+            (x, y) => x == y,
+        };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            if k == "metadata" {
+                meta_eq(Some(v), b.get(k))
+            } else {
+                b.get(k) == Some(v)
+            }
+        })
 }
 
 fn without(v: &Value, keys: &[&str]) -> Value {
@@ -336,6 +356,7 @@ impl Store {
             settings,
             notify,
             defer_controllers: false,
+            warnings: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
@@ -456,7 +477,7 @@ impl Store {
         match obj {
             Some(mut new) => {
                 if let Some(old) = old {
-                    if strip_volatile(old) == strip_volatile(&new) {
+                    if same_content(old, &new) {
                         return Some(old.clone());
                     }
                 }
@@ -595,7 +616,7 @@ impl Store {
         let expired = || {
             ApiError::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
         };
-        if tok.len() % 2 != 0 || !tok.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !tok.len().is_multiple_of(2) || !tok.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(expired());
         }
         let bytes: Vec<u8> = (0..tok.len())
@@ -909,26 +930,24 @@ impl Store {
             m.shift_remove("namespace");
         }
         // Name.
-        if old.is_none() {
-            if new["metadata"]["name"].as_str().unwrap_or_default().is_empty() {
-                match new["metadata"]["generateName"].as_str() {
-                    Some(prefix) if !prefix.is_empty() => {
-                        let n = self.next_seq();
-                        let name = format!("{prefix}{}", safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5));
-                        new["metadata"]["name"] = json!(name);
-                    }
-                    _ => {
-                        return Err(ApiError::invalid(
-                            &rt.group,
-                            &rt.kind,
-                            "",
-                            vec![Cause::new(
-                                "FieldValueRequired",
-                                "metadata.name",
-                                "Required value: name or generateName is required",
-                            )],
-                        ))
-                    }
+        if old.is_none() && new["metadata"]["name"].as_str().unwrap_or_default().is_empty() {
+            match new["metadata"]["generateName"].as_str() {
+                Some(prefix) if !prefix.is_empty() => {
+                    let n = self.next_seq();
+                    let name = format!("{prefix}{}", safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5));
+                    new["metadata"]["name"] = json!(name);
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        &rt.group,
+                        &rt.kind,
+                        "",
+                        vec![Cause::new(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )],
+                    ))
                 }
             }
         }
@@ -1022,9 +1041,15 @@ impl Store {
             if mode != WriteMode::Raw || crd.schema.is_some() {
                 let before = new.clone();
                 (self.hook)(crd, &mut new).map_err(|causes| ApiError::invalid(&rt.group, &rt.kind, &name, causes))?;
-                if opts.strict {
-                    let mut unknown = Vec::new();
+                let mut unknown = Vec::new();
+                if opts.strict || opts.warn_unknown {
                     pruned_paths(&before, &new, "", &mut unknown);
+                }
+                if opts.warn_unknown && !opts.strict {
+                    self.warnings
+                        .extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
+                }
+                if opts.strict {
                     if !unknown.is_empty() {
                         let fields: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
                         return Err(ApiError::bad_request(format!(
@@ -1047,7 +1072,7 @@ impl Store {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
                 new["metadata"]["generation"] = json!(g + 1);
             }
-            if strip_volatile(old) == strip_volatile(&new) {
+            if same_content(old, &new) {
                 return Ok(Self::with_version(rt, old.clone()));
             }
         }
@@ -1147,9 +1172,9 @@ impl Store {
                     "TooManyRequests",
                     "Cannot evict pod as it would violate the pod's disruption budget.",
                 );
-                e.details = Some(
+                e.details = Some(Box::new(
                     json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently", self.pdb_desired(ns, pdb), self.healthy(ns, pdb))}]}),
-                );
+                ));
                 return Err(e);
             }
         }
