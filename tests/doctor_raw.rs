@@ -99,3 +99,20 @@ fn gamma_parent_defaults_follow_the_api_server() {
     assert_eq!(r.rules[0].backends[0].weight, 1);
     assert!(r.rules[0].backends[0].is_service());
 }
+
+#[test]
+fn null_fields_read_as_absent_not_as_undecodable_objects() {
+    use kubectl_mesh::doctor::{Kind, RawLists, Snapshot};
+    let mut raw = RawLists::new();
+    raw.insert(
+        Kind::Pod,
+        Ok(vec![serde_json::json!({
+            "metadata": {"name": "details-v1-abc", "namespace": "istio-demo", "labels": null},
+            "spec": {"containers": [{"name": "details", "image": "x"}], "initContainers": null},
+            "status": {"phase": "Running", "initContainerStatuses": null, "containerStatuses": []}
+        })]),
+    );
+    let snap = Snapshot::from_raw(&raw);
+    assert!(snap.decode_errors.is_empty(), "{:?}", snap.decode_errors);
+    assert_eq!(snap.pods.as_ref().unwrap().len(), 1);
+}

@@ -767,7 +767,16 @@ where
     let items = raw.get(kind)?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        match R::deserialize(item) {
+        // `null` means absent in the Kubernetes API; some servers and proxies do send it.
+        let decoded = R::deserialize(item).or_else(|e| {
+            let mut cleaned = item.clone();
+            if strip_nulls(&mut cleaned) {
+                R::deserialize(&cleaned)
+            } else {
+                Err(e)
+            }
+        });
+        match decoded {
             Ok(r) => out.push(convert(r)),
             Err(e) => {
                 let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
@@ -776,6 +785,31 @@ where
         }
     }
     Ok(out)
+}
+
+/// Remove `null` members and array elements, recursively; true when something was removed.
+fn strip_nulls(v: &mut Value) -> bool {
+    match v {
+        Value::Object(map) => {
+            let before = map.len();
+            map.retain(|_, x| !x.is_null());
+            let mut changed = map.len() != before;
+            for x in map.values_mut() {
+                changed |= strip_nulls(x);
+            }
+            changed
+        }
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|x| !x.is_null());
+            let mut changed = items.len() != before;
+            for x in items.iter_mut() {
+                changed |= strip_nulls(x);
+            }
+            changed
+        }
+        _ => false,
+    }
 }
 
 /// Walk `fieldsV1` for `f:metadata` → `f:labels` → `f:<key>`.
