@@ -43,21 +43,25 @@ pub async fn read_raw_lists(cluster: &Cluster, scope: &Scope) -> Result<RawLists
             });
         }
     }
-    let mut raw = RawLists::new();
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (kind, namespace, result) =
             joined.map_err(|e| MeshError::io("reading the cluster", std::io::Error::other(e)))?;
+        // Nothing can be checked when the server is unreachable or rejects us: stop at once.
+        if let Err(e @ (MeshError::Unreachable { .. } | MeshError::Timeout { .. } | MeshError::Unauthorized { .. })) =
+            result
+        {
+            tasks.abort_all();
+            return Err(e);
+        }
         results.push((kind, namespace, result));
     }
     // Deterministic merge order, whatever order the answers came in.
     results.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
+    let mut raw = RawLists::new();
     for (kind, namespace, result) in results {
         let entry = match result {
             Ok(list) => Ok(list.items),
-            Err(e @ (MeshError::Unreachable { .. } | MeshError::Timeout { .. } | MeshError::Unauthorized { .. })) => {
-                return Err(e)
-            }
             Err(MeshError::Forbidden { .. }) => Err(Unavailable::forbidden_list(kind, namespace.as_deref())),
             Err(MeshError::NotServed { .. }) => Err(Unavailable::NotServed),
             Err(e) => Err(Unavailable::Failed(e.to_string())),

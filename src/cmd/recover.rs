@@ -351,6 +351,16 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     let structured = matches!(ctx.out.format, OutputFormat::Json | OutputFormat::Yaml);
 
     let (snapshot, findings) = diagnose(&cluster, &scope).await?;
+    // A plan from a half-read cluster could call it healthy: refuse instead.
+    if let Some(f) = findings
+        .iter()
+        .find(|f| f.id == "api-access" && f.status == crate::doctor::Status::Error)
+    {
+        return Err(MeshError::refused(
+            format!("cannot plan a recovery: {}", f.message),
+            f.hint.clone().or_else(|| Some("retry in a moment".into())),
+        ));
+    }
     let plan = plan_recover(&findings, &snapshot);
     let mut results: Vec<ActionResult> = plan
         .skipped

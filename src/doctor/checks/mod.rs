@@ -96,29 +96,51 @@ fn api_access(s: &Snapshot) -> Vec<Finding> {
         (Kind::MutatingWebhookConfiguration, s.mutating_webhooks.as_ref().err()),
         (Kind::PodDisruptionBudget, s.pdbs.as_ref().err()),
     ];
-    let problems: Vec<String> = kinds
-        .iter()
-        .filter_map(|(k, e)| match e {
-            Some(u @ (Unavailable::Forbidden { .. } | Unavailable::Failed(_))) => Some(unavailable_reason(*k, u)),
-            _ => None,
-        })
-        .collect();
+    let reasons = |want_failed: bool| -> Vec<String> {
+        kinds
+            .iter()
+            .filter_map(|(k, e)| match e {
+                Some(u @ Unavailable::Forbidden { .. }) if !want_failed => Some(unavailable_reason(*k, u)),
+                Some(u @ Unavailable::Failed(_)) if want_failed => Some(unavailable_reason(*k, u)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (forbidden, failed) = (reasons(false), reasons(true));
     let mut out = Vec::new();
-    if problems.is_empty() {
+    if forbidden.is_empty() && failed.is_empty() {
         out.push(Finding::ok(ID, cat, "can read every resource doctor needs"));
-    } else {
+    }
+    if !forbidden.is_empty() {
+        // Missing permissions are the user's choice: the checks say "skipped", the exit code is unaffected.
         out.push(
             Finding::warning(
                 ID,
                 cat,
                 format!(
-                    "{} of {} resource lists could not be read; checks that need them are skipped: {}",
-                    problems.len(),
+                    "{} of {} resource lists may not be read; checks that need them are skipped: {}",
+                    forbidden.len(),
                     kinds.len(),
-                    problems.join("; ")
+                    forbidden.join("; ")
                 ),
             )
             .with_hint("ask for read access (get/list) to these resources, or narrow with -n NAMESPACE"),
+        );
+    }
+    if !failed.is_empty() {
+        // The API server failed us: nothing proves the cluster healthy, so this is an error, not a silent ok.
+        out.push(
+            Finding::error(
+                ID,
+                cat,
+                format!(
+                    "{} of {} resource lists failed to load; checks that need them could not run: {}",
+                    failed.len(),
+                    kinds.len(),
+                    failed.join("; ")
+                ),
+            )
+            .with_hint("the API server answered with errors: retry, or add -v 6 to see the requests"),
         );
     }
     if !s.decode_errors.is_empty() {
