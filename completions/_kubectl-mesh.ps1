@@ -232,6 +232,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
             [CompletionResult]::new('--v', '--v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
             [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Keep the sandbox API server running until Ctrl-C (use it from another shell with the printed kubeconfig)')
+            [CompletionResult]::new('--no-tour', '--no-tour', [CompletionResultType]::ParameterName, 'Skip the guided tour (with --serve: just start the sandbox)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

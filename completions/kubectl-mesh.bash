@@ -300,7 +300,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__demo)
-            opts="-n -v -h --serve --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            opts="-n -v -h --serve --no-tour --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

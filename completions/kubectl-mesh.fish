@@ -203,6 +203,7 @@ always\t''
 never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l serve -d 'Keep the sandbox API server running until Ctrl-C (use it from another shell with the printed kubeconfig)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l no-tour -d 'Skip the guided tour (with --serve: just start the sandbox)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'

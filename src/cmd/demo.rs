@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser};
+use clap::Args;
 
 use crate::cli::Cli;
 use crate::cmd::Ctx;
@@ -75,7 +75,7 @@ async fn run_step(ctx: &Ctx, kubeconfig: &std::path::Path, line: &str) -> Result
     argv.push(kubeconfig.display().to_string());
     argv.push("--color".into());
     argv.push(if ctx.out.color { "always".into() } else { "never".into() });
-    let cli = Cli::try_parse_from(&argv).map_err(|e| MeshError::usage(format!("demo step {line:?}: {e}")))?;
+    let cli = Cli::parse_from_args(&argv).map_err(|e| MeshError::usage(format!("demo step {line:?}: {e}")))?;
     match Box::pin(crate::cmd::run(cli)).await {
         Ok(code) => Ok(code),
         Err(e) => {

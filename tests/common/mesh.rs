@@ -74,9 +74,10 @@ impl Mesh {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"));
-        c.args(args)
-            .arg("--kubeconfig")
+        // First, so a test's own --kubeconfig (later) wins, as with kubectl.
+        c.arg("--kubeconfig")
             .arg(&self.kubeconfig)
+            .args(args)
             .env_remove("KUBECONFIG")
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
