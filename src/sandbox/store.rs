@@ -1135,20 +1135,18 @@ impl Store {
                     self.warnings
                         .extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
                 }
-                if opts.strict {
-                    if !unknown.is_empty() {
-                        let fields: Vec<String> = unknown
-                            .iter()
-                            .map(|p| format!("unknown field \"{p}\""))
-                            .collect();
-                        return Err(ApiError::bad_request(format!(
-                            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                            rt.kind,
-                            rt.version,
-                            rt.kind,
-                            fields.join(", ")
-                        )));
-                    }
+                if opts.strict && !unknown.is_empty() {
+                    let fields: Vec<String> = unknown
+                        .iter()
+                        .map(|p| format!("unknown field \"{p}\""))
+                        .collect();
+                    return Err(ApiError::bad_request(format!(
+                        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                        rt.kind,
+                        rt.version,
+                        rt.kind,
+                        fields.join(", ")
+                    )));
                 }
             }
         } else {
