@@ -604,3 +604,56 @@ async fn ready_delay_shows_a_rollout_in_progress() {
     )[0];
     assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
 }
+
+#[tokio::test]
+async fn odd_bodies_get_clean_errors_and_the_server_keeps_serving() {
+    let (server, client, _d) = start().await;
+    server.apply_scenario(&scenario::bookinfo()).unwrap();
+    let cases: Vec<(&str, &str, &str, String)> = vec![
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":"nope"}"#.into()),
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x","labels":"a"}}"#.into()),
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", "[1,2]".into()),
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", "{not json".into()),
+        ("POST", "/apis/apps/v1/namespaces/istio-demo/deployments", "application/json", r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"template":{"metadata":"m"}}}"#.into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "application/merge-patch+json", r#"{"spec":{"template":{"spec":{"containers":"x"}}}}"#.into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "application/json-patch+json", r#"[{"op":"replace","path":"/metadata","value":"x"}]"#.into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "application/apply-patch+yaml", "- a\n- b\n".into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "text/plain", "{}".into()),
+        ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "application/json", "[]".into()),
+        ("GET", "/api/v1/namespaces/istio-demo/pods?labelSelector=app%20in%20(", "", String::new()),
+        ("GET", "/apis/nope/v1/things", "", String::new()),
+        ("PUT", "/api/v1/namespaces/istio-demo/pods/x/status", "application/json", "null".into()),
+    ];
+    for (method, path, ct, body) in cases {
+        let mut req = http::Request::builder().method(method).uri(path);
+        if !ct.is_empty() {
+            req = req.header("content-type", ct);
+        }
+        let err = client
+            .request_text(req.body(body.clone().into_bytes()).unwrap())
+            .await
+            .unwrap_err();
+        match err {
+            kube::Error::Api(s) => assert!(
+                (400..500).contains(&s.code),
+                "{method} {path} {body}: {s:?}"
+            ),
+            other => panic!("{method} {path} {body}: {other:?}"),
+        }
+    }
+    // Still serving, store intact.
+    let d = server
+        .get("deploy", Some("istio-demo"), "reviews-v1")
+        .unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["name"],
+        "reviews"
+    );
+    let pods: Api<Pod> = Api::namespaced(client, "istio-demo");
+    assert!(!pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}

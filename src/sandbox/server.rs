@@ -607,6 +607,11 @@ fn run_verb(
         ("GET", None, None) => store.list(rt, ns, &list_query(q)?).map(|v| (200, v)),
         ("POST", None, None) if rt.plural == "selfsubjectaccessreviews" => {
             let review = parse_body(body, ct)?;
+            if !review.is_object() {
+                return Err(ApiError::bad_request(
+                    "SelfSubjectAccessReview must be an object",
+                ));
+            }
             let attrs = &review["spec"]["resourceAttributes"];
             let resource = match attrs["subresource"].as_str() {
                 Some(s) if !s.is_empty() => {

@@ -792,6 +792,14 @@ impl Store {
             }
             _ => parse_json(body)?,
         };
+        if ptype == PatchType::Apply
+            && !(patch_doc.is_object()
+                && matches!(patch_doc["metadata"], Value::Null | Value::Object(_)))
+        {
+            return Err(ApiError::bad_request(
+                "apply patch must be an object with object metadata",
+            ));
+        }
         let old = self.raw(&rt.group, &rt.plural, &nsk, name).cloned();
         let Some(old) = old else {
             if ptype == PatchType::Apply {
@@ -987,6 +995,9 @@ impl Store {
         }
         if !new["metadata"].is_object() {
             new["metadata"] = json!({});
+        }
+        if !rt.is_custom() {
+            validate_shape(rt, &new)?;
         }
         new["apiVersion"] = json!(rt.api_version());
         new["kind"] = json!(rt.kind);
@@ -1395,4 +1406,97 @@ pub fn drop_nulls(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(drop_nulls),
         _ => {}
     }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Reject bodies whose structure a Go client could not decode (a string where an object belongs, …),
+/// with the API server's decode error, so later code can index objects safely.
+fn validate_shape(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let fail = |path: &str, want: &str, got: &Value| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: json: cannot unmarshal {} into Go struct field {kind}.{path} of type {want}",
+            type_name(got),
+            kind = rt.kind,
+            v = rt.version,
+        ))
+    };
+    let object = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null | Value::Object(_) => Ok(()),
+            other => Err(fail(path, "object", other)),
+        }
+    };
+    let array_of_objects = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null => Ok(()),
+            Value::Array(items) => match items.iter().find(|i| !i.is_object()) {
+                Some(bad) => Err(fail(path, "object", bad)),
+                None => Ok(()),
+            },
+            other => Err(fail(path, "array", other)),
+        }
+    };
+    let string_map = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null => Ok(()),
+            Value::Object(m) => match m.values().find(|x| !x.is_string()) {
+                Some(bad) => Err(fail(path, "string", bad)),
+                None => Ok(()),
+            },
+            other => Err(fail(path, "map[string]string", other)),
+        }
+    };
+    let meta = |path: &str, m: &Value| -> Result<(), ApiError> {
+        object(path, m)?;
+        string_map(&format!("{path}.labels"), &m["labels"])?;
+        string_map(&format!("{path}.annotations"), &m["annotations"])?;
+        array_of_objects(&format!("{path}.ownerReferences"), &m["ownerReferences"])
+    };
+    let pod_spec = |path: &str, s: &Value| -> Result<(), ApiError> {
+        object(path, s)?;
+        for k in [
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "volumes",
+            "tolerations",
+        ] {
+            array_of_objects(&format!("{path}.{k}"), &s[k])?;
+        }
+        Ok(())
+    };
+    meta("metadata", &obj["metadata"])?;
+    object("spec", &obj["spec"])?;
+    object("status", &obj["status"])?;
+    for k in ["containerStatuses", "initContainerStatuses", "conditions"] {
+        array_of_objects(&format!("status.{k}"), &obj["status"][k])?;
+    }
+    match rt.kind.as_str() {
+        "Pod" => pod_spec("spec", &obj["spec"])?,
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
+            let t = &obj["spec"]["template"];
+            object("spec.template", t)?;
+            object("spec.selector", &obj["spec"]["selector"])?;
+            meta("spec.template.metadata", &t["metadata"])?;
+            pod_spec("spec.template.spec", &t["spec"])?;
+        }
+        "Service" => {
+            array_of_objects("spec.ports", &obj["spec"]["ports"])?;
+            string_map("spec.selector", &obj["spec"]["selector"])?;
+        }
+        "PodDisruptionBudget" => object("spec.selector", &obj["spec"]["selector"])?,
+        "ConfigMap" | "Secret" => string_map("data", &obj["data"])?,
+        _ => {}
+    }
+    Ok(())
 }
