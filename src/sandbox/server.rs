@@ -726,7 +726,13 @@ fn run_verb(
 }
 
 fn event_line(kind: &str, obj: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a Value,
+    }
+    let mut v = serde_json::to_vec(&Line { kind, object: obj }).unwrap_or_default();
     v.push(b'\n');
     Bytes::from(v)
 }

@@ -616,12 +616,14 @@ impl Store {
                 metadata["remainingItemCount"] = json!(remaining);
             }
         }
-        Ok(json!({
+        let mut out = json!({
             "kind": format!("{}List", rt.kind),
             "apiVersion": rt.api_version(),
             "metadata": metadata,
-            "items": items,
-        }))
+        });
+        // Moved in, not through `json!` (which would serialize every item again).
+        out["items"] = Value::Array(items);
+        Ok(out)
     }
 
     fn encode_token(&self, rv: u64, key: &(String, String)) -> String {
