@@ -326,6 +326,7 @@ async fn server_side_apply_creates_and_updates() {
     );
     let mf = created.metadata.managed_fields.unwrap();
     assert_eq!(mf[0].manager.as_deref(), Some("kubectl-mesh"));
+    assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
     let mut route2 = route.clone();
     route2["spec"]["hostnames"] = json!(["details.local"]);
     let updated = api

@@ -300,3 +300,73 @@ fn deleting_a_namespace_deletes_its_objects() {
     assert!(s.list("httproutes", Some("istio-demo")).is_empty());
     assert!(!s.list("pods", Some("istio-system")).is_empty());
 }
+
+#[test]
+fn paused_deployments_do_not_roll_out() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo()).unwrap();
+    let mut d = s.get("deploy", Some("istio-demo"), "ratings-v1").unwrap();
+    let pod_before =
+        s.list_selected("pods", Some("istio-demo"), "app=ratings")[0]["metadata"]["name"].clone();
+    d["spec"]["paused"] = json!(true);
+    d["spec"]["template"]["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"});
+    s.update(d).unwrap();
+    let pods = s.list_selected("pods", Some("istio-demo"), "app=ratings");
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["metadata"]["name"], pod_before);
+    let d = s.get("deploy", Some("istio-demo"), "ratings-v1").unwrap();
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap();
+    assert_eq!(progressing["reason"], "DeploymentPaused");
+    // Resuming rolls out the new template.
+    let mut d = d;
+    d["spec"]["paused"] = json!(false);
+    s.update(d).unwrap();
+    let pods = s.list_selected("pods", Some("istio-demo"), "app=ratings");
+    assert_eq!(pods.len(), 1);
+    assert_ne!(pods[0]["metadata"]["name"], pod_before);
+    assert_eq!(
+        s.list_selected("rs", Some("istio-demo"), "app=ratings")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn statefulsets_and_daemonsets_get_pods_and_status() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo()).unwrap();
+    let template = json!({"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}});
+    s.insert(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "istio-demo"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "db"}}, "serviceName": "db", "template": template}}))
+        .unwrap();
+    let mut names: Vec<String> = s
+        .list_selected("pods", Some("istio-demo"), "app=db")
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["db-0", "db-1"]);
+    assert_eq!(
+        s.get("sts", Some("istio-demo"), "db").unwrap()["status"]["readyReplicas"],
+        2
+    );
+    let ds_template = json!({"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "agent", "image": "agent:1"}]}});
+    s.insert(json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "istio-demo"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": ds_template}}))
+        .unwrap();
+    assert_eq!(
+        s.list_selected("pods", Some("istio-demo"), "app=agent")
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.get("ds", Some("istio-demo"), "agent").unwrap()["status"]["numberReady"],
+        1
+    );
+}

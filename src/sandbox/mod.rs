@@ -9,6 +9,26 @@
 //! with PodDisruptionBudgets, optional RBAC, fault injection and a request log.
 //!
 //! See `/work/shared/API-FACTS.md` for the behaviour it must match.
+//!
+//! ```no_run
+//! use kubectl_mesh::sandbox::{scenario, Fault, ServerOptions, TestServer};
+//!
+//! let server = TestServer::start(ServerOptions::default())?;
+//! server.apply_scenario(&scenario::bookinfo().stale_root_cert())?;
+//! let dir = std::env::temp_dir();
+//! let kubeconfig = server.write_kubeconfig(&dir, Some("istio-demo"))?;
+//! server.inject(Fault::status(409, "conflict").method("PATCH").path("/httproutes/").once());
+//! // … run `kubectl-mesh --kubeconfig <kubeconfig> shift reviews v1=90 v3=10` …
+//! let route = server.get("httproutes", Some("istio-demo"), "reviews");
+//! let writes = server.writes();
+//! # let _ = (kubeconfig, route, writes);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Deviations from a real API server worth knowing: no authentication (plain HTTP); server-side apply
+//! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; watches do not
+//! turn label-selector transitions into ADDED/DELETED; rollouts are instant unless
+//! [`ServerOptions::ready_delay`] is set.
 
 mod controllers;
 mod patch;

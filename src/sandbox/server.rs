@@ -568,6 +568,7 @@ async fn dispatch(
         strict: q.get("fieldValidation") == Some("Strict"),
         force: q.flag("force"),
         from_http: true,
+        apply: false,
     };
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
     let warnings = std::mem::take(&mut lock(&shared.store).warnings);

@@ -74,6 +74,8 @@ pub struct WriteOpts {
     pub strict: bool,
     /// `force` (server-side apply).
     pub force: bool,
+    /// The write is a server-side apply (managedFields operation `Apply`).
+    pub apply: bool,
     /// The write came over HTTP (status is dropped on create of kinds with a status subresource).
     pub from_http: bool,
 }
@@ -802,6 +804,9 @@ impl Store {
                 "apply patch must be an object with object metadata",
             ));
         }
+        let mut apply_opts = opts.clone();
+        apply_opts.apply = ptype == PatchType::Apply;
+        let opts = &apply_opts;
         let old = self.raw(&rt.group, &rt.plural, &nsk, name).cloned();
         let Some(old) = old else {
             if ptype == PatchType::Apply {
@@ -1178,11 +1183,7 @@ impl Store {
             }
         }
         if let Some(manager) = &opts.field_manager {
-            let op = if opts.force || mode == WriteMode::Create && opts.field_manager.is_some() {
-                "Apply"
-            } else {
-                "Update"
-            };
+            let op = if opts.apply { "Apply" } else { "Update" };
             let entry = json!({"manager": manager, "operation": op, "apiVersion": rt.api_version(),
                 "time": self.now_str(), "fieldsType": "FieldsV1", "fieldsV1": {}});
             let mut mf: Vec<Value> = new["metadata"]["managedFields"]
