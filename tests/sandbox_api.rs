@@ -455,6 +455,10 @@ async fn faults_fire_the_configured_number_of_times() {
     assert!(api.list(&ListParams::default()).await.is_err());
     api.list(&ListParams::default()).await.unwrap();
 
+    server.inject(Fault::reset_mid_body().path("/configmaps").once());
+    assert!(api.list(&ListParams::default()).await.is_err());
+    api.list(&ListParams::default()).await.unwrap();
+
     server.inject(Fault::status(429, "slow down").retry_after(3).once());
     let err = api.list(&ListParams::default()).await.unwrap_err();
     assert!(

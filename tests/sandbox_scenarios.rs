@@ -370,3 +370,65 @@ fn statefulsets_and_daemonsets_get_pods_and_status() {
         1
     );
 }
+
+fn route_yaml(rules: &str) -> String {
+    format!("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: limits\n  namespace: istio-demo\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: reviews\n  rules:\n{rules}")
+}
+
+#[test]
+fn trimmed_crds_enforce_gateway_api_limits() {
+    let backend = "    - name: reviews-v1\n      port: 9080\n";
+    let many_backends = format!("  - backendRefs:\n{}", backend.repeat(17));
+    let nine_matches = format!(
+        "  - matches:\n{}",
+        "    - path:\n        type: PathPrefix\n        value: /x\n".repeat(9)
+    );
+    let named_rule =
+        "  - name: default\n    backendRefs:\n    - name: reviews-v1\n      port: 9080\n";
+    let bad_weight =
+        "  - backendRefs:\n    - name: reviews-v1\n      port: 9080\n      weight: -1\n";
+
+    let v10 = server();
+    v10.apply_scenario(&scenario::bookinfo()).unwrap();
+    let err = v10
+        .load_yaml(&route_yaml(&many_backends))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("spec.rules[0].backendRefs: Too many: 17: must have at most 16 items"),
+        "{err}"
+    );
+    let err = v10
+        .load_yaml(&route_yaml(&nine_matches))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.rules[0].matches: Too many: 9"), "{err}");
+    let err = v10
+        .load_yaml(&route_yaml(bad_weight))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("should be greater than or equal to 0"),
+        "{err}"
+    );
+    let stored = v10.load_yaml(&route_yaml(named_rule)).unwrap();
+    assert!(stored[0]["spec"]["rules"][0].get("name").is_none());
+
+    let v16 = server();
+    v16.apply_scenario(&scenario::bookinfo().crds(GatewayApiBundle::V1_6))
+        .unwrap();
+    let crd = v16
+        .get("crd", None, "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(
+        crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"],
+        "v1.6.1"
+    );
+    v16.load_yaml(&route_yaml(&nine_matches)).unwrap();
+    let stored = v16.load_yaml(&route_yaml(named_rule)).unwrap();
+    assert_eq!(stored[0]["spec"]["rules"][0]["name"], "default");
+    let reviews = v16
+        .get("httproutes", Some("istio-demo"), "reviews")
+        .unwrap();
+    assert_eq!(reviews["spec"]["parentRefs"][0]["port"], 9080);
+}

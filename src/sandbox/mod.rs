@@ -76,6 +76,8 @@ pub struct ServerOptions {
     pub ready_delay: Option<Duration>,
     /// User name the server reports in RBAC Forbidden messages.
     pub user: String,
+    /// Port on 127.0.0.1 (0 = any free port, the default).
+    pub port: u16,
 }
 
 impl Default for ServerOptions {
@@ -86,6 +88,7 @@ impl Default for ServerOptions {
             native_sidecars: false,
             ready_delay: None,
             user: "test".into(),
+            port: 0,
         }
     }
 }
@@ -480,7 +483,7 @@ impl std::ops::Deref for ApiServer {
 impl ApiServer {
     /// Bind 127.0.0.1 on a free port and serve.
     pub async fn start(opts: ServerOptions) -> io::Result<ApiServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
         let notify = Arc::new(Notify::new());
         let settings = StoreSettings {
