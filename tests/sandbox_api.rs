@@ -662,3 +662,33 @@ async fn odd_bodies_get_clean_errors_and_the_server_keeps_serving() {
         .items
         .is_empty());
 }
+
+#[tokio::test]
+async fn kube_discovery_sees_gateway_api_only_when_crds_are_installed() {
+    let (server, client, _d) = start().await;
+    server
+        .apply_scenario(&scenario::bookinfo().no_crds())
+        .unwrap();
+    let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
+    assert!(discovery.get("gateway.networking.k8s.io").is_none());
+    let (ar, caps) = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .find(|(ar, _)| ar.kind == "Pod")
+        .unwrap();
+    assert_eq!(ar.plural, "pods");
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(s, _)| s.plural == "pods/eviction" || s.plural == "eviction"),
+        "{:?}",
+        caps.subresources
+    );
+
+    server.load_yaml(scenario::GATEWAY_API_V1_0_CRDS).unwrap();
+    let discovery = kube::Discovery::new(client).run().await.unwrap();
+    let group = discovery.get("gateway.networking.k8s.io").unwrap();
+    assert_eq!(group.preferred_version_or_latest(), "v1");
+    let (ar, _) = group.recommended_kind("HTTPRoute").unwrap();
+    assert_eq!(ar.plural, "httproutes");
+}

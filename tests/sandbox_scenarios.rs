@@ -432,3 +432,26 @@ fn trimmed_crds_enforce_gateway_api_limits() {
         .unwrap();
     assert_eq!(reviews["spec"]["parentRefs"][0]["port"], 9080);
 }
+
+#[test]
+fn strict_mtls_and_unready_backend_variants() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo().strict_mtls().unready_backend())
+        .unwrap();
+    let pa = s
+        .get("peerauthentications", Some("istio-system"), "default")
+        .unwrap();
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+    let slice = &s.list_selected(
+        "endpointslices",
+        Some("istio-demo"),
+        "kubernetes.io/service-name=reviews-v3",
+    )[0];
+    assert!(slice["endpoints"].as_array().unwrap().is_empty());
+    let slice = &s.list_selected(
+        "endpointslices",
+        Some("istio-demo"),
+        "kubernetes.io/service-name=reviews-v2",
+    )[0];
+    assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
+}

@@ -71,6 +71,10 @@ pub struct Scenario {
     pub extra_pods: usize,
     /// Istio version (istiod image, sidecar image).
     pub istio_version: String,
+    /// A mesh-wide PeerAuthentication `default` in istio-system with mTLS mode STRICT.
+    pub strict_mtls: bool,
+    /// reviews-v3 is scaled to 0: its Service has no ready endpoints.
+    pub unready_backend: bool,
 }
 
 /// Bookinfo in `istio-demo` with Istio and the v1.0.0-like Gateway API CRDs.
@@ -88,7 +92,21 @@ impl Scenario {
             native_sidecars: false,
             extra_pods: 0,
             istio_version: "1.26.2".into(),
+            strict_mtls: false,
+            unready_backend: false,
         }
+    }
+
+    /// Mesh-wide STRICT mTLS (PeerAuthentication `istio-system/default`).
+    pub fn strict_mtls(mut self) -> Self {
+        self.strict_mtls = true;
+        self
+    }
+
+    /// reviews-v3 has no ready endpoints (its Deployment is scaled to 0).
+    pub fn unready_backend(mut self) -> Self {
+        self.unready_backend = true;
+        self
     }
 
     /// Sidecars of reviews-v2 and ratings-v1 started before the current root cert's NotBefore.
@@ -222,7 +240,19 @@ impl Scenario {
             if self.missing_sidecar && app == "details" {
                 continue;
             }
-            ins(store, bookinfo_deployment(app, version, image))?;
+            let mut d = bookinfo_deployment(app, version, image);
+            if self.unready_backend && app == "reviews" && version == "v3" {
+                d["spec"]["replicas"] = json!(0);
+            }
+            ins(store, d)?;
+        }
+        if self.strict_mtls {
+            ins(
+                store,
+                json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                    "metadata": {"name": "default", "namespace": ISTIO_NAMESPACE},
+                    "spec": {"mtls": {"mode": "STRICT"}}}),
+            )?;
         }
         for (app, version) in [
             ("reviews", "v1"),
