@@ -692,3 +692,23 @@ async fn kube_discovery_sees_gateway_api_only_when_crds_are_installed() {
     let (ar, _) = group.recommended_kind("HTTPRoute").unwrap();
     assert_eq!(ar.plural, "httproutes");
 }
+
+#[tokio::test]
+async fn selector_watches_see_objects_enter_and_leave() {
+    let (server, client, _d) = start().await;
+    server.insert(cm("moving", json!({"team": "a"}))).unwrap();
+    let rv = server.resource_version();
+    let s2 = server.sandbox();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s2.insert(cm("moving", json!({"team": "b"}))).unwrap();
+        s2.insert(cm("moving", json!({"team": "a"}))).unwrap();
+    });
+    let req = http::Request::get(format!(
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion={rv}&labelSelector=team%3Da"
+    ))
+    .body(vec![])
+    .unwrap();
+    let text = client.request_text(req).await.unwrap();
+    assert_eq!(watch_lines(&text), vec!["DELETED moving", "ADDED moving"]);
+}

@@ -26,8 +26,8 @@
 //! ```
 //!
 //! Deviations from a real API server worth knowing: no authentication (plain HTTP); server-side apply
-//! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; watches do not
-//! turn label-selector transitions into ADDED/DELETED; rollouts are instant unless
+//! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; rollouts are
+//! instant unless
 //! [`ServerOptions::ready_delay`] is set.
 
 mod controllers;

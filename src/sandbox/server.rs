@@ -842,9 +842,19 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                             {
                                 continue;
                             }
-                            if !lq.labels.matches(&e.object) || !field_name.matches(&e.object) {
-                                continue;
-                            }
+                            let selects = |o: &Value| lq.labels.matches(o) && field_name.matches(o);
+                            let now_matches = selects(&e.object);
+                            let before_matched = e.previous.as_ref().map(selects);
+                            // A modification across the selector boundary is an ADDED or DELETED for
+                            // this watch, as on a real API server.
+                            let kind = match (e.kind, before_matched, now_matches) {
+                                (EventType::Modified, Some(false), true) => "ADDED",
+                                (EventType::Modified, Some(true), false) => "DELETED",
+                                (_, _, false) => continue,
+                                (EventType::Added, _, true) => "ADDED",
+                                (EventType::Modified, _, true) => "MODIFIED",
+                                (EventType::Deleted, _, true) => "DELETED",
+                            };
                             let mut obj = e.object.clone();
                             if rt.crd.is_some() {
                                 obj["apiVersion"] = json!(rt.api_version());
@@ -852,11 +862,6 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                             if table {
                                 obj = super::table::to_table(&rt, &obj, store.now());
                             }
-                            let kind = match e.kind {
-                                EventType::Added => "ADDED",
-                                EventType::Modified => "MODIFIED",
-                                EventType::Deleted => "DELETED",
-                            };
                             out.push(event_line(kind, &obj));
                         }
                         Ok(out)

@@ -58,6 +58,8 @@ pub struct Event {
     pub kind: EventType,
     /// The object after the change (before, for deletions).
     pub object: Value,
+    /// The object before a modification (lets selector watches turn transitions into ADDED/DELETED).
+    pub previous: Option<Value>,
 }
 
 /// Options of one write request.
@@ -502,21 +504,29 @@ impl Store {
                 };
                 self.rv += 1;
                 new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                map.insert(okey, new.clone());
-                self.record(group, plural, ns, kind, new.clone());
+                let previous = map.insert(okey, new.clone());
+                self.record(group, plural, ns, kind, new.clone(), previous);
                 Some(new)
             }
             None => {
                 let mut old = map.remove(&okey)?;
                 self.rv += 1;
                 old["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                self.record(group, plural, ns, EventType::Deleted, old.clone());
+                self.record(group, plural, ns, EventType::Deleted, old.clone(), None);
                 Some(old)
             }
         }
     }
 
-    fn record(&mut self, group: &str, plural: &str, ns: &str, kind: EventType, object: Value) {
+    fn record(
+        &mut self,
+        group: &str,
+        plural: &str,
+        ns: &str,
+        kind: EventType,
+        object: Value,
+        previous: Option<Value>,
+    ) {
         self.history.push_back(Arc::new(Event {
             rv: self.rv,
             group: group.into(),
@@ -524,6 +534,7 @@ impl Store {
             namespace: ns.into(),
             kind,
             object,
+            previous,
         }));
         while self.history.len() > HISTORY_CAP {
             if let Some(e) = self.history.pop_front() {
