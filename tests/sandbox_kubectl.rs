@@ -297,3 +297,47 @@ fn kubectl_dry_run_server_stores_nothing() {
     assert!(env.server.writes().is_empty());
     assert_eq!(env.server.writes_including_dry_run().len(), 1);
 }
+
+#[test]
+fn kubectl_server_side_apply_and_auth_can_i() {
+    let env = bookinfo_env();
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: details\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: details\n  rules:\n  - backendRefs:\n    - name: details\n      port: 9080\n";
+    let f = env.file("route.yaml", route);
+    let out = env.kubectl_ok(&["apply", "--server-side", "-f", f.to_str().unwrap()]);
+    assert!(out.contains("serverside-applied"), "{out}");
+    let stored = env
+        .server
+        .get("httproutes", Some("istio-demo"), "details")
+        .unwrap();
+    assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "kubectl");
+    assert_eq!(stored["spec"]["rules"][0]["backendRefs"][0]["weight"], 1);
+
+    env.server
+        .set_rbac(Some(vec![kubectl_mesh::sandbox::RbacRule::new(
+            &["gateway.networking.k8s.io"],
+            &["httproutes"],
+            &["get", "list", "patch"],
+            &["istio-demo"],
+        )]));
+    assert_eq!(
+        env.kubectl_ok(&[
+            "auth",
+            "can-i",
+            "patch",
+            "httproutes.gateway.networking.k8s.io"
+        ])
+        .trim(),
+        "yes"
+    );
+    let out = env.kubectl(&[
+        "auth",
+        "can-i",
+        "delete",
+        "httproutes.gateway.networking.k8s.io",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    let out = env.kubectl(&["get", "pods"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pods is forbidden: User \"test\" cannot list resource \"pods\" in API group \"\" in the namespace \"istio-demo\""), "{err}");
+}

@@ -607,7 +607,13 @@ fn run_verb(
         ("GET", Some(n), None | Some("status")) => store.get(rt, ns, n).map(|v| (200, v)),
         ("GET", None, None) => store.list(rt, ns, &list_query(q)?).map(|v| (200, v)),
         ("POST", None, None) if rt.plural == "selfsubjectaccessreviews" => {
-            let review = parse_body(body, ct)?;
+            let review = if ct.contains("protobuf") {
+                super::proto::decode_ssar(body).ok_or_else(|| {
+                    ApiError::bad_request("cannot decode protobuf SelfSubjectAccessReview")
+                })?
+            } else {
+                parse_body(body, ct)?
+            };
             if !review.is_object() {
                 return Err(ApiError::bad_request(
                     "SelfSubjectAccessReview must be an object",
