@@ -12,6 +12,9 @@ fn json(s: &str) -> Value {
 
 #[test]
 fn kubectl_get_pods_lists_running_bookinfo_pods() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = Env::new();
     env.server
         .apply_scenario(&kubectl_mesh::sandbox::scenario::bookinfo())
@@ -58,6 +61,9 @@ fn bookinfo_env() -> Env {
 
 #[test]
 fn kubectl_get_httproutes_shows_schema_defaults() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let out = json(&env.kubectl_ok(&["get", "httproutes", "reviews", "-o", "json"]));
     let rule = &out["spec"]["rules"][0];
@@ -74,6 +80,9 @@ fn kubectl_get_httproutes_shows_schema_defaults() {
 
 #[test]
 fn kubectl_apply_creates_then_updates_an_httproute() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n  rules:\n  - backendRefs:\n    - name: ratings\n      port: 9080\n";
     let f = env.file("route.yaml", route);
@@ -112,6 +121,9 @@ fn kubectl_apply_creates_then_updates_an_httproute() {
 
 #[test]
 fn kubectl_apply_rejects_parent_port_on_v1_0_schema() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n    port: 9080\n";
     let f = env.file("route.yaml", route);
@@ -130,6 +142,9 @@ fn kubectl_apply_rejects_parent_port_on_v1_0_schema() {
 
 #[test]
 fn kubectl_patch_merge_changes_weights() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let patch = r#"{"spec":{"rules":[{"backendRefs":[{"name":"reviews-v1","port":9080,"weight":90},{"name":"reviews-v3","port":9080,"weight":10}]}]}}"#;
     env.kubectl_ok(&[
@@ -159,6 +174,9 @@ fn kubectl_patch_merge_changes_weights() {
 
 #[test]
 fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let out = env.kubectl(&[
         "patch",
@@ -181,6 +199,9 @@ fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
 
 #[test]
 fn kubectl_rollout_restart_replaces_pods() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let before: Vec<String> = env
         .server
@@ -214,6 +235,9 @@ fn kubectl_rollout_restart_replaces_pods() {
 
 #[test]
 fn kubectl_label_and_delete_change_the_store() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     env.kubectl_ok(&["label", "service", "ratings", "team=mesh"]);
     assert_eq!(
@@ -241,6 +265,9 @@ fn kubectl_label_and_delete_change_the_store() {
 
 #[test]
 fn kubectl_get_watch_streams_changes() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let mut child = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
@@ -267,6 +294,9 @@ fn kubectl_get_watch_streams_changes() {
 
 #[test]
 fn kubectl_apply_warns_about_pruned_fields_with_validate_warn() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n    port: 9080\n";
     let f = env.file("route.yaml", route);
@@ -286,6 +316,9 @@ fn kubectl_apply_warns_about_pruned_fields_with_validate_warn() {
 
 #[test]
 fn kubectl_dry_run_server_stores_nothing() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     env.server.clear_log();
     let out = env.kubectl_ok(&["delete", "deployment", "reviews-v1", "--dry-run=server"]);
@@ -300,6 +333,9 @@ fn kubectl_dry_run_server_stores_nothing() {
 
 #[test]
 fn kubectl_server_side_apply_and_auth_can_i() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: details\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: details\n  rules:\n  - backendRefs:\n    - name: details\n      port: 9080\n";
     let f = env.file("route.yaml", route);
