@@ -1501,6 +1501,14 @@ fn validate_shape(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             let t = &obj["spec"]["template"];
             object("spec.template", t)?;
             object("spec.selector", &obj["spec"]["selector"])?;
+            string_map(
+                "spec.selector.matchLabels",
+                &obj["spec"]["selector"]["matchLabels"],
+            )?;
+            array_of_objects(
+                "spec.selector.matchExpressions",
+                &obj["spec"]["selector"]["matchExpressions"],
+            )?;
             meta("spec.template.metadata", &t["metadata"])?;
             pod_spec("spec.template.spec", &t["spec"])?;
         }
