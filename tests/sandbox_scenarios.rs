@@ -110,15 +110,12 @@ fn bookinfo_fixture_loads_into_running_pods() {
     s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bi", "labels": {"istio-injection": "enabled"}}}))
         .unwrap();
     let yaml = std::fs::read_to_string(fx.join("istio-bookinfo/bookinfo.yaml")).unwrap();
-    let yaml = yaml.replace(
-        "kind: Service\nmetadata:\n",
-        "kind: Service\nmetadata:\n  namespace: bi\n",
-    );
-    let docs = kubectl_mesh::sandbox::parse_yaml_docs(&yaml).unwrap();
-    for mut d in docs {
-        d["metadata"]["namespace"] = json!("bi");
-        s.insert(d).unwrap();
-    }
+    let loaded = s.load_yaml_in(&yaml, Some("bi")).unwrap();
+    assert!(loaded.iter().all(|o| o["metadata"]["namespace"] == "bi"));
+    // Loading again is an apply: nothing new.
+    let rv = s.resource_version();
+    s.load_yaml_in(&yaml, Some("bi")).unwrap();
+    assert_eq!(s.resource_version(), rv);
     let pods = s.list("pods", Some("bi"));
     assert_eq!(pods.len(), 6);
     assert!(pods.iter().all(|p| p["status"]["phase"] == "Running"));

@@ -320,11 +320,33 @@ impl Sandbox {
     /// Create or update every document of a multi-document YAML, as `kubectl apply` would
     /// (objects without a namespace go to `default` when namespaced). Returns the stored objects.
     pub fn load_yaml(&self, yaml: &str) -> Result<Vec<Value>, SandboxError> {
+        self.load_yaml_in(yaml, None)
+    }
+
+    /// Like [`Sandbox::load_yaml`], with namespaced objects that name no namespace going to `namespace`
+    /// (as `kubectl apply -n NAMESPACE -f FILE`).
+    pub fn load_yaml_in(
+        &self,
+        yaml: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, SandboxError> {
         let docs = parse_yaml_docs(yaml)?;
         let mut out = Vec::new();
         let mut store = lock(&self.shared.store);
         for doc in docs {
-            for obj in expand_lists(doc) {
+            for mut obj in expand_lists(doc) {
+                if let Some(ns) = namespace {
+                    let namespaced = store
+                        .type_of(&obj)
+                        .map(|(rt, _)| rt.namespaced)
+                        .unwrap_or(false);
+                    if namespaced
+                        && obj["metadata"]["namespace"].is_null()
+                        && obj["metadata"].is_object()
+                    {
+                        obj["metadata"]["namespace"] = Value::String(ns.to_string());
+                    }
+                }
                 out.push(apply_object(&mut store, obj)?);
             }
         }
