@@ -452,3 +452,30 @@ fn strict_mtls_and_unready_backend_variants() {
     )[0];
     assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
 }
+
+#[test]
+fn broken_route_and_no_istio_variants() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo().broken_route())
+        .unwrap();
+    let r = s.get("httproutes", Some("istio-demo"), "ratings").unwrap();
+    assert_eq!(
+        r["spec"]["rules"][0]["backendRefs"][0]["name"],
+        "ratings-v9"
+    );
+    assert!(s.get("svc", Some("istio-demo"), "ratings-v9").is_none());
+    assert_eq!(
+        r["status"]["parents"][0]["conditions"][1]["reason"],
+        "BackendNotFound"
+    );
+
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo().no_istio()).unwrap();
+    assert!(s.get("ns", None, "istio-system").is_none());
+    assert!(s
+        .get("cm", Some("istio-demo"), "istio-ca-root-cert")
+        .is_none());
+    let p = &s.list_selected("pods", Some("istio-demo"), "app=ratings")[0];
+    assert!(proxy_started_at(p).is_none());
+    assert!(p["metadata"]["annotations"]["sidecar.istio.io/status"].is_null());
+}

@@ -75,6 +75,10 @@ pub struct Scenario {
     pub strict_mtls: bool,
     /// reviews-v3 is scaled to 0: its Service has no ready endpoints.
     pub unready_backend: bool,
+    /// Mesh HTTPRoute `ratings` points at a missing Service `ratings-v9` (ResolvedRefs False).
+    pub broken_route: bool,
+    /// No Istio at all: no istio-system, no injection label, no root cert ConfigMaps.
+    pub no_istio: bool,
 }
 
 /// Bookinfo in `istio-demo` with Istio and the v1.0.0-like Gateway API CRDs.
@@ -94,7 +98,21 @@ impl Scenario {
             istio_version: "1.26.2".into(),
             strict_mtls: false,
             unready_backend: false,
+            broken_route: false,
+            no_istio: false,
         }
+    }
+
+    /// Add an HTTPRoute `ratings` whose backend Service `ratings-v9` does not exist.
+    pub fn broken_route(mut self) -> Self {
+        self.broken_route = true;
+        self
+    }
+
+    /// Leave Istio out (a missing prerequisite).
+    pub fn no_istio(mut self) -> Self {
+        self.no_istio = true;
+        self
     }
 
     /// Mesh-wide STRICT mTLS (PeerAuthentication `istio-system/default`).
@@ -163,11 +181,13 @@ impl Scenario {
             |store: &mut Store, v: Value| -> Result<Value, SandboxError> { Ok(store.insert(v)?) };
 
         // Istio control plane.
-        ins(
-            store,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
-        )?;
-        self.istio(store, root, key)?;
+        if !self.no_istio {
+            ins(
+                store,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
+            )?;
+            self.istio(store, root, key)?;
+        }
 
         // Gateway API.
         if let Some(yaml) = self.gateway_api.crds_yaml() {
@@ -191,7 +211,9 @@ impl Scenario {
                 ),
             )?;
         }
-        ns["metadata"]["labels"] = json!({"istio-injection": "enabled"});
+        if !self.no_istio {
+            ns["metadata"]["labels"] = json!({"istio-injection": "enabled"});
+        }
         ins(store, ns)?;
         for app in ["details", "ratings", "reviews", "productpage"] {
             ins(
@@ -272,6 +294,21 @@ impl Scenario {
         // Gateway and routes.
         if self.gateway_api != GatewayApiBundle::None {
             self.gateway(store)?;
+            if self.broken_route {
+                let now = store.now_str();
+                ins(
+                    store,
+                    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                        "metadata": {"name": "ratings", "namespace": DEMO_NAMESPACE},
+                        "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "ratings"}],
+                            "rules": [{"backendRefs": [{"name": "ratings-v9", "port": 9080}]}]},
+                        "status": {"parents": [{"parentRef": {"group": "", "kind": "Service", "name": "ratings"},
+                            "controllerName": "istio.io/gateway-controller",
+                            "conditions": [
+                                {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route was valid", "lastTransitionTime": now, "observedGeneration": 1},
+                                {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "backend(ratings-v9.istio-demo.svc.cluster.local) not found", "lastTransitionTime": now, "observedGeneration": 1}]}]}}),
+                )?;
+            }
         }
 
         // The root cert in every namespace.
@@ -279,7 +316,7 @@ impl Scenario {
             .all("", "namespaces")
             .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
             .collect();
-        for ns in &namespaces {
+        for ns in namespaces.iter().filter(|_| !self.no_istio) {
             ins(store, root_cert_config_map(ns, root))?;
         }
 
