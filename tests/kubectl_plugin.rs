@@ -15,8 +15,16 @@ fn kubectl_runs_the_plugin_from_path() {
     std::fs::copy(env!("CARGO_BIN_EXE_kubectl-mesh"), bin.join("kubectl-mesh")).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
 
-    let out = Command::new("kubectl").args(["plugin", "list"]).env("PATH", &path).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("kubectl-mesh"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("kubectl")
+        .args(["plugin", "list"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kubectl-mesh"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = Command::new("kubectl")
         .args(["mesh", "version", "--kubeconfig"])
@@ -26,7 +34,10 @@ fn kubectl_runs_the_plugin_from_path() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(concat!("Client Version: v", env!("CARGO_PKG_VERSION"))), "{stdout}");
+    assert!(
+        stdout.contains(concat!("Client Version: v", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
     assert!(stdout.contains("Server Version: v1."), "{stdout}");
 
     // kubectl hands the plugin its arguments unchanged, including kubectl-style global flags.
@@ -41,6 +52,10 @@ fn kubectl_runs_the_plugin_from_path() {
     assert_eq!(doc["routes"][0]["route"], "reviews");
 
     // And its exit codes.
-    let out = Command::new("kubectl").args(["mesh", "shift"]).env("PATH", &path).output().unwrap();
+    let out = Command::new("kubectl")
+        .args(["mesh", "shift"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -269,6 +269,7 @@ async fn server_side_apply_creates_and_updates() {
     assert_eq!(created.data["spec"]["rules"][0]["backendRefs"][0]["weight"], 1);
     let mf = created.metadata.managed_fields.unwrap();
     assert_eq!(mf[0].manager.as_deref(), Some("kubectl-mesh"));
+    assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
     let mut route2 = route.clone();
     route2["spec"]["hostnames"] = json!(["details.local"]);
     let updated = api.patch("details", &pp, &Patch::Apply(&route2)).await.unwrap();
@@ -377,6 +378,10 @@ async fn faults_fire_the_configured_number_of_times() {
     assert!(t.elapsed() >= Duration::from_millis(300));
 
     server.inject(Fault::reset().path("/configmaps").once());
+    assert!(api.list(&ListParams::default()).await.is_err());
+    api.list(&ListParams::default()).await.unwrap();
+
+    server.inject(Fault::reset_mid_body().path("/configmaps").once());
     assert!(api.list(&ListParams::default()).await.is_err());
     api.list(&ListParams::default()).await.unwrap();
 
@@ -521,4 +526,92 @@ async fn ready_delay_shows_a_rollout_in_progress() {
         "kubernetes.io/service-name=reviews-v1",
     )[0];
     assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
+}
+
+#[tokio::test]
+async fn odd_bodies_get_clean_errors_and_the_server_keeps_serving() {
+    let (server, client, _d) = start().await;
+    server.apply_scenario(&scenario::bookinfo()).unwrap();
+    let cases: Vec<(&str, &str, &str, String)> = vec![
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":"nope"}"#.into()),
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x","labels":"a"}}"#.into()),
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", "[1,2]".into()),
+        ("POST", "/api/v1/namespaces/istio-demo/pods", "application/json", "{not json".into()),
+        ("POST", "/apis/apps/v1/namespaces/istio-demo/deployments", "application/json", r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"template":{"metadata":"m"}}}"#.into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "application/merge-patch+json", r#"{"spec":{"template":{"spec":{"containers":"x"}}}}"#.into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "application/json-patch+json", r#"[{"op":"replace","path":"/metadata","value":"x"}]"#.into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "application/apply-patch+yaml", "- a\n- b\n".into()),
+        ("PATCH", "/apis/apps/v1/namespaces/istio-demo/deployments/reviews-v1", "text/plain", "{}".into()),
+        ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "application/json", "[]".into()),
+        ("GET", "/api/v1/namespaces/istio-demo/pods?labelSelector=app%20in%20(", "", String::new()),
+        ("GET", "/apis/nope/v1/things", "", String::new()),
+        ("PUT", "/api/v1/namespaces/istio-demo/pods/x/status", "application/json", "null".into()),
+    ];
+    for (method, path, ct, body) in cases {
+        let mut req = http::Request::builder().method(method).uri(path);
+        if !ct.is_empty() {
+            req = req.header("content-type", ct);
+        }
+        let err = client
+            .request_text(req.body(body.clone().into_bytes()).unwrap())
+            .await
+            .unwrap_err();
+        match err {
+            kube::Error::Api(s) => assert!((400..500).contains(&s.code), "{method} {path} {body}: {s:?}"),
+            other => panic!("{method} {path} {body}: {other:?}"),
+        }
+    }
+    // Still serving, store intact.
+    let d = server.get("deploy", Some("istio-demo"), "reviews-v1").unwrap();
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["name"], "reviews");
+    let pods: Api<Pod> = Api::namespaced(client, "istio-demo");
+    assert!(!pods.list(&ListParams::default()).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn kube_discovery_sees_gateway_api_only_when_crds_are_installed() {
+    let (server, client, _d) = start().await;
+    server.apply_scenario(&scenario::bookinfo().no_crds()).unwrap();
+    let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
+    assert!(discovery.get("gateway.networking.k8s.io").is_none());
+    let (ar, caps) = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .find(|(ar, _)| ar.kind == "Pod")
+        .unwrap();
+    assert_eq!(ar.plural, "pods");
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(s, _)| s.plural == "pods/eviction" || s.plural == "eviction"),
+        "{:?}",
+        caps.subresources
+    );
+
+    server.load_yaml(scenario::GATEWAY_API_V1_0_CRDS).unwrap();
+    let discovery = kube::Discovery::new(client).run().await.unwrap();
+    let group = discovery.get("gateway.networking.k8s.io").unwrap();
+    assert_eq!(group.preferred_version_or_latest(), "v1");
+    let (ar, _) = group.recommended_kind("HTTPRoute").unwrap();
+    assert_eq!(ar.plural, "httproutes");
+}
+
+#[tokio::test]
+async fn selector_watches_see_objects_enter_and_leave() {
+    let (server, client, _d) = start().await;
+    server.insert(cm("moving", json!({"team": "a"}))).unwrap();
+    let rv = server.resource_version();
+    let s2 = server.sandbox();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s2.insert(cm("moving", json!({"team": "b"}))).unwrap();
+        s2.insert(cm("moving", json!({"team": "a"}))).unwrap();
+    });
+    let req = http::Request::get(format!(
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion={rv}&labelSelector=team%3Da"
+    ))
+    .body(vec![])
+    .unwrap();
+    let text = client.request_text(req).await.unwrap();
+    assert_eq!(watch_lines(&text), vec!["DELETED moving", "ADDED moving"]);
 }

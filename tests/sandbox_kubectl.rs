@@ -12,6 +12,9 @@ fn json(s: &str) -> Value {
 
 #[test]
 fn kubectl_get_pods_lists_running_bookinfo_pods() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = Env::new();
     env.server
         .apply_scenario(&kubectl_mesh::sandbox::scenario::bookinfo())
@@ -49,6 +52,9 @@ fn bookinfo_env() -> Env {
 
 #[test]
 fn kubectl_get_httproutes_shows_schema_defaults() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let out = json(&env.kubectl_ok(&["get", "httproutes", "reviews", "-o", "json"]));
     let rule = &out["spec"]["rules"][0];
@@ -61,6 +67,9 @@ fn kubectl_get_httproutes_shows_schema_defaults() {
 
 #[test]
 fn kubectl_apply_creates_then_updates_an_httproute() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n  rules:\n  - backendRefs:\n    - name: ratings\n      port: 9080\n";
     let f = env.file("route.yaml", route);
@@ -90,6 +99,9 @@ fn kubectl_apply_creates_then_updates_an_httproute() {
 
 #[test]
 fn kubectl_apply_rejects_parent_port_on_v1_0_schema() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n    port: 9080\n";
     let f = env.file("route.yaml", route);
@@ -102,6 +114,9 @@ fn kubectl_apply_rejects_parent_port_on_v1_0_schema() {
 
 #[test]
 fn kubectl_patch_merge_changes_weights() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let patch = r#"{"spec":{"rules":[{"backendRefs":[{"name":"reviews-v1","port":9080,"weight":90},{"name":"reviews-v3","port":9080,"weight":10}]}]}}"#;
     env.kubectl_ok(&["patch", "httproute", "reviews", "--type", "merge", "-p", patch]);
@@ -115,6 +130,9 @@ fn kubectl_patch_merge_changes_weights() {
 
 #[test]
 fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let out = env.kubectl(&[
         "patch",
@@ -135,6 +153,9 @@ fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
 
 #[test]
 fn kubectl_rollout_restart_replaces_pods() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let before: Vec<String> = env
         .server
@@ -160,6 +181,9 @@ fn kubectl_rollout_restart_replaces_pods() {
 
 #[test]
 fn kubectl_label_and_delete_change_the_store() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     env.kubectl_ok(&["label", "service", "ratings", "team=mesh"]);
     assert_eq!(
@@ -185,6 +209,9 @@ fn kubectl_label_and_delete_change_the_store() {
 
 #[test]
 fn kubectl_get_watch_streams_changes() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let mut child = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
@@ -208,6 +235,9 @@ fn kubectl_get_watch_streams_changes() {
 
 #[test]
 fn kubectl_apply_warns_about_pruned_fields_with_validate_warn() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ratings\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: ratings\n    port: 9080\n";
     let f = env.file("route.yaml", route);
@@ -221,6 +251,9 @@ fn kubectl_apply_warns_about_pruned_fields_with_validate_warn() {
 
 #[test]
 fn kubectl_dry_run_server_stores_nothing() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
     let env = bookinfo_env();
     env.server.clear_log();
     let out = env.kubectl_ok(&["delete", "deployment", "reviews-v1", "--dry-run=server"]);
@@ -228,4 +261,37 @@ fn kubectl_dry_run_server_stores_nothing() {
     assert!(env.server.get("deploy", Some("istio-demo"), "reviews-v1").is_some());
     assert!(env.server.writes().is_empty());
     assert_eq!(env.server.writes_including_dry_run().len(), 1);
+}
+
+#[test]
+fn kubectl_server_side_apply_and_auth_can_i() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
+    let env = bookinfo_env();
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: details\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: details\n  rules:\n  - backendRefs:\n    - name: details\n      port: 9080\n";
+    let f = env.file("route.yaml", route);
+    let out = env.kubectl_ok(&["apply", "--server-side", "-f", f.to_str().unwrap()]);
+    assert!(out.contains("serverside-applied"), "{out}");
+    let stored = env.server.get("httproutes", Some("istio-demo"), "details").unwrap();
+    assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "kubectl");
+    assert_eq!(stored["spec"]["rules"][0]["backendRefs"][0]["weight"], 1);
+
+    env.server.set_rbac(Some(vec![kubectl_mesh::sandbox::RbacRule::new(
+        &["gateway.networking.k8s.io"],
+        &["httproutes"],
+        &["get", "list", "patch"],
+        &["istio-demo"],
+    )]));
+    assert_eq!(
+        env.kubectl_ok(&["auth", "can-i", "patch", "httproutes.gateway.networking.k8s.io"])
+            .trim(),
+        "yes"
+    );
+    let out = env.kubectl(&["auth", "can-i", "delete", "httproutes.gateway.networking.k8s.io"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    let out = env.kubectl(&["get", "pods"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pods is forbidden: User \"test\" cannot list resource \"pods\" in API group \"\" in the namespace \"istio-demo\""), "{err}");
 }

@@ -90,15 +90,12 @@ fn bookinfo_fixture_loads_into_running_pods() {
     s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bi", "labels": {"istio-injection": "enabled"}}}))
         .unwrap();
     let yaml = std::fs::read_to_string(fx.join("istio-bookinfo/bookinfo.yaml")).unwrap();
-    let yaml = yaml.replace(
-        "kind: Service\nmetadata:\n",
-        "kind: Service\nmetadata:\n  namespace: bi\n",
-    );
-    let docs = kubectl_mesh::sandbox::parse_yaml_docs(&yaml).unwrap();
-    for mut d in docs {
-        d["metadata"]["namespace"] = json!("bi");
-        s.insert(d).unwrap();
-    }
+    let loaded = s.load_yaml_in(&yaml, Some("bi")).unwrap();
+    assert!(loaded.iter().all(|o| o["metadata"]["namespace"] == "bi"));
+    // Loading again is an apply: nothing new.
+    let rv = s.resource_version();
+    s.load_yaml_in(&yaml, Some("bi")).unwrap();
+    assert_eq!(s.resource_version(), rv);
     let pods = s.list("pods", Some("bi"));
     assert_eq!(pods.len(), 6);
     assert!(pods.iter().all(|p| p["status"]["phase"] == "Running"));
@@ -252,4 +249,150 @@ fn deleting_a_namespace_deletes_its_objects() {
     assert!(s.list("pods", Some("istio-demo")).is_empty());
     assert!(s.list("httproutes", Some("istio-demo")).is_empty());
     assert!(!s.list("pods", Some("istio-system")).is_empty());
+}
+
+#[test]
+fn paused_deployments_do_not_roll_out() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo()).unwrap();
+    let mut d = s.get("deploy", Some("istio-demo"), "ratings-v1").unwrap();
+    let pod_before = s.list_selected("pods", Some("istio-demo"), "app=ratings")[0]["metadata"]["name"].clone();
+    d["spec"]["paused"] = json!(true);
+    d["spec"]["template"]["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"});
+    s.update(d).unwrap();
+    let pods = s.list_selected("pods", Some("istio-demo"), "app=ratings");
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["metadata"]["name"], pod_before);
+    let d = s.get("deploy", Some("istio-demo"), "ratings-v1").unwrap();
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap();
+    assert_eq!(progressing["reason"], "DeploymentPaused");
+    // Resuming rolls out the new template.
+    let mut d = d;
+    d["spec"]["paused"] = json!(false);
+    s.update(d).unwrap();
+    let pods = s.list_selected("pods", Some("istio-demo"), "app=ratings");
+    assert_eq!(pods.len(), 1);
+    assert_ne!(pods[0]["metadata"]["name"], pod_before);
+    assert_eq!(s.list_selected("rs", Some("istio-demo"), "app=ratings").len(), 2);
+}
+
+#[test]
+fn statefulsets_and_daemonsets_get_pods_and_status() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo()).unwrap();
+    let template = json!({"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}});
+    s.insert(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "istio-demo"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "db"}}, "serviceName": "db", "template": template}}))
+        .unwrap();
+    let mut names: Vec<String> = s
+        .list_selected("pods", Some("istio-demo"), "app=db")
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["db-0", "db-1"]);
+    assert_eq!(
+        s.get("sts", Some("istio-demo"), "db").unwrap()["status"]["readyReplicas"],
+        2
+    );
+    let ds_template = json!({"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "agent", "image": "agent:1"}]}});
+    s.insert(
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "istio-demo"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": ds_template}}),
+    )
+    .unwrap();
+    assert_eq!(s.list_selected("pods", Some("istio-demo"), "app=agent").len(), 1);
+    assert_eq!(
+        s.get("ds", Some("istio-demo"), "agent").unwrap()["status"]["numberReady"],
+        1
+    );
+}
+
+fn route_yaml(rules: &str) -> String {
+    format!("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: limits\n  namespace: istio-demo\nspec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: reviews\n  rules:\n{rules}")
+}
+
+#[test]
+fn trimmed_crds_enforce_gateway_api_limits() {
+    let backend = "    - name: reviews-v1\n      port: 9080\n";
+    let many_backends = format!("  - backendRefs:\n{}", backend.repeat(17));
+    let nine_matches = format!(
+        "  - matches:\n{}",
+        "    - path:\n        type: PathPrefix\n        value: /x\n".repeat(9)
+    );
+    let named_rule = "  - name: default\n    backendRefs:\n    - name: reviews-v1\n      port: 9080\n";
+    let bad_weight = "  - backendRefs:\n    - name: reviews-v1\n      port: 9080\n      weight: -1\n";
+
+    let v10 = server();
+    v10.apply_scenario(&scenario::bookinfo()).unwrap();
+    let err = v10.load_yaml(&route_yaml(&many_backends)).unwrap_err().to_string();
+    assert!(
+        err.contains("spec.rules[0].backendRefs: Too many: 17: must have at most 16 items"),
+        "{err}"
+    );
+    let err = v10.load_yaml(&route_yaml(&nine_matches)).unwrap_err().to_string();
+    assert!(err.contains("spec.rules[0].matches: Too many: 9"), "{err}");
+    let err = v10.load_yaml(&route_yaml(bad_weight)).unwrap_err().to_string();
+    assert!(err.contains("should be greater than or equal to 0"), "{err}");
+    let stored = v10.load_yaml(&route_yaml(named_rule)).unwrap();
+    assert!(stored[0]["spec"]["rules"][0].get("name").is_none());
+
+    let v16 = server();
+    v16.apply_scenario(&scenario::bookinfo().crds(GatewayApiBundle::V1_6))
+        .unwrap();
+    let crd = v16.get("crd", None, "httproutes.gateway.networking.k8s.io").unwrap();
+    assert_eq!(
+        crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"],
+        "v1.6.1"
+    );
+    v16.load_yaml(&route_yaml(&nine_matches)).unwrap();
+    let stored = v16.load_yaml(&route_yaml(named_rule)).unwrap();
+    assert_eq!(stored[0]["spec"]["rules"][0]["name"], "default");
+    let reviews = v16.get("httproutes", Some("istio-demo"), "reviews").unwrap();
+    assert_eq!(reviews["spec"]["parentRefs"][0]["port"], 9080);
+}
+
+#[test]
+fn strict_mtls_and_unready_backend_variants() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo().strict_mtls().unready_backend())
+        .unwrap();
+    let pa = s.get("peerauthentications", Some("istio-system"), "default").unwrap();
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+    let slice = &s.list_selected(
+        "endpointslices",
+        Some("istio-demo"),
+        "kubernetes.io/service-name=reviews-v3",
+    )[0];
+    assert!(slice["endpoints"].as_array().unwrap().is_empty());
+    let slice = &s.list_selected(
+        "endpointslices",
+        Some("istio-demo"),
+        "kubernetes.io/service-name=reviews-v2",
+    )[0];
+    assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
+}
+
+#[test]
+fn broken_route_and_no_istio_variants() {
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo().broken_route()).unwrap();
+    let r = s.get("httproutes", Some("istio-demo"), "ratings").unwrap();
+    assert_eq!(r["spec"]["rules"][0]["backendRefs"][0]["name"], "ratings-v9");
+    assert!(s.get("svc", Some("istio-demo"), "ratings-v9").is_none());
+    assert_eq!(r["status"]["parents"][0]["conditions"][1]["reason"], "BackendNotFound");
+
+    let s = server();
+    s.apply_scenario(&scenario::bookinfo().no_istio()).unwrap();
+    assert!(s.get("ns", None, "istio-system").is_none());
+    assert!(s.get("cm", Some("istio-demo"), "istio-ca-root-cert").is_none());
+    let p = &s.list_selected("pods", Some("istio-demo"), "app=ratings")[0];
+    assert!(proxy_started_at(p).is_none());
+    assert!(p["metadata"]["annotations"]["sidecar.istio.io/status"].is_null());
 }

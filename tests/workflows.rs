@@ -84,7 +84,11 @@ fn ci_script_runs_the_readme_test_command() {
 fn readme_documents_every_doctor_check_and_exit_code() {
     let readme = read("README.md");
     for check in kubectl_mesh::doctor::CHECKS {
-        assert!(readme.contains(&format!("| `{}` |", check.id)), "README misses check id {}", check.id);
+        assert!(
+            readme.contains(&format!("| `{}` |", check.id)),
+            "README misses check id {}",
+            check.id
+        );
     }
     for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |"] {
         assert!(readme.contains(code), "README misses exit code row {code}");

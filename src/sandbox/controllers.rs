@@ -142,9 +142,10 @@ fn deployments(store: &mut Store, ns: &str) {
 fn pod_from_template(template: &Value, name: &str, ns: &str, owner: &Value) -> Value {
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "ownerReferences": [owner_ref(owner)]},
-        "spec": template["spec"].clone(),
+        "metadata": {"name": name, "namespace": ns},
     });
+    pod["metadata"]["ownerReferences"] = Value::Array(vec![owner_ref(owner)]);
+    pod["spec"] = template["spec"].clone();
     for k in ["labels", "annotations"] {
         if let Some(m) = template["metadata"].get(k) {
             pod["metadata"][k] = m.clone();
@@ -478,10 +479,10 @@ fn kubelet(store: &mut Store, ns: &str) {
             "hostIP": "172.18.0.2", "hostIPs": [{"ip": "172.18.0.2"}],
             "podIP": ip, "podIPs": [{"ip": ip}],
             "startTime": now, "qosClass": "BestEffort",
-            "containerStatuses": containers,
         });
+        p["status"]["containerStatuses"] = Value::Array(containers);
         if !inits.is_empty() {
-            p["status"]["initContainerStatuses"] = json!(inits);
+            p["status"]["initContainerStatuses"] = Value::Array(inits);
         }
         let n = name_of(&p);
         store.commit("", "pods", ns, &n, Some(p));
@@ -581,7 +582,7 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
             .cloned()
         {
             Some(mut s) => {
-                s["endpoints"] = json!(endpoints);
+                s["endpoints"] = Value::Array(endpoints);
                 s["ports"] = json!(ports);
                 store.commit("discovery.k8s.io", "endpointslices", ns, &slice_name, Some(s));
             }

@@ -9,9 +9,30 @@
 //! with PodDisruptionBudgets, optional RBAC, fault injection and a request log.
 //!
 //! See `/work/shared/API-FACTS.md` for the behaviour it must match.
+//!
+//! ```no_run
+//! use kubectl_mesh::sandbox::{scenario, Fault, ServerOptions, TestServer};
+//!
+//! let server = TestServer::start(ServerOptions::default())?;
+//! server.apply_scenario(&scenario::bookinfo().stale_root_cert())?;
+//! let dir = std::env::temp_dir();
+//! let kubeconfig = server.write_kubeconfig(&dir, Some("istio-demo"))?;
+//! server.inject(Fault::status(409, "conflict").method("PATCH").path("/httproutes/").once());
+//! // … run `kubectl-mesh --kubeconfig <kubeconfig> shift reviews v1=90 v3=10` …
+//! let route = server.get("httproutes", Some("istio-demo"), "reviews");
+//! let writes = server.writes();
+//! # let _ = (kubeconfig, route, writes);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Deviations from a real API server worth knowing: no authentication (plain HTTP); server-side apply
+//! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; rollouts are
+//! instant unless
+//! [`ServerOptions::ready_delay`] is set.
 
 mod controllers;
 mod patch;
+mod proto;
 mod registry;
 pub mod scenario;
 mod select;
@@ -54,6 +75,8 @@ pub struct ServerOptions {
     pub ready_delay: Option<Duration>,
     /// User name the server reports in RBAC Forbidden messages.
     pub user: String,
+    /// Port on 127.0.0.1 (0 = any free port, the default).
+    pub port: u16,
 }
 
 impl Default for ServerOptions {
@@ -64,6 +87,7 @@ impl Default for ServerOptions {
             native_sidecars: false,
             ready_delay: None,
             user: "test".into(),
+            port: 0,
         }
     }
 }
@@ -289,11 +313,23 @@ impl Sandbox {
     /// Create or update every document of a multi-document YAML, as `kubectl apply` would
     /// (objects without a namespace go to `default` when namespaced). Returns the stored objects.
     pub fn load_yaml(&self, yaml: &str) -> Result<Vec<Value>, SandboxError> {
+        self.load_yaml_in(yaml, None)
+    }
+
+    /// Like [`Sandbox::load_yaml`], with namespaced objects that name no namespace going to `namespace`
+    /// (as `kubectl apply -n NAMESPACE -f FILE`).
+    pub fn load_yaml_in(&self, yaml: &str, namespace: Option<&str>) -> Result<Vec<Value>, SandboxError> {
         let docs = parse_yaml_docs(yaml)?;
         let mut out = Vec::new();
         let mut store = lock(&self.shared.store);
         for doc in docs {
-            for obj in expand_lists(doc) {
+            for mut obj in expand_lists(doc) {
+                if let Some(ns) = namespace {
+                    let namespaced = store.type_of(&obj).map(|(rt, _)| rt.namespaced).unwrap_or(false);
+                    if namespaced && obj["metadata"]["namespace"].is_null() && obj["metadata"].is_object() {
+                        obj["metadata"]["namespace"] = Value::String(ns.to_string());
+                    }
+                }
                 out.push(apply_object(&mut store, obj)?);
             }
         }
@@ -437,7 +473,7 @@ impl std::ops::Deref for ApiServer {
 impl ApiServer {
     /// Bind 127.0.0.1 on a free port and serve.
     pub async fn start(opts: ServerOptions) -> io::Result<ApiServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
         let notify = Arc::new(Notify::new());
         let settings = StoreSettings {

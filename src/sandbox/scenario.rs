@@ -71,6 +71,14 @@ pub struct Scenario {
     pub extra_pods: usize,
     /// Istio version (istiod image, sidecar image).
     pub istio_version: String,
+    /// A mesh-wide PeerAuthentication `default` in istio-system with mTLS mode STRICT.
+    pub strict_mtls: bool,
+    /// reviews-v3 is scaled to 0: its Service has no ready endpoints.
+    pub unready_backend: bool,
+    /// Mesh HTTPRoute `ratings` points at a missing Service `ratings-v9` (ResolvedRefs False).
+    pub broken_route: bool,
+    /// No Istio at all: no istio-system, no injection label, no root cert ConfigMaps.
+    pub no_istio: bool,
 }
 
 /// Bookinfo in `istio-demo` with Istio and the v1.0.0-like Gateway API CRDs.
@@ -88,7 +96,35 @@ impl Scenario {
             native_sidecars: false,
             extra_pods: 0,
             istio_version: "1.26.2".into(),
+            strict_mtls: false,
+            unready_backend: false,
+            broken_route: false,
+            no_istio: false,
         }
+    }
+
+    /// Add an HTTPRoute `ratings` whose backend Service `ratings-v9` does not exist.
+    pub fn broken_route(mut self) -> Self {
+        self.broken_route = true;
+        self
+    }
+
+    /// Leave Istio out (a missing prerequisite).
+    pub fn no_istio(mut self) -> Self {
+        self.no_istio = true;
+        self
+    }
+
+    /// Mesh-wide STRICT mTLS (PeerAuthentication `istio-system/default`).
+    pub fn strict_mtls(mut self) -> Self {
+        self.strict_mtls = true;
+        self
+    }
+
+    /// reviews-v3 has no ready endpoints (its Deployment is scaled to 0).
+    pub fn unready_backend(mut self) -> Self {
+        self.unready_backend = true;
+        self
     }
 
     /// Sidecars of reviews-v2 and ratings-v1 started before the current root cert's NotBefore.
@@ -144,11 +180,13 @@ impl Scenario {
         let ins = |store: &mut Store, v: Value| -> Result<Value, SandboxError> { Ok(store.insert(v)?) };
 
         // Istio control plane.
-        ins(
-            store,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
-        )?;
-        self.istio(store, root, key)?;
+        if !self.no_istio {
+            ins(
+                store,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
+            )?;
+            self.istio(store, root, key)?;
+        }
 
         // Gateway API.
         if let Some(yaml) = self.gateway_api.crds_yaml() {
@@ -167,7 +205,9 @@ impl Scenario {
                 bookinfo_deployment("details", "v1", "docker.io/istio/examples-bookinfo-details-v1:1.20.3"),
             )?;
         }
-        ns["metadata"]["labels"] = json!({"istio-injection": "enabled"});
+        if !self.no_istio {
+            ns["metadata"]["labels"] = json!({"istio-injection": "enabled"});
+        }
         ins(store, ns)?;
         for app in ["details", "ratings", "reviews", "productpage"] {
             ins(
@@ -192,7 +232,19 @@ impl Scenario {
             if self.missing_sidecar && app == "details" {
                 continue;
             }
-            ins(store, bookinfo_deployment(app, version, image))?;
+            let mut d = bookinfo_deployment(app, version, image);
+            if self.unready_backend && app == "reviews" && version == "v3" {
+                d["spec"]["replicas"] = json!(0);
+            }
+            ins(store, d)?;
+        }
+        if self.strict_mtls {
+            ins(
+                store,
+                json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                    "metadata": {"name": "default", "namespace": ISTIO_NAMESPACE},
+                    "spec": {"mtls": {"mode": "STRICT"}}}),
+            )?;
         }
         for (app, version) in [
             ("reviews", "v1"),
@@ -211,6 +263,21 @@ impl Scenario {
         // Gateway and routes.
         if self.gateway_api != GatewayApiBundle::None {
             self.gateway(store)?;
+            if self.broken_route {
+                let now = store.now_str();
+                ins(
+                    store,
+                    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                        "metadata": {"name": "ratings", "namespace": DEMO_NAMESPACE},
+                        "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "ratings"}],
+                            "rules": [{"backendRefs": [{"name": "ratings-v9", "port": 9080}]}]},
+                        "status": {"parents": [{"parentRef": {"group": "", "kind": "Service", "name": "ratings"},
+                            "controllerName": "istio.io/gateway-controller",
+                            "conditions": [
+                                {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route was valid", "lastTransitionTime": now, "observedGeneration": 1},
+                                {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "backend(ratings-v9.istio-demo.svc.cluster.local) not found", "lastTransitionTime": now, "observedGeneration": 1}]}]}}),
+                )?;
+            }
         }
 
         // The root cert in every namespace.
@@ -218,7 +285,7 @@ impl Scenario {
             .all("", "namespaces")
             .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
             .collect();
-        for ns in &namespaces {
+        for ns in namespaces.iter().filter(|_| !self.no_istio) {
             ins(store, root_cert_config_map(ns, root))?;
         }
 

@@ -512,6 +512,7 @@ async fn dispatch(
         strict: q.get("fieldValidation") == Some("Strict"),
         force: q.flag("force"),
         from_http: true,
+        apply: false,
     };
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
     let warnings = std::mem::take(&mut lock(&shared.store).warnings);
@@ -550,7 +551,15 @@ fn run_verb(
         ("GET", Some(n), None | Some("status")) => store.get(rt, ns, n).map(|v| (200, v)),
         ("GET", None, None) => store.list(rt, ns, &list_query(q)?).map(|v| (200, v)),
         ("POST", None, None) if rt.plural == "selfsubjectaccessreviews" => {
-            let review = parse_body(body, ct)?;
+            let review = if ct.contains("protobuf") {
+                super::proto::decode_ssar(body)
+                    .ok_or_else(|| ApiError::bad_request("cannot decode protobuf SelfSubjectAccessReview"))?
+            } else {
+                parse_body(body, ct)?
+            };
+            if !review.is_object() {
+                return Err(ApiError::bad_request("SelfSubjectAccessReview must be an object"));
+            }
             let attrs = &review["spec"]["resourceAttributes"];
             let resource = match attrs["subresource"].as_str() {
                 Some(s) if !s.is_empty() => {
@@ -651,7 +660,13 @@ fn run_verb(
 }
 
 fn event_line(kind: &str, obj: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a Value,
+    }
+    let mut v = serde_json::to_vec(&Line { kind, object: obj }).unwrap_or_default();
     v.push(b'\n');
     Bytes::from(v)
 }
@@ -742,9 +757,19 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                             if name.as_deref().is_some_and(|n| e.object["metadata"]["name"] != n) {
                                 continue;
                             }
-                            if !lq.labels.matches(&e.object) || !field_name.matches(&e.object) {
-                                continue;
-                            }
+                            let selects = |o: &Value| lq.labels.matches(o) && field_name.matches(o);
+                            let now_matches = selects(&e.object);
+                            let before_matched = e.previous.as_ref().map(selects);
+                            // A modification across the selector boundary is an ADDED or DELETED for
+                            // this watch, as on a real API server.
+                            let kind = match (e.kind, before_matched, now_matches) {
+                                (EventType::Modified, Some(false), true) => "ADDED",
+                                (EventType::Modified, Some(true), false) => "DELETED",
+                                (_, _, false) => continue,
+                                (EventType::Added, _, true) => "ADDED",
+                                (EventType::Modified, _, true) => "MODIFIED",
+                                (EventType::Deleted, _, true) => "DELETED",
+                            };
                             let mut obj = e.object.clone();
                             if rt.crd.is_some() {
                                 obj["apiVersion"] = json!(rt.api_version());
@@ -752,11 +777,6 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                             if table {
                                 obj = super::table::to_table(&rt, &obj, store.now());
                             }
-                            let kind = match e.kind {
-                                EventType::Added => "ADDED",
-                                EventType::Modified => "MODIFIED",
-                                EventType::Deleted => "DELETED",
-                            };
                             out.push(event_line(kind, &obj));
                         }
                         Ok(out)

@@ -58,6 +58,8 @@ pub struct Event {
     pub kind: EventType,
     /// The object after the change (before, for deletions).
     pub object: Value,
+    /// The object before a modification (lets selector watches turn transitions into ADDED/DELETED).
+    pub previous: Option<Value>,
 }
 
 /// Options of one write request.
@@ -74,6 +76,8 @@ pub struct WriteOpts {
     pub strict: bool,
     /// `force` (server-side apply).
     pub force: bool,
+    /// The write is a server-side apply (managedFields operation `Apply`).
+    pub apply: bool,
     /// The write came over HTTP (status is dropped on create of kinds with a status subresource).
     pub from_http: bool,
 }
@@ -488,21 +492,21 @@ impl Store {
                 };
                 self.rv += 1;
                 new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                map.insert(okey, new.clone());
-                self.record(group, plural, ns, kind, new.clone());
+                let previous = map.insert(okey, new.clone());
+                self.record(group, plural, ns, kind, new.clone(), previous);
                 Some(new)
             }
             None => {
                 let mut old = map.remove(&okey)?;
                 self.rv += 1;
                 old["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                self.record(group, plural, ns, EventType::Deleted, old.clone());
+                self.record(group, plural, ns, EventType::Deleted, old.clone(), None);
                 Some(old)
             }
         }
     }
 
-    fn record(&mut self, group: &str, plural: &str, ns: &str, kind: EventType, object: Value) {
+    fn record(&mut self, group: &str, plural: &str, ns: &str, kind: EventType, object: Value, previous: Option<Value>) {
         self.history.push_back(Arc::new(Event {
             rv: self.rv,
             group: group.into(),
@@ -510,6 +514,7 @@ impl Store {
             namespace: ns.into(),
             kind,
             object,
+            previous,
         }));
         while self.history.len() > HISTORY_CAP {
             if let Some(e) = self.history.pop_front() {
@@ -599,12 +604,14 @@ impl Store {
                 metadata["remainingItemCount"] = json!(remaining);
             }
         }
-        Ok(json!({
+        let mut out = json!({
             "kind": format!("{}List", rt.kind),
             "apiVersion": rt.api_version(),
             "metadata": metadata,
-            "items": items,
-        }))
+        });
+        // Moved in, not through `json!` (which would serialize every item again).
+        out["items"] = Value::Array(items);
+        Ok(out)
     }
 
     fn encode_token(&self, rv: u64, key: &(String, String)) -> String {
@@ -758,6 +765,16 @@ impl Store {
             }
             _ => parse_json(body)?,
         };
+        if ptype == PatchType::Apply
+            && !(patch_doc.is_object() && matches!(patch_doc["metadata"], Value::Null | Value::Object(_)))
+        {
+            return Err(ApiError::bad_request(
+                "apply patch must be an object with object metadata",
+            ));
+        }
+        let mut apply_opts = opts.clone();
+        apply_opts.apply = ptype == PatchType::Apply;
+        let opts = &apply_opts;
         let old = self.raw(&rt.group, &rt.plural, &nsk, name).cloned();
         let Some(old) = old else {
             if ptype == PatchType::Apply {
@@ -922,6 +939,9 @@ impl Store {
         if !new["metadata"].is_object() {
             new["metadata"] = json!({});
         }
+        if !rt.is_custom() {
+            validate_shape(rt, &new)?;
+        }
         new["apiVersion"] = json!(rt.api_version());
         new["kind"] = json!(rt.kind);
         if rt.namespaced {
@@ -1049,17 +1069,15 @@ impl Store {
                     self.warnings
                         .extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
                 }
-                if opts.strict {
-                    if !unknown.is_empty() {
-                        let fields: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
-                        return Err(ApiError::bad_request(format!(
-                            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                            rt.kind,
-                            rt.version,
-                            rt.kind,
-                            fields.join(", ")
-                        )));
-                    }
+                if opts.strict && !unknown.is_empty() {
+                    let fields: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+                    return Err(ApiError::bad_request(format!(
+                        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                        rt.kind,
+                        rt.version,
+                        rt.kind,
+                        fields.join(", ")
+                    )));
                 }
             }
         } else {
@@ -1077,11 +1095,7 @@ impl Store {
             }
         }
         if let Some(manager) = &opts.field_manager {
-            let op = if opts.force || mode == WriteMode::Create && opts.field_manager.is_some() {
-                "Apply"
-            } else {
-                "Update"
-            };
+            let op = if opts.apply { "Apply" } else { "Update" };
             let entry = json!({"manager": manager, "operation": op, "apiVersion": rt.api_version(),
                 "time": self.now_str(), "fieldsType": "FieldsV1", "fieldsV1": {}});
             let mut mf: Vec<Value> = new["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
@@ -1269,4 +1283,102 @@ pub fn drop_nulls(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(drop_nulls),
         _ => {}
     }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Reject bodies whose structure a Go client could not decode (a string where an object belongs, …),
+/// with the API server's decode error, so later code can index objects safely.
+fn validate_shape(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let fail = |path: &str, want: &str, got: &Value| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: json: cannot unmarshal {} into Go struct field {kind}.{path} of type {want}",
+            type_name(got),
+            kind = rt.kind,
+            v = rt.version,
+        ))
+    };
+    let object = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null | Value::Object(_) => Ok(()),
+            other => Err(fail(path, "object", other)),
+        }
+    };
+    let array_of_objects = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null => Ok(()),
+            Value::Array(items) => match items.iter().find(|i| !i.is_object()) {
+                Some(bad) => Err(fail(path, "object", bad)),
+                None => Ok(()),
+            },
+            other => Err(fail(path, "array", other)),
+        }
+    };
+    let string_map = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null => Ok(()),
+            Value::Object(m) => match m.values().find(|x| !x.is_string()) {
+                Some(bad) => Err(fail(path, "string", bad)),
+                None => Ok(()),
+            },
+            other => Err(fail(path, "map[string]string", other)),
+        }
+    };
+    let meta = |path: &str, m: &Value| -> Result<(), ApiError> {
+        object(path, m)?;
+        string_map(&format!("{path}.labels"), &m["labels"])?;
+        string_map(&format!("{path}.annotations"), &m["annotations"])?;
+        array_of_objects(&format!("{path}.ownerReferences"), &m["ownerReferences"])
+    };
+    let pod_spec = |path: &str, s: &Value| -> Result<(), ApiError> {
+        object(path, s)?;
+        for k in [
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "volumes",
+            "tolerations",
+        ] {
+            array_of_objects(&format!("{path}.{k}"), &s[k])?;
+        }
+        Ok(())
+    };
+    meta("metadata", &obj["metadata"])?;
+    object("spec", &obj["spec"])?;
+    object("status", &obj["status"])?;
+    for k in ["containerStatuses", "initContainerStatuses", "conditions"] {
+        array_of_objects(&format!("status.{k}"), &obj["status"][k])?;
+    }
+    match rt.kind.as_str() {
+        "Pod" => pod_spec("spec", &obj["spec"])?,
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
+            let t = &obj["spec"]["template"];
+            object("spec.template", t)?;
+            object("spec.selector", &obj["spec"]["selector"])?;
+            string_map("spec.selector.matchLabels", &obj["spec"]["selector"]["matchLabels"])?;
+            array_of_objects(
+                "spec.selector.matchExpressions",
+                &obj["spec"]["selector"]["matchExpressions"],
+            )?;
+            meta("spec.template.metadata", &t["metadata"])?;
+            pod_spec("spec.template.spec", &t["spec"])?;
+        }
+        "Service" => {
+            array_of_objects("spec.ports", &obj["spec"]["ports"])?;
+            string_map("spec.selector", &obj["spec"]["selector"])?;
+        }
+        "PodDisruptionBudget" => object("spec.selector", &obj["spec"]["selector"])?,
+        "ConfigMap" | "Secret" => string_map("data", &obj["data"])?,
+        _ => {}
+    }
+    Ok(())
 }

@@ -319,7 +319,7 @@ pub fn httproute_defaults(obj: &mut Value) {
         spec["rules"] = json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]);
     }
     if let Some(refs) = spec["parentRefs"].as_array_mut() {
-        for r in refs {
+        for r in refs.iter_mut().filter(|r| r.is_object()) {
             if r["group"].is_null() {
                 r["group"] = json!("gateway.networking.k8s.io");
             }
@@ -329,18 +329,18 @@ pub fn httproute_defaults(obj: &mut Value) {
         }
     }
     if let Some(rules) = spec["rules"].as_array_mut() {
-        for rule in rules {
+        for rule in rules.iter_mut().filter(|r| r.is_object()) {
             if rule["matches"].is_null() {
                 rule["matches"] = json!([{"path": {"type": "PathPrefix", "value": "/"}}]);
             }
             if let Some(ms) = rule["matches"].as_array_mut() {
-                for m in ms {
+                for m in ms.iter_mut().filter(|m| m.is_object()) {
                     if m["path"].is_null() {
                         m["path"] = json!({"type": "PathPrefix", "value": "/"});
                     }
                     for hk in ["headers", "queryParams"] {
                         if let Some(hs) = m[hk].as_array_mut() {
-                            for h in hs {
+                            for h in hs.iter_mut().filter(|h| h.is_object()) {
                                 if h["type"].is_null() {
                                     h["type"] = json!("Exact");
                                 }
@@ -350,7 +350,7 @@ pub fn httproute_defaults(obj: &mut Value) {
                 }
             }
             if let Some(brs) = rule["backendRefs"].as_array_mut() {
-                for b in brs {
+                for b in brs.iter_mut().filter(|b| b.is_object()) {
                     if b["group"].is_null() {
                         b["group"] = json!("");
                     }
@@ -375,5 +375,56 @@ pub fn default_hook(crd: &CrdVersion, obj: &mut Value) -> Result<(), Vec<Cause>>
             httproute_defaults(obj);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crd(schema: Value) -> CrdVersion {
+        CrdVersion {
+            group: "example.com".into(),
+            kind: "Thing".into(),
+            plural: "things".into(),
+            version: "v1".into(),
+            schema: Some(schema),
+            status_subresource: false,
+            annotations: Default::default(),
+        }
+    }
+
+    #[test]
+    fn schema_defaults_prunes_and_validates() {
+        let c = crd(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "maxLength": 3},
+            "mode": {"type": "string", "default": "A", "enum": ["A", "B"]},
+            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}}),
+        );
+        let mut obj = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "x"},
+            "spec": {"name": "abc", "extra": 1, "free": {"any": {"thing": 1}}, "labels": {"a": "b"}}, "junk": true});
+        apply_schema(&c, &mut obj).unwrap();
+        assert_eq!(
+            obj["spec"],
+            json!({"name": "abc", "free": {"any": {"thing": 1}}, "labels": {"a": "b"}, "mode": "A"})
+        );
+        assert!(obj.get("junk").is_none());
+        let mut bad = json!({"spec": {"name": "abcd", "mode": "C"}});
+        let causes = apply_schema(&c, &mut bad).unwrap_err();
+        let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["spec.name", "spec.mode"]);
+        let mut missing = json!({"spec": {}});
+        let causes = apply_schema(&c, &mut missing).unwrap_err();
+        assert_eq!(causes[0].reason, "FieldValueRequired");
+    }
+
+    #[test]
+    fn httproute_defaults_tolerate_odd_shapes() {
+        let mut obj = json!({"spec": {"rules": ["x", {"backendRefs": [1, {"name": "a"}]}], "parentRefs": [null]}});
+        httproute_defaults(&mut obj);
+        assert_eq!(obj["spec"]["rules"][1]["backendRefs"][1]["weight"], 1);
+        assert_eq!(obj["spec"]["rules"][1]["matches"][0]["path"]["value"], "/");
     }
 }

@@ -215,13 +215,14 @@ pub fn to_table(rt: &ResourceType, data: &Value, now: jiff::Timestamp) -> Value 
     if let Some(c) = data["metadata"]["continue"].as_str() {
         metadata["continue"] = json!(c);
     }
-    json!({
+    let mut out = json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
         "columnDefinitions": columns,
-        "rows": rows,
-    })
+    });
+    out["rows"] = Value::Array(rows);
+    out
 }
 
 #[cfg(test)]

@@ -75,3 +75,19 @@ pub fn shared_fixtures() -> Option<PathBuf> {
     eprintln!("skipping: shared fixtures not found at {}", p.display());
     None
 }
+
+/// Whether the real `kubectl` binary can run here; prints a visible skip otherwise. Panics when absent
+/// and `MESH_REQUIRE_KUBECTL=1`.
+pub fn kubectl_available() -> bool {
+    let ok = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("MESH_REQUIRE_KUBECTL").as_deref() == Ok("1") {
+            panic!("kubectl not found and MESH_REQUIRE_KUBECTL=1");
+        }
+        eprintln!("skipping: kubectl not found on PATH");
+    }
+    ok
+}
