@@ -529,6 +529,65 @@ async fn ready_delay_shows_a_rollout_in_progress() {
 }
 
 #[tokio::test]
+async fn ready_pods_without_init_containers_have_no_init_container_statuses() {
+    let server = ApiServer::start(ServerOptions {
+        ready_delay: Some(Duration::from_millis(200)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    server.apply_scenario(&scenario::bookinfo()).unwrap();
+    let gateway_pods = || {
+        server.list_selected(
+            "pods",
+            Some("istio-demo"),
+            "gateway.networking.k8s.io/gateway-name=bookinfo-gateway",
+        )
+    };
+    assert_eq!(gateway_pods().len(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gateway_pods()[0]["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Ready" && c["status"] != "True")
+    {
+        assert!(std::time::Instant::now() < deadline, "gateway pod never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Over the wire too: the JSON a client reads has no `initContainerStatuses` key at all.
+    let dir = tempfile::tempdir().unwrap();
+    let path = server.write_kubeconfig(dir.path(), None).unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let req = http::Request::get("/api/v1/pods").body(Vec::new()).unwrap();
+    let list: Value = serde_json::from_str(&client.request_text(req).await.unwrap()).unwrap();
+    let pods = list["items"].as_array().unwrap();
+    let mut without_inits = 0;
+    for p in pods {
+        let name = p["metadata"]["name"].as_str().unwrap();
+        let status = p["status"].as_object().unwrap();
+        if p["spec"].get("initContainers").is_none() {
+            without_inits += 1;
+            assert!(!status.contains_key("initContainerStatuses"), "{name}: {status:?}");
+        }
+        assert!(status.values().all(|v| !v.is_null()), "{name}: {status:?}");
+    }
+    assert!(
+        without_inits >= 2,
+        "istiod and the gateway pod run without init containers"
+    );
+    let injected = pods
+        .iter()
+        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("reviews-v1-"))
+        .unwrap();
+    assert_eq!(injected["status"]["initContainerStatuses"][0]["name"], "istio-init");
+}
+
+#[tokio::test]
 async fn odd_bodies_get_clean_errors_and_the_server_keeps_serving() {
     let (server, client, _d) = start().await;
     server.apply_scenario(&scenario::bookinfo()).unwrap();

@@ -514,8 +514,10 @@ pub fn mark_pods_ready(store: &mut Store, older_than: jiff::Timestamp) -> bool {
                     c["status"] = json!("True");
                 }
             }
+            // `get_mut`, not indexing: `p["status"][key]` would store `"initContainerStatuses": null` in pods
+            // without init containers, which a real API server omits.
             for key in ["containerStatuses", "initContainerStatuses"] {
-                if let Some(cs) = p["status"][key].as_array_mut() {
+                if let Some(cs) = p["status"].get_mut(key).and_then(Value::as_array_mut) {
                     for c in cs.iter_mut().filter(|c| c["state"]["running"].is_object()) {
                         c["ready"] = json!(true);
                     }

@@ -470,7 +470,7 @@ pub fn backdate_pods(store: &mut Store, ns: &str, selector: &str, at: jiff::Time
         p["metadata"]["creationTimestamp"] = json!(t);
         p["status"]["startTime"] = json!(t);
         for key in ["containerStatuses", "initContainerStatuses"] {
-            if let Some(cs) = p["status"][key].as_array_mut() {
+            if let Some(cs) = p["status"].get_mut(key).and_then(Value::as_array_mut) {
                 for c in cs {
                     if c["state"]["running"].is_object() {
                         c["state"]["running"]["startedAt"] = json!(t);

@@ -318,7 +318,7 @@ pub fn httproute_defaults(obj: &mut Value) {
     if spec["rules"].is_null() {
         spec["rules"] = json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]);
     }
-    if let Some(refs) = spec["parentRefs"].as_array_mut() {
+    if let Some(refs) = spec.get_mut("parentRefs").and_then(Value::as_array_mut) {
         for r in refs.iter_mut().filter(|r| r.is_object()) {
             if r["group"].is_null() {
                 r["group"] = json!("gateway.networking.k8s.io");
@@ -339,7 +339,7 @@ pub fn httproute_defaults(obj: &mut Value) {
                         m["path"] = json!({"type": "PathPrefix", "value": "/"});
                     }
                     for hk in ["headers", "queryParams"] {
-                        if let Some(hs) = m[hk].as_array_mut() {
+                        if let Some(hs) = m.get_mut(hk).and_then(Value::as_array_mut) {
                             for h in hs.iter_mut().filter(|h| h.is_object()) {
                                 if h["type"].is_null() {
                                     h["type"] = json!("Exact");
@@ -349,7 +349,7 @@ pub fn httproute_defaults(obj: &mut Value) {
                     }
                 }
             }
-            if let Some(brs) = rule["backendRefs"].as_array_mut() {
+            if let Some(brs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) {
                 for b in brs.iter_mut().filter(|b| b.is_object()) {
                     if b["group"].is_null() {
                         b["group"] = json!("");
@@ -426,5 +426,12 @@ mod tests {
         httproute_defaults(&mut obj);
         assert_eq!(obj["spec"]["rules"][1]["backendRefs"][1]["weight"], 1);
         assert_eq!(obj["spec"]["rules"][1]["matches"][0]["path"]["value"], "/");
+        let mut plain = json!({"spec": {"rules": [{"matches": [{"path": {"type": "Exact", "value": "/a"}}]}]}});
+        httproute_defaults(&mut plain);
+        assert_eq!(
+            plain["spec"],
+            json!({"rules": [{"matches": [{"path": {"type": "Exact", "value": "/a"}}]}]}),
+            "absent lists stay absent (no nulls)"
+        );
     }
 }
