@@ -208,3 +208,21 @@ fn unknown_check_id_is_a_usage_error() {
     r.assert_code(0);
     assert!(r.stdout.contains("stale-sidecar-cert"));
 }
+
+#[test]
+fn doctor_reads_peer_authentications_at_v1beta1_and_finds_plaintext_callers() {
+    let m = Mesh::with(bookinfo().strict_mtls().missing_sidecar());
+    let r = m.run(&["doctor", "-o", "json"]);
+    r.assert_code(1);
+    let report = r.json();
+    let reqs = m.server.requests();
+    let pa = reqs
+        .iter()
+        .find(|q| q.path.contains("peerauthentications"))
+        .expect("doctor lists PeerAuthentications");
+    assert!(pa.path.starts_with("/apis/security.istio.io/v1beta1/"), "{}", pa.path);
+    assert_eq!(pa.status, 200);
+    let callers = named_pods(&report, "mtls-plaintext-callers");
+    assert!(!callers.is_empty(), "{report:#}");
+    assert!(callers.iter().all(|p| p.starts_with("details-v1-")), "{callers:?}");
+}

@@ -588,6 +588,97 @@ async fn ready_pods_without_init_containers_have_no_init_container_statuses() {
 }
 
 #[tokio::test]
+async fn istio_kinds_are_served_at_their_older_versions_too() {
+    let (server, client, _d) = start().await;
+    server.apply_scenario(&scenario::bookinfo().strict_mtls()).unwrap();
+    let api_at = |group: &str, version: &str, kind: &str, ns: &str| -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
+    };
+    // The scenario stored the PeerAuthentication at v1; v1beta1 lists the same object.
+    for version in ["v1", "v1beta1"] {
+        let list = api_at("security.istio.io", version, "PeerAuthentication", "istio-system")
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let names: Vec<_> = list.items.iter().map(|o| o.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["default"], "{version}");
+        let pa = &list.items[0];
+        assert_eq!(
+            pa.types.as_ref().unwrap().api_version,
+            format!("security.istio.io/{version}")
+        );
+        assert_eq!(pa.data["spec"]["mtls"]["mode"], "STRICT");
+    }
+    // Written at v1beta1 (or v1alpha3), read at v1 and the other way round.
+    let dr = serde_json::from_value(
+        json!({"apiVersion": "networking.istio.io/v1alpha3", "kind": "DestinationRule",
+        "metadata": {"name": "reviews", "namespace": "istio-demo"},
+        "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}),
+    )
+    .unwrap();
+    api_at("networking.istio.io", "v1alpha3", "DestinationRule", "istio-demo")
+        .create(&PostParams::default(), &dr)
+        .await
+        .unwrap();
+    for version in ["v1", "v1beta1", "v1alpha3"] {
+        let got = api_at("networking.istio.io", version, "DestinationRule", "istio-demo")
+            .get("reviews")
+            .await
+            .unwrap();
+        assert_eq!(got.types.unwrap().api_version, format!("networking.istio.io/{version}"));
+        assert_eq!(got.data["spec"]["subsets"][0]["name"], "v1");
+    }
+    let ap = serde_json::from_value(
+        json!({"apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "deny-all", "namespace": "istio-demo"}, "spec": {}}),
+    )
+    .unwrap();
+    api_at("security.istio.io", "v1beta1", "AuthorizationPolicy", "istio-demo")
+        .create(&PostParams::default(), &ap)
+        .await
+        .unwrap();
+    let read = server
+        .get("authorizationpolicies", Some("istio-demo"), "deny-all")
+        .unwrap();
+    assert_eq!(read["apiVersion"], "security.istio.io/v1");
+    // Discovery names every version and prefers v1.
+    let groups: Value = serde_json::from_str(
+        &client
+            .request_text(http::Request::get("/apis").body(Vec::new()).unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let group = |name: &str| {
+        let g = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap();
+        let versions: Vec<&str> = g["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap())
+            .collect();
+        (versions, g["preferredVersion"]["version"].as_str().unwrap().to_string())
+    };
+    assert_eq!(group("security.istio.io"), (vec!["v1", "v1beta1"], "v1".to_string()));
+    assert_eq!(
+        group("networking.istio.io"),
+        (vec!["v1", "v1beta1", "v1alpha3"], "v1".to_string())
+    );
+    // A version Istio does not serve stays a 404.
+    let err = api_at("security.istio.io", "v1alpha1", "PeerAuthentication", "istio-system")
+        .list(&ListParams::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 404), "{err:?}");
+}
+
+#[tokio::test]
 async fn odd_bodies_get_clean_errors_and_the_server_keeps_serving() {
     let (server, client, _d) = start().await;
     server.apply_scenario(&scenario::bookinfo()).unwrap();

@@ -295,3 +295,33 @@ fn kubectl_server_side_apply_and_auth_can_i() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pods is forbidden: User \"test\" cannot list resource \"pods\" in API group \"\" in the namespace \"istio-demo\""), "{err}");
 }
+
+#[test]
+fn kubectl_reads_istio_kinds_at_v1beta1() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
+    let env = Env::new();
+    env.server
+        .apply_scenario(&kubectl_mesh::sandbox::scenario::bookinfo().strict_mtls())
+        .unwrap();
+    let out = json(&env.kubectl_ok(&[
+        "get",
+        "peerauthentications.v1beta1.security.istio.io",
+        "-A",
+        "-o",
+        "json",
+    ]));
+    let items = out["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{out}");
+    assert_eq!(items[0]["apiVersion"], "security.istio.io/v1beta1");
+    assert_eq!(items[0]["spec"]["mtls"]["mode"], "STRICT");
+    let dr = env.file(
+        "dr.yaml",
+        "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata:\n  name: reviews\nspec:\n  host: reviews\n",
+    );
+    env.kubectl_ok(&["apply", "-n", "istio-demo", "-f", dr.to_str().unwrap()]);
+    let got = json(&env.kubectl_ok(&["get", "destinationrules", "reviews", "-n", "istio-demo", "-o", "json"]));
+    assert_eq!(got["apiVersion"], "networking.istio.io/v1");
+    assert_eq!(got["spec"]["host"], "reviews");
+}

@@ -82,6 +82,21 @@ impl ResourceType {
         self.crd.is_some()
     }
 
+    /// Present a stored object at this type's version (`apiVersion` rewritten when it differs), as an API
+    /// server converts objects to the version a request names.
+    pub fn present(&self, obj: &mut Value) {
+        let same = match obj.get("apiVersion").and_then(Value::as_str) {
+            Some(av) => match av.split_once('/') {
+                Some((g, v)) => g == self.group && v == self.version,
+                None => self.group.is_empty() && av == self.version,
+            },
+            None => false,
+        };
+        if !same && obj.is_object() {
+            obj["apiVersion"] = json!(self.api_version());
+        }
+    }
+
     /// Whether the verb is allowed on the main resource.
     pub fn allows(&self, verb: &str) -> bool {
         self.verbs.iter().any(|v| v == verb)
@@ -330,6 +345,24 @@ impl Registry {
                 false,
             ),
         ];
+        // Istio 1.26 serves its security kinds at v1 and v1beta1 and its networking kinds at v1, v1beta1 and
+        // v1alpha3; objects are the same whichever version is asked for (v1 is the storage version).
+        let istio_older: Vec<ResourceType> = types
+            .iter()
+            .filter(|t| t.group.ends_with(".istio.io"))
+            .flat_map(|t| {
+                let older: &[&str] = if t.group == "networking.istio.io" {
+                    &["v1beta1", "v1alpha3"]
+                } else {
+                    &["v1beta1"]
+                };
+                older.iter().map(move |v| ResourceType {
+                    version: v.to_string(),
+                    ..t.clone()
+                })
+            })
+            .collect();
+        types.extend(istio_older);
         let mut ssar = builtin(
             "authorization.k8s.io",
             "v1",

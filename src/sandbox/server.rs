@@ -771,9 +771,7 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                                 (EventType::Deleted, _, true) => "DELETED",
                             };
                             let mut obj = e.object.clone();
-                            if rt.crd.is_some() {
-                                obj["apiVersion"] = json!(rt.api_version());
-                            }
+                            rt.present(&mut obj);
                             if table {
                                 obj = super::table::to_table(&rt, &obj, store.now());
                             }

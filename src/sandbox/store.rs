@@ -542,9 +542,7 @@ impl Store {
     }
 
     fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
-        if rt.crd.is_some() {
-            obj["apiVersion"] = json!(rt.api_version());
-        }
+        rt.present(&mut obj);
         obj
     }
 
