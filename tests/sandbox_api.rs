@@ -62,6 +62,106 @@ async fn list_paginates_with_continue_tokens() {
 }
 
 #[tokio::test]
+async fn pages_stay_in_their_namespace_and_count_what_is_left_like_kube_apiserver() {
+    let (server, client, _d) = start().await;
+    for ns in ["a", "b", "c"] {
+        server
+            .insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .unwrap();
+        for i in 0..5 {
+            let mut c = cm(&format!("cm-{i}"), json!({"odd": (i % 2 == 1).to_string()}));
+            c["metadata"]["namespace"] = json!(ns);
+            server.insert(c).unwrap();
+        }
+    }
+    // Every page of namespace `b` comes from `b`; no selector: remainingItemCount counts what is left.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "b");
+    let mut lp = ListParams::default().limit(2);
+    let mut seen = Vec::new();
+    let mut remaining = Vec::new();
+    loop {
+        let page = api.list(&lp).await.unwrap();
+        seen.extend(page.items.iter().map(|c| {
+            assert_eq!(c.metadata.namespace.as_deref(), Some("b"));
+            c.metadata.name.clone().unwrap()
+        }));
+        remaining.push(page.metadata.remaining_item_count);
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"]);
+    assert_eq!(remaining, [Some(3), Some(1), None]);
+    // With a selector the count is unknown (omitted), and a page that ends the matches has no continue.
+    let page = api
+        .list(&ListParams::default().labels("odd=true").limit(2))
+        .await
+        .unwrap();
+    let names: Vec<_> = page.items.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+    assert_eq!(names, ["cm-1", "cm-3"]);
+    assert_eq!(page.metadata.remaining_item_count, None);
+    assert!(
+        page.metadata.continue_.as_deref().unwrap_or_default().is_empty(),
+        "{:?}",
+        page.metadata
+    );
+    let page = api
+        .list(&ListParams::default().labels("odd=false").limit(2))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.metadata.remaining_item_count, None);
+    let rest = api
+        .list(
+            &ListParams::default()
+                .labels("odd=false")
+                .limit(2)
+                .continue_token(page.metadata.continue_.as_deref().unwrap()),
+        )
+        .await
+        .unwrap();
+    let names: Vec<_> = rest.items.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+    assert_eq!(names, ["cm-4"]);
+    // All namespaces: pages run across namespace boundaries, in (namespace, name) order.
+    let all: Api<ConfigMap> = Api::all(client);
+    let page = all
+        .list(&ListParams::default().labels("odd=true").limit(3))
+        .await
+        .unwrap();
+    let keys: Vec<_> = page
+        .items
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c.metadata.namespace.clone().unwrap(),
+                c.metadata.name.clone().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(keys, ["a/cm-1", "a/cm-3", "b/cm-1"]);
+    // The wire form is exactly the in-process list, serialized.
+    server.with_store(|s| {
+        let rt = s.registry.resolve("configmaps").unwrap().clone();
+        for (ns, labels, limit) in [
+            (Some("b"), "", 2),
+            (None, "odd=true", 3),
+            (None, "", 0),
+            (Some("c"), "odd=false", 1),
+        ] {
+            let q = kubectl_mesh::sandbox::ListQuery {
+                labels: kubectl_mesh::sandbox::LabelSelector::parse(labels).unwrap(),
+                limit,
+                ..Default::default()
+            };
+            let wire: Value = serde_json::from_slice(&s.list_json(&rt, ns, &q).unwrap()).unwrap();
+            assert_eq!(wire, s.list(&rt, ns, &q).unwrap(), "{ns:?} {labels} {limit}");
+        }
+    });
+}
+
+#[tokio::test]
 async fn bad_or_expired_continue_token_answers_410_gone() {
     let (server, client, _d) = start().await;
     for i in 0..4 {

@@ -488,7 +488,7 @@ pub fn backdate_pods(store: &mut Store, ns: &str, selector: &str, at: jiff::Time
             }
         }
         let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        store.commit("", "pods", ns, &name, Some(p));
+        store.commit("", "pods", ns, &name, p);
     }
 }
 

@@ -504,6 +504,20 @@ async fn dispatch(
             Err(e) => error_response(&e),
         };
     }
+    if verb == "list" && !wants_table {
+        // Serialized straight from the store: a page of 500 pods is not copied before it is written.
+        let ns = target.namespace.as_deref();
+        let page = list_query(q).and_then(|lq| lock(&shared.store).list_json(&target.rt, ns, &lq));
+        return match page {
+            Ok(body) => {
+                let mut r = Response::new(RespBody::Full(Some(Bytes::from(body))));
+                r.headers_mut()
+                    .insert("content-type", HeaderValue::from_static("application/json"));
+                r
+            }
+            Err(e) => error_response(&e),
+        };
+    }
     let validation = q.get("fieldValidation").unwrap_or("Warn");
     let opts = WriteOpts {
         warn_unknown: validation == "Warn",
@@ -759,7 +773,7 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                             }
                             let selects = |o: &Value| lq.labels.matches(o) && field_name.matches(o);
                             let now_matches = selects(&e.object);
-                            let before_matched = e.previous.as_ref().map(selects);
+                            let before_matched = e.previous.as_deref().map(selects);
                             // A modification across the selector boundary is an ADDED or DELETED for
                             // this watch, as on a real API server.
                             let kind = match (e.kind, before_matched, now_matches) {
@@ -770,7 +784,7 @@ fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query, table: bool) -> Resu
                                 (EventType::Modified, _, true) => "MODIFIED",
                                 (EventType::Deleted, _, true) => "DELETED",
                             };
-                            let mut obj = e.object.clone();
+                            let mut obj = (*e.object).clone();
                             rt.present(&mut obj);
                             if table {
                                 obj = super::table::to_table(&rt, &obj, store.now());

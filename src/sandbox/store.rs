@@ -56,10 +56,10 @@ pub struct Event {
     pub namespace: String,
     /// What happened.
     pub kind: EventType,
-    /// The object after the change (before, for deletions).
-    pub object: Value,
+    /// The object after the change (before, for deletions); shared with the store, not copied.
+    pub object: Arc<Value>,
     /// The object before a modification (lets selector watches turn transitions into ADDED/DELETED).
-    pub previous: Option<Value>,
+    pub previous: Option<Arc<Value>>,
 }
 
 /// Options of one write request.
@@ -143,7 +143,29 @@ impl Default for StoreSettings {
     }
 }
 
-type Objects = BTreeMap<(String, String), Value>;
+/// Stored objects are shared with the watch history (an event holds the same allocation, not a copy).
+type Objects = BTreeMap<(String, String), Arc<Value>>;
+
+/// One page of a LIST: the stored objects it returns and what its metadata says.
+struct Page<'a> {
+    rv: u64,
+    items: Vec<&'a Value>,
+    continue_token: Option<String>,
+    remaining: Option<usize>,
+}
+
+impl Page<'_> {
+    fn metadata(&self) -> Value {
+        let mut m = json!({"resourceVersion": self.rv.to_string()});
+        if let Some(c) = &self.continue_token {
+            m["continue"] = json!(c);
+            if let Some(n) = self.remaining {
+                m["remainingItemCount"] = json!(n);
+            }
+        }
+        m
+    }
+}
 
 /// The store.
 pub struct Store {
@@ -232,14 +254,14 @@ fn same_content(a: &Value, b: &Value) -> bool {
         })
 }
 
-fn without(v: &Value, keys: &[&str]) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.as_object_mut() {
-        for k in keys {
-            m.shift_remove(*k);
-        }
-    }
-    v
+/// Equality of two objects ignoring some top-level keys, without cloning.
+fn eq_except(a: &Value, b: &Value, keys: &[&str]) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |k: &String| !keys.contains(&k.as_str());
+    a.iter().filter(|(k, _)| kept(k)).count() == b.iter().filter(|(k, _)| kept(k)).count()
+        && a.iter().filter(|(k, _)| kept(k)).all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Paths present in `before` but not in `after` (fields a schema pruned).
@@ -439,6 +461,7 @@ impl Store {
             .get(&(group.to_string(), plural.to_string()))
             .into_iter()
             .flat_map(|m| m.values())
+            .map(|v| &**v)
     }
 
     /// Stored objects of a type in one namespace.
@@ -450,7 +473,7 @@ impl Store {
                 m.range((ns.to_string(), String::new())..)
                     .take_while(move |((n, _), _)| n == ns)
             })
-            .map(|(_, v)| v)
+            .map(|(_, v)| &**v)
     }
 
     /// One stored object, raw.
@@ -458,55 +481,51 @@ impl Store {
         self.objects
             .get(&(group.to_string(), plural.to_string()))?
             .get(&(ns.to_string(), name.to_string()))
+            .map(|v| &**v)
     }
 
     fn namespace_exists(&self, ns: &str) -> bool {
         self.raw("", "namespaces", "", ns).is_some()
     }
 
-    /// Store (or delete, with `None`) an object exactly as given, bumping the resourceVersion and recording
-    /// a watch event only if it changed. The object must already carry metadata. Used by controllers.
-    pub(crate) fn commit(
+    /// Store an object exactly as given, bumping the resourceVersion and recording a watch event only if it
+    /// changed. The object must already carry metadata. Used by controllers.
+    pub(crate) fn commit(&mut self, group: &str, plural: &str, ns: &str, name: &str, mut new: Value) {
+        let key = (group.to_string(), plural.to_string());
+        let okey = (ns.to_string(), name.to_string());
+        let map = self.objects.entry(key).or_default();
+        let kind = match map.get(&okey) {
+            Some(old) if same_content(old, &new) => return,
+            Some(_) => EventType::Modified,
+            None => EventType::Added,
+        };
+        self.rv += 1;
+        new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let new = Arc::new(new);
+        let previous = map.insert(okey, new.clone());
+        self.record(group, plural, ns, kind, new, previous);
+    }
+
+    /// Delete a stored object (no garbage collection), recording a DELETED event. Returns it as deleted.
+    pub(crate) fn remove(&mut self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
+        let map = self.objects.get_mut(&(group.to_string(), plural.to_string()))?;
+        let old = map.remove(&(ns.to_string(), name.to_string()))?;
+        let mut old = Arc::unwrap_or_clone(old);
+        self.rv += 1;
+        old["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        self.record(group, plural, ns, EventType::Deleted, Arc::new(old.clone()), None);
+        Some(old)
+    }
+
+    fn record(
         &mut self,
         group: &str,
         plural: &str,
         ns: &str,
-        name: &str,
-        obj: Option<Value>,
-    ) -> Option<Value> {
-        let key = (group.to_string(), plural.to_string());
-        let okey = (ns.to_string(), name.to_string());
-        let map = self.objects.entry(key).or_default();
-        let old = map.get(&okey);
-        match obj {
-            Some(mut new) => {
-                if let Some(old) = old {
-                    if same_content(old, &new) {
-                        return Some(old.clone());
-                    }
-                }
-                let kind = if old.is_some() {
-                    EventType::Modified
-                } else {
-                    EventType::Added
-                };
-                self.rv += 1;
-                new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                let previous = map.insert(okey, new.clone());
-                self.record(group, plural, ns, kind, new.clone(), previous);
-                Some(new)
-            }
-            None => {
-                let mut old = map.remove(&okey)?;
-                self.rv += 1;
-                old["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                self.record(group, plural, ns, EventType::Deleted, old.clone(), None);
-                Some(old)
-            }
-        }
-    }
-
-    fn record(&mut self, group: &str, plural: &str, ns: &str, kind: EventType, object: Value, previous: Option<Value>) {
+        kind: EventType,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         self.history.push_back(Arc::new(Event {
             rv: self.rv,
             group: group.into(),
@@ -554,8 +573,14 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
     }
 
-    /// LIST objects (one namespace, or all with `ns = None`).
-    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Value, ApiError> {
+    /// One page of a LIST, by reference (one namespace, or all with `ns = None`).
+    ///
+    /// A page costs what it returns: the ordered map is walked from the continue key (or the namespace's
+    /// first key), selectors are applied lazily, and the walk stops at the first match past `limit`. As on
+    /// kube-apiserver, `remainingItemCount` is only given for lists without selectors (then it is a count of
+    /// keys; no object is looked at).
+    fn page<'a>(&'a self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Page<'a>, ApiError> {
+        use std::ops::Bound;
         let (list_rv, after) = match &q.continue_token {
             Some(tok) if !tok.is_empty() => {
                 let (rv, key) = self.decode_token(tok)?;
@@ -564,51 +589,91 @@ impl Store {
             _ => (self.rv, None),
         };
         let ns = if rt.namespaced { ns } else { None };
-        let map = self.objects.get(&(rt.group.clone(), rt.plural.clone()));
-        let mut items = Vec::new();
-        let mut next = None;
-        let mut remaining = 0usize;
-        if let Some(map) = map {
-            let iter: Box<dyn Iterator<Item = (&(String, String), &Value)>> = match (&after, ns) {
-                (Some(k), _) => Box::new(
-                    map.range(k.clone()..)
-                        .filter(move |(kk, _)| *kk != k)
-                        .filter(move |((n, _), _)| ns.is_none_or(|ns| n == ns)),
-                ),
-                (None, Some(ns)) => Box::new(
-                    map.range((ns.to_string(), String::new())..)
-                        .take_while(move |((n, _), _)| n == ns),
-                ),
-                (None, None) => Box::new(map.iter()),
-            };
-            for (k, obj) in iter {
-                if !q.labels.matches(obj) || !q.fields.matches(obj) {
-                    continue;
-                }
-                if q.limit > 0 && items.len() >= q.limit {
-                    remaining += 1;
-                    continue;
-                }
-                if q.limit > 0 && items.len() + 1 == q.limit {
-                    next = Some(k.clone());
-                }
-                items.push(Self::with_version(rt, obj.clone()));
+        let start = match (after, ns) {
+            (Some(k), _) => Bound::Excluded(k),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let in_scope = move |k: &(String, String)| ns.is_none_or(|ns| k.0 == ns);
+        let mut page = Page {
+            rv: list_rv,
+            items: Vec::new(),
+            continue_token: None,
+            remaining: None,
+        };
+        let Some(map) = self.objects.get(&(rt.group.clone(), rt.plural.clone())) else {
+            return Ok(page);
+        };
+        let mut iter = map
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| in_scope(k))
+            .filter(|(_, obj)| q.labels.matches(obj) && q.fields.matches(obj));
+        let mut last = None;
+        for (k, obj) in iter.by_ref() {
+            page.items.push(obj);
+            if q.limit > 0 && page.items.len() == q.limit {
+                last = Some(k);
+                break;
             }
         }
-        let mut metadata = json!({"resourceVersion": list_rv.to_string()});
-        if remaining > 0 {
-            if let Some(k) = next {
-                metadata["continue"] = json!(self.encode_token(list_rv, &k));
-                metadata["remainingItemCount"] = json!(remaining);
-            }
+        let Some(last) = last else {
+            return Ok(page);
+        };
+        let more = if q.labels.is_empty() && q.fields.0.is_empty() {
+            let left = map
+                .range((Bound::Excluded(last.clone()), Bound::Unbounded))
+                .take_while(|(k, _)| in_scope(k))
+                .count();
+            page.remaining = Some(left).filter(|n| *n > 0);
+            left > 0
+        } else {
+            iter.next().is_some()
+        };
+        if more {
+            page.continue_token = Some(self.encode_token(list_rv, last));
         }
+        Ok(page)
+    }
+
+    /// LIST objects (one namespace, or all with `ns = None`); see [`Store::list_json`] for the wire form.
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Value, ApiError> {
+        let page = self.page(rt, ns, q)?;
         let mut out = json!({
             "kind": format!("{}List", rt.kind),
             "apiVersion": rt.api_version(),
-            "metadata": metadata,
+            "metadata": page.metadata(),
         });
         // Moved in, not through `json!` (which would serialize every item again).
-        out["items"] = Value::Array(items);
+        out["items"] = Value::Array(
+            page.items
+                .into_iter()
+                .map(|o| Self::with_version(rt, o.clone()))
+                .collect(),
+        );
+        Ok(out)
+    }
+
+    /// A LIST answer serialized straight from the stored objects (same JSON as [`Store::list`], without
+    /// cloning the page's objects first).
+    pub fn list_json(&self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Vec<u8>, ApiError> {
+        let page = self.page(rt, ns, q)?;
+        let head =
+            json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": page.metadata()});
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        out.pop(); // the closing brace
+        out.extend_from_slice(b",\"items\":[");
+        let api_version = rt.api_version();
+        for (i, obj) in page.items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if obj["apiVersion"] == api_version.as_str() {
+                let _ = serde_json::to_writer(&mut out, obj);
+            } else {
+                let _ = serde_json::to_writer(&mut out, &Self::with_version(rt, obj.clone()));
+            }
+        }
+        out.extend_from_slice(b"]}");
         Ok(out)
     }
 
@@ -841,7 +906,7 @@ impl Store {
 
     /// Delete without controllers (GC of owned objects, namespace contents, CRD instances).
     pub(crate) fn delete_raw(&mut self, rt: &ResourceType, nsk: &str, name: &str, orphan: bool) -> Option<Value> {
-        let old = self.commit(&rt.group, &rt.plural, nsk, name, None)?;
+        let old = self.remove(&rt.group, &rt.plural, nsk, name)?;
         let uid = old["metadata"]["uid"].as_str().unwrap_or_default().to_string();
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "namespaces") => {
@@ -857,7 +922,7 @@ impl Store {
                         .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
                         .collect();
                     for n in names {
-                        self.commit(&t.group, &t.plural, name, &n, None);
+                        self.remove(&t.group, &t.plural, name, &n);
                     }
                 }
             }
@@ -870,7 +935,7 @@ impl Store {
                     .map(|m| m.keys().cloned().collect())
                     .unwrap_or_default();
                 for (ns, n) in keys {
-                    self.commit(&group, &plural, &ns, &n, None);
+                    self.remove(&group, &plural, &ns, &n);
                 }
                 self.sync_crds();
             }
@@ -905,7 +970,7 @@ impl Store {
                     if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"] != owner_uid);
                     }
-                    self.commit(&t.group, &t.plural, ns, &n, Some(o));
+                    self.commit(&t.group, &t.plural, ns, &n, o);
                 } else {
                     self.delete_raw(&t, ns, &n, false);
                 }
@@ -1083,7 +1148,7 @@ impl Store {
             default_builtin(&rt.kind, &mut new, seq);
         }
         if let Some(old) = &old {
-            let body_changed = without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
+            let body_changed = !eq_except(old, &new, &["metadata", "status"]);
             if body_changed && (rt.is_custom() || new.get("spec").is_some()) {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
                 new["metadata"]["generation"] = json!(g + 1);
@@ -1104,17 +1169,32 @@ impl Store {
         if opts.dry_run {
             return Ok(new);
         }
-        let stored = self
-            .commit(&rt.group, &rt.plural, nsk, &name, Some(new))
-            .unwrap_or_default();
+        self.commit(&rt.group, &rt.plural, nsk, &name, new);
         if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
             self.sync_crds();
             self.mark_crd_established(&name);
         }
-        if mode != WriteMode::RawNoControllers {
-            super::controllers::reconcile(self, if rt.namespaced { nsk } else { &name });
+        if mode == WriteMode::RawNoControllers {
+            // Controllers creating objects do not read the result back: spare the clone.
+            return Ok(Value::Null);
         }
-        let out = self.raw(&rt.group, &rt.plural, nsk, &name).cloned().unwrap_or(stored);
+        super::controllers::reconcile(self, if rt.namespaced { nsk } else { &name });
+        // As stored after the controllers ran; if they already deleted it, as it was last stored.
+        let out = match self.raw(&rt.group, &rt.plural, nsk, &name) {
+            Some(o) => o.clone(),
+            None => self
+                .history
+                .iter()
+                .rev()
+                .find(|e| {
+                    e.group == rt.group
+                        && e.plural == rt.plural
+                        && e.namespace == nsk
+                        && e.object["metadata"]["name"] == name.as_str()
+                })
+                .map(|e| (*e.object).clone())
+                .unwrap_or_default(),
+        };
         Ok(Self::with_version(rt, out))
     }
 
@@ -1137,12 +1217,13 @@ impl Store {
             ],
             "storedVersions": crd["spec"]["versions"].as_array().map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>()).unwrap_or_default(),
         });
-        self.commit("apiextensions.k8s.io", "customresourcedefinitions", "", name, Some(crd));
+        self.commit("apiextensions.k8s.io", "customresourcedefinitions", "", name, crd);
     }
 
     /// Create through the full pipeline without running controllers (controllers creating objects).
-    pub(crate) fn create_internal(&mut self, rt: &ResourceType, ns: &str, obj: Value) -> Result<Value, ApiError> {
+    pub(crate) fn create_internal(&mut self, rt: &ResourceType, ns: &str, obj: Value) -> Result<(), ApiError> {
         self.write(rt, ns, None, obj, &WriteOpts::default(), WriteMode::RawNoControllers)
+            .map(drop)
     }
 
     /// Look up a built-in type by group and plural.
