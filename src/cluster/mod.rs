@@ -240,7 +240,7 @@ impl Cluster {
         }
         let lower = reason.to_lowercase();
         if lower.contains("certificate") || lower.contains("x509") || lower.contains("unknownissuer") {
-            reason = format!("x509: TLS certificate verification failed: {reason}");
+            reason = x509_reason(&reason);
         }
         MeshError::Unreachable {
             server: self.server.clone(),
@@ -693,5 +693,34 @@ impl Cluster {
             body: response.into_body(),
             buf: Vec::new(),
         })
+    }
+}
+
+/// Say an untrusted server certificate the way kubectl (Go) does, keeping rustls's own words.
+fn x509_reason(reason: &str) -> String {
+    let lower = reason.to_lowercase();
+    // rustls says UnknownIssuer, or BadSignature when the trusted CA has the issuer's name but not its key.
+    if lower.contains("unknownissuer") || lower.contains("badsignature") {
+        format!("x509: certificate signed by unknown authority ({reason})")
+    } else {
+        format!("x509: TLS certificate verification failed: {reason}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::x509_reason;
+
+    #[test]
+    fn an_untrusted_server_certificate_reads_like_kubectl() {
+        assert_eq!(
+            x509_reason("invalid peer certificate: UnknownIssuer"),
+            "x509: certificate signed by unknown authority (invalid peer certificate: UnknownIssuer)"
+        );
+        assert!(x509_reason("invalid peer certificate: BadSignature").contains("signed by unknown authority"));
+        assert_eq!(
+            x509_reason("invalid peer certificate: Expired"),
+            "x509: TLS certificate verification failed: invalid peer certificate: Expired"
+        );
     }
 }

@@ -25,12 +25,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Deviations from a real API server worth knowing: no authentication (plain HTTP); server-side apply
+//! Deviations from a real API server worth knowing: plain HTTP without authentication unless
+//! [`ServerOptions::tls`] is set (then HTTPS, client certificates and bearer tokens, 401 otherwise; RBAC
+//! messages still name [`ServerOptions::user`]); server-side apply
 //! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; rollouts are
 //! instant unless
 //! [`ServerOptions::ready_delay`] is set.
 
 mod controllers;
+mod kubeconfig;
 mod patch;
 mod proto;
 mod registry;
@@ -41,6 +44,7 @@ mod status;
 mod store;
 mod structural;
 mod table;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -51,6 +55,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+pub use kubeconfig::{Credentials, Trust, UserAuth};
 pub use patch::{json_patch, merge_patch, strategic_merge, JsonPatchError};
 pub use registry::{CrdVersion, Registry, ResourceType};
 pub use scenario::{GatewayApiBundle, Scenario};
@@ -59,6 +64,7 @@ pub use status::{ApiError, Cause};
 pub use store::{format_ts, EventType, ListQuery, PatchType, SchemaHook, Store, StoreSettings, WriteOpts};
 pub use structural::{apply_schema, default_hook, httproute_defaults};
 pub use table::{human_duration, to_table};
+pub use tls::{CertAuthority, ClientCert, TlsOptions, Validity};
 
 use server::{lock, Shared};
 
@@ -77,6 +83,9 @@ pub struct ServerOptions {
     pub user: String,
     /// Port on 127.0.0.1 (0 = any free port, the default).
     pub port: u16,
+    /// Serve HTTPS with per-server CAs and authenticate every request (client certificate or bearer token;
+    /// 401 otherwise). `None` (the default): plain HTTP, no authentication.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ServerOptions {
@@ -88,6 +97,7 @@ impl Default for ServerOptions {
             ready_delay: None,
             user: "test".into(),
             port: 0,
+            tls: None,
         }
     }
 }
@@ -279,12 +289,39 @@ pub enum SandboxError {
 pub struct Sandbox {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    tls: Option<Arc<tls::TlsState>>,
 }
 
 impl Sandbox {
-    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    /// Base URL, e.g. `http://127.0.0.1:40123` (`https://…` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA that signed the server's certificate, PEM encoded (`None` in plain HTTP mode).
+    pub fn server_ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.server_ca.cert_pem().to_string())
+    }
+
+    /// Issue a client certificate the server accepts as `user` (CN) in `groups` (O); `None` in plain HTTP
+    /// mode.
+    pub fn issue_client_cert(&self, user: &str, groups: &[&str], validity: Validity) -> Option<io::Result<ClientCert>> {
+        self.tls
+            .as_ref()
+            .map(|t| t.client_ca.issue_client(user, groups, validity))
+    }
+
+    /// Write a kubeconfig with these credentials (see [`Credentials`]); `path` may be a directory (the file is
+    /// then `path/kubeconfig`). An exec plugin's script is written next to the file. In plain HTTP mode the
+    /// trust settings are left out.
+    pub fn write_kubeconfig_with(
+        &self,
+        path: &Path,
+        namespace: Option<&str>,
+        credentials: &Credentials,
+    ) -> io::Result<PathBuf> {
+        kubeconfig::write(path, &self.url(), namespace, self.tls.as_deref(), credentials)
     }
 
     /// Socket address.
@@ -299,8 +336,12 @@ impl Sandbox {
     }
 
     /// Write a kubeconfig (cluster, context and user named `sandbox`). `path` may be a directory (the file
-    /// is then `path/kubeconfig`). Returns the file path.
+    /// is then `path/kubeconfig`). Returns the file path. In TLS mode it is what k3d writes: the server's CA
+    /// and a client certificate for [`ServerOptions::user`].
     pub fn write_kubeconfig(&self, path: &Path, namespace: Option<&str>) -> io::Result<PathBuf> {
+        if self.tls.is_some() {
+            return self.write_kubeconfig_with(path, namespace, &Credentials::client_cert(&self.shared.user));
+        }
         let file = if path.is_dir() {
             path.join("kubeconfig")
         } else {
@@ -491,7 +532,18 @@ impl ApiServer {
             user: opts.user.clone(),
             address: Mutex::new(addr.to_string()),
         });
-        let mut tasks = vec![tokio::spawn(server::serve(listener, shared.clone()))];
+        let tls = match &opts.tls {
+            Some(t) => {
+                // The kube-rs clients of in-process tests need a process-wide provider, as main() installs.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Some(Arc::new(tls::TlsState::new(t)?))
+            }
+            None => None,
+        };
+        let mut tasks = vec![match &tls {
+            Some(t) => tokio::spawn(tls::serve_tls(listener, shared.clone(), t.clone())),
+            None => tokio::spawn(server::serve(listener, shared.clone())),
+        }];
         if let Some(delay) = opts.ready_delay {
             let shared = shared.clone();
             tasks.push(tokio::spawn(async move {
@@ -508,7 +560,7 @@ impl ApiServer {
             }));
         }
         Ok(ApiServer {
-            sandbox: Sandbox { shared, addr },
+            sandbox: Sandbox { shared, addr, tls },
             tasks,
         })
     }
