@@ -364,6 +364,7 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, shared: Arc<Shared>, t
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
         });
         while conns.try_join_next().is_some() {}
