@@ -123,10 +123,23 @@ fn complete(m: &mesh::Mesh, words: &[&str]) -> (Vec<String>, std::time::Duration
     let k = m.kubeconfig.display().to_string();
     let mut args = vec!["__complete", "--kubeconfig", &k];
     args.extend(words);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-mesh")).args(&args).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
+        .args(&args)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(text.lines().last(), Some(":4"), "last line turns off file completion: {text}");
-    (text.lines().filter(|l| *l != ":4").map(|l| l.split('\t').next().unwrap().to_string()).collect(), started.elapsed())
+    assert_eq!(
+        text.lines().last(),
+        Some(":4"),
+        "last line turns off file completion: {text}"
+    );
+    (
+        text.lines()
+            .filter(|l| *l != ":4")
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .collect(),
+        started.elapsed(),
+    )
 }
 
 #[test]
@@ -148,7 +161,8 @@ fn dynamic_completion_reads_namespaces_services_and_versions_from_the_cluster() 
 #[test]
 fn dynamic_completion_never_hangs_the_shell() {
     let m = mesh::Mesh::bookinfo();
-    m.server.inject(kubectl_mesh::sandbox::Fault::delay(std::time::Duration::from_secs(30)));
+    m.server
+        .inject(kubectl_mesh::sandbox::Fault::delay(std::time::Duration::from_secs(30)));
     let (services, took) = complete(&m, &["shift", "-n", "istio-demo", ""]);
     assert!(services.is_empty());
     assert!(took < std::time::Duration::from_secs(4), "took {took:?}");

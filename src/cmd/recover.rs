@@ -492,7 +492,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
             ("done", _) => "restarted",
             (other, _) => other,
         };
-        let dry = crate::cmd::shift::dry_suffix(args.write.dry_run);
+        let dry = crate::apply::dry_suffix(args.write.dry_run);
         ctx.out
             .info(&format!("{}/{} {verb}{dry}", result.kind.to_lowercase(), result.name));
         done.push((index, result));
