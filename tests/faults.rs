@@ -145,7 +145,11 @@ fn recover_wait_survives_watches_that_end_early() {
     assert!(r.stdout.contains("healthy now"), "{}\n{}", r.stdout, r.stderr);
     let watches: Vec<_> = m.server.requests().into_iter().filter(|q| q.watch).collect();
     // Both injected resets hit a watch, and recover carried on (re-reading, re-watching) to the end.
-    assert!(watches.len() >= 2, "the broken watches were followed up: {}", watches.len());
+    assert!(
+        watches.len() >= 2,
+        "the broken watches were followed up: {}",
+        watches.len()
+    );
     let patches = m.stored_writes().into_iter().filter(|w| w.method == "PATCH").count();
     assert_eq!(patches, 2, "no duplicate restarts");
 }

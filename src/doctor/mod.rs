@@ -6,6 +6,7 @@
 
 pub mod certs;
 mod checks;
+pub mod deep;
 pub mod finding;
 pub mod model;
 pub mod raw;
@@ -72,6 +73,12 @@ pub const CHECKS: &[CheckInfo] = &[
         id: "stale-sidecar-cert",
         category: Category::DataPlane,
         description: "no istio-proxy started before the current Istio root certificate (CERTIFICATE_VERIFY_FAILED)",
+    },
+    CheckInfo {
+        id: "stale-sidecar-cert-deep",
+        category: Category::DataPlane,
+        description:
+            "with --deep: each sidecar's Envoy admin /certs trusts the current root's serial (via port-forward)",
     },
     CheckInfo {
         id: "root-cert-mismatch",
