@@ -294,7 +294,7 @@ fn a_slow_port_forward_is_bounded_by_the_request_timeout() {
     let r = m.run(&["doctor", "--deep", "--request-timeout", "1s", "-o", "json"]);
     let took = started.elapsed();
     r.assert_code(0);
-    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
     assert_eq!(pods_with(&r.json(), DEEP, "warning"), BTreeSet::from([details]));
 }
 

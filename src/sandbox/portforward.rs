@@ -68,6 +68,9 @@ enum Behind {
     Refused(String),
 }
 
+/// The forwarded ports, in request order, and what is behind each.
+type Ports = Vec<(u16, Behind)>;
+
 /// Handle a port-forward request (the routing hook in `server::handle` sends them here).
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<RespBody>, io::Error> {
     let method = req.method().clone();
@@ -136,11 +139,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
 
 /// Check everything a real server checks before switching protocols; the 101 answer and what is behind each
 /// port.
-fn prepare(
-    shared: &Shared,
-    req: &Request<Incoming>,
-    raw_query: &str,
-) -> Result<(Response<RespBody>, Vec<(u16, Behind)>), ApiError> {
+fn prepare(shared: &Shared, req: &Request<Incoming>, raw_query: &str) -> Result<(Response<RespBody>, Ports), ApiError> {
     let (ns, name) = target(req.uri().path()).ok_or_else(ApiError::no_route)?;
     let headers = req.headers();
     let header = |h: http::header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -259,7 +258,7 @@ fn frame(channel: u8, data: &[u8]) -> Message {
 }
 
 /// One forwarded connection: port frames, then each admin port serves HTTP until its client closes.
-async fn session<S>(mut ws: WebSocketStream<S>, ports: Vec<(u16, Behind)>, break_after_ports: bool)
+async fn session<S>(mut ws: WebSocketStream<S>, ports: Ports, break_after_ports: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
