@@ -20,6 +20,9 @@
 //! `bookinfo().stale_root_cert()`). Other paths answer 404; `/ready` answers `LIVE`. Pods without istio-proxy,
 //! and other ports, refuse the connection on the error channel. Faults, RBAC and the request log apply as to
 //! any request; [`super::Fault::reset_mid_body`] breaks the WebSocket right after the port frames.
+//!
+//! Not emulated: SPDY and the `SPDY/3.1+portforward.k8s.io` WebSocket tunnel that `kubectl port-forward` uses
+//! (answered 400), the base64 channel protocol, and `pods/exec`/`pods/attach`.
 
 use std::collections::BTreeMap;
 use std::io;
