@@ -251,7 +251,49 @@ async fn evict(cluster: &Cluster, action: &Action, opts: &WriteOpts, deadline: I
     }
 }
 
-/// Follow one workload's rollout (watch, re-established when the server ends it) until done or `deadline`.
+/// Where rollout progress goes: an indicatif spinner on a terminal, kubectl-style lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    out: Output,
+    last: String,
+}
+
+impl Progress {
+    fn new(out: &Output, what: &str) -> Progress {
+        let bar = out.fancy_progress().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(format!("Waiting for {what}..."));
+            bar
+        });
+        Progress {
+            bar,
+            out: out.clone(),
+            last: String::new(),
+        }
+    }
+
+    fn update(&mut self, line: &str) {
+        if line == self.last {
+            return;
+        }
+        self.last = line.to_string();
+        match &self.bar {
+            Some(bar) => bar.set_message(line.to_string()),
+            None => self.out.info(line),
+        }
+    }
+
+    fn finish(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.finish_with_message(line.to_string()),
+            None => self.out.info(line),
+        }
+    }
+}
+
+/// Follow one workload's rollout until done or `deadline`, showing progress.
 async fn wait_rollout(
     cluster: &Cluster,
     out: &Output,
@@ -260,8 +302,26 @@ async fn wait_rollout(
     name: &str,
     deadline: Instant,
 ) -> Result<String> {
+    let mut progress = Progress::new(out, &format!("{} \"{name}\"", kind.as_str().to_lowercase()));
+    let result = follow_rollout(cluster, &mut progress, kind, ns, name, deadline).await;
+    match &result {
+        Ok(msg) => progress.finish(msg),
+        Err(e) => progress.finish(&e.to_string()),
+    }
+    result
+}
+
+/// Read the workload, then watch it (re-established when the server ends the watch or the stream breaks),
+/// judging each state by kubectl's rollout rules.
+async fn follow_rollout(
+    cluster: &Cluster,
+    progress: &mut Progress,
+    kind: OwnerKind,
+    ns: &str,
+    name: &str,
+    deadline: Instant,
+) -> Result<String> {
     let res = res_of(kind);
-    let mut last_line = String::new();
     loop {
         let obj = cluster.get(res, Some(ns), name).await?;
         let rv = obj
@@ -272,19 +332,15 @@ async fn wait_rollout(
         match rollout_status(kind.as_str(), &obj) {
             Rollout::Done(msg) => return Ok(msg),
             Rollout::Failed(msg) => return Err(MeshError::refused(msg, None)),
-            Rollout::Waiting(msg) => {
-                if msg != last_line {
-                    out.info(&msg);
-                    last_line = msg;
-                }
-            }
+            Rollout::Waiting(msg) => progress.update(&msg),
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(MeshError::refused(
                 format!(
-                    "timed out waiting for the rollout of {} {ns}/{name}: {last_line}",
-                    kind.as_str().to_lowercase()
+                    "timed out waiting for the rollout of {} {ns}/{name}: {}",
+                    kind.as_str().to_lowercase(),
+                    progress.last
                 ),
                 Some("raise --timeout, or check the new pods: kubectl get pods".into()),
             ));
@@ -299,22 +355,15 @@ async fn wait_rollout(
         };
         let until = tokio::time::Instant::from_std(deadline);
         loop {
-            let event = tokio::time::timeout_at(until, stream.next_event()).await;
-            match event {
+            match tokio::time::timeout_at(until, stream.next_event()).await {
                 Ok(Ok(Some(ev))) if ev.get("type").and_then(Value::as_str) != Some("BOOKMARK") => {
                     if ev.get("type").and_then(Value::as_str) == Some("ERROR") {
                         break; // e.g. 410 Gone: re-read and watch again
                     }
-                    let obj = &ev["object"];
-                    match rollout_status(kind.as_str(), obj) {
+                    match rollout_status(kind.as_str(), &ev["object"]) {
                         Rollout::Done(msg) => return Ok(msg),
                         Rollout::Failed(msg) => return Err(MeshError::refused(msg, None)),
-                        Rollout::Waiting(msg) => {
-                            if msg != last_line {
-                                out.info(&msg);
-                                last_line = msg;
-                            }
-                        }
+                        Rollout::Waiting(msg) => progress.update(&msg),
                     }
                 }
                 Ok(Ok(Some(_))) => {}
@@ -443,7 +492,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
             ("done", _) => "restarted",
             (other, _) => other,
         };
-        let dry = crate::cmd::shift::dry_suffix(args.write.dry_run);
+        let dry = crate::apply::dry_suffix(args.write.dry_run);
         ctx.out
             .info(&format!("{}/{} {verb}{dry}", result.kind.to_lowercase(), result.name));
         done.push((index, result));
@@ -459,8 +508,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
                 _ => OwnerKind::DaemonSet,
             };
             match wait_rollout(&cluster, &ctx.out, kind, &r.namespace, &r.name, deadline).await {
-                Ok(msg) => {
-                    ctx.out.info(&msg);
+                Ok(_) => {
                     r.detail = "restarted; rollout complete".into();
                 }
                 Err(e) => {

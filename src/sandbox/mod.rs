@@ -35,6 +35,7 @@
 mod controllers;
 mod kubeconfig;
 mod patch;
+mod portforward;
 mod proto;
 mod registry;
 pub mod scenario;
