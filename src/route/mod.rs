@@ -34,6 +34,8 @@ pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 pub const MAX_RULES: usize = 16;
 /// Backend references per rule.
 pub const MAX_BACKEND_REFS: usize = 16;
+/// The largest backendRef weight the API server accepts.
+pub const MAX_WEIGHT: u64 = 1_000_000;
 
 /// One port of a Service.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -254,8 +256,11 @@ pub(crate) fn backend_key(r: &Value, ns: &str) -> String {
     }
 }
 
+/// A backendRef's weight (default 1). The API server rejects weights above [`MAX_WEIGHT`], so
+/// a larger one can only come from a source that does not validate; it is clamped so sums of
+/// weights cannot overflow.
 pub(crate) fn backend_weight(r: &Value) -> u64 {
-    r.get("weight").and_then(Value::as_u64).unwrap_or(1)
+    r.get("weight").and_then(Value::as_u64).unwrap_or(1).min(MAX_WEIGHT)
 }
 
 /// The version a backend Service stands for: the suffix after `PARENT-`, else the Service's

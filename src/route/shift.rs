@@ -98,7 +98,12 @@ pub(crate) fn same_split(a: &[Value], b: &[Value], ns: &str) -> bool {
     if sa == 0 || sb == 0 {
         return sa == sb && a.len() == b.len();
     }
-    ma.len() == mb.len() && ma.iter().all(|(k, wa)| mb.get(k).is_some_and(|wb| wa * sb == wb * sa))
+    ma.len() == mb.len()
+        && ma.iter().all(|(k, wa)| {
+            // u128: the cross products of many maximal weights do not fit in u64.
+            mb.get(k)
+                .is_some_and(|wb| u128::from(*wa) * u128::from(sb) == u128::from(*wb) * u128::from(sa))
+        })
 }
 
 /// Plan `kubectl mesh shift SERVICE VERSION=PERCENT…`.
@@ -620,5 +625,33 @@ mod tests {
             default_backends(&plan.route),
             pairs(&[("reviews-v1", 95), ("reviews-canary", 5)])
         );
+    }
+
+    #[test]
+    fn shift_survives_weights_past_the_api_limit() {
+        // Found by the plan_shift fuzz target: summing such weights overflowed.
+        let snap = bookinfo(
+            vec![route_split(&[("reviews-v1", u64::MAX), ("reviews-v2", u64::MAX)])],
+            true,
+        );
+        let plan = plan_shift(&snap, &req(&[("v3", 20)])).unwrap();
+        assert_eq!(
+            default_backends(&plan.route),
+            pairs(&[("reviews-v1", 40), ("reviews-v2", 40), ("reviews-v3", 20)])
+        );
+        assert_eq!(plan.before[0].percent, 50.0);
+    }
+
+    #[test]
+    fn same_split_compares_many_maximal_weights() {
+        let refs = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"name": format!("reviews-v{}", i % 2), "weight": 1_000_000}))
+                .collect()
+        };
+        let (a, mut b) = (refs(10_000), refs(10_000));
+        assert!(same_split(&a, &b, "bookinfo"));
+        b.push(json!({"name": "reviews-v0", "weight": 1_000_000}));
+        assert!(!same_split(&a, &b, "bookinfo"));
     }
 }
