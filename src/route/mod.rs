@@ -212,6 +212,10 @@ pub fn is_catch_all_match(m: &Value) -> bool {
 /// The API server defaults a rule's matches to `[{path: {type: PathPrefix, value: "/"}}]`, so
 /// stored default rules look like the last case.
 pub fn is_default_rule(rule: &Value) -> bool {
+    // Only an object is a rule at all (`get` answers `None` for anything else).
+    if !rule.is_object() {
+        return false;
+    }
     match rule.get("matches") {
         None | Some(Value::Null) => true,
         Some(Value::Array(ms)) => ms.is_empty() || (ms.len() == 1 && is_catch_all_match(&ms[0])),
@@ -540,6 +544,16 @@ mod tests {
         assert!(!is_default_rule(
             &json!({"matches": [{"path": {"type": "Exact", "value": "/"}}]})
         ));
+    }
+
+    #[test]
+    fn values_that_are_not_rules_are_never_the_default_rule() {
+        // Found by the plan_shift fuzz target: shift wrote backendRefs into a string "rule".
+        for junk in [json!("x"), json!(1), json!(null), json!([])] {
+            assert!(!is_default_rule(&junk), "{junk}");
+        }
+        let route = json!({"spec": {"rules": ["x", {"backendRefs": []}]}});
+        assert_eq!(default_rule_index(&route), Some(1));
     }
 
     #[test]

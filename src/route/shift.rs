@@ -654,4 +654,16 @@ mod tests {
         b.push(json!({"name": "reviews-v0", "weight": 1_000_000}));
         assert!(!same_split(&a, &b, "bookinfo"));
     }
+
+    #[test]
+    fn shift_leaves_values_that_are_not_rules_alone() {
+        // Found by the plan_shift fuzz target: a string in spec.rules was taken for the
+        // default rule and indexing into it panicked.
+        let mut route = route_v1();
+        route["spec"]["rules"] = json!(["x"]);
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_shift(&snap, &req(&[("v1", 100)])).unwrap();
+        assert_eq!(plan.route["spec"]["rules"][0], json!("x"));
+        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v1", 100)]));
+    }
 }
