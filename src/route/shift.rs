@@ -133,11 +133,12 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     let sum: u64 = requested.iter().map(|(_, w)| w).sum();
 
     let default_idx = existing.and_then(default_rule_index);
+    // Only objects are backendRefs; anything else in the list is dropped when rewriting it.
     let current: Vec<Value> = match (existing, default_idx) {
         (Some(r), Some(i)) => r
             .pointer(&format!("/spec/rules/{i}/backendRefs"))
             .and_then(Value::as_array)
-            .cloned()
+            .map(|refs| refs.iter().filter(|r| r.is_object()).cloned().collect())
             .unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -665,5 +666,21 @@ mod tests {
         let plan = plan_shift(&snap, &req(&[("v1", 100)])).unwrap();
         assert_eq!(plan.route["spec"]["rules"][0], json!("x"));
         assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v1", 100)]));
+    }
+
+    #[test]
+    fn shift_drops_backend_refs_that_are_not_objects() {
+        // Found by the plan_shift fuzz target: setting the weight of an array "backendRef"
+        // panicked.
+        let mut route = route_v1();
+        route["spec"]["rules"][0]["backendRefs"] = json!([[], {"name": "reviews-v1", "port": 9080}, 7]);
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_shift(&snap, &req(&[("v3", 10)])).unwrap();
+        assert_eq!(
+            plan.route["spec"]["rules"][0]["backendRefs"],
+            json!([{"name": "reviews-v1", "port": 9080, "weight": 90},
+                   {"name": "reviews-v3", "port": 9080, "weight": 10}])
+        );
+        assert_eq!(plan.before.len(), 1);
     }
 }
