@@ -300,7 +300,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__demo)
-            opts="-n -v -h --serve --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            opts="-n -v -h --serve --no-tour --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -652,7 +652,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__route__subcmd__user)
-            opts="-o -n -v -h --header --remove --route --force --create-backends --output --dry-run --field-manager --kubeconfig --context --cluster --namespace --request-timeout --color --v --help"
+            opts="-o -n -v -h --header --remove --route --force --create-backends --output --dry-run --field-manager --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -691,6 +691,10 @@ _kubectl__mesh() {
                     return 0
                     ;;
                 --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -80,6 +80,7 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l request-timeout -d 'How long to wait for a single API request before giving up, e.g. 10s, 1m; 0 waits forever' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l color -d 'When to colour output; NO_COLOR in the environment means never' -r -f -a "auto\t''
@@ -106,7 +107,7 @@ never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s A -l all-namespaces -d 'Act on every namespace (cannot be combined with -n)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s h -l help -d 'Print help'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l check -d 'Only run these checks (ids from --list-checks)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l check -d 'Only run these checks (ids from --list-checks); repeatable' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -202,6 +203,7 @@ always\t''
 never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l serve -d 'Keep the sandbox API server running until Ctrl-C (use it from another shell with the printed kubeconfig)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l no-tour -d 'Skip the guided tour (with --serve: just start the sandbox)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'

@@ -44,12 +44,19 @@ impl Outcome {
             Outcome::Unchanged => "unchanged",
             Outcome::Planned => "would be configured",
         };
-        let suffix = match dry_run {
-            DryRun::None => "",
-            DryRun::Client => " (dry run)",
-            DryRun::Server => " (server dry run)",
-        };
-        format!("httproute.gateway.networking.k8s.io/{name} {verb}{suffix}")
+        format!(
+            "httproute.gateway.networking.k8s.io/{name} {verb}{}",
+            dry_suffix(dry_run)
+        )
+    }
+}
+
+/// kubectl's suffix for dry runs: ` (dry run)`, ` (server dry run)`.
+pub fn dry_suffix(dry_run: DryRun) -> &'static str {
+    match dry_run {
+        DryRun::None => "",
+        DryRun::Client => " (dry run)",
+        DryRun::Server => " (server dry run)",
     }
 }
 

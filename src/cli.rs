@@ -47,6 +47,30 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command as parsed: like kubectl (pflag), a flag given twice takes its last value
+    /// (`kubectl mesh status -n a -n b` looks at b).
+    pub fn command_for_parsing() -> clap::Command {
+        use clap::CommandFactory;
+        fn override_self(cmd: clap::Command) -> clap::Command {
+            cmd.args_override_self(true).mut_subcommands(override_self)
+        }
+        override_self(Cli::command())
+    }
+
+    /// Parse an argument list (the first item is the program name).
+    pub fn parse_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let mut cmd = Cli::command_for_parsing();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
 /// kubectl's connection and presentation flags, accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Kubectl flags")]
@@ -88,6 +112,14 @@ pub struct GlobalArgs {
 
 fn parse_request_timeout(s: &str) -> Result<Duration, String> {
     parse_duration(s, true)
+}
+
+/// The API server's rule: 1 to 128 printable characters.
+fn parse_field_manager(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().count() > 128 || s.chars().any(char::is_control) {
+        return Err("must be 1 to 128 printable characters".into());
+    }
+    Ok(s.to_string())
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -138,7 +170,7 @@ pub struct WriteArgs {
     pub dry_run: DryRun,
 
     /// Name of the manager recorded in managedFields for our writes
-    #[arg(long = "field-manager", value_name = "NAME", default_value = "kubectl-mesh")]
+    #[arg(long = "field-manager", value_name = "NAME", default_value = "kubectl-mesh", value_parser = parse_field_manager)]
     pub field_manager: String,
 }
 

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use kubectl_mesh::cli::Cli;
 use kubectl_mesh::error::{exit, MeshError};
 
@@ -16,7 +15,7 @@ fn main() -> ExitCode {
         // Hidden entry point for kubectl_complete-mesh; kept out of clap so it never appears in help.
         return run_async(kubectl_mesh::cmd::completion::complete(args[2..].to_vec()));
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_from_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

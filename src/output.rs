@@ -135,3 +135,24 @@ pub fn to_format<T: serde::Serialize>(value: &T, format: OutputFormat) -> Result
             .map_err(|e| MeshError::io("rendering JSON", std::io::Error::other(e))),
     }
 }
+
+/// A kubectl-style table: no borders, three spaces between columns, no trailing blanks.
+pub fn table(header: Vec<&str>, rows: Vec<Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(header);
+    for r in rows {
+        t.add_row(r);
+    }
+    let n = t.column_iter().count();
+    for (i, c) in t.column_iter_mut().enumerate() {
+        c.set_padding((0, if i + 1 == n { 0 } else { 3 }));
+    }
+    let mut out: String = t
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
+}

@@ -2,13 +2,13 @@
 //! errors (exit 2) before anything touches a cluster.
 
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use kubectl_mesh::cli::{Cli, Command, DryRun, OutputFormat};
 
 fn parse(line: &str) -> Result<Cli, clap::Error> {
     let mut argv = vec!["kubectl-mesh"];
     argv.extend(line.split_whitespace());
-    Cli::try_parse_from(argv)
+    Cli::parse_from_args(argv)
 }
 
 #[test]
@@ -90,6 +90,29 @@ fn invalid_command_lines_are_usage_errors() {
             Err(e) => assert_eq!(e.kind(), kind, "{line:?}: {e}"),
         }
     }
+}
+
+#[test]
+fn a_repeated_flag_takes_its_last_value_like_kubectl() {
+    let cli = parse("-n a status -n b --kubeconfig x --kubeconfig y -o json -o yaml").unwrap();
+    assert_eq!(cli.global.namespace.as_deref(), Some("b"));
+    assert_eq!(cli.global.kubeconfig.as_deref(), Some(std::path::Path::new("y")));
+    match cli.command {
+        Command::Status(a) => assert_eq!(a.output.output, OutputFormat::Yaml),
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn positional_user_does_not_clobber_the_kubeconfig_user_flag() {
+    let cli = parse("route-user reviews vijay v2").unwrap();
+    assert_eq!(cli.global.user, None);
+    match cli.command {
+        Command::RouteUser(a) => assert_eq!(a.user, "vijay"),
+        other => panic!("parsed as {other:?}"),
+    }
+    let cli = parse("route-user reviews vijay v2 --user admin").unwrap();
+    assert_eq!(cli.global.user.as_deref(), Some("admin"));
 }
 
 #[test]

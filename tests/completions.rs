@@ -114,3 +114,60 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[path = "common/mesh.rs"]
+mod mesh;
+
+fn complete(m: &mesh::Mesh, words: &[&str]) -> (Vec<String>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let k = m.kubeconfig.display().to_string();
+    let mut args = vec!["__complete", "--kubeconfig", &k];
+    args.extend(words);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        text.lines().last(),
+        Some(":4"),
+        "last line turns off file completion: {text}"
+    );
+    (
+        text.lines()
+            .filter(|l| *l != ":4")
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .collect(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn dynamic_completion_reads_namespaces_services_and_versions_from_the_cluster() {
+    let m = mesh::Mesh::bookinfo();
+    let (ns, _) = complete(&m, &["status", "-n", "istio-"]);
+    assert_eq!(ns, ["istio-demo", "istio-system"]);
+    let (services, _) = complete(&m, &["shift", "-n", "istio-demo", ""]);
+    assert_eq!(services, ["reviews"], "Services with a mesh route");
+    let (versions, _) = complete(&m, &["shift", "-n", "istio-demo", "reviews", "v1=50", "v"]);
+    assert_eq!(versions, ["v2=", "v3="], "versions not typed yet");
+    let (versions, _) = complete(&m, &["route-user", "-n", "istio-demo", "reviews", "vijay", ""]);
+    assert_eq!(versions, ["v1", "v2", "v3"]);
+    let (outputs, _) = complete(&m, &["status", "-o", ""]);
+    assert_eq!(outputs, ["table", "wide", "json", "yaml"]);
+    assert!(m.write_attempts().is_empty());
+}
+
+#[test]
+fn dynamic_completion_never_hangs_the_shell() {
+    let m = mesh::Mesh::bookinfo();
+    m.server
+        .inject(kubectl_mesh::sandbox::Fault::delay(std::time::Duration::from_secs(30)));
+    let (services, took) = complete(&m, &["shift", "-n", "istio-demo", ""]);
+    assert!(services.is_empty());
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+    // Static candidates still come without the cluster.
+    let (subs, took) = complete(&m, &["r"]);
+    assert_eq!(subs, ["route-user", "recover"]);
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}

@@ -24,12 +24,21 @@ fn mesh(kc: &str, args: &[&str]) -> Output {
         .args(["--kubeconfig", kc, "-n", "istio-demo", "--request-timeout", "30s"])
         .output()
         .unwrap();
-    eprintln!("$ kubectl mesh {}\n{}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "$ kubectl mesh {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 fn kubectl(kc: &str, args: &[&str]) -> String {
-    let out = Command::new("kubectl").args(["--kubeconfig", kc, "-n", "istio-demo"]).args(args).output().unwrap();
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", kc, "-n", "istio-demo"])
+        .args(args)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -63,7 +72,12 @@ fn e2e_guide_flow_shift_route_user_doctor_recover() {
     let out = mesh(kc, &["doctor", "-o", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let status_of = |id: &str| {
-        report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).map(|c| c["status"].clone())
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["status"].clone())
     };
     assert_eq!(status_of("gateway-api-crds"), Some(Value::from("ok")));
     assert_eq!(status_of("istiod-ready"), Some(Value::from("ok")));
@@ -90,6 +104,8 @@ fn e2e_guide_flow_shift_route_user_doctor_recover() {
     assert!(out.status.success());
 
     // Put things back as the guide started.
-    assert!(mesh(kc, &["route-user", "reviews", "vijay", "--remove"]).status.success());
+    assert!(mesh(kc, &["route-user", "reviews", "vijay", "--remove"])
+        .status
+        .success());
     assert!(mesh(kc, &["shift", "reviews", "v1=100"]).status.success());
 }

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use kubectl_mesh::route::{
-    default_rule_index, find_mesh_routes, plan_route_user, plan_shift, NamespaceState,
-    RouteSnapshot, RouteUserRequest, ServiceInfo, ServicePort, ShiftRequest,
+    default_rule_index, find_mesh_routes, plan_route_user, plan_shift, NamespaceState, RouteSnapshot, RouteUserRequest,
+    ServiceInfo, ServicePort, ShiftRequest,
 };
 use kubectl_mesh::schema::CrdSchema;
 use serde_json::{json, Value};
@@ -21,10 +21,7 @@ fn fixtures() -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "shared fixtures missing at {} and MESH_REQUIRE_SHARED=1",
-            p.display()
-        );
+        panic!("shared fixtures missing at {} and MESH_REQUIRE_SHARED=1", p.display());
     }
     eprintln!("skipping: shared fixtures not found at {}", p.display());
     None
@@ -55,11 +52,8 @@ fn schemas() -> Option<&'static Schemas> {
         .get_or_init(|| {
             fixtures()?;
             Some(Schemas {
-                old: CrdSchema::from_crd_yaml(
-                    &read("gateway-api/gateway.networking.k8s.io_httproutes.yaml"),
-                    "v1",
-                )
-                .unwrap(),
+                old: CrdSchema::from_crd_yaml(&read("gateway-api/gateway.networking.k8s.io_httproutes.yaml"), "v1")
+                    .unwrap(),
                 new: CrdSchema::from_crd_yaml(
                     &read("gateway-api/latest/gateway.networking.k8s.io_httproutes.yaml"),
                     "v1",
@@ -82,11 +76,7 @@ fn store(schema: &CrdSchema, obj: &Value) -> Value {
 fn assert_valid_everywhere(route: &Value) {
     let s = schemas().unwrap();
     let mut without_port = route.clone();
-    for p in without_port["spec"]["parentRefs"]
-        .as_array_mut()
-        .into_iter()
-        .flatten()
-    {
+    for p in without_port["spec"]["parentRefs"].as_array_mut().into_iter().flatten() {
         if let Some(o) = p.as_object_mut() {
             o.shift_remove("port");
         }
@@ -118,11 +108,7 @@ fn schema_parses_and_validates_upstream_crds_quickly() {
         return;
     }
     let start = Instant::now();
-    let old = CrdSchema::from_crd_yaml(
-        &read("gateway-api/gateway.networking.k8s.io_httproutes.yaml"),
-        "v1",
-    )
-    .unwrap();
+    let old = CrdSchema::from_crd_yaml(&read("gateway-api/gateway.networking.k8s.io_httproutes.yaml"), "v1").unwrap();
     let new = CrdSchema::from_crd_yaml(
         &read("gateway-api/latest/gateway.networking.k8s.io_httproutes.yaml"),
         "v1",
@@ -170,11 +156,7 @@ fn schema_istio_samples_validate_under_both_versions() {
             n += 1;
             for schema in [&s.old, &s.new] {
                 let causes = schema.validate(&store(schema, &doc));
-                assert!(
-                    causes.is_empty(),
-                    "{f} {:?}: {causes:?}",
-                    schema.bundle_version()
-                );
+                assert!(causes.is_empty(), "{f} {:?}: {causes:?}", schema.bundle_version());
             }
         }
     }
@@ -187,10 +169,7 @@ fn schema_parent_port_pruned_by_v1_0_0_kept_by_v1_6_1() {
     let route = docs("istio-bookinfo/route-reviews-v1.yaml").remove(0);
     assert!(!s.old.has_field("spec.parentRefs[].port"));
     assert!(s.new.has_field("spec.parentRefs[].port"));
-    assert_eq!(
-        s.old.unknown_fields(&route),
-        vec!["spec.parentRefs[0].port"]
-    );
+    assert_eq!(s.old.unknown_fields(&route), vec!["spec.parentRefs[0].port"]);
     assert!(s.new.unknown_fields(&route).is_empty());
     let mut old = route.clone();
     assert_eq!(s.old.prune(&mut old), vec!["spec.parentRefs[0].port"]);
@@ -224,15 +203,13 @@ fn schema_rejects_weight_over_one_million() {
 fn schema_rejects_header_name_with_space() {
     let Some(s) = schemas() else { return };
     let mut route = docs("istio-bookinfo/route-reviews-v1.yaml").remove(0);
-    route["spec"]["rules"][0]["matches"] =
-        json!([{"headers": [{"name": "end user", "value": "jason"}]}]);
+    route["spec"]["rules"][0]["matches"] = json!([{"headers": [{"name": "end user", "value": "jason"}]}]);
     for schema in [&s.old, &s.new] {
         let causes = schema.validate(&store(schema, &route));
         assert!(
             causes
                 .iter()
-                .any(|c| c.field == "spec.rules[0].matches[0].headers[0].name"
-                    && c.message.contains("should match")),
+                .any(|c| c.field == "spec.rules[0].matches[0].headers[0].name" && c.message.contains("should match")),
             "{causes:?}"
         );
     }
@@ -303,10 +280,7 @@ fn schema_enforces_rule_and_match_limits_per_version() {
 // ---------------------------------------------------------------------------------------
 
 fn service(name: &str, port: i32, labels: &[(&str, &str)]) -> ServiceInfo {
-    let labels: BTreeMap<String, String> = labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     ServiceInfo {
         name: name.into(),
         selector: labels.clone(),
@@ -381,24 +355,15 @@ fn shift_sequence_reproduces_istio_samples_on_both_servers() {
     for (schema, port_ok) in [(&s.old, false), (&s.new, true)] {
         let mut stored = sample(schema, "istio-bookinfo/route-reviews-v1.yaml");
         for (args, expected) in [
-            (
-                &["v1=90", "v2=10"][..],
-                "istio-bookinfo/route-reviews-90-10.yaml",
-            ),
-            (
-                &["v1=50", "v3=50"][..],
-                "istio-bookinfo/route-reviews-50-v3.yaml",
-            ),
+            (&["v1=90", "v2=10"][..], "istio-bookinfo/route-reviews-90-10.yaml"),
+            (&["v1=50", "v3=50"][..], "istio-bookinfo/route-reviews-50-v3.yaml"),
             (&["v3=100"][..], "istio-bookinfo/route-reviews-v3.yaml"),
         ] {
             let snap = bookinfo(Some(stored.clone()), port_ok);
             let planned = shift(&snap, args);
             let want = sample(schema, expected);
             let got = store(schema, &planned);
-            assert_eq!(
-                got["spec"]["parentRefs"], want["spec"]["parentRefs"],
-                "{args:?}"
-            );
+            assert_eq!(got["spec"]["parentRefs"], want["spec"]["parentRefs"], "{args:?}");
             assert_eq!(normalised(&got), normalised(&want), "{args:?}");
             assert_eq!(
                 got["spec"]["rules"].as_array().unwrap().len(),
@@ -434,10 +399,7 @@ fn shift_below_100_from_istio_v1_sample() {
     let got = shift(&bookinfo(Some(stored), true), &["v3=10"]);
     assert_eq!(
         normalised(&got),
-        vec![
-            ("reviews-v1".to_string(), 90),
-            ("reviews-v3".to_string(), 10)
-        ]
+        vec![("reviews-v1".to_string(), 90), ("reviews-v3".to_string(), 10)]
     );
 }
 
@@ -500,14 +462,8 @@ fn json_of(v: &Value) -> String {
 #[test]
 fn shift_on_mesh_split_keeps_path_rules_and_appends_default() {
     let Some(s) = schemas() else { return };
-    let stored = store(
-        &s.new,
-        &docs("gateway-api/conformance/tests/mesh/mesh-split.yaml")[0],
-    );
-    assert_eq!(
-        find_mesh_routes(std::slice::from_ref(&stored), "echo").len(),
-        1
-    );
+    let stored = store(&s.new, &docs("gateway-api/conformance/tests/mesh/mesh-split.yaml")[0]);
+    assert_eq!(find_mesh_routes(std::slice::from_ref(&stored), "echo").len(), 1);
     assert_eq!(default_rule_index(&stored), None);
     let out = echo_shift(&stored, &["v1=50", "v2=50"]);
     let rules = out["spec"]["rules"].as_array().unwrap();

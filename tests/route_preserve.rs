@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use kubectl_mesh::route::{
-    plan_route_user, plan_shift, render_shift_table, route_status, NamespaceState, RouteSnapshot,
-    RouteUserRequest, ServiceInfo, ServicePort, ShiftRequest,
+    plan_route_user, plan_shift, render_shift_table, route_status, NamespaceState, RouteSnapshot, RouteUserRequest,
+    ServiceInfo, ServicePort, ShiftRequest,
 };
 use kubectl_mesh::schema::CrdSchema;
 use serde_json::Value;
@@ -88,21 +88,12 @@ fn shift_keeps_rule_names_timeouts_filters_and_other_rules() {
     let after = &plan.route;
     assert_valid_on_v1_6_1(after);
     assert_eq!(text(&after["metadata"]), text(&before["metadata"]));
-    assert_eq!(
-        text(&after["spec"]["parentRefs"]),
-        text(&before["spec"]["parentRefs"])
-    );
+    assert_eq!(text(&after["spec"]["parentRefs"]), text(&before["spec"]["parentRefs"]));
     for i in 0..2 {
-        assert_eq!(
-            text(&after["spec"]["rules"][i]),
-            text(&before["spec"]["rules"][i])
-        );
+        assert_eq!(text(&after["spec"]["rules"][i]), text(&before["spec"]["rules"][i]));
     }
     // In the default rule only backendRefs changed, keeping key order.
-    let (mut a, mut b) = (
-        after["spec"]["rules"][2].clone(),
-        before["spec"]["rules"][2].clone(),
-    );
+    let (mut a, mut b) = (after["spec"]["rules"][2].clone(), before["spec"]["rules"][2].clone());
     let new_refs = a["backendRefs"].take();
     b["backendRefs"] = Value::Null;
     assert_eq!(text(&a), text(&b));
@@ -111,12 +102,7 @@ fn shift_keeps_rule_names_timeouts_filters_and_other_rules() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["weight"].as_u64().unwrap(),
-            )
-        })
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["weight"].as_u64().unwrap()))
         .collect();
     assert_eq!(
         weights,
@@ -127,10 +113,7 @@ fn shift_keeps_rule_names_timeouts_filters_and_other_rules() {
         ]
     );
     let table = render_shift_table(&plan);
-    assert!(
-        table.contains("reviews-v1   v1        3 (75%)   60 (60%)"),
-        "{table}"
-    );
+    assert!(table.contains("reviews-v1   v1        3 (75%)   60 (60%)"), "{table}");
 }
 
 #[test]
@@ -152,10 +135,7 @@ fn route_user_leaves_other_rules_alone() {
     let r0 = &plan.route["spec"]["rules"][0];
     assert_eq!(r0["name"], "jason");
     assert_eq!(r0["backendRefs"][0]["name"], "reviews-v3");
-    assert_eq!(
-        text(&r0["matches"]),
-        text(&before["spec"]["rules"][0]["matches"])
-    );
+    assert_eq!(text(&r0["matches"]), text(&before["spec"]["rules"][0]["matches"]));
 }
 
 #[test]

@@ -79,3 +79,21 @@ fn ci_script_runs_the_readme_test_command() {
     assert!(ci.contains("MESH_REQUIRE_SHARED=1"));
     assert!(ci.contains("cargo fmt") && ci.contains("clippy") && ci.contains("-D warnings"));
 }
+
+#[test]
+fn readme_documents_every_doctor_check_and_exit_code() {
+    let readme = read("README.md");
+    for check in kubectl_mesh::doctor::CHECKS {
+        assert!(
+            readme.contains(&format!("| `{}` |", check.id)),
+            "README misses check id {}",
+            check.id
+        );
+    }
+    for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |"] {
+        assert!(readme.contains(code), "README misses exit code row {code}");
+    }
+    for cmd in ["### shift", "### route-user", "### status", "### doctor", "### recover"] {
+        assert!(readme.contains(cmd), "README misses {cmd}");
+    }
+}

@@ -7,6 +7,7 @@
 //! verb, resource and namespace.
 
 pub mod config;
+pub mod doctor_io;
 pub mod resource;
 pub mod snapshot;
 
@@ -577,5 +578,120 @@ impl MeshError {
     /// 409 AlreadyExists: someone created the object first.
     pub fn is_already_exists(&self) -> bool {
         matches!(self, MeshError::Api { code: 409, reason, .. } if reason == "AlreadyExists")
+    }
+}
+
+/// An open watch: events (`{"type": …, "object": …}`) one per line of a chunked response.
+pub struct WatchStream {
+    body: kube::client::Body,
+    buf: Vec<u8>,
+}
+
+impl WatchStream {
+    /// The next event, `None` when the server ended the watch (its timeout; re-establish from the last
+    /// resourceVersion seen).
+    pub async fn next_event(&mut self) -> Result<Option<Value>> {
+        loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return serde_json::from_slice(&line).map(Some).map_err(|e| MeshError::Api {
+                    code: 200,
+                    reason: "UndecodableWatchEvent".into(),
+                    message: e.to_string(),
+                });
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+                // A broken stream ends the watch like a server timeout: the caller re-establishes it.
+                Some(Err(_)) | None => {
+                    if self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                        let line = std::mem::take(&mut self.buf);
+                        return Ok(serde_json::from_slice(&line).ok());
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Start a watch of one object (fieldSelector on its name) from `resource_version`. The request timeout
+    /// bounds getting the answer's headers, not the stream, which the server ends after `timeout_seconds`.
+    pub async fn watch_one(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        name: &str,
+        resource_version: &str,
+        timeout_seconds: u64,
+    ) -> Result<WatchStream> {
+        let intent = Intent {
+            verb: "watch",
+            res,
+            namespace: ns,
+            name: Some(name),
+        };
+        let selector = format!("metadata.name={name}");
+        let timeout = timeout_seconds.to_string();
+        let path = format!(
+            "{}{}",
+            res.collection(ns),
+            resource::query(&[
+                ("fieldSelector", &selector),
+                ("watch", "true"),
+                ("resourceVersion", resource_version),
+                ("allowWatchBookmarks", "true"),
+                ("timeoutSeconds", &timeout),
+            ])
+        );
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(&path)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("kubectl-mesh/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(kube::client::Body::empty())
+            .map_err(|e| MeshError::usage(format!("cannot build a request for {path}: {e}")))?;
+        let send = self.client.send(request);
+        let response = match self.timeout {
+            Some(t) if !t.is_zero() => tokio::time::timeout(t, send).await.map_err(|_| MeshError::Timeout {
+                server: self.server.clone(),
+                timeout: t,
+            })?,
+            _ => send.await,
+        }
+        .map_err(|e| self.transport_error(e))?;
+        self.log(6, || format!("GET {}{path} {} (watch)", self.server, response.status()));
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            return Err(self.answer_error(
+                &intent,
+                &RawAnswer {
+                    status,
+                    retry_after: None,
+                    body,
+                },
+            ));
+        }
+        Ok(WatchStream {
+            body: response.into_body(),
+            buf: Vec::new(),
+        })
     }
 }

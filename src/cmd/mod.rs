@@ -137,3 +137,46 @@ pub fn target_namespace(ctx: &Ctx, cluster: &Cluster) -> Result<String> {
         .map(str::to_string)
         .unwrap_or_else(|| cluster.namespace.clone()))
 }
+
+/// `shift` and `route-user` end to end: connect, read-plan-write with conflict retries, then print kubectl-style
+/// lines (`service/… created`, `httproute…/reviews configured`) and the plan's own table, or the written route
+/// for `-o json|yaml`.
+pub async fn run_route_write<P>(
+    ctx: &Ctx,
+    service: &str,
+    write: &crate::cli::WriteArgs,
+    plan: impl FnMut(&crate::route::RouteSnapshot) -> Result<P>,
+    view: impl Fn(&P) -> crate::apply::RouteWrite<'_>,
+    render: impl Fn(&P) -> String,
+) -> Result<u8> {
+    use crate::apply::{dry_suffix, plan_and_write};
+    ctx.namespace_flag()?;
+    let cluster = ctx.cluster().await?;
+    let namespace = target_namespace(ctx, &cluster)?;
+    let opts = crate::cluster::WriteOpts {
+        dry_run: write.dry_run,
+        field_manager: write.field_manager.clone(),
+    };
+    let written = plan_and_write(&cluster, &namespace, service, &opts, plan, &view).await?;
+    let w = view(&written.plan);
+    let text = match ctx.out.format {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            crate::output::to_format(written.object.as_ref().unwrap_or(w.route), ctx.out.format)?
+        }
+        _ => {
+            let mut s = String::new();
+            for svc in w.services_to_create {
+                let name = svc
+                    .pointer("/metadata/name")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?");
+                s.push_str(&format!("service/{name} created{}\n", dry_suffix(write.dry_run)));
+            }
+            s.push_str(&format!("{}\n", written.outcome.line(w.route_name, write.dry_run)));
+            s.push_str(&render(&written.plan));
+            s
+        }
+    };
+    ctx.out.print(&text)?;
+    Ok(0)
+}

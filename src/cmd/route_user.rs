@@ -2,13 +2,10 @@
 
 use clap::Args;
 
-use crate::apply::{plan_and_write, RouteWrite};
-use crate::cli::{OutputArgs, OutputFormat, WriteArgs};
-use crate::cluster::WriteOpts;
-use crate::cmd::shift::dry_suffix;
-use crate::cmd::{target_namespace, Ctx};
+use crate::apply::RouteWrite;
+use crate::cli::{OutputArgs, WriteArgs};
+use crate::cmd::{run_route_write, Ctx};
 use crate::error::{MeshError, Result};
-use crate::output::to_format;
 use crate::route::{plan_route_user, render_user_plan, RouteUserPlan, RouteUserRequest};
 
 #[derive(Debug, Clone, Args)]
@@ -18,7 +15,7 @@ pub struct RouteUserArgs {
     pub service: String,
 
     /// The header value to match (the user name Bookinfo sends as end-user)
-    #[arg(value_name = "USER")]
+    #[arg(id = "user_name", value_name = "USER")]
     pub user: String,
 
     /// The version to send this user to (backend Service SERVICE-VERSION); omit with --remove
@@ -81,18 +78,10 @@ impl TryFrom<&RouteUserArgs> for RouteUserRequest {
 
 pub async fn run(ctx: Ctx, args: RouteUserArgs) -> Result<u8> {
     let req = RouteUserRequest::try_from(&args)?;
-    ctx.namespace_flag()?;
-    let cluster = ctx.cluster().await?;
-    let namespace = target_namespace(&ctx, &cluster)?;
-    let opts = WriteOpts {
-        dry_run: args.write.dry_run,
-        field_manager: args.write.field_manager.clone(),
-    };
-    let written = plan_and_write(
-        &cluster,
-        &namespace,
+    run_route_write(
+        &ctx,
         &req.service,
-        &opts,
+        &args.write,
         |snap| Ok(plan_route_user(snap, &req)?),
         |p: &RouteUserPlan| RouteWrite {
             route_name: &p.route_name,
@@ -101,30 +90,7 @@ pub async fn run(ctx: Ctx, args: RouteUserArgs) -> Result<u8> {
             services_to_create: &p.services_to_create,
             noop: p.noop,
         },
+        render_user_plan,
     )
-    .await?;
-    let text = match ctx.out.format {
-        OutputFormat::Json | OutputFormat::Yaml => {
-            let object = written.object.as_ref().unwrap_or(&written.plan.route);
-            to_format(object, ctx.out.format)?
-        }
-        _ => {
-            let mut s = String::new();
-            for svc in &written.plan.services_to_create {
-                let name = svc
-                    .pointer("/metadata/name")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("?");
-                s.push_str(&format!("service/{name} created{}\n", dry_suffix(args.write.dry_run)));
-            }
-            s.push_str(&format!(
-                "{}\n",
-                written.outcome.line(&written.plan.route_name, args.write.dry_run)
-            ));
-            s.push_str(&render_user_plan(&written.plan));
-            s
-        }
-    };
-    ctx.out.print(&text)?;
-    Ok(0)
+    .await
 }

@@ -6,12 +6,10 @@
 
 use clap::Args;
 
-use crate::apply::{plan_and_write, RouteWrite};
-use crate::cli::{OutputArgs, OutputFormat, WriteArgs};
-use crate::cluster::WriteOpts;
-use crate::cmd::{target_namespace, Ctx};
+use crate::apply::RouteWrite;
+use crate::cli::{OutputArgs, WriteArgs};
+use crate::cmd::{run_route_write, Ctx};
 use crate::error::Result;
-use crate::output::to_format;
 use crate::route::{plan_shift, render_shift_table, ShiftPlan, ShiftRequest};
 
 #[derive(Debug, Clone, Args)]
@@ -61,18 +59,10 @@ impl TryFrom<&ShiftArgs> for ShiftRequest {
 
 pub async fn run(ctx: Ctx, args: ShiftArgs) -> Result<u8> {
     let req = ShiftRequest::try_from(&args)?;
-    ctx.namespace_flag()?;
-    let cluster = ctx.cluster().await?;
-    let namespace = target_namespace(&ctx, &cluster)?;
-    let opts = WriteOpts {
-        dry_run: args.write.dry_run,
-        field_manager: args.write.field_manager.clone(),
-    };
-    let written = plan_and_write(
-        &cluster,
-        &namespace,
+    run_route_write(
+        &ctx,
         &req.service,
-        &opts,
+        &args.write,
         |snap| Ok(plan_shift(snap, &req)?),
         |p: &ShiftPlan| RouteWrite {
             route_name: &p.route_name,
@@ -81,38 +71,8 @@ pub async fn run(ctx: Ctx, args: ShiftArgs) -> Result<u8> {
             services_to_create: &p.services_to_create,
             noop: p.noop,
         },
+        // A blank line, then the before/after table.
+        |p: &ShiftPlan| format!("\n{}", render_shift_table(p)),
     )
-    .await?;
-    let text = match ctx.out.format {
-        OutputFormat::Json | OutputFormat::Yaml => {
-            let object = written.object.as_ref().unwrap_or(&written.plan.route);
-            to_format(object, ctx.out.format)?
-        }
-        _ => {
-            let mut s = String::new();
-            for svc in &written.plan.services_to_create {
-                let name = svc
-                    .pointer("/metadata/name")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("?");
-                s.push_str(&format!("service/{name} created{}\n", dry_suffix(args.write.dry_run)));
-            }
-            s.push_str(&format!(
-                "{}\n\n",
-                written.outcome.line(&written.plan.route_name, args.write.dry_run)
-            ));
-            s.push_str(&render_shift_table(&written.plan));
-            s
-        }
-    };
-    ctx.out.print(&text)?;
-    Ok(0)
-}
-
-pub(crate) fn dry_suffix(d: crate::cli::DryRun) -> &'static str {
-    match d {
-        crate::cli::DryRun::None => "",
-        crate::cli::DryRun::Client => " (dry run)",
-        crate::cli::DryRun::Server => " (server dry run)",
-    }
+    .await
 }

@@ -150,9 +150,17 @@ impl PlanError {
                 routes.first().map(String::as_str).unwrap_or("NAME")
             )),
             PlanError::BackendMissing {
+                parent,
+                version,
+                existing_versions,
+                ..
+            } if existing_versions.contains(version) => Some(format!(
+                "pods of {version} run but have no Service: create it with kubectl mesh shift {parent} {version}=100 --create-backends"
+            )),
+            PlanError::BackendMissing {
                 parent, version, ..
             } => Some(format!(
-                "create it with: kubectl mesh shift {parent} {version}=100 --create-backends (or use an existing version)"
+                "no pods run {version}: deploy pods labelled app={parent},version={version} and create the Service with --create-backends, or use an existing version"
             )),
             PlanError::NoPodsForVersion {
                 parent, version, ..

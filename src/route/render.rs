@@ -2,29 +2,9 @@
 //! spaces apart, upper-case headers). They return `String` so every table can be
 //! snapshot-tested; printing is the command layer's job.
 
-use comfy_table::{presets, Table};
-
 use super::{BackendShare, RouteStatus, RouteUserPlan, ShiftPlan};
 
-fn kubectl_table(header: Vec<&str>, rows: Vec<Vec<String>>) -> String {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING);
-    t.set_header(header);
-    for r in rows {
-        t.add_row(r);
-    }
-    let n = t.column_iter().count();
-    for (i, c) in t.column_iter_mut().enumerate() {
-        c.set_padding((0, if i + 1 == n { 0 } else { 3 }));
-    }
-    let mut out: String = t
-        .lines()
-        .map(|l| l.trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    out.push('\n');
-    out
-}
+use crate::output::table as kubectl_table;
 
 /// `90%`, `33.3%`.
 pub fn format_percent(p: f64) -> String {

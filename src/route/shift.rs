@@ -489,10 +489,21 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+        // No pod runs v4: deploying it comes first.
         assert!(err
             .hint()
             .unwrap()
-            .contains("kubectl mesh shift reviews v4=100 --create-backends"));
+            .contains("deploy pods labelled app=reviews,version=v4"));
+        // Pods of v3 exist but its Service does not: --create-backends fixes it.
+        let mut snap = bookinfo(vec![route_v1()], true);
+        snap.state.services.retain(|s| s.name != "reviews-v3");
+        let err = plan_shift(&snap, &req(&[("v3", 100)])).unwrap_err();
+        assert!(
+            err.hint()
+                .unwrap()
+                .contains("kubectl mesh shift reviews v3=100 --create-backends"),
+            "{err:?}"
+        );
     }
 
     #[test]

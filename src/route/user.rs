@@ -151,10 +151,7 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
             .cloned()
             .unwrap_or_default();
         let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
-        if matching.len() == 1
-            && pointed
-            && same_split(&current, std::slice::from_ref(&target), &state.namespace)
-        {
+        if matching.len() == 1 && pointed && same_split(&current, std::slice::from_ref(&target), &state.namespace) {
             return Ok(plan(
                 route,
                 Some(backend.clone()),

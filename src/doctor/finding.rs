@@ -1,0 +1,205 @@
+//! The finding model shared by `doctor` (what is wrong) and `recover` (what to restart).
+//!
+//! Its JSON shape is part of the CLI contract (`kubectl mesh doctor -o json`), so field names
+//! and order are fixed here and pinned by snapshot tests.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Sections of the doctor report, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    KubernetesApi,
+    Prerequisites,
+    DataPlane,
+    Routing,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::KubernetesApi => "kubernetes-api",
+            Category::Prerequisites => "prerequisites",
+            Category::DataPlane => "data-plane",
+            Category::Routing => "routing",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Outcome of one finding. Only `Error` makes doctor exit non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Error,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// An object a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ResourceRef {
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ResourceRef {
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        ResourceRef {
+            kind: kind.to_string(),
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+        }
+    }
+
+    pub fn cluster(kind: &str, name: &str) -> Self {
+        ResourceRef {
+            kind: kind.to_string(),
+            namespace: None,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind.to_ascii_lowercase();
+        match &self.namespace {
+            Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
+            None => write!(f, "{kind} {}", self.name),
+        }
+    }
+}
+
+/// Workloads `recover` can restart (`kubectl rollout restart` semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum OwnerKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl OwnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::Deployment => "Deployment",
+            OwnerKind::StatefulSet => "StatefulSet",
+            OwnerKind::DaemonSet => "DaemonSet",
+        }
+    }
+
+    /// Resource plural in `apps/v1`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            OwnerKind::Deployment => "deployments",
+            OwnerKind::StatefulSet => "statefulsets",
+            OwnerKind::DaemonSet => "daemonsets",
+        }
+    }
+}
+
+impl fmt::Display for OwnerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `recover` would do about a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Fix {
+    /// Roll the owner so new pods get a fresh sidecar.
+    RestartOwner {
+        kind: OwnerKind,
+        namespace: String,
+        name: String,
+        pods: Vec<String>,
+        reason: String,
+    },
+    /// Evict a pod nothing would recreate differently (bare pod, or owner unknown).
+    EvictPod {
+        namespace: String,
+        name: String,
+        reason: String,
+    },
+}
+
+/// One line of the doctor report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable check id (see [`crate::doctor::CHECKS`]).
+    pub id: &'static str,
+    pub category: Category,
+    pub status: Status,
+    pub message: String,
+    pub hint: Option<String>,
+    pub resources: Vec<ResourceRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+}
+
+impl Finding {
+    pub fn new(id: &'static str, category: Category, status: Status, message: impl Into<String>) -> Self {
+        Finding {
+            id,
+            category,
+            status,
+            message: message.into(),
+            hint: None,
+            resources: Vec::new(),
+            fix: None,
+        }
+    }
+
+    pub fn ok(id: &'static str, category: Category, message: impl Into<String>) -> Self {
+        Self::new(id, category, Status::Ok, message)
+    }
+
+    pub fn warning(id: &'static str, category: Category, message: impl Into<String>) -> Self {
+        Self::new(id, category, Status::Warning, message)
+    }
+
+    pub fn error(id: &'static str, category: Category, message: impl Into<String>) -> Self {
+        Self::new(id, category, Status::Error, message)
+    }
+
+    pub fn skipped(id: &'static str, category: Category, message: impl Into<String>) -> Self {
+        Self::new(id, category, Status::Skipped, message)
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_resources(mut self, resources: Vec<ResourceRef>) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fix = Some(fix);
+        self
+    }
+}

@@ -1,0 +1,1197 @@
+//! The decoded cluster [`Snapshot`]: only the fields doctor's checks and the recover planner read.
+//!
+//! Items arrive as raw JSON ([`RawLists`]); each kind is decoded with small serde structs that
+//! default every field, so a 10,000-pod cluster stays cheap (no k8s-openapi types, no
+//! managedFields except on namespaces, where they tell when an injection label was set).
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::raw::{Kind, RawLists, Unavailable};
+
+/// A list that may not have been readable.
+pub type Avail<T> = Result<Vec<T>, Unavailable>;
+
+/// Name of Istio's proxy container (classic sidecar or native sidecar init container).
+pub const ISTIO_PROXY: &str = "istio-proxy";
+
+fn parse_time(s: &Option<String>) -> Option<Timestamp> {
+    s.as_deref().and_then(|s| s.parse::<Timestamp>().ok())
+}
+
+// ---------- serde shapes (private) ----------
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Meta {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    owner_references: Vec<OwnerRefRaw>,
+    creation_timestamp: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct OwnerRefRaw {
+    kind: String,
+    name: String,
+    controller: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ManagedFieldRaw {
+    manager: String,
+    time: Option<String>,
+    fields_v1: Value,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct NsMeta {
+    name: String,
+    labels: BTreeMap<String, String>,
+    managed_fields: Vec<ManagedFieldRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NamespaceRaw {
+    metadata: NsMeta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ContainerRaw {
+    name: String,
+    image: String,
+    restart_policy: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodSpecRaw {
+    containers: Vec<ContainerRaw>,
+    init_containers: Vec<ContainerRaw>,
+    host_network: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RunningRaw {
+    started_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct StateRaw {
+    running: Option<RunningRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ContainerStatusRaw {
+    name: String,
+    ready: bool,
+    state: StateRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ConditionRaw {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodStatusRaw {
+    phase: Option<String>,
+    conditions: Vec<ConditionRaw>,
+    container_statuses: Vec<ContainerStatusRaw>,
+    init_container_statuses: Vec<ContainerStatusRaw>,
+}
+
+/// Pod annotations: only the one doctor reads (others, like the large
+/// `sidecar.istio.io/status`, are skipped without allocating).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodAnnotationsRaw {
+    #[serde(rename = "sidecar.istio.io/inject")]
+    inject: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodMeta {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    annotations: PodAnnotationsRaw,
+    owner_references: Vec<OwnerRefRaw>,
+    creation_timestamp: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodRaw {
+    metadata: PodMeta,
+    spec: PodSpecRaw,
+    status: PodStatusRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodTemplateRaw {
+    spec: PodSpecRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct WorkloadSpecRaw {
+    paused: bool,
+    replicas: Option<i64>,
+    template: PodTemplateRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct WorkloadStatusRaw {
+    available_replicas: Option<i64>,
+    ready_replicas: Option<i64>,
+    conditions: Vec<ConditionRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WorkloadRaw {
+    metadata: Meta,
+    spec: WorkloadSpecRaw,
+    status: WorkloadStatusRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ServicePortRaw {
+    name: Option<String>,
+    port: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ServiceSpecRaw {
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    ports: Vec<ServicePortRaw>,
+    selector: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct LoadBalancerRaw {
+    ingress: Vec<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ServiceStatusRaw {
+    load_balancer: LoadBalancerRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ServiceRaw {
+    metadata: Meta,
+    spec: ServiceSpecRaw,
+    status: ServiceStatusRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EndpointConditionsRaw {
+    ready: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EndpointRaw {
+    conditions: EndpointConditionsRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EndpointSliceRaw {
+    metadata: Meta,
+    endpoints: Option<Vec<EndpointRaw>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConfigMapRaw {
+    metadata: Meta,
+    data: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct SelectorRaw {
+    match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MtlsRaw {
+    mode: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PeerAuthSpecRaw {
+    selector: Option<SelectorRaw>,
+    mtls: Option<MtlsRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PeerAuthRaw {
+    metadata: Meta,
+    spec: PeerAuthSpecRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GatewaySpecRaw {
+    gateway_class_name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GatewayStatusRaw {
+    conditions: Vec<ConditionRaw>,
+    addresses: Vec<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GatewayRaw {
+    metadata: Meta,
+    spec: GatewaySpecRaw,
+    status: GatewayStatusRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ParentRefRaw {
+    group: Option<String>,
+    kind: Option<String>,
+    name: String,
+    namespace: Option<String>,
+    port: Option<i64>,
+    section_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct BackendRefRaw {
+    group: Option<String>,
+    kind: Option<String>,
+    name: String,
+    namespace: Option<String>,
+    port: Option<i64>,
+    weight: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RuleRaw {
+    name: Option<String>,
+    backend_refs: Vec<BackendRefRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RouteSpecRaw {
+    parent_refs: Vec<ParentRefRaw>,
+    rules: Vec<RuleRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RouteParentStatusRaw {
+    parent_ref: ParentRefRaw,
+    controller_name: String,
+    conditions: Vec<ConditionRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RouteStatusRaw {
+    parents: Vec<RouteParentStatusRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RouteRaw {
+    metadata: Meta,
+    spec: RouteSpecRaw,
+    status: RouteStatusRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CrdNamesRaw {
+    plural: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CrdVersionRaw {
+    name: String,
+    served: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CrdSpecRaw {
+    group: String,
+    names: CrdNamesRaw,
+    versions: Vec<CrdVersionRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CrdRaw {
+    metadata: Meta,
+    spec: CrdSpecRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ClientConfigRaw {
+    ca_bundle: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct WebhookRaw {
+    name: String,
+    client_config: ClientConfigRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MwcRaw {
+    metadata: Meta,
+    webhooks: Vec<WebhookRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PdbSpecRaw {
+    selector: Option<SelectorRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PdbStatusRaw {
+    disruptions_allowed: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PdbRaw {
+    metadata: Meta,
+    spec: PdbSpecRaw,
+    status: PdbStatusRaw,
+}
+
+// ---------- public decoded model ----------
+
+/// The controlling owner reference (`controller: true`) of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+fn controller_of(refs: &[OwnerRefRaw]) -> Option<OwnerRef> {
+    refs.iter().find(|r| r.controller == Some(true)).map(|r| OwnerRef {
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+    })
+}
+
+/// When a namespace label was last written, from the namespace's managedFields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSet {
+    pub manager: String,
+    pub time: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// For `istio-injection` and `istio.io/rev`: when (and by which manager) the label was set.
+    pub label_set: BTreeMap<String, LabelSet>,
+}
+
+impl Namespace {
+    /// `istio-injection=enabled`, or an `istio.io/rev` label (and injection not disabled).
+    pub fn injection_enabled(&self) -> bool {
+        match self.labels.get("istio-injection").map(String::as_str) {
+            Some("enabled") => true,
+            Some(_) => false,
+            None => self.labels.get("istio.io/rev").is_some_and(|r| !r.is_empty()),
+        }
+    }
+
+    /// The label that turns injection on, with when it was set if known.
+    pub fn injection_label(&self) -> Option<(&'static str, Option<&LabelSet>)> {
+        if !self.injection_enabled() {
+            return None;
+        }
+        let key = if self.labels.contains_key("istio-injection") {
+            "istio-injection"
+        } else {
+            "istio.io/rev"
+        };
+        Some((key, self.label_set.get(key)))
+    }
+}
+
+/// The istio-proxy container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sidecar {
+    /// Native sidecar: an init container with `restartPolicy: Always`.
+    pub native: bool,
+    pub image: String,
+    /// `state.running.startedAt` of the istio-proxy container, when running.
+    pub started_at: Option<Timestamp>,
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Annotation `sidecar.istio.io/inject`, if set.
+    pub inject_annotation: Option<String>,
+    pub owner: Option<OwnerRef>,
+    pub created: Option<Timestamp>,
+    pub phase: String,
+    pub host_network: bool,
+    /// Pod condition Ready is True.
+    pub ready: bool,
+    pub sidecar: Option<Sidecar>,
+}
+
+impl Pod {
+    /// `sidecar.istio.io/inject: "false"` as label or annotation.
+    pub fn injection_opted_out(&self) -> bool {
+        self.labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
+            || self.inject_annotation.as_deref() == Some("false")
+    }
+
+    /// Label `sidecar.istio.io/inject: "true"` (injection asked for by the pod itself).
+    pub fn injection_requested(&self) -> bool {
+        self.labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("true")
+    }
+
+    /// Succeeded or Failed: its containers will not run again.
+    pub fn completed(&self) -> bool {
+        self.phase == "Succeeded" || self.phase == "Failed"
+    }
+}
+
+/// Deployment, StatefulSet or DaemonSet (only what doctor needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub paused: bool,
+    pub replicas: Option<i64>,
+    pub available_replicas: i64,
+    pub ready_replicas: i64,
+    /// Condition type → (status, reason).
+    pub conditions: BTreeMap<String, (String, Option<String>)>,
+    /// (container name, image) of the pod template.
+    pub images: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSet {
+    pub namespace: String,
+    pub name: String,
+    pub owner: Option<OwnerRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub type_: String,
+    pub ports: Vec<ServicePort>,
+    pub selector: BTreeMap<String, String>,
+    pub lb_ingress: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSlice {
+    pub namespace: String,
+    /// Label `kubernetes.io/service-name`.
+    pub service: String,
+    /// Endpoints with `conditions.ready` true or absent.
+    pub ready: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCertConfigMap {
+    pub namespace: String,
+    /// `data["root-cert.pem"]`, if present.
+    pub root_cert_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAuthentication {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.selector.matchLabels`; `None` = namespace-wide (mesh-wide in istio-system).
+    pub selector: Option<BTreeMap<String, String>>,
+    /// `spec.mtls.mode` (UNSET when absent).
+    pub mode: String,
+}
+
+/// One Gateway condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub type_: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+fn conditions(raw: Vec<ConditionRaw>) -> Vec<Condition> {
+    raw.into_iter()
+        .map(|c| Condition {
+            type_: c.type_,
+            status: c.status,
+            reason: c.reason,
+            message: c.message,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub namespace: String,
+    pub name: String,
+    pub class: String,
+    pub conditions: Vec<Condition>,
+    pub has_addresses: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRef {
+    /// Defaulted as the API server does: `gateway.networking.k8s.io`; `core` is normalised to `""`.
+    pub group: String,
+    /// Defaulted: `Gateway`.
+    pub kind: String,
+    pub name: String,
+    /// Defaulted to the route's namespace.
+    pub namespace: String,
+    pub port: Option<i64>,
+    pub section_name: Option<String>,
+}
+
+impl ParentRef {
+    /// A GAMMA (mesh) parent: a Service.
+    pub fn is_service(&self) -> bool {
+        self.group.is_empty() && self.kind == "Service"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRef {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub port: Option<i64>,
+    /// Defaulted to 1.
+    pub weight: i64,
+}
+
+impl BackendRef {
+    pub fn is_service(&self) -> bool {
+        self.group.is_empty() && self.kind == "Service"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: Option<String>,
+    pub backends: Vec<BackendRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteParentStatus {
+    pub parent_name: String,
+    pub controller: String,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    pub namespace: String,
+    pub name: String,
+    pub parents: Vec<ParentRef>,
+    pub rules: Vec<Rule>,
+    pub status: Vec<RouteParentStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crd {
+    pub name: String,
+    pub group: String,
+    pub plural: String,
+    pub served_versions: Vec<String>,
+    pub bundle_version: Option<String>,
+    pub channel: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub name: String,
+    /// Base64 text as stored in `clientConfig.caBundle`.
+    pub ca_bundle: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MutatingWebhookConfiguration {
+    pub name: String,
+    pub webhooks: Vec<Webhook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodDisruptionBudget {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.selector.matchLabels`; `Some(empty)` selects every pod of the namespace
+    /// (policy/v1), `None` selects none.
+    pub selector: Option<BTreeMap<String, String>>,
+    pub disruptions_allowed: i64,
+}
+
+impl PodDisruptionBudget {
+    /// Whether this budget covers `pod`.
+    pub fn selects(&self, pod: &Pod) -> bool {
+        self.namespace == pod.namespace
+            && self
+                .selector
+                .as_ref()
+                .is_some_and(|sel| sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)))
+    }
+}
+
+/// What controls a pod, resolved through ReplicaSets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PodOwner {
+    /// Deployment (through its ReplicaSet), StatefulSet or DaemonSet.
+    Workload {
+        kind: super::finding::OwnerKind,
+        name: String,
+    },
+    /// No controller: the pod can only be evicted.
+    Bare,
+    /// Owned by something recover does not restart (Job, a ReplicaSet without Deployment, a CRD …).
+    Other { kind: String, name: String },
+}
+
+/// Everything doctor knows about the cluster, decoded.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub namespaces: Avail<Namespace>,
+    pub pods: Avail<Pod>,
+    pub deployments: Avail<Workload>,
+    pub replica_sets: Avail<ReplicaSet>,
+    pub stateful_sets: Avail<Workload>,
+    pub daemon_sets: Avail<Workload>,
+    pub services: Avail<Service>,
+    pub endpoint_slices: Avail<EndpointSlice>,
+    pub root_certs: Avail<RootCertConfigMap>,
+    pub peer_authentications: Avail<PeerAuthentication>,
+    pub gateways: Avail<Gateway>,
+    pub http_routes: Avail<HttpRoute>,
+    pub crds: Avail<Crd>,
+    pub mutating_webhooks: Avail<MutatingWebhookConfiguration>,
+    pub pdbs: Avail<PodDisruptionBudget>,
+    /// Items that could not be decoded: "Kind ns/name: error".
+    pub decode_errors: Vec<String>,
+    /// (namespace, ReplicaSet name) → owner, for pod owner resolution.
+    rs_owner: HashMap<(String, String), Option<OwnerRef>>,
+    /// (namespace, name) → index into `pods`.
+    pod_index: HashMap<(String, String), usize>,
+    /// (namespace, name) → index into `deployments`.
+    deployment_index: HashMap<(String, String), usize>,
+}
+
+fn index_of<T>(list: &Avail<T>, key: impl Fn(&T) -> (String, String)) -> HashMap<(String, String), usize> {
+    list.as_ref()
+        .map(|items| items.iter().enumerate().map(|(i, t)| (key(t), i)).collect())
+        .unwrap_or_default()
+}
+
+fn decode<R, T>(raw: &RawLists, kind: Kind, errors: &mut Vec<String>, convert: impl Fn(R) -> T) -> Avail<T>
+where
+    R: for<'de> Deserialize<'de>,
+{
+    let items = raw.get(kind)?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        // `null` means absent in the Kubernetes API; some servers and proxies do send it.
+        let decoded = R::deserialize(item).or_else(|e| {
+            let mut cleaned = item.clone();
+            if strip_nulls(&mut cleaned) {
+                R::deserialize(&cleaned)
+            } else {
+                Err(e)
+            }
+        });
+        match decoded {
+            Ok(r) => out.push(convert(r)),
+            Err(e) => {
+                let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+                errors.push(format!("{kind} {name}: {e}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Remove `null` members and array elements, recursively; true when something was removed.
+fn strip_nulls(v: &mut Value) -> bool {
+    match v {
+        Value::Object(map) => {
+            let before = map.len();
+            map.retain(|_, x| !x.is_null());
+            let mut changed = map.len() != before;
+            for x in map.values_mut() {
+                changed |= strip_nulls(x);
+            }
+            changed
+        }
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|x| !x.is_null());
+            let mut changed = items.len() != before;
+            for x in items.iter_mut() {
+                changed |= strip_nulls(x);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+/// Walk `fieldsV1` for `f:metadata` → `f:labels` → `f:<key>`.
+fn fields_has_label(fields: &Value, key: &str) -> bool {
+    fields
+        .get("f:metadata")
+        .and_then(|m| m.get("f:labels"))
+        .and_then(|l| l.get(format!("f:{key}")))
+        .is_some()
+}
+
+fn namespace(r: NamespaceRaw) -> Namespace {
+    let mut label_set = BTreeMap::new();
+    for key in ["istio-injection", "istio.io/rev"] {
+        if !r.metadata.labels.contains_key(key) {
+            continue;
+        }
+        let best = r
+            .metadata
+            .managed_fields
+            .iter()
+            .filter(|m| fields_has_label(&m.fields_v1, key))
+            .filter_map(|m| parse_time(&m.time).map(|t| (t, m.manager.clone())))
+            .max_by_key(|(t, _)| *t);
+        if let Some((time, manager)) = best {
+            label_set.insert(key.to_string(), LabelSet { manager, time });
+        }
+    }
+    Namespace {
+        name: r.metadata.name,
+        labels: r.metadata.labels,
+        label_set,
+    }
+}
+
+fn sidecar_of(spec: &PodSpecRaw, status: &PodStatusRaw) -> Option<Sidecar> {
+    let find_status = |list: &[ContainerStatusRaw]| {
+        list.iter()
+            .find(|s| s.name == ISTIO_PROXY)
+            .map(|s| {
+                (
+                    s.state.running.as_ref().and_then(|r| parse_time(&r.started_at)),
+                    s.ready,
+                )
+            })
+            .unwrap_or((None, false))
+    };
+    if let Some(c) = spec.containers.iter().find(|c| c.name == ISTIO_PROXY) {
+        let (started_at, ready) = find_status(&status.container_statuses);
+        return Some(Sidecar {
+            native: false,
+            image: c.image.clone(),
+            started_at,
+            ready,
+        });
+    }
+    spec.init_containers
+        .iter()
+        .find(|c| c.name == ISTIO_PROXY && c.restart_policy.as_deref() == Some("Always"))
+        .map(|c| {
+            let (started_at, ready) = find_status(&status.init_container_statuses);
+            Sidecar {
+                native: true,
+                image: c.image.clone(),
+                started_at,
+                ready,
+            }
+        })
+}
+
+fn pod(r: PodRaw) -> Pod {
+    let sidecar = sidecar_of(&r.spec, &r.status);
+    let ready = r
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    Pod {
+        owner: controller_of(&r.metadata.owner_references),
+        created: parse_time(&r.metadata.creation_timestamp),
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        labels: r.metadata.labels,
+        inject_annotation: r.metadata.annotations.inject,
+        phase: r.status.phase.unwrap_or_default(),
+        host_network: r.spec.host_network,
+        ready,
+        sidecar,
+    }
+}
+
+/// Build a [`Pod`] from a pod template (`spec` of a Pod, or `spec.template` of a workload),
+/// e.g. to check sidecar detection against injector output.
+pub fn pod_from_value(value: &Value) -> Result<Pod, serde_json::Error> {
+    PodRaw::deserialize(value).map(pod)
+}
+
+fn workload(r: WorkloadRaw) -> Workload {
+    Workload {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        labels: r.metadata.labels,
+        paused: r.spec.paused,
+        replicas: r.spec.replicas,
+        available_replicas: r.status.available_replicas.unwrap_or(0),
+        ready_replicas: r.status.ready_replicas.unwrap_or(0),
+        conditions: r
+            .status
+            .conditions
+            .into_iter()
+            .map(|c| (c.type_, (c.status, c.reason)))
+            .collect(),
+        images: r
+            .spec
+            .template
+            .spec
+            .containers
+            .into_iter()
+            .map(|c| (c.name, c.image))
+            .collect(),
+    }
+}
+
+fn normalise_group(group: Option<String>, default: &str) -> String {
+    match group {
+        Some(g) if g == "core" => String::new(),
+        Some(g) => g,
+        None => default.to_string(),
+    }
+}
+
+fn route(r: RouteRaw) -> HttpRoute {
+    let ns = r.metadata.namespace;
+    let parents = r
+        .spec
+        .parent_refs
+        .into_iter()
+        .map(|p| ParentRef {
+            group: normalise_group(p.group, "gateway.networking.k8s.io"),
+            kind: p.kind.unwrap_or_else(|| "Gateway".to_string()),
+            name: p.name,
+            namespace: p.namespace.unwrap_or_else(|| ns.clone()),
+            port: p.port,
+            section_name: p.section_name,
+        })
+        .collect();
+    let rules = r
+        .spec
+        .rules
+        .into_iter()
+        .map(|rule| Rule {
+            name: rule.name,
+            backends: rule
+                .backend_refs
+                .into_iter()
+                .map(|b| BackendRef {
+                    group: normalise_group(b.group, ""),
+                    kind: b.kind.unwrap_or_else(|| "Service".to_string()),
+                    name: b.name,
+                    namespace: b.namespace.unwrap_or_else(|| ns.clone()),
+                    port: b.port,
+                    weight: b.weight.unwrap_or(1),
+                })
+                .collect(),
+        })
+        .collect();
+    HttpRoute {
+        name: r.metadata.name,
+        parents,
+        rules,
+        status: r
+            .status
+            .parents
+            .into_iter()
+            .map(|p| RouteParentStatus {
+                parent_name: p.parent_ref.name,
+                controller: p.controller_name,
+                conditions: conditions(p.conditions),
+            })
+            .collect(),
+        namespace: ns,
+    }
+}
+
+impl Snapshot {
+    /// Decode every list. Never fails: unreadable kinds stay `Err(Unavailable)`, undecodable
+    /// items are skipped and named in [`Snapshot::decode_errors`].
+    pub fn from_raw(raw: &RawLists) -> Snapshot {
+        let mut errs = Vec::new();
+        let e = &mut errs;
+        let namespaces = decode(raw, Kind::Namespace, e, namespace);
+        let pods = decode(raw, Kind::Pod, e, pod);
+        let deployments = decode(raw, Kind::Deployment, e, workload);
+        let replica_sets = decode(raw, Kind::ReplicaSet, e, |r: WorkloadRaw| ReplicaSet {
+            owner: controller_of(&r.metadata.owner_references),
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+        });
+        let stateful_sets = decode(raw, Kind::StatefulSet, e, workload);
+        let daemon_sets = decode(raw, Kind::DaemonSet, e, workload);
+        let services = decode(raw, Kind::Service, e, |r: ServiceRaw| Service {
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+            labels: r.metadata.labels,
+            type_: r.spec.type_.unwrap_or_else(|| "ClusterIP".to_string()),
+            ports: r
+                .spec
+                .ports
+                .into_iter()
+                .map(|p| ServicePort {
+                    name: p.name,
+                    port: p.port,
+                })
+                .collect(),
+            selector: r.spec.selector,
+            lb_ingress: !r.status.load_balancer.ingress.is_empty(),
+        });
+        let endpoint_slices = decode(raw, Kind::EndpointSlice, e, |r: EndpointSliceRaw| {
+            let eps = r.endpoints.unwrap_or_default();
+            EndpointSlice {
+                service: r
+                    .metadata
+                    .labels
+                    .get("kubernetes.io/service-name")
+                    .cloned()
+                    .unwrap_or_default(),
+                namespace: r.metadata.namespace,
+                ready: eps.iter().filter(|e| e.conditions.ready != Some(false)).count(),
+                total: eps.len(),
+            }
+        });
+        let root_certs = decode(raw, Kind::ConfigMap, e, |mut r: ConfigMapRaw| RootCertConfigMap {
+            namespace: r.metadata.namespace,
+            root_cert_pem: r.data.remove("root-cert.pem"),
+        });
+        let peer_authentications = decode(raw, Kind::PeerAuthentication, e, |r: PeerAuthRaw| PeerAuthentication {
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+            selector: r.spec.selector.map(|s| s.match_labels).filter(|m| !m.is_empty()),
+            mode: r.spec.mtls.and_then(|m| m.mode).unwrap_or_else(|| "UNSET".to_string()),
+        });
+        let gateways = decode(raw, Kind::Gateway, e, |r: GatewayRaw| Gateway {
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+            class: r.spec.gateway_class_name,
+            conditions: conditions(r.status.conditions),
+            has_addresses: !r.status.addresses.is_empty(),
+        });
+        let http_routes = decode(raw, Kind::HttpRoute, e, route);
+        let crds = decode(raw, Kind::CustomResourceDefinition, e, |r: CrdRaw| Crd {
+            bundle_version: r
+                .metadata
+                .annotations
+                .get("gateway.networking.k8s.io/bundle-version")
+                .cloned(),
+            channel: r.metadata.annotations.get("gateway.networking.k8s.io/channel").cloned(),
+            name: r.metadata.name,
+            group: r.spec.group,
+            plural: r.spec.names.plural,
+            served_versions: r
+                .spec
+                .versions
+                .into_iter()
+                .filter(|v| v.served)
+                .map(|v| v.name)
+                .collect(),
+        });
+        let mutating_webhooks = decode(raw, Kind::MutatingWebhookConfiguration, e, |r: MwcRaw| {
+            MutatingWebhookConfiguration {
+                name: r.metadata.name,
+                webhooks: r
+                    .webhooks
+                    .into_iter()
+                    .map(|w| Webhook {
+                        name: w.name,
+                        ca_bundle: w.client_config.ca_bundle,
+                    })
+                    .collect(),
+            }
+        });
+        let pdbs = decode(raw, Kind::PodDisruptionBudget, e, |r: PdbRaw| PodDisruptionBudget {
+            namespace: r.metadata.namespace,
+            name: r.metadata.name,
+            selector: r.spec.selector.map(|s| s.match_labels),
+            disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
+        });
+        let rs_owner = replica_sets
+            .as_ref()
+            .map(|list| {
+                list.iter()
+                    .map(|rs| ((rs.namespace.clone(), rs.name.clone()), rs.owner.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pod_index = index_of(&pods, |p| (p.namespace.clone(), p.name.clone()));
+        let deployment_index = index_of(&deployments, |d| (d.namespace.clone(), d.name.clone()));
+        Snapshot {
+            pod_index,
+            deployment_index,
+            namespaces,
+            pods,
+            deployments,
+            replica_sets,
+            stateful_sets,
+            daemon_sets,
+            services,
+            endpoint_slices,
+            root_certs,
+            peer_authentications,
+            gateways,
+            http_routes,
+            crds,
+            mutating_webhooks,
+            pdbs,
+            decode_errors: errs,
+            rs_owner,
+        }
+    }
+
+    /// What controls `pod`. A ReplicaSet missing from the snapshot (or ReplicaSets unreadable)
+    /// falls back to the Deployment name Kubernetes derives (`<deployment>-<pod-template-hash>`)
+    /// when the pod carries the `pod-template-hash` label.
+    pub fn owner_of(&self, pod: &Pod) -> PodOwner {
+        use super::finding::OwnerKind;
+        let Some(owner) = &pod.owner else {
+            return PodOwner::Bare;
+        };
+        match owner.kind.as_str() {
+            "ReplicaSet" => match self.rs_owner.get(&(pod.namespace.clone(), owner.name.clone())) {
+                Some(Some(o)) if o.kind == "Deployment" => PodOwner::Workload {
+                    kind: OwnerKind::Deployment,
+                    name: o.name.clone(),
+                },
+                Some(Some(o)) => PodOwner::Other {
+                    kind: o.kind.clone(),
+                    name: o.name.clone(),
+                },
+                Some(None) => PodOwner::Other {
+                    kind: "ReplicaSet".to_string(),
+                    name: owner.name.clone(),
+                },
+                None => {
+                    let derived = pod
+                        .labels
+                        .get("pod-template-hash")
+                        .and_then(|h| owner.name.strip_suffix(&format!("-{h}")));
+                    match derived {
+                        Some(dep) => PodOwner::Workload {
+                            kind: OwnerKind::Deployment,
+                            name: dep.to_string(),
+                        },
+                        None => PodOwner::Other {
+                            kind: "ReplicaSet".to_string(),
+                            name: owner.name.clone(),
+                        },
+                    }
+                }
+            },
+            "StatefulSet" => PodOwner::Workload {
+                kind: OwnerKind::StatefulSet,
+                name: owner.name.clone(),
+            },
+            "DaemonSet" => PodOwner::Workload {
+                kind: OwnerKind::DaemonSet,
+                name: owner.name.clone(),
+            },
+            other => PodOwner::Other {
+                kind: other.to_string(),
+                name: owner.name.clone(),
+            },
+        }
+    }
+
+    /// A pod by namespace and name.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
+        let i = self.pod_index.get(&(namespace.to_string(), name.to_string()))?;
+        self.pods.as_ref().ok()?.get(*i)
+    }
+
+    /// A Deployment by namespace and name.
+    pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Workload> {
+        let i = self.deployment_index.get(&(namespace.to_string(), name.to_string()))?;
+        self.deployments.as_ref().ok()?.get(*i)
+    }
+}

@@ -1,0 +1,351 @@
+//! What the IO layer hands to doctor: one raw JSON list per [`Kind`], or why it could not be read.
+//!
+//! The IO layer stays a simple loop: for every kind in [`Kind::ALL`], for every
+//! [`ListRequest`] from [`Kind::list_requests`], do a paginated LIST and append the items
+//! (or record an [`Unavailable`]) into [`RawLists`]. Nothing here does IO.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+/// The kinds doctor reads. Order is the order of [`Kind::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Namespace,
+    Pod,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    Service,
+    EndpointSlice,
+    /// Only ConfigMaps named `istio-ca-root-cert` (see [`Kind::field_selector`]).
+    ConfigMap,
+    PeerAuthentication,
+    Gateway,
+    HttpRoute,
+    CustomResourceDefinition,
+    MutatingWebhookConfiguration,
+    PodDisruptionBudget,
+}
+
+/// Why a list is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The API server answered 403.
+    Forbidden {
+        verb: String,
+        resource: String,
+        group: String,
+        namespace: Option<String>,
+    },
+    /// The API server does not serve this resource (404: e.g. Gateway API CRDs absent).
+    NotServed,
+    /// Any other failure, with a short description.
+    Failed(String),
+}
+
+impl Unavailable {
+    /// A `list` 403 for `kind` (namespace `None` = cluster-wide).
+    pub fn forbidden_list(kind: Kind, namespace: Option<&str>) -> Self {
+        Unavailable::Forbidden {
+            verb: "list".to_string(),
+            resource: kind.plural().to_string(),
+            group: kind.group().to_string(),
+            namespace: namespace.map(str::to_string),
+        }
+    }
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::Forbidden {
+                verb,
+                resource,
+                group,
+                namespace,
+            } => {
+                let res = if group.is_empty() {
+                    resource.clone()
+                } else {
+                    format!("{resource}.{group}")
+                };
+                match namespace {
+                    Some(ns) => write!(f, "needs {verb} {res} in {ns}"),
+                    None => write!(f, "needs {verb} {res} cluster-wide"),
+                }
+            }
+            Unavailable::NotServed => write!(f, "not served by the API server"),
+            Unavailable::Failed(msg) => write!(f, "could not be read: {msg}"),
+        }
+    }
+}
+
+/// Which namespaces to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every namespace (one cluster-wide list per kind).
+    #[default]
+    All,
+    /// Only these namespaces (plus the ones doctor always needs, see [`Kind::list_requests`]).
+    Namespaces(Vec<String>),
+}
+
+impl Scope {
+    /// Whether `namespace` is inside this scope.
+    pub fn contains(&self, namespace: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Namespaces(list) => list.iter().any(|n| n == namespace),
+        }
+    }
+}
+
+/// One LIST the IO layer has to perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    pub kind: Kind,
+    /// `None` = cluster-wide (cluster-scoped kinds, or [`Scope::All`]).
+    pub namespace: Option<String>,
+    /// Path without pagination parameters, including `?fieldSelector=…` when the kind has one.
+    pub path: String,
+}
+
+/// Namespaces doctor always reads for a kind, even with a namespace scope:
+/// istiod and the mesh-wide policy live in istio-system, k3s' traefik in kube-system.
+fn always_needed(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Deployment | Kind::Service => &["istio-system", "kube-system"],
+        Kind::ConfigMap | Kind::PeerAuthentication | Kind::Pod => &["istio-system"],
+        _ => &[],
+    }
+}
+
+impl Kind {
+    /// Every kind doctor reads.
+    pub const ALL: [Kind; 15] = [
+        Kind::Namespace,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::ConfigMap,
+        Kind::PeerAuthentication,
+        Kind::Gateway,
+        Kind::HttpRoute,
+        Kind::CustomResourceDefinition,
+        Kind::MutatingWebhookConfiguration,
+        Kind::PodDisruptionBudget,
+    ];
+
+    /// API group (`""` for core).
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Namespace | Kind::Pod | Kind::Service | Kind::ConfigMap => "",
+            Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet | Kind::DaemonSet => "apps",
+            Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::PeerAuthentication => "security.istio.io",
+            Kind::Gateway | Kind::HttpRoute => "gateway.networking.k8s.io",
+            Kind::CustomResourceDefinition => "apiextensions.k8s.io",
+            Kind::MutatingWebhookConfiguration => "admissionregistration.k8s.io",
+            Kind::PodDisruptionBudget => "policy",
+        }
+    }
+
+    /// API version within the group.
+    pub fn version(self) -> &'static str {
+        match self {
+            Kind::PeerAuthentication => "v1beta1",
+            _ => "v1",
+        }
+    }
+
+    /// `group/version`, or `v1` for core.
+    pub fn api_version(self) -> String {
+        if self.group().is_empty() {
+            self.version().to_string()
+        } else {
+            format!("{}/{}", self.group(), self.version())
+        }
+    }
+
+    /// Resource plural as used in URLs and RBAC.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Pod => "pods",
+            Kind::Deployment => "deployments",
+            Kind::ReplicaSet => "replicasets",
+            Kind::StatefulSet => "statefulsets",
+            Kind::DaemonSet => "daemonsets",
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::ConfigMap => "configmaps",
+            Kind::PeerAuthentication => "peerauthentications",
+            Kind::Gateway => "gateways",
+            Kind::HttpRoute => "httproutes",
+            Kind::CustomResourceDefinition => "customresourcedefinitions",
+            Kind::MutatingWebhookConfiguration => "mutatingwebhookconfigurations",
+            Kind::PodDisruptionBudget => "poddisruptionbudgets",
+        }
+    }
+
+    /// The `kind` field of the objects.
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::PeerAuthentication => "PeerAuthentication",
+            Kind::Gateway => "Gateway",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::CustomResourceDefinition => "CustomResourceDefinition",
+            Kind::MutatingWebhookConfiguration => "MutatingWebhookConfiguration",
+            Kind::PodDisruptionBudget => "PodDisruptionBudget",
+        }
+    }
+
+    /// The kind for an object's `kind` field (ignores the group).
+    pub fn from_kind_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.kind_name() == name)
+    }
+
+    /// Whether objects of this kind live in namespaces.
+    pub fn namespaced(self) -> bool {
+        !matches!(
+            self,
+            Kind::Namespace | Kind::CustomResourceDefinition | Kind::MutatingWebhookConfiguration
+        )
+    }
+
+    /// A field selector the LIST must carry, if any.
+    pub fn field_selector(self) -> Option<&'static str> {
+        match self {
+            Kind::ConfigMap => Some("metadata.name=istio-ca-root-cert"),
+            _ => None,
+        }
+    }
+
+    /// The LIST path (no pagination parameters) for a namespace, or cluster-wide with `None`.
+    /// Cluster-scoped kinds ignore `namespace`.
+    pub fn list_path(self, namespace: Option<&str>) -> String {
+        let base = if self.group().is_empty() {
+            format!("/api/{}", self.version())
+        } else {
+            format!("/apis/{}/{}", self.group(), self.version())
+        };
+        let mut path = match namespace.filter(|_| self.namespaced()) {
+            Some(ns) => format!("{base}/namespaces/{ns}/{}", self.plural()),
+            None => format!("{base}/{}", self.plural()),
+        };
+        if let Some(sel) = self.field_selector() {
+            path.push_str("?fieldSelector=");
+            path.push_str(&sel.replace('=', "%3D"));
+        }
+        path
+    }
+
+    /// The LISTs needed for this kind under `scope`. Items from all of them go into one list.
+    pub fn list_requests(self, scope: &Scope) -> Vec<ListRequest> {
+        let namespaces: Vec<Option<String>> = match scope {
+            _ if !self.namespaced() => vec![None],
+            Scope::All => vec![None],
+            Scope::Namespaces(list) => {
+                let mut all: Vec<String> = list.clone();
+                for extra in always_needed(self) {
+                    if !all.iter().any(|n| n == extra) {
+                        all.push((*extra).to_string());
+                    }
+                }
+                all.into_iter().map(Some).collect()
+            }
+        };
+        namespaces
+            .into_iter()
+            .map(|namespace| ListRequest {
+                kind: self,
+                path: self.list_path(namespace.as_deref()),
+                namespace,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind_name())
+    }
+}
+
+/// Raw list items per kind. A kind never inserted counts as `Unavailable::Failed("not listed")`.
+#[derive(Debug, Clone, Default)]
+pub struct RawLists {
+    lists: BTreeMap<Kind, Result<Vec<Value>, Unavailable>>,
+}
+
+impl RawLists {
+    /// No lists yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every kind present with an empty list: a convenient start for tests and demos.
+    pub fn empty_cluster() -> Self {
+        let mut raw = Self::new();
+        for kind in Kind::ALL {
+            raw.lists.insert(kind, Ok(Vec::new()));
+        }
+        raw
+    }
+
+    /// Set the result of one kind (replaces what was there).
+    pub fn insert(&mut self, kind: Kind, result: Result<Vec<Value>, Unavailable>) {
+        self.lists.insert(kind, result);
+    }
+
+    /// Merge one more LIST result for `kind`: items append; the first failure wins.
+    pub fn merge(&mut self, kind: Kind, result: Result<Vec<Value>, Unavailable>) {
+        match (self.lists.get_mut(&kind), result) {
+            (None, r) => {
+                self.lists.insert(kind, r);
+            }
+            (Some(Ok(items)), Ok(more)) => items.extend(more),
+            (Some(slot @ Ok(_)), Err(e)) => *slot = Err(e),
+            (Some(Err(_)), _) => {}
+        }
+    }
+
+    /// Add objects (any kinds) by their `kind` field; kinds doctor does not read are ignored.
+    /// Returns how many were ignored.
+    pub fn push_objects(&mut self, objects: impl IntoIterator<Item = Value>) -> usize {
+        let mut ignored = 0;
+        for obj in objects {
+            let kind = obj.get("kind").and_then(Value::as_str).and_then(Kind::from_kind_name);
+            match kind {
+                Some(kind) => self.merge(kind, Ok(vec![obj])),
+                None => ignored += 1,
+            }
+        }
+        ignored
+    }
+
+    /// The result for one kind.
+    pub fn get(&self, kind: Kind) -> Result<&[Value], Unavailable> {
+        match self.lists.get(&kind) {
+            Some(Ok(items)) => Ok(items),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(Unavailable::Failed("not listed".to_string())),
+        }
+    }
+}

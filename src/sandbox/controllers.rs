@@ -1,0 +1,751 @@
+//! A minimal, deterministic kube-controller-manager + kubelet + Istio injector for the sandbox: after each
+//! stored write the namespace is reconciled synchronously, so a Deployment written by a test (or by
+//! `kubectl rollout restart`) has its ReplicaSet, running Pods, EndpointSlices and status right away, the
+//! way `recover`, `status` and `doctor` will see them on a cluster once the rollout is done.
+
+use serde_json::{json, Value};
+
+use super::select::LabelSelector;
+use super::store::{fnv, pod_ready, safe_suffix, Store};
+
+/// Reconcile one namespace (or, for a cluster-scoped write, the namespace named `ns` if it exists).
+pub fn reconcile(store: &mut Store, ns: &str) {
+    if store.defer_controllers {
+        return;
+    }
+    if store.raw("", "namespaces", "", ns).is_none() {
+        return;
+    }
+    for _ in 0..6 {
+        let before = store.resource_version();
+        deployments(store, ns);
+        replicasets(store, ns);
+        statefulsets(store, ns);
+        daemonsets(store, ns);
+        kubelet(store, ns);
+        endpoint_slices(store, ns);
+        workload_status(store, ns);
+        if store.resource_version() == before {
+            break;
+        }
+    }
+}
+
+fn name_of(o: &Value) -> String {
+    o["metadata"]["name"].as_str().unwrap_or_default().to_string()
+}
+
+fn uid_of(o: &Value) -> String {
+    o["metadata"]["uid"].as_str().unwrap_or_default().to_string()
+}
+
+fn owned_by<'a>(o: &'a Value, uid: &'a str) -> bool {
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+}
+
+fn owner_ref(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+fn list(store: &Store, group: &str, plural: &str, ns: &str) -> Vec<Value> {
+    store.in_namespace(group, plural, ns).cloned().collect()
+}
+
+fn replicas(o: &Value) -> i64 {
+    o["spec"]["replicas"].as_i64().unwrap_or(1).max(0)
+}
+
+/// The pod-template-hash of a template (10 safe characters, like Kubernetes).
+pub fn template_hash(template: &Value) -> String {
+    let mut t = template.clone();
+    if let Some(l) = t["metadata"]["labels"].as_object_mut() {
+        l.shift_remove("pod-template-hash");
+    }
+    safe_suffix(fnv(t.to_string().as_bytes()), 10)
+}
+
+fn deployments(store: &mut Store, ns: &str) {
+    let Some(rs_type) = store.builtin_type("apps", "replicasets") else {
+        return;
+    };
+    let all_rs = list(store, "apps", "replicasets", ns);
+    for d in list(store, "apps", "deployments", ns) {
+        let uid = uid_of(&d);
+        let dname = name_of(&d);
+        let hash = template_hash(&d["spec"]["template"]);
+        let rs_name = format!("{dname}-{hash}");
+        let owned: Vec<&Value> = all_rs.iter().filter(|r| owned_by(r, &uid)).collect();
+        let paused = d["spec"]["paused"].as_bool() == Some(true);
+        let want = replicas(&d);
+        let current = owned.iter().find(|r| name_of(r) == rs_name);
+        let revision = owned
+            .iter()
+            .filter_map(|r| {
+                r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()?
+                    .parse::<i64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        if paused && current.is_none() && !owned.is_empty() {
+            continue;
+        }
+        match current {
+            None => {
+                let mut template = d["spec"]["template"].clone();
+                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+                let mut selector = d["spec"]["selector"].clone();
+                if !selector.is_object() {
+                    selector = json!({"matchLabels": {}});
+                }
+                selector["matchLabels"]["pod-template-hash"] = json!(hash);
+                let mut labels = template["metadata"]["labels"].clone();
+                labels["pod-template-hash"] = json!(hash);
+                let rs = json!({
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {"name": rs_name, "namespace": ns, "labels": labels,
+                        "annotations": {"deployment.kubernetes.io/desired-replicas": want.to_string(),
+                            "deployment.kubernetes.io/max-replicas": (want + 1).to_string(),
+                            "deployment.kubernetes.io/revision": (revision + 1).to_string()},
+                        "ownerReferences": [owner_ref(&d)]},
+                    "spec": {"replicas": want, "selector": selector, "template": template},
+                });
+                let _ = store.create_internal(&rs_type, ns, rs);
+            }
+            Some(rs) if replicas(rs) != want => {
+                let mut rs = (*rs).clone();
+                rs["spec"]["replicas"] = json!(want);
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = json!(want.to_string());
+                let n = name_of(&rs);
+                store.commit("apps", "replicasets", ns, &n, Some(rs));
+            }
+            Some(_) => {}
+        }
+        if paused {
+            continue;
+        }
+        for old in owned.iter().filter(|r| name_of(r) != rs_name && replicas(r) != 0) {
+            let mut old = (*old).clone();
+            old["spec"]["replicas"] = json!(0);
+            let n = name_of(&old);
+            store.commit("apps", "replicasets", ns, &n, Some(old));
+        }
+    }
+}
+
+fn pod_from_template(template: &Value, name: &str, ns: &str, owner: &Value) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+    });
+    pod["metadata"]["ownerReferences"] = Value::Array(vec![owner_ref(owner)]);
+    pod["spec"] = template["spec"].clone();
+    for k in ["labels", "annotations"] {
+        if let Some(m) = template["metadata"].get(k) {
+            pod["metadata"][k] = m.clone();
+        }
+    }
+    pod
+}
+
+/// (owner uid, pod name, ready) of every pod in a namespace, without cloning pods.
+fn pod_owners(store: &Store, ns: &str) -> Vec<(String, String, bool)> {
+    store
+        .in_namespace("", "pods", ns)
+        .flat_map(|p| {
+            let name = name_of(p);
+            let ready = pod_ready(p);
+            p["metadata"]["ownerReferences"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r["uid"].as_str())
+                .map(move |uid| (uid.to_string(), name.clone(), ready))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn owned_pods(owners: &[(String, String, bool)], uid: &str) -> Vec<(String, bool)> {
+    owners
+        .iter()
+        .filter(|(u, _, _)| u == uid)
+        .map(|(_, n, r)| (n.clone(), *r))
+        .collect()
+}
+
+fn replicasets(store: &mut Store, ns: &str) {
+    let Some(pod_type) = store.builtin_type("", "pods") else {
+        return;
+    };
+    let owners = pod_owners(store, ns);
+    for rs in list(store, "apps", "replicasets", ns) {
+        let uid = uid_of(&rs);
+        let rs_name = name_of(&rs);
+        let mut mine: Vec<String> = owned_pods(&owners, &uid).into_iter().map(|(n, _)| n).collect();
+        let want = replicas(&rs) as usize;
+        if mine.len() < want {
+            for _ in mine.len()..want {
+                let mut name;
+                loop {
+                    let seq = store.next_seq();
+                    name = format!(
+                        "{rs_name}-{}",
+                        safe_suffix(fnv(format!("{rs_name}/{seq}").as_bytes()), 5)
+                    );
+                    if store.raw("", "pods", ns, &name).is_none() {
+                        break;
+                    }
+                }
+                let pod = pod_from_template(&rs["spec"]["template"], &name, ns, &rs);
+                let _ = store.create_internal(&pod_type, ns, pod);
+            }
+        } else if mine.len() > want {
+            mine.sort_by(|a, b| b.cmp(a));
+            let n_extra = mine.len() - want;
+            for n in mine.into_iter().take(n_extra) {
+                store.delete_raw(&pod_type, ns, &n, false);
+            }
+        }
+    }
+}
+
+fn statefulsets(store: &mut Store, ns: &str) {
+    let Some(pod_type) = store.builtin_type("", "pods") else {
+        return;
+    };
+    for sts in list(store, "apps", "statefulsets", ns) {
+        let uid = uid_of(&sts);
+        let sname = name_of(&sts);
+        let rev = format!("{sname}-{}", template_hash(&sts["spec"]["template"]));
+        let want = replicas(&sts);
+        for i in 0..want.max(0) {
+            let pname = format!("{sname}-{i}");
+            let existing = store.raw("", "pods", ns, &pname).cloned();
+            let stale = existing
+                .as_ref()
+                .is_some_and(|p| p["metadata"]["labels"]["controller-revision-hash"].as_str() != Some(rev.as_str()));
+            if stale {
+                store.delete_raw(&pod_type, ns, &pname, false);
+            }
+            if existing.is_none() || stale {
+                let mut pod = pod_from_template(&sts["spec"]["template"], &pname, ns, &sts);
+                pod["metadata"]["labels"]["controller-revision-hash"] = json!(rev);
+                pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] = json!(pname);
+                let _ = store.create_internal(&pod_type, ns, pod);
+            }
+        }
+        let extra: Vec<String> = store
+            .in_namespace("", "pods", ns)
+            .filter(|p| owned_by(p, &uid))
+            .filter(|p| {
+                name_of(p)
+                    .rsplit('-')
+                    .next()
+                    .and_then(|i| i.parse::<i64>().ok())
+                    .is_none_or(|i| i >= want)
+            })
+            .map(name_of)
+            .collect();
+        for n in extra {
+            store.delete_raw(&pod_type, ns, &n, false);
+        }
+    }
+}
+
+fn daemonsets(store: &mut Store, ns: &str) {
+    let Some(pod_type) = store.builtin_type("", "pods") else {
+        return;
+    };
+    for ds in list(store, "apps", "daemonsets", ns) {
+        let uid = uid_of(&ds);
+        let dname = name_of(&ds);
+        let hash = template_hash(&ds["spec"]["template"]);
+        let mine: Vec<Value> = store
+            .in_namespace("", "pods", ns)
+            .filter(|p| owned_by(p, &uid))
+            .cloned()
+            .collect();
+        let mut current = false;
+        for p in &mine {
+            if p["metadata"]["labels"]["controller-revision-hash"].as_str() == Some(hash.as_str()) && !current {
+                current = true;
+            } else {
+                store.delete_raw(&pod_type, ns, &name_of(p), false);
+            }
+        }
+        if !current {
+            let seq = store.next_seq();
+            let pname = format!("{dname}-{}", safe_suffix(fnv(format!("{dname}/{seq}").as_bytes()), 5));
+            let mut pod = pod_from_template(&ds["spec"]["template"], &pname, ns, &ds);
+            pod["metadata"]["labels"]["controller-revision-hash"] = json!(hash);
+            let _ = store.create_internal(&pod_type, ns, pod);
+        }
+    }
+}
+
+/// Istio sidecar injection at pod admission: what istiod's webhook adds to a pod created in an injected
+/// namespace (see istio's `inject/testdata/*.injected`).
+pub fn inject_sidecar(store: &Store, ns: &str, pod: &mut Value) {
+    let Some(namespace) = store.raw("", "namespaces", "", ns) else {
+        return;
+    };
+    let ns_labels = &namespace["metadata"]["labels"];
+    let enabled = ns_labels["istio-injection"] == "enabled";
+    let rev_label = ns_labels["istio.io/rev"].as_str();
+    if !(enabled || (rev_label.is_some() && ns_labels["istio-injection"] != "disabled")) {
+        return;
+    }
+    if pod["metadata"]["labels"]["sidecar.istio.io/inject"] == "false" {
+        return;
+    }
+    let has_proxy = |key: &str| {
+        pod["spec"][key]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["name"] == "istio-proxy"))
+    };
+    if has_proxy("containers") || has_proxy("initContainers") {
+        return;
+    }
+    let revision = if enabled {
+        "default"
+    } else {
+        rev_label.unwrap_or("default")
+    };
+    let image = format!("docker.io/istio/proxyv2:{}", store.settings.istio_version);
+    let native = store.settings.native_sidecars;
+    let pod_name = name_of(pod);
+    let app = pod["metadata"]["labels"]["app"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| pod_name.clone());
+    let version = pod["metadata"]["labels"]["version"]
+        .as_str()
+        .unwrap_or("latest")
+        .to_string();
+    let first_container = pod["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let volumes = [
+        "workload-socket",
+        "credential-socket",
+        "workload-certs",
+        "istio-envoy",
+        "istio-data",
+        "istio-podinfo",
+        "istio-token",
+        "istiod-ca-cert",
+    ];
+    let status = json!({
+        "initContainers": if native { json!(["istio-init", "istio-proxy"]) } else { json!(["istio-init"]) },
+        "containers": if native { Value::Null } else { json!(["istio-proxy"]) },
+        "volumes": volumes,
+        "imagePullSecrets": null,
+        "revision": revision,
+    });
+    let md = &mut pod["metadata"];
+    if !md["labels"].is_object() {
+        md["labels"] = json!({});
+    }
+    if !md["annotations"].is_object() {
+        md["annotations"] = json!({});
+    }
+    md["labels"]["security.istio.io/tlsMode"] = json!("istio");
+    md["labels"]["service.istio.io/canonical-name"] = json!(app);
+    md["labels"]["service.istio.io/canonical-revision"] = json!(version);
+    md["annotations"]["istio.io/rev"] = json!(revision);
+    if !first_container.is_empty() {
+        md["annotations"]["kubectl.kubernetes.io/default-container"] = json!(first_container);
+    }
+    md["annotations"]["sidecar.istio.io/status"] = json!(status.to_string());
+    let init = json!({
+        "name": "istio-init", "image": image,
+        "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"],
+        "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}, "runAsNonRoot": false, "runAsUser": 0, "runAsGroup": 0},
+    });
+    let mut proxy = json!({
+        "name": "istio-proxy", "image": image,
+        "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local", "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error", "--log_output_level=default:info"],
+        "env": [{"name": "PILOT_CERT_PROVIDER", "value": "istiod"}, {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
+                {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"}],
+        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}, "periodSeconds": 15},
+        "volumeMounts": [{"mountPath": "/var/run/secrets/istio", "name": "istiod-ca-cert"}, {"mountPath": "/var/run/secrets/tokens", "name": "istio-token"}],
+    });
+    if native {
+        proxy["restartPolicy"] = json!("Always");
+    }
+    let spec = &mut pod["spec"];
+    if !spec["initContainers"].is_array() {
+        spec["initContainers"] = json!([]);
+    }
+    if let Some(inits) = spec["initContainers"].as_array_mut() {
+        inits.insert(0, init);
+        if native {
+            inits.insert(1, proxy.clone());
+        }
+    }
+    if !native {
+        if let Some(cs) = spec["containers"].as_array_mut() {
+            cs.push(proxy);
+        }
+    }
+    if !spec["volumes"].is_array() {
+        spec["volumes"] = json!([]);
+    }
+    if let Some(vs) = spec["volumes"].as_array_mut() {
+        vs.push(json!({"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}}));
+        vs.push(json!({"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {"audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}]}}));
+        for v in [
+            "workload-socket",
+            "credential-socket",
+            "workload-certs",
+            "istio-envoy",
+            "istio-data",
+        ] {
+            vs.push(json!({"name": v, "emptyDir": {}}));
+        }
+        vs.push(json!({"name": "istio-podinfo", "downwardAPI": {"items": [{"fieldRef": {"fieldPath": "metadata.labels"}, "path": "labels"}]}}));
+    }
+}
+
+fn container_status(c: &Value, started_at: &str, ready: bool, idx: u64) -> Value {
+    json!({
+        "name": c["name"], "image": c["image"],
+        "imageID": format!("{}@sha256:{:016x}", c["image"].as_str().unwrap_or_default(), fnv(c["image"].to_string().as_bytes())),
+        "containerID": format!("containerd://{:016x}{:016x}", fnv(format!("{started_at}{idx}").as_bytes()), idx),
+        "ready": ready, "started": true, "restartCount": 0,
+        "state": {"running": {"startedAt": started_at}},
+    })
+}
+
+/// The kubelet: schedule pending pods on the sandbox node and start their containers.
+fn kubelet(store: &mut Store, ns: &str) {
+    let pending: Vec<Value> = store
+        .in_namespace("", "pods", ns)
+        .filter(|p| p["status"]["phase"] == "Pending" && p["status"]["containerStatuses"].is_null())
+        .cloned()
+        .collect();
+    let delay = store.settings.ready_delay_ms;
+    for mut p in pending {
+        let now = store.now_str();
+        let seq = store.next_seq();
+        let ip = format!("10.244.{}.{}", (seq / 250) % 250, seq % 250 + 2);
+        let ready = delay == 0;
+        let t = if ready { "True" } else { "False" };
+        if p["spec"]["nodeName"].is_null() {
+            p["spec"]["nodeName"] = json!("sandbox-node");
+        }
+        let mut inits = Vec::new();
+        for (i, c) in p["spec"]["initContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if c["restartPolicy"] == "Always" {
+                inits.push(container_status(c, &now, ready, seq * 100 + i as u64));
+            } else {
+                inits.push(json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0, "started": false,
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}}));
+            }
+        }
+        let containers: Vec<Value> = p["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| container_status(c, &now, ready, seq * 100 + 50 + i as u64))
+            .collect();
+        p["status"] = json!({
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "Ready", "status": t, "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": t, "lastTransitionTime": now},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            ],
+            "hostIP": "172.18.0.2", "hostIPs": [{"ip": "172.18.0.2"}],
+            "podIP": ip, "podIPs": [{"ip": ip}],
+            "startTime": now, "qosClass": "BestEffort",
+        });
+        p["status"]["containerStatuses"] = Value::Array(containers);
+        if !inits.is_empty() {
+            p["status"]["initContainerStatuses"] = Value::Array(inits);
+        }
+        let n = name_of(&p);
+        store.commit("", "pods", ns, &n, Some(p));
+    }
+}
+
+/// Mark not-ready pods ready (the rollout-delay knob's background tick). Returns whether anything changed.
+pub fn mark_pods_ready(store: &mut Store, older_than: jiff::Timestamp) -> bool {
+    let namespaces: Vec<String> = store.all("", "namespaces").map(name_of).collect();
+    let mut changed = false;
+    for ns in namespaces {
+        let todo: Vec<Value> = store
+            .in_namespace("", "pods", &ns)
+            .filter(|p| p["status"]["phase"] == "Running" && !pod_ready(p))
+            .filter(|p| {
+                p["status"]["startTime"]
+                    .as_str()
+                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                    .is_some_and(|t| t <= older_than)
+            })
+            .cloned()
+            .collect();
+        for mut p in todo {
+            if let Some(cs) = p["status"]["conditions"].as_array_mut() {
+                for c in cs
+                    .iter_mut()
+                    .filter(|c| c["type"] == "Ready" || c["type"] == "ContainersReady")
+                {
+                    c["status"] = json!("True");
+                }
+            }
+            for key in ["containerStatuses", "initContainerStatuses"] {
+                if let Some(cs) = p["status"][key].as_array_mut() {
+                    for c in cs.iter_mut().filter(|c| c["state"]["running"].is_object()) {
+                        c["ready"] = json!(true);
+                    }
+                }
+            }
+            let n = name_of(&p);
+            store.commit("", "pods", &ns, &n, Some(p));
+            changed = true;
+        }
+        if changed {
+            reconcile(store, &ns);
+        }
+    }
+    changed
+}
+
+fn endpoint_slices(store: &mut Store, ns: &str) {
+    let Some(slice_type) = store.builtin_type("discovery.k8s.io", "endpointslices") else {
+        return;
+    };
+    let Some(ep_type) = store.builtin_type("", "endpoints") else {
+        return;
+    };
+    for svc in list(store, "", "services", ns) {
+        let sel = &svc["spec"]["selector"];
+        if sel.as_object().is_none_or(|m| m.is_empty()) {
+            continue;
+        }
+        let sel = LabelSelector::from_object(sel);
+        let sname = name_of(&svc);
+        let pods: Vec<Value> = store
+            .in_namespace("", "pods", ns)
+            .filter(|p| sel.matches(p) && p["status"]["podIP"].is_string())
+            .cloned()
+            .collect();
+        let matching: Vec<&Value> = pods.iter().collect();
+        let ports: Vec<Value> = svc["spec"]["ports"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                let port = p["targetPort"].as_i64().or_else(|| p["port"].as_i64()).unwrap_or(0);
+                let mut out = json!({"port": port, "protocol": p["protocol"].as_str().unwrap_or("TCP")});
+                if let Some(n) = p["name"].as_str() {
+                    out["name"] = json!(n);
+                }
+                out
+            })
+            .collect();
+        let endpoints: Vec<Value> = matching
+            .iter()
+            .map(|p| {
+                let ready = pod_ready(p);
+                json!({"addresses": [p["status"]["podIP"]], "conditions": {"ready": ready, "serving": ready, "terminating": false},
+                    "nodeName": p["spec"]["nodeName"],
+                    "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns, "uid": p["metadata"]["uid"]}})
+            })
+            .collect();
+        let slice_name = format!("{sname}-{}", safe_suffix(fnv(sname.as_bytes()), 5));
+        let desired_labels = json!({"kubernetes.io/service-name": sname, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"});
+        match store
+            .raw("discovery.k8s.io", "endpointslices", ns, &slice_name)
+            .cloned()
+        {
+            Some(mut s) => {
+                s["endpoints"] = Value::Array(endpoints);
+                s["ports"] = json!(ports);
+                store.commit("discovery.k8s.io", "endpointslices", ns, &slice_name, Some(s));
+            }
+            None => {
+                let s = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": slice_name, "namespace": ns, "labels": desired_labels,
+                        "ownerReferences": [owner_ref(&svc)]},
+                    "addressType": "IPv4", "endpoints": endpoints, "ports": ports});
+                let _ = store.create_internal(&slice_type, ns, s);
+            }
+        }
+        let addr = |p: &&Value| {
+            json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
+                "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns, "uid": p["metadata"]["uid"]}})
+        };
+        let ready: Vec<Value> = matching.iter().filter(|p| pod_ready(p)).map(addr).collect();
+        let not_ready: Vec<Value> = matching.iter().filter(|p| !pod_ready(p)).map(addr).collect();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let subsets = if matching.is_empty() {
+            json!([])
+        } else {
+            json!([subset])
+        };
+        match store.raw("", "endpoints", ns, &sname).cloned() {
+            Some(mut e) => {
+                e["subsets"] = subsets;
+                store.commit("", "endpoints", ns, &sname, Some(e));
+            }
+            None => {
+                let e = json!({"apiVersion": "v1", "kind": "Endpoints",
+                    "metadata": {"name": sname, "namespace": ns, "labels": svc["metadata"]["labels"].clone(),
+                        "ownerReferences": [owner_ref(&svc)]},
+                    "subsets": subsets});
+                let _ = store.create_internal(&ep_type, ns, e);
+            }
+        }
+    }
+}
+
+fn condition(old: &Value, kind: &str, status: &str, reason: &str, message: &str, now: &str) -> Value {
+    let prev = old["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned());
+    let (transition, update) = match &prev {
+        Some(p) if p["status"] == status && p["reason"] == reason => {
+            (p["lastTransitionTime"].clone(), p["lastUpdateTime"].clone())
+        }
+        Some(p) if p["status"] == status => (p["lastTransitionTime"].clone(), json!(now)),
+        _ => (json!(now), json!(now)),
+    };
+    json!({"type": kind, "status": status, "lastUpdateTime": update, "lastTransitionTime": transition, "reason": reason, "message": message})
+}
+
+fn workload_status(store: &mut Store, ns: &str) {
+    let owners = pod_owners(store, ns);
+    let all_rs = list(store, "apps", "replicasets", ns);
+    let now = store.now_str();
+    // ReplicaSets.
+    for rs in &all_rs {
+        let uid = uid_of(rs);
+        let mine = owned_pods(&owners, &uid);
+        let ready = mine.iter().filter(|(_, r)| *r).count();
+        let mut new = rs.clone();
+        new["status"] = json!({"replicas": mine.len(), "fullyLabeledReplicas": mine.len(), "readyReplicas": ready,
+            "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
+        let n = name_of(rs);
+        store.commit("apps", "replicasets", ns, &n, Some(new));
+    }
+    // Deployments.
+    for d in list(store, "apps", "deployments", ns) {
+        let uid = uid_of(&d);
+        let dname = name_of(&d);
+        let want = replicas(&d);
+        let new_rs = format!("{dname}-{}", template_hash(&d["spec"]["template"]));
+        let owned: Vec<&Value> = all_rs.iter().filter(|r| owned_by(r, &uid)).collect();
+        let mut total = 0i64;
+        let mut updated = 0i64;
+        let mut ready = 0i64;
+        for rs in &owned {
+            let ruid = uid_of(rs);
+            for (_, pod_is_ready) in owned_pods(&owners, &ruid) {
+                total += 1;
+                if pod_is_ready {
+                    ready += 1;
+                }
+                if name_of(rs) == new_rs {
+                    updated += 1;
+                }
+            }
+        }
+        let paused = d["spec"]["paused"].as_bool() == Some(true);
+        let available = if ready >= want { "True" } else { "False" };
+        let (avail_reason, avail_msg) = if available == "True" {
+            ("MinimumReplicasAvailable", "Deployment has minimum availability.")
+        } else {
+            (
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
+        };
+        let progressing = if paused {
+            condition(
+                &d,
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused",
+                &now,
+            )
+        } else if updated == want && total == want && ready == want {
+            condition(
+                &d,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                &format!("ReplicaSet \"{new_rs}\" has successfully progressed."),
+                &now,
+            )
+        } else {
+            condition(
+                &d,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                &format!("ReplicaSet \"{new_rs}\" is progressing."),
+                &now,
+            )
+        };
+        let mut status = json!({
+            "observedGeneration": d["metadata"]["generation"],
+            "replicas": total, "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
+            "conditions": [condition(&d, "Available", available, avail_reason, avail_msg, &now), progressing],
+        });
+        if total - ready > 0 {
+            status["unavailableReplicas"] = json!(total - ready);
+        }
+        let mut new = d.clone();
+        new["status"] = status;
+        store.commit("apps", "deployments", ns, &dname, Some(new));
+    }
+    // StatefulSets and DaemonSets.
+    for (plural, is_ds) in [("statefulsets", false), ("daemonsets", true)] {
+        for w in list(store, "apps", plural, ns) {
+            let uid = uid_of(&w);
+            let mine = owned_pods(&owners, &uid);
+            let ready = mine.iter().filter(|(_, r)| *r).count();
+            let mut new = w.clone();
+            new["status"] = if is_ds {
+                json!({"currentNumberScheduled": mine.len(), "desiredNumberScheduled": 1, "numberAvailable": ready,
+                    "numberMisscheduled": 0, "numberReady": ready, "updatedNumberScheduled": mine.len(), "observedGeneration": w["metadata"]["generation"]})
+            } else {
+                let rev = format!("{}-{}", name_of(&w), template_hash(&w["spec"]["template"]));
+                json!({"replicas": mine.len(), "readyReplicas": ready, "currentReplicas": mine.len(), "updatedReplicas": mine.len(),
+                    "availableReplicas": ready, "currentRevision": rev, "updateRevision": rev, "observedGeneration": w["metadata"]["generation"]})
+            };
+            let n = name_of(&w);
+            store.commit("apps", plural, ns, &n, Some(new));
+        }
+    }
+}

@@ -1,0 +1,1384 @@
+//! The object store behind the sandbox API server: objects as JSON keyed by (group, plural, namespace,
+//! name), a global resourceVersion counter, a bounded event history for watches, and the write pipeline
+//! (defaulting, schema, preconditions, status subresource rules, dry run, garbage collection) that makes
+//! writes behave as on a real API server.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use super::patch;
+use super::registry::{CrdVersion, Registry, ResourceType};
+use super::select::{FieldSelector, LabelSelector};
+use super::status::{ApiError, Cause};
+
+/// A hook that defaults, prunes and validates a custom resource against its CRD version's schema.
+/// It must leave `obj` as it would be stored, and answer the causes of a 422 otherwise.
+pub type SchemaHook = fn(&CrdVersion, &mut Value) -> Result<(), Vec<Cause>>;
+
+/// How many watch events are kept for resuming watches; older resourceVersions answer 410.
+const HISTORY_CAP: usize = 10_000;
+
+/// Watch event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Object created.
+    Added,
+    /// Object changed.
+    Modified,
+    /// Object deleted.
+    Deleted,
+}
+
+impl EventType {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One stored change.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// resourceVersion of the change.
+    pub rv: u64,
+    /// Group of the object.
+    pub group: String,
+    /// Plural of the object.
+    pub plural: String,
+    /// Namespace (`""` for cluster-scoped).
+    pub namespace: String,
+    /// What happened.
+    pub kind: EventType,
+    /// The object after the change (before, for deletions).
+    pub object: Value,
+    /// The object before a modification (lets selector watches turn transitions into ADDED/DELETED).
+    pub previous: Option<Value>,
+}
+
+/// Options of one write request.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    /// `dryRun=All`: compute and return, store nothing.
+    pub dry_run: bool,
+    /// `fieldValidation=Warn` (the server default): pruned unknown fields are reported in
+    /// [`Store::warnings`].
+    pub warn_unknown: bool,
+    /// `fieldManager`.
+    pub field_manager: Option<String>,
+    /// `fieldValidation=Strict`: unknown fields are an error instead of being pruned.
+    pub strict: bool,
+    /// `force` (server-side apply).
+    pub force: bool,
+    /// The write is a server-side apply (managedFields operation `Apply`).
+    pub apply: bool,
+    /// The write came over HTTP (status is dropped on create of kinds with a status subresource).
+    pub from_http: bool,
+}
+
+/// Parameters of a list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+    /// `limit` (0 = none).
+    pub limit: usize,
+    /// `continue` token.
+    pub continue_token: Option<String>,
+}
+
+/// The patch content types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// `application/merge-patch+json`.
+    Merge,
+    /// `application/json-patch+json`.
+    Json,
+    /// `application/strategic-merge-patch+json`.
+    Strategic,
+    /// `application/apply-patch+yaml`.
+    Apply,
+}
+
+impl PatchType {
+    /// From a Content-Type header value.
+    pub fn from_content_type(ct: &str) -> Option<Self> {
+        let base = ct.split(';').next().unwrap_or_default().trim();
+        match base {
+            "application/merge-patch+json" => Some(PatchType::Merge),
+            "application/json-patch+json" => Some(PatchType::Json),
+            "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(PatchType::Apply),
+            _ => None,
+        }
+    }
+}
+
+/// Settings the store and its controllers read.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Istio version used for injected sidecars (image `docker.io/istio/proxyv2:<v>`).
+    pub istio_version: String,
+    /// Inject native sidecars (init container with `restartPolicy: Always`).
+    pub native_sidecars: bool,
+    /// Pods become ready this many milliseconds after creation (0 = at once).
+    pub ready_delay_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            istio_version: "1.26.2".into(),
+            native_sidecars: false,
+            ready_delay_ms: 0,
+        }
+    }
+}
+
+type Objects = BTreeMap<(String, String), Value>;
+
+/// The store.
+pub struct Store {
+    /// Served types.
+    pub registry: Registry,
+    rv: u64,
+    objects: HashMap<(String, String), Objects>,
+    history: VecDeque<Arc<Event>>,
+    compacted_rv: u64,
+    token_epoch: u64,
+    seq: u64,
+    /// Schema hook for custom resources.
+    pub hook: SchemaHook,
+    /// Fixed server clock, if set.
+    pub clock: Option<jiff::Timestamp>,
+    /// Settings.
+    pub settings: StoreSettings,
+    notify: Arc<Notify>,
+    /// Warnings of the last write (`unknown field "spec.parentRefs[0].port"`), sent as `Warning` headers.
+    pub warnings: Vec<String>,
+    /// While set, writes do not run controllers (bulk scenario building).
+    pub(crate) defer_controllers: bool,
+}
+
+/// Validate a name as a lowercase RFC 1123 subdomain.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Content hash (FNV-1a 64) used for deterministic names and uids.
+pub fn fnv(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Kubernetes' "safe" alphabet for generated suffixes (no vowels, no confusable digits).
+const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `n` safe characters from a hash.
+pub fn safe_suffix(mut h: u64, n: usize) -> String {
+    let mut s = String::with_capacity(n);
+    for _ in 0..n {
+        s.push(SAFE[(h % SAFE.len() as u64) as usize] as char);
+        h /= SAFE.len() as u64;
+        if h == 0 {
+            h = fnv(s.as_bytes());
+        }
+    }
+    s
+}
+
+/// Equality ignoring `metadata.resourceVersion` and `metadata.managedFields`, without cloning.
+fn same_content(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let volatile = |k: &String| k == "resourceVersion" || k == "managedFields";
+    let meta_eq =
+        |x: Option<&Value>, y: Option<&Value>| match (x.and_then(Value::as_object), y.and_then(Value::as_object)) {
+            (Some(x), Some(y)) => {
+                x.iter().filter(|(k, _)| !volatile(k)).count() == y.iter().filter(|(k, _)| !volatile(k)).count()
+                    && x.iter().filter(|(k, _)| !volatile(k)).all(|(k, v)| y.get(k) == Some(v))
+            }
+            (x, y) => x == y,
+        };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            if k == "metadata" {
+                meta_eq(Some(v), b.get(k))
+            } else {
+                b.get(k) == Some(v)
+            }
+        })
+}
+
+fn without(v: &Value, keys: &[&str]) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        for k in keys {
+            m.shift_remove(*k);
+        }
+    }
+    v
+}
+
+/// Paths present in `before` but not in `after` (fields a schema pruned).
+fn pruned_paths(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, bv) in b {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match a.get(k) {
+                    None => out.push(p),
+                    Some(av) => pruned_paths(bv, av, &p, out),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) if a.len() == b.len() => {
+            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
+                pruned_paths(bv, av, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn ns_key(rt: &ResourceType, ns: Option<&str>) -> String {
+    if rt.namespaced {
+        ns.unwrap_or("default").to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Built-in defaults for kinds the plugin reads (services, deployments, namespaces, pods).
+fn default_builtin(kind: &str, obj: &mut Value, seq: u64) {
+    match kind {
+        "Service" => {
+            let spec = &mut obj["spec"];
+            if !spec.is_object() {
+                *spec = json!({});
+            }
+            if spec["type"].is_null() {
+                spec["type"] = json!("ClusterIP");
+            }
+            if spec["clusterIP"].is_null() && spec["type"] != "ExternalName" {
+                let ip = format!("10.96.{}.{}", (seq / 250) % 250, seq % 250 + 2);
+                spec["clusterIP"] = json!(ip);
+                spec["clusterIPs"] = json!([ip]);
+            }
+            if spec["sessionAffinity"].is_null() {
+                spec["sessionAffinity"] = json!("None");
+            }
+            if let Some(ports) = spec["ports"].as_array_mut() {
+                for p in ports {
+                    if p["protocol"].is_null() {
+                        p["protocol"] = json!("TCP");
+                    }
+                    if p["targetPort"].is_null() {
+                        p["targetPort"] = p["port"].clone();
+                    }
+                }
+            }
+        }
+        "Deployment" | "StatefulSet" | "ReplicaSet" => {
+            let spec = &mut obj["spec"];
+            if spec.is_object() && spec["replicas"].is_null() {
+                spec["replicas"] = json!(1);
+            }
+            if kind == "Deployment" && spec.is_object() {
+                if spec["strategy"].is_null() {
+                    spec["strategy"] =
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+                }
+                if spec["revisionHistoryLimit"].is_null() {
+                    spec["revisionHistoryLimit"] = json!(10);
+                }
+                if spec["progressDeadlineSeconds"].is_null() {
+                    spec["progressDeadlineSeconds"] = json!(600);
+                }
+            }
+        }
+        "Namespace" => {
+            let name = obj["metadata"]["name"].clone();
+            if !obj["metadata"]["labels"].is_object() {
+                obj["metadata"]["labels"] = json!({});
+            }
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            obj["status"] = json!({"phase": "Active"});
+        }
+        "Pod" => {
+            if obj["status"]["phase"].is_null() {
+                obj["status"]["phase"] = json!("Pending");
+            }
+            if obj["spec"]["restartPolicy"].is_null() && obj["spec"].is_object() {
+                obj["spec"]["restartPolicy"] = json!("Always");
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Store {
+    /// A store with the default namespaces and node.
+    pub fn new(hook: SchemaHook, settings: StoreSettings, notify: Arc<Notify>) -> Self {
+        let mut s = Store {
+            registry: Registry::builtin(),
+            rv: 1,
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            compacted_rv: 1,
+            token_epoch: 1,
+            seq: 0,
+            hook,
+            clock: None,
+            settings,
+            notify,
+            defer_controllers: false,
+            warnings: Vec::new(),
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+        let _ = s.insert(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "sandbox-node",
+            "labels": {"kubernetes.io/hostname": "sandbox-node", "kubernetes.io/os": "linux"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}], "addresses": [{"type": "InternalIP", "address": "172.18.0.2"}]}}));
+        s
+    }
+
+    /// Current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    /// Oldest resourceVersion a watch can resume from.
+    pub fn compacted_rv(&self) -> u64 {
+        self.compacted_rv
+    }
+
+    /// Make every continue token handed out so far expire (410 on use), like etcd compaction.
+    pub fn expire_continue_tokens(&mut self) {
+        self.token_epoch += 1;
+    }
+
+    /// Forget the watch history (resuming from an older resourceVersion answers 410).
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.compacted_rv = self.rv;
+    }
+
+    /// Server clock now.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.unwrap_or_else(jiff::Timestamp::now)
+    }
+
+    /// Server clock now as an RFC 3339 timestamp with second precision.
+    pub fn now_str(&self) -> String {
+        format_ts(self.now())
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn uid(&mut self) -> String {
+        let n = self.next_seq();
+        let a = fnv(format!("uid-{n}").as_bytes());
+        let b = fnv(format!("uid-b-{n}").as_bytes());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            b >> 52,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Events after `rv` (for watches); `Err` when `rv` is older than the kept history.
+    pub fn events_since(&self, rv: u64) -> Result<Vec<Arc<Event>>, ApiError> {
+        if rv < self.compacted_rv {
+            return Err(ApiError::gone(format!(
+                "too old resource version: {rv} ({})",
+                self.compacted_rv
+            )));
+        }
+        let start = self.history.partition_point(|e| e.rv <= rv);
+        Ok(self.history.iter().skip(start).cloned().collect())
+    }
+
+    /// All stored objects of a type, in (namespace, name) order.
+    pub fn all(&self, group: &str, plural: &str) -> impl Iterator<Item = &Value> {
+        self.objects
+            .get(&(group.to_string(), plural.to_string()))
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+
+    /// Stored objects of a type in one namespace.
+    pub fn in_namespace<'a>(&'a self, group: &str, plural: &str, ns: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .get(&(group.to_string(), plural.to_string()))
+            .into_iter()
+            .flat_map(move |m| {
+                m.range((ns.to_string(), String::new())..)
+                    .take_while(move |((n, _), _)| n == ns)
+            })
+            .map(|(_, v)| v)
+    }
+
+    /// One stored object, raw.
+    pub fn raw(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(&(group.to_string(), plural.to_string()))?
+            .get(&(ns.to_string(), name.to_string()))
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        self.raw("", "namespaces", "", ns).is_some()
+    }
+
+    /// Store (or delete, with `None`) an object exactly as given, bumping the resourceVersion and recording
+    /// a watch event only if it changed. The object must already carry metadata. Used by controllers.
+    pub(crate) fn commit(
+        &mut self,
+        group: &str,
+        plural: &str,
+        ns: &str,
+        name: &str,
+        obj: Option<Value>,
+    ) -> Option<Value> {
+        let key = (group.to_string(), plural.to_string());
+        let okey = (ns.to_string(), name.to_string());
+        let map = self.objects.entry(key).or_default();
+        let old = map.get(&okey);
+        match obj {
+            Some(mut new) => {
+                if let Some(old) = old {
+                    if same_content(old, &new) {
+                        return Some(old.clone());
+                    }
+                }
+                let kind = if old.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                self.rv += 1;
+                new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+                let previous = map.insert(okey, new.clone());
+                self.record(group, plural, ns, kind, new.clone(), previous);
+                Some(new)
+            }
+            None => {
+                let mut old = map.remove(&okey)?;
+                self.rv += 1;
+                old["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+                self.record(group, plural, ns, EventType::Deleted, old.clone(), None);
+                Some(old)
+            }
+        }
+    }
+
+    fn record(&mut self, group: &str, plural: &str, ns: &str, kind: EventType, object: Value, previous: Option<Value>) {
+        self.history.push_back(Arc::new(Event {
+            rv: self.rv,
+            group: group.into(),
+            plural: plural.into(),
+            namespace: ns.into(),
+            kind,
+            object,
+            previous,
+        }));
+        while self.history.len() > HISTORY_CAP {
+            if let Some(e) = self.history.pop_front() {
+                self.compacted_rv = e.rv;
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Metadata a create sets: uid, creationTimestamp, generation, namespace.
+    pub(crate) fn init_metadata(&mut self, rt: &ResourceType, ns: &str, obj: &mut Value) {
+        let uid = self.uid();
+        let now = self.now_str();
+        let md = &mut obj["metadata"];
+        md["uid"] = json!(uid);
+        if md["creationTimestamp"].as_str().is_none() {
+            md["creationTimestamp"] = json!(now);
+        }
+        md["generation"] = json!(1);
+        if rt.namespaced {
+            md["namespace"] = json!(ns);
+        }
+        obj["apiVersion"] = json!(rt.api_version());
+        obj["kind"] = json!(rt.kind);
+    }
+
+    fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
+        if rt.crd.is_some() {
+            obj["apiVersion"] = json!(rt.api_version());
+        }
+        obj
+    }
+
+    /// GET one object.
+    pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        let nsk = ns_key(rt, ns);
+        self.raw(&rt.group, &rt.plural, &nsk, name)
+            .map(|o| Self::with_version(rt, o.clone()))
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+    }
+
+    /// LIST objects (one namespace, or all with `ns = None`).
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Value, ApiError> {
+        let (list_rv, after) = match &q.continue_token {
+            Some(tok) if !tok.is_empty() => {
+                let (rv, key) = self.decode_token(tok)?;
+                (rv, Some(key))
+            }
+            _ => (self.rv, None),
+        };
+        let ns = if rt.namespaced { ns } else { None };
+        let map = self.objects.get(&(rt.group.clone(), rt.plural.clone()));
+        let mut items = Vec::new();
+        let mut next = None;
+        let mut remaining = 0usize;
+        if let Some(map) = map {
+            let iter: Box<dyn Iterator<Item = (&(String, String), &Value)>> = match (&after, ns) {
+                (Some(k), _) => Box::new(
+                    map.range(k.clone()..)
+                        .filter(move |(kk, _)| *kk != k)
+                        .filter(move |((n, _), _)| ns.is_none_or(|ns| n == ns)),
+                ),
+                (None, Some(ns)) => Box::new(
+                    map.range((ns.to_string(), String::new())..)
+                        .take_while(move |((n, _), _)| n == ns),
+                ),
+                (None, None) => Box::new(map.iter()),
+            };
+            for (k, obj) in iter {
+                if !q.labels.matches(obj) || !q.fields.matches(obj) {
+                    continue;
+                }
+                if q.limit > 0 && items.len() >= q.limit {
+                    remaining += 1;
+                    continue;
+                }
+                if q.limit > 0 && items.len() + 1 == q.limit {
+                    next = Some(k.clone());
+                }
+                items.push(Self::with_version(rt, obj.clone()));
+            }
+        }
+        let mut metadata = json!({"resourceVersion": list_rv.to_string()});
+        if remaining > 0 {
+            if let Some(k) = next {
+                metadata["continue"] = json!(self.encode_token(list_rv, &k));
+                metadata["remainingItemCount"] = json!(remaining);
+            }
+        }
+        let mut out = json!({
+            "kind": format!("{}List", rt.kind),
+            "apiVersion": rt.api_version(),
+            "metadata": metadata,
+        });
+        // Moved in, not through `json!` (which would serialize every item again).
+        out["items"] = Value::Array(items);
+        Ok(out)
+    }
+
+    fn encode_token(&self, rv: u64, key: &(String, String)) -> String {
+        let raw = format!("{}\u{0}{}\u{0}{}\u{0}{}", self.token_epoch, rv, key.0, key.1);
+        raw.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn decode_token(&self, tok: &str) -> Result<(u64, (String, String)), ApiError> {
+        let expired = || {
+            ApiError::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+        };
+        if !tok.len().is_multiple_of(2) || !tok.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(expired());
+        }
+        let bytes: Vec<u8> = (0..tok.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&tok[i..i + 2], 16).ok())
+            .collect();
+        let raw = String::from_utf8(bytes).map_err(|_| expired())?;
+        let parts: Vec<&str> = raw.split('\u{0}').collect();
+        if parts.len() != 4 || parts[0].parse::<u64>().ok() != Some(self.token_epoch) {
+            return Err(expired());
+        }
+        let rv = parts[1].parse().map_err(|_| expired())?;
+        Ok((rv, (parts[2].to_string(), parts[3].to_string())))
+    }
+
+    /// Direct insert (tests, scenarios): create or replace, keeping `.status` as given, running controllers.
+    pub fn insert(&mut self, obj: Value) -> Result<Value, ApiError> {
+        let (rt, ns) = self.type_of(&obj)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let nsk = ns_key(&rt, ns.as_deref());
+        match self.raw(&rt.group, &rt.plural, &nsk, &name).cloned() {
+            Some(old) => {
+                let mut new = obj;
+                new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+                let statusless = rt.has_status() && new.get("status").is_none();
+                if statusless {
+                    new["status"] = old["status"].clone();
+                }
+                self.write(&rt, &nsk, Some(old), new, &WriteOpts::default(), WriteMode::Raw)
+            }
+            None => self.write(&rt, &nsk, None, obj, &WriteOpts::default(), WriteMode::Raw),
+        }
+    }
+
+    /// The type and namespace of an object from its apiVersion/kind.
+    pub fn type_of(&self, obj: &Value) -> Result<(ResourceType, Option<String>), ApiError> {
+        let av = obj["apiVersion"].as_str().unwrap_or_default();
+        let kind = obj["kind"].as_str().unwrap_or_default();
+        let rt = self.registry.by_kind(av, kind).cloned().ok_or_else(|| {
+            ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource (kind {kind} in {av})"),
+            )
+        })?;
+        let ns = obj["metadata"]["namespace"].as_str().map(str::to_string);
+        Ok((rt, ns))
+    }
+
+    /// POST create.
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        let nsk = ns_key(rt, ns);
+        if let Some(body_ns) = obj["metadata"]["namespace"].as_str() {
+            if rt.namespaced && ns.is_some() && body_ns != nsk {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        }
+        self.write(rt, &nsk, None, obj, opts, WriteMode::Create)
+    }
+
+    /// PUT update (main resource, or `/status` when `status_only`).
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        obj: Value,
+        opts: &WriteOpts,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        let nsk = ns_key(rt, ns);
+        if obj["metadata"]["name"].as_str().is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
+        }
+        let old = self.raw(&rt.group, &rt.plural, &nsk, name).cloned();
+        let Some(old) = old else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        if rv.is_empty() && rt.is_custom() {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                name,
+                vec![Cause::new(
+                    "FieldValueInvalid",
+                    "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update",
+                )],
+            ));
+        }
+        let mode = if status_only {
+            WriteMode::Status
+        } else {
+            WriteMode::Update
+        };
+        self.write(rt, &nsk, Some(old), obj, opts, mode)
+    }
+
+    /// PATCH. Returns the result and whether it created the object (server-side apply).
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        ptype: PatchType,
+        body: &[u8],
+        opts: &WriteOpts,
+        status_only: bool,
+    ) -> Result<(Value, bool), ApiError> {
+        let nsk = ns_key(rt, ns);
+        if ptype == PatchType::Strategic && rt.is_custom() {
+            return Err(ApiError::unsupported_media_type(
+                "application/strategic-merge-patch+json",
+            ));
+        }
+        let parse_json = |b: &[u8]| -> Result<Value, ApiError> {
+            serde_json::from_slice(b).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+        };
+        let patch_doc = match ptype {
+            PatchType::Apply => {
+                let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
+                match serde_json::from_str::<Value>(text) {
+                    Ok(v) => v,
+                    Err(_) => serde_saphyr::from_str::<Value>(text)
+                        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+                }
+            }
+            _ => parse_json(body)?,
+        };
+        if ptype == PatchType::Apply
+            && !(patch_doc.is_object() && matches!(patch_doc["metadata"], Value::Null | Value::Object(_)))
+        {
+            return Err(ApiError::bad_request(
+                "apply patch must be an object with object metadata",
+            ));
+        }
+        let mut apply_opts = opts.clone();
+        apply_opts.apply = ptype == PatchType::Apply;
+        let opts = &apply_opts;
+        let old = self.raw(&rt.group, &rt.plural, &nsk, name).cloned();
+        let Some(old) = old else {
+            if ptype == PatchType::Apply {
+                let mut obj = patch_doc;
+                if obj["metadata"]["name"].is_null() {
+                    obj["metadata"]["name"] = json!(name);
+                }
+                let created = self.write(rt, &nsk, None, obj, opts, WriteMode::Create)?;
+                return Ok((created, true));
+            }
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let mut new = Self::with_version(rt, old.clone());
+        match ptype {
+            PatchType::Merge => patch::merge_patch(&mut new, &patch_doc),
+            PatchType::Strategic => patch::strategic_merge(&mut new, &patch_doc),
+            PatchType::Json => patch::json_patch(&mut new, &patch_doc).map_err(|e| {
+                let mut err = ApiError::invalid(&rt.group, &rt.kind, name, vec![]);
+                err.message = e.0;
+                err
+            })?,
+            PatchType::Apply => {
+                if !patch_doc.is_object() {
+                    return Err(ApiError::bad_request("apply patch must be an object"));
+                }
+                let mut doc = patch_doc;
+                if let Some(m) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.shift_remove("resourceVersion");
+                }
+                if rt.is_custom() {
+                    patch::merge_patch(&mut new, &doc)
+                } else {
+                    patch::strategic_merge(&mut new, &doc)
+                }
+            }
+        }
+        let mode = if status_only {
+            WriteMode::Status
+        } else {
+            WriteMode::Update
+        };
+        let out = self.write(rt, &nsk, Some(old), new, opts, mode)?;
+        Ok((out, false))
+    }
+
+    /// DELETE one object (and, unless `orphan`, what it owns).
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        opts: &WriteOpts,
+        orphan: bool,
+    ) -> Result<Value, ApiError> {
+        let nsk = ns_key(rt, ns);
+        let Some(old) = self.raw(&rt.group, &rt.plural, &nsk, name).cloned() else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        if opts.dry_run {
+            return Ok(Self::with_version(rt, old));
+        }
+        let out = self.delete_raw(rt, &nsk, name, orphan);
+        super::controllers::reconcile(self, if rt.namespaced { &nsk } else { name });
+        Ok(Self::with_version(rt, out.unwrap_or(old)))
+    }
+
+    /// Delete without controllers (GC of owned objects, namespace contents, CRD instances).
+    pub(crate) fn delete_raw(&mut self, rt: &ResourceType, nsk: &str, name: &str, orphan: bool) -> Option<Value> {
+        let old = self.commit(&rt.group, &rt.plural, nsk, name, None)?;
+        let uid = old["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        match (rt.group.as_str(), rt.plural.as_str()) {
+            ("", "namespaces") => {
+                let types: Vec<ResourceType> = self.registry.types().iter().filter(|t| t.namespaced).cloned().collect();
+                let mut seen = Vec::new();
+                for t in types {
+                    if seen.contains(&(t.group.clone(), t.plural.clone())) {
+                        continue;
+                    }
+                    seen.push((t.group.clone(), t.plural.clone()));
+                    let names: Vec<String> = self
+                        .in_namespace(&t.group, &t.plural, name)
+                        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+                        .collect();
+                    for n in names {
+                        self.commit(&t.group, &t.plural, name, &n, None);
+                    }
+                }
+            }
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                let group = old["spec"]["group"].as_str().unwrap_or_default().to_string();
+                let plural = old["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+                let keys: Vec<(String, String)> = self
+                    .objects
+                    .get(&(group.clone(), plural.clone()))
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+                for (ns, n) in keys {
+                    self.commit(&group, &plural, &ns, &n, None);
+                }
+                self.sync_crds();
+            }
+            _ => {}
+        }
+        if !uid.is_empty() && rt.namespaced {
+            self.collect_garbage(nsk, &uid, orphan);
+        }
+        Some(old)
+    }
+
+    fn collect_garbage(&mut self, ns: &str, owner_uid: &str, orphan: bool) {
+        let types: Vec<ResourceType> = self.registry.types().iter().filter(|t| t.namespaced).cloned().collect();
+        let mut seen = Vec::new();
+        for t in types {
+            if seen.contains(&(t.group.clone(), t.plural.clone())) {
+                continue;
+            }
+            seen.push((t.group.clone(), t.plural.clone()));
+            let owned: Vec<Value> = self
+                .in_namespace(&t.group, &t.plural, ns)
+                .filter(|o| {
+                    o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+                })
+                .cloned()
+                .collect();
+            for mut o in owned {
+                let n = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                if orphan {
+                    if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                        refs.retain(|r| r["uid"] != owner_uid);
+                    }
+                    self.commit(&t.group, &t.plural, ns, &n, Some(o));
+                } else {
+                    self.delete_raw(&t, ns, &n, false);
+                }
+            }
+        }
+    }
+
+    fn sync_crds(&mut self) {
+        let crds: Vec<Value> = self
+            .all("apiextensions.k8s.io", "customresourcedefinitions")
+            .cloned()
+            .collect();
+        self.registry.sync_crds(crds.iter());
+    }
+
+    /// The write pipeline shared by create/update/patch/apply/insert.
+    fn write(
+        &mut self,
+        rt: &ResourceType,
+        nsk: &str,
+        old: Option<Value>,
+        mut new: Value,
+        opts: &WriteOpts,
+        mode: WriteMode,
+    ) -> Result<Value, ApiError> {
+        if !new.is_object() {
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        }
+        if !new["metadata"].is_object() {
+            new["metadata"] = json!({});
+        }
+        if !rt.is_custom() {
+            validate_shape(rt, &new)?;
+        }
+        new["apiVersion"] = json!(rt.api_version());
+        new["kind"] = json!(rt.kind);
+        if rt.namespaced {
+            new["metadata"]["namespace"] = json!(nsk);
+        } else if let Some(m) = new["metadata"].as_object_mut() {
+            m.shift_remove("namespace");
+        }
+        // Name.
+        if old.is_none() && new["metadata"]["name"].as_str().unwrap_or_default().is_empty() {
+            match new["metadata"]["generateName"].as_str() {
+                Some(prefix) if !prefix.is_empty() => {
+                    let n = self.next_seq();
+                    let name = format!("{prefix}{}", safe_suffix(fnv(format!("{prefix}{n}").as_bytes()), 5));
+                    new["metadata"]["name"] = json!(name);
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        &rt.group,
+                        &rt.kind,
+                        "",
+                        vec![Cause::new(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )],
+                    ))
+                }
+            }
+        }
+        let name = new["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if !valid_name(&name) && rt.plural != "selfsubjectaccessreviews" {
+            return Err(ApiError::invalid(&rt.group, &rt.kind, &name, vec![Cause::new(
+                "FieldValueInvalid",
+                "metadata.name",
+                format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+            )]));
+        }
+        if rt.namespaced && !self.namespace_exists(nsk) {
+            return Err(ApiError::not_found("", "namespaces", nsk));
+        }
+        match &old {
+            None => {
+                if self.raw(&rt.group, &rt.plural, nsk, &name).is_some() {
+                    return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+                }
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.shift_remove("resourceVersion");
+                }
+                if mode == WriteMode::Create && opts.from_http && rt.is_custom() && rt.has_status() {
+                    if let Some(m) = new.as_object_mut() {
+                        m.shift_remove("status");
+                    }
+                }
+                self.init_metadata(rt, nsk, &mut new);
+                if rt.group.is_empty() && rt.plural == "pods" {
+                    super::controllers::inject_sidecar(self, nsk, &mut new);
+                }
+            }
+            Some(old) => {
+                let want_rv = new["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let have_rv = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+                if !want_rv.is_empty() && want_rv != have_rv {
+                    return Err(ApiError::conflict(&rt.group, &rt.plural, &name));
+                }
+                match mode {
+                    WriteMode::Status => {
+                        let status = new.get("status").cloned();
+                        new = old.clone();
+                        match status {
+                            Some(s) => new["status"] = s,
+                            None => {
+                                if let Some(m) = new.as_object_mut() {
+                                    m.shift_remove("status");
+                                }
+                            }
+                        }
+                    }
+                    WriteMode::Update if rt.has_status() => match old.get("status") {
+                        Some(s) => new["status"] = s.clone(),
+                        None => {
+                            if let Some(m) = new.as_object_mut() {
+                                m.shift_remove("status");
+                            }
+                        }
+                    },
+                    _ => {}
+                }
+                // Immutable and server-owned metadata.
+                for k in ["uid", "creationTimestamp", "generation", "deletionTimestamp"] {
+                    match old["metadata"].get(k) {
+                        Some(v) => new["metadata"][k] = v.clone(),
+                        None => {
+                            if let Some(m) = new["metadata"].as_object_mut() {
+                                m.shift_remove(k);
+                            }
+                        }
+                    }
+                }
+                new["metadata"]["resourceVersion"] = json!(have_rv);
+                if new["metadata"]["managedFields"].is_null() {
+                    match old["metadata"].get("managedFields") {
+                        Some(mf) => new["metadata"]["managedFields"] = mf.clone(),
+                        None => {
+                            if let Some(m) = new["metadata"].as_object_mut() {
+                                m.shift_remove("managedFields");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Defaults and schema.
+        if let Some(crd) = &rt.crd {
+            if mode != WriteMode::Raw || crd.schema.is_some() {
+                let before = new.clone();
+                (self.hook)(crd, &mut new).map_err(|causes| ApiError::invalid(&rt.group, &rt.kind, &name, causes))?;
+                let mut unknown = Vec::new();
+                if opts.strict || opts.warn_unknown {
+                    pruned_paths(&before, &new, "", &mut unknown);
+                }
+                if opts.warn_unknown && !opts.strict {
+                    self.warnings
+                        .extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
+                }
+                if opts.strict && !unknown.is_empty() {
+                    let fields: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+                    return Err(ApiError::bad_request(format!(
+                        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                        rt.kind,
+                        rt.version,
+                        rt.kind,
+                        fields.join(", ")
+                    )));
+                }
+            }
+        } else {
+            let seq = self.seq;
+            default_builtin(&rt.kind, &mut new, seq);
+        }
+        if let Some(old) = &old {
+            let body_changed = without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
+            if body_changed && (rt.is_custom() || new.get("spec").is_some()) {
+                let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
+                new["metadata"]["generation"] = json!(g + 1);
+            }
+            if same_content(old, &new) {
+                return Ok(Self::with_version(rt, old.clone()));
+            }
+        }
+        if let Some(manager) = &opts.field_manager {
+            let op = if opts.apply { "Apply" } else { "Update" };
+            let entry = json!({"manager": manager, "operation": op, "apiVersion": rt.api_version(),
+                "time": self.now_str(), "fieldsType": "FieldsV1", "fieldsV1": {}});
+            let mut mf: Vec<Value> = new["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+            mf.retain(|e| e["manager"] != manager.as_str());
+            mf.push(entry);
+            new["metadata"]["managedFields"] = Value::Array(mf);
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        let stored = self
+            .commit(&rt.group, &rt.plural, nsk, &name, Some(new))
+            .unwrap_or_default();
+        if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+            self.sync_crds();
+            self.mark_crd_established(&name);
+        }
+        if mode != WriteMode::RawNoControllers {
+            super::controllers::reconcile(self, if rt.namespaced { nsk } else { &name });
+        }
+        let out = self.raw(&rt.group, &rt.plural, nsk, &name).cloned().unwrap_or(stored);
+        Ok(Self::with_version(rt, out))
+    }
+
+    fn mark_crd_established(&mut self, name: &str) {
+        let Some(mut crd) = self
+            .raw("apiextensions.k8s.io", "customresourcedefinitions", "", name)
+            .cloned()
+        else {
+            return;
+        };
+        if crd["status"]["conditions"].is_array() {
+            return;
+        }
+        let now = self.now_str();
+        crd["status"] = json!({
+            "acceptedNames": crd["spec"]["names"].clone(),
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+            ],
+            "storedVersions": crd["spec"]["versions"].as_array().map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        });
+        self.commit("apiextensions.k8s.io", "customresourcedefinitions", "", name, Some(crd));
+    }
+
+    /// Create through the full pipeline without running controllers (controllers creating objects).
+    pub(crate) fn create_internal(&mut self, rt: &ResourceType, ns: &str, obj: Value) -> Result<Value, ApiError> {
+        self.write(rt, ns, None, obj, &WriteOpts::default(), WriteMode::RawNoControllers)
+    }
+
+    /// Look up a built-in type by group and plural.
+    pub(crate) fn builtin_type(&self, group: &str, plural: &str) -> Option<ResourceType> {
+        self.registry
+            .types()
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)
+            .cloned()
+    }
+
+    /// Evict a pod (policy/v1 Eviction): 429 when a PodDisruptionBudget allows no disruption, 500 when
+    /// more than one PDB selects the pod, else delete it.
+    pub fn evict(&mut self, ns: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
+        let Some(pod) = self.raw("", "pods", ns, name).cloned() else {
+            return Err(ApiError::not_found("", "pods", name));
+        };
+        let pdbs: Vec<Value> = self
+            .in_namespace("policy", "poddisruptionbudgets", ns)
+            .filter(|p| {
+                let sel = LabelSelector::from_object(&p["spec"]["selector"]);
+                !sel.is_empty() && sel.matches(&pod)
+            })
+            .cloned()
+            .collect();
+        if pdbs.len() > 1 {
+            return Err(ApiError::new(
+                500,
+                "InternalError",
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
+        }
+        if let Some(pdb) = pdbs.first() {
+            let allowed = self.disruptions_allowed(ns, pdb);
+            if allowed <= 0 {
+                let pdb_name = pdb["metadata"]["name"].as_str().unwrap_or_default();
+                let mut e = ApiError::new(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                );
+                e.details = Some(Box::new(
+                    json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently", self.pdb_desired(ns, pdb), self.healthy(ns, pdb))}]}),
+                ));
+                return Err(e);
+            }
+        }
+        if dry_run {
+            return Ok(super::status::success_status(201));
+        }
+        let rt = self.builtin_type("", "pods").ok_or_else(ApiError::no_route)?;
+        self.delete(&rt, Some(ns), name, &WriteOpts::default(), false)?;
+        Ok(super::status::success_status(201))
+    }
+
+    fn healthy(&self, ns: &str, pdb: &Value) -> i64 {
+        let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
+        self.in_namespace("", "pods", ns)
+            .filter(|p| sel.matches(p) && pod_ready(p))
+            .count() as i64
+    }
+
+    fn expected(&self, ns: &str, pdb: &Value) -> i64 {
+        let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
+        self.in_namespace("", "pods", ns).filter(|p| sel.matches(p)).count() as i64
+    }
+
+    fn pdb_desired(&self, ns: &str, pdb: &Value) -> i64 {
+        let expected = self.expected(ns, pdb);
+        let spec = &pdb["spec"];
+        if let Some(min) = spec.get("minAvailable") {
+            int_or_percent(min, expected, true)
+        } else if let Some(max) = spec.get("maxUnavailable") {
+            expected - int_or_percent(max, expected, false)
+        } else {
+            expected
+        }
+    }
+
+    fn disruptions_allowed(&self, ns: &str, pdb: &Value) -> i64 {
+        if let Some(n) = pdb["status"]["disruptionsAllowed"].as_i64() {
+            return n;
+        }
+        (self.healthy(ns, pdb) - self.pdb_desired(ns, pdb)).max(0)
+    }
+}
+
+fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
+    match v {
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        Value::String(s) => {
+            let p: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
+            if round_up {
+                (p * total + 99) / 100
+            } else {
+                p * total / 100
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Whether a pod has condition Ready=True.
+pub fn pod_ready(p: &Value) -> bool {
+    p["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+/// RFC 3339 with second precision, `Z` suffix (as Kubernetes writes timestamps).
+pub fn format_ts(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteMode {
+    Create,
+    Update,
+    Status,
+    Raw,
+    RawNoControllers,
+}
+
+/// Remove nulls from maps recursively (YAML `key:` with no value).
+pub fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let keys: Vec<String> = m.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect();
+            for k in keys {
+                m.shift_remove(&k);
+            }
+            for v in m.values_mut() {
+                drop_nulls(v);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Reject bodies whose structure a Go client could not decode (a string where an object belongs, …),
+/// with the API server's decode error, so later code can index objects safely.
+fn validate_shape(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let fail = |path: &str, want: &str, got: &Value| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: json: cannot unmarshal {} into Go struct field {kind}.{path} of type {want}",
+            type_name(got),
+            kind = rt.kind,
+            v = rt.version,
+        ))
+    };
+    let object = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null | Value::Object(_) => Ok(()),
+            other => Err(fail(path, "object", other)),
+        }
+    };
+    let array_of_objects = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null => Ok(()),
+            Value::Array(items) => match items.iter().find(|i| !i.is_object()) {
+                Some(bad) => Err(fail(path, "object", bad)),
+                None => Ok(()),
+            },
+            other => Err(fail(path, "array", other)),
+        }
+    };
+    let string_map = |path: &str, v: &Value| -> Result<(), ApiError> {
+        match v {
+            Value::Null => Ok(()),
+            Value::Object(m) => match m.values().find(|x| !x.is_string()) {
+                Some(bad) => Err(fail(path, "string", bad)),
+                None => Ok(()),
+            },
+            other => Err(fail(path, "map[string]string", other)),
+        }
+    };
+    let meta = |path: &str, m: &Value| -> Result<(), ApiError> {
+        object(path, m)?;
+        string_map(&format!("{path}.labels"), &m["labels"])?;
+        string_map(&format!("{path}.annotations"), &m["annotations"])?;
+        array_of_objects(&format!("{path}.ownerReferences"), &m["ownerReferences"])
+    };
+    let pod_spec = |path: &str, s: &Value| -> Result<(), ApiError> {
+        object(path, s)?;
+        for k in [
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "volumes",
+            "tolerations",
+        ] {
+            array_of_objects(&format!("{path}.{k}"), &s[k])?;
+        }
+        Ok(())
+    };
+    meta("metadata", &obj["metadata"])?;
+    object("spec", &obj["spec"])?;
+    object("status", &obj["status"])?;
+    for k in ["containerStatuses", "initContainerStatuses", "conditions"] {
+        array_of_objects(&format!("status.{k}"), &obj["status"][k])?;
+    }
+    match rt.kind.as_str() {
+        "Pod" => pod_spec("spec", &obj["spec"])?,
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
+            let t = &obj["spec"]["template"];
+            object("spec.template", t)?;
+            object("spec.selector", &obj["spec"]["selector"])?;
+            string_map("spec.selector.matchLabels", &obj["spec"]["selector"]["matchLabels"])?;
+            array_of_objects(
+                "spec.selector.matchExpressions",
+                &obj["spec"]["selector"]["matchExpressions"],
+            )?;
+            meta("spec.template.metadata", &t["metadata"])?;
+            pod_spec("spec.template.spec", &t["spec"])?;
+        }
+        "Service" => {
+            array_of_objects("spec.ports", &obj["spec"]["ports"])?;
+            string_map("spec.selector", &obj["spec"]["selector"])?;
+        }
+        "PodDisruptionBudget" => object("spec.selector", &obj["spec"]["selector"])?,
+        "ConfigMap" | "Secret" => string_map("data", &obj["data"])?,
+        _ => {}
+    }
+    Ok(())
+}

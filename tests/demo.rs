@@ -1,0 +1,106 @@
+//! `kubectl mesh demo`, the README's first command: the guided tour must run clean end to end, and
+//! `--serve` must leave a sandbox that real kubectl can use from another shell.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_tour_runs_doctor_recover_shift_and_route_user() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
+        .arg("demo")
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for step in [
+        "$ kubectl mesh status",
+        "$ kubectl mesh doctor",
+        "$ kubectl mesh recover -n istio-demo --yes --wait",
+        "$ kubectl mesh shift reviews v1=50 v3=50",
+        "$ kubectl mesh route-user reviews vijay v2",
+    ] {
+        assert!(stdout.contains(step), "missing step {step}:\n{stdout}");
+    }
+    // doctor found the guide's two failures, recover fixed them, doctor came back clean.
+    assert!(
+        stdout.contains("sidecar started before the current Istio root certificate"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("without istio-proxy sidecar"), "{stdout}");
+    assert!(stdout.contains("healthy now"), "{stdout}");
+    let summaries: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Status check results"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{stdout}");
+    assert!(
+        summaries[0].contains("×") && !summaries[1].contains("×"),
+        "{summaries:?}"
+    );
+    assert!(stdout.contains("end-user=vijay"), "{stdout}");
+    assert!(stdout.contains("kubeconfig: "), "{stdout}");
+}
+
+#[test]
+fn demo_serve_is_usable_from_real_kubectl_until_interrupted() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
+        .args(["demo", "--serve", "--no-tour"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let started = Instant::now();
+    let mut kubeconfig = None;
+    let mut line = String::new();
+    while started.elapsed() < Duration::from_secs(30) {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(p) = line.trim().strip_prefix("kubeconfig: ") {
+            kubeconfig = Some(p.to_string());
+            break;
+        }
+    }
+    let kubeconfig = kubeconfig.expect("demo --serve prints its kubeconfig");
+    let out = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &kubeconfig,
+            "get",
+            "httproutes",
+            "-n",
+            "istio-demo",
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("httproute.gateway.networking.k8s.io/reviews"),
+        "{listed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
+        .args(["status", "reviews", "-n", "istio-demo", "--kubeconfig", &kubeconfig])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Ctrl-C ends it cleanly.
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        !std::path::Path::new(&kubeconfig).exists(),
+        "the demo cleans up its kubeconfig"
+    );
+}

@@ -1,0 +1,118 @@
+//! What the IO layer relies on: list paths, scopes, merging and decoding robustness.
+
+use kubectl_mesh::doctor::{Kind, RawLists, Scope, Snapshot, Unavailable};
+use serde_json::json;
+
+#[test]
+fn list_paths_match_the_api_server_layout() {
+    assert_eq!(Kind::Pod.list_path(None), "/api/v1/pods");
+    assert_eq!(
+        Kind::Pod.list_path(Some("istio-demo")),
+        "/api/v1/namespaces/istio-demo/pods"
+    );
+    assert_eq!(Kind::Deployment.list_path(None), "/apis/apps/v1/deployments");
+    assert_eq!(
+        Kind::HttpRoute.list_path(Some("a")),
+        "/apis/gateway.networking.k8s.io/v1/namespaces/a/httproutes"
+    );
+    assert_eq!(
+        Kind::ConfigMap.list_path(None),
+        "/api/v1/configmaps?fieldSelector=metadata.name%3Distio-ca-root-cert"
+    );
+    // Cluster-scoped kinds ignore the namespace.
+    assert_eq!(
+        Kind::CustomResourceDefinition.list_path(Some("x")),
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    );
+    assert_eq!(Kind::PeerAuthentication.api_version(), "security.istio.io/v1beta1");
+    assert_eq!(Kind::EndpointSlice.api_version(), "discovery.k8s.io/v1");
+}
+
+#[test]
+fn namespace_scope_adds_the_namespaces_doctor_always_needs() {
+    let scope = Scope::Namespaces(vec!["istio-demo".into()]);
+    let ns = |k: Kind| -> Vec<Option<String>> { k.list_requests(&scope).into_iter().map(|r| r.namespace).collect() };
+    assert_eq!(
+        ns(Kind::Deployment),
+        [
+            Some("istio-demo".into()),
+            Some("istio-system".into()),
+            Some("kube-system".into())
+        ]
+    );
+    assert_eq!(ns(Kind::HttpRoute), [Some("istio-demo".into())]);
+    assert_eq!(ns(Kind::Namespace), [None]);
+    assert_eq!(Kind::Pod.list_requests(&Scope::All).len(), 1);
+    for kind in Kind::ALL {
+        for req in kind.list_requests(&scope) {
+            assert_eq!(req.path, kind.list_path(req.namespace.as_deref()));
+        }
+    }
+}
+
+#[test]
+fn merging_lists_appends_items_and_keeps_the_first_failure() {
+    let mut raw = RawLists::new();
+    raw.merge(Kind::Pod, Ok(vec![json!({"metadata": {"name": "a"}})]));
+    raw.merge(Kind::Pod, Ok(vec![json!({"metadata": {"name": "b"}})]));
+    assert_eq!(raw.get(Kind::Pod).unwrap().len(), 2);
+    raw.merge(Kind::Pod, Err(Unavailable::forbidden_list(Kind::Pod, Some("x"))));
+    raw.merge(Kind::Pod, Ok(vec![json!({})]));
+    assert_eq!(raw.get(Kind::Pod).unwrap_err().to_string(), "needs list pods in x");
+    assert!(matches!(raw.get(Kind::Gateway), Err(Unavailable::Failed(_))));
+}
+
+#[test]
+fn undecodable_items_are_reported_not_fatal() {
+    let mut raw = RawLists::empty_cluster();
+    raw.insert(
+        Kind::Pod,
+        Ok(vec![
+            json!({"metadata": {"name": "good", "namespace": "a"}}),
+            json!({"metadata": {"name": "bad", "namespace": "a"}, "spec": {"containers": "nope"}}),
+        ]),
+    );
+    let snap = Snapshot::from_raw(&raw);
+    assert_eq!(snap.pods.as_ref().unwrap().len(), 1);
+    assert_eq!(snap.decode_errors.len(), 1);
+    assert!(
+        snap.decode_errors[0].starts_with("Pod bad:"),
+        "{:?}",
+        snap.decode_errors
+    );
+}
+
+#[test]
+fn gamma_parent_defaults_follow_the_api_server() {
+    let mut raw = RawLists::empty_cluster();
+    raw.push_objects(
+        [json!({"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "n"},
+        "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "s"}, {"name": "gw"}],
+                 "rules": [{"backendRefs": [{"name": "b"}]}]}})],
+    );
+    let snap = Snapshot::from_raw(&raw);
+    let r = &snap.http_routes.as_ref().unwrap()[0];
+    assert!(r.parents[0].is_service());
+    assert_eq!(r.parents[0].namespace, "n");
+    assert!(!r.parents[1].is_service());
+    assert_eq!(r.parents[1].kind, "Gateway");
+    assert_eq!(r.rules[0].backends[0].weight, 1);
+    assert!(r.rules[0].backends[0].is_service());
+}
+
+#[test]
+fn null_fields_read_as_absent_not_as_undecodable_objects() {
+    use kubectl_mesh::doctor::{Kind, RawLists, Snapshot};
+    let mut raw = RawLists::new();
+    raw.insert(
+        Kind::Pod,
+        Ok(vec![serde_json::json!({
+            "metadata": {"name": "details-v1-abc", "namespace": "istio-demo", "labels": null},
+            "spec": {"containers": [{"name": "details", "image": "x"}], "initContainers": null},
+            "status": {"phase": "Running", "initContainerStatuses": null, "containerStatuses": []}
+        })]),
+    );
+    let snap = Snapshot::from_raw(&raw);
+    assert!(snap.decode_errors.is_empty(), "{:?}", snap.decode_errors);
+    assert_eq!(snap.pods.as_ref().unwrap().len(), 1);
+}
