@@ -5,9 +5,10 @@
 //! - `% 4 == 0`, raw mode: the next 16 bytes drive the snapshot and requests, the rest is
 //!   JSON text: an object is one route, an array is a list of routes.
 //! - otherwise, grammar mode: all bytes drive a small generator of route shapes (mesh and
-//!   Gateway parentRefs, default/user/path rules, backendRef weights from 0 to past the
-//!   limits, owner markers, and some junk values where objects belong), so coverage reaches
-//!   deep into the planners instead of stopping at JSON syntax.
+//!   Gateway parentRefs, default/user/path rules, backendRef weights, owner markers), so
+//!   coverage reaches deep into the planners instead of stopping at JSON syntax. `% 4 == 1`
+//!   keeps to values the API server accepts (so "valid in, valid out" is checked often);
+//!   `2` and `3` also produce values past the limits and junk where objects belong.
 //!
 //! Properties: nothing panics; a shift plan that writes puts weights summing to 100 on the
 //! default rule; a route-user plan leaves exactly one (or, removing, no) rule for the user;
@@ -17,6 +18,7 @@
 //! once from `<repo>/../shared/fixtures/gateway-api/`; absent, validation is skipped.
 #![no_main]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -101,16 +103,20 @@ fn route_name(r: &Value) -> &str {
 fn check_valid(snap: &RouteSnapshot, planned: &Value, name: &str, created: bool, what: &str) {
     let Some(s) = schemas() else { return };
     for (schema, strip_port, label) in [(&s.old, true, "v1.0.0"), (&s.new, false, "v1.6.1")] {
-        let inputs_valid = created
-            || snap
-                .state
+        let input_problem = if created {
+            None
+        } else {
+            snap.state
                 .routes
                 .iter()
                 .filter(|r| route_name(r) == name)
-                .all(|r| problems(schema, r, strip_port).is_empty());
-        if !inputs_valid {
+                .find_map(|r| problems(schema, r, strip_port).into_iter().next())
+        };
+        if let Some(p) = input_problem {
+            stat(&format!("{what} {label}: input invalid ({p}), not checked"));
             continue;
         }
+        stat(&format!("{what} {label}: checked (created: {created})"));
         let p = problems(schema, planned, strip_port);
         assert!(
             p.is_empty(),
@@ -123,12 +129,51 @@ fn check_valid(snap: &RouteSnapshot, planned: &Value, name: &str, created: bool,
 // ---------------------------------------------------------------------------------------------
 // Grammar of route shapes
 
+thread_local! {
+    /// Whether the grammar may produce values the API server would reject (modes 2 and 3).
+    /// Mode 1 keeps to valid shapes, so most of its routes pass the schema check and the
+    /// property "valid in, valid out" is exercised often.
+    static JUNK: Cell<bool> = const { Cell::new(true) };
+}
+
+fn junk_allowed() -> bool {
+    JUNK.with(Cell::get)
+}
+
+/// `u.ratio(num, den)` when junk is allowed, else `false`.
+fn junk(u: &mut Unstructured, num: u8, den: u8) -> ArbResult<bool> {
+    if junk_allowed() {
+        chance(u, num, den)
+    } else {
+        Ok(false)
+    }
+}
+
+/// `MESH_FUZZ_STATS=1`: print one line per checked property, to measure how often the
+/// schema property is really exercised (`… 2>&1 | sort | uniq -c`).
+fn stat(what: &str) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("MESH_FUZZ_STATS").is_some()) {
+        eprintln!("stat: {what}");
+    }
+}
+
+/// `num` in `den`; `false` once the input is used up (`Unstructured::ratio` answers `true`
+/// then, which would make every rare shape the common one for short inputs).
+fn chance(u: &mut Unstructured, num: u8, den: u8) -> ArbResult<bool> {
+    if u.is_empty() {
+        return Ok(false);
+    }
+    u.ratio(num, den)
+}
+
 fn pick<'a, T>(u: &mut Unstructured, items: &'a [T]) -> ArbResult<&'a T> {
     u.choose(items)
 }
 
 fn gen_weight(u: &mut Unstructured) -> ArbResult<Option<Value>> {
-    Ok(match u.int_in_range(0u8..=11)? {
+    let last = if junk_allowed() { 11 } else { 5 };
+    Ok(match u.int_in_range(0u8..=last)? {
         0 => None,
         1 => Some(json!(0)),
         2 | 3 => Some(json!(1)),
@@ -144,48 +189,53 @@ fn gen_weight(u: &mut Unstructured) -> ArbResult<Option<Value>> {
 }
 
 fn gen_backend_ref(u: &mut Unstructured) -> ArbResult<Value> {
-    if u.ratio(1u8, 40)? {
+    if junk(u, 1, 40)? {
         return Ok(pick(u, &[json!(7), json!("reviews-v1"), Value::Null, json!([])])?.clone());
     }
-    let name = *pick(
-        u,
-        &["reviews-v1", "reviews-v2", "reviews-v3", "reviews-v4", "reviews", "ratings", "v2", ""],
-    )?;
+    let names: &[&str] = &["reviews-v1", "reviews-v2", "reviews-v3", "reviews-v4", "reviews", "ratings", "v2", ""];
+    let name = *pick(u, if junk_allowed() { names } else { &names[..names.len() - 1] })?;
     let mut r = Map::new();
-    if u.ratio(1u8, 6)? {
+    if chance(u, 1, 6)? {
         r.insert("group".into(), json!(*pick(u, &["", "core", "example.com"])?));
     }
-    if u.ratio(1u8, 6)? {
+    if chance(u, 1, 6)? {
         r.insert("kind".into(), json!(*pick(u, &["Service", "Backend"])?));
     }
     r.insert("name".into(), json!(name));
-    if u.ratio(1u8, 8)? {
+    if chance(u, 1, 8)? {
         r.insert("namespace".into(), json!(*pick(u, &[NS, "other"])?));
     }
-    if !u.ratio(1u8, 8)? {
-        r.insert("port".into(), json!(*pick(u, &[9080, 80, 0, 70000])?));
+    if !chance(u, 1, 8)? {
+        let ports: &[i32] = if junk_allowed() { &[9080, 80, 0, 70000] } else { &[9080, 80] };
+        r.insert("port".into(), json!(*pick(u, ports)?));
     }
     if let Some(w) = gen_weight(u)? {
         r.insert("weight".into(), w);
     }
-    if u.ratio(1u8, 12)? {
+    if chance(u, 1, 12)? {
         r.insert(
             "filters".into(),
             json!([{"type": "RequestHeaderModifier", "requestHeaderModifier": {"add": [{"name": "x-b", "value": "1"}]}}]),
         );
     }
-    if u.ratio(1u8, 30)? {
+    if junk(u, 1, 30)? {
         r.insert("unknownField".into(), json!(true));
     }
     Ok(Value::Object(r))
 }
 
 fn gen_header(u: &mut Unstructured) -> ArbResult<Value> {
-    let name = *pick(u, &["end-user", "End-User", "x-user", "bad header", ""])?;
-    let value = *pick(u, &["jason", "vijay", "Jason", ""])?;
+    let (names, values): (&[&str], &[&str]) = if junk_allowed() {
+        (&["end-user", "End-User", "x-user", "bad header", ""], &["jason", "vijay", "Jason", ""])
+    } else {
+        (&["end-user", "End-User", "x-user"], &["jason", "vijay", "Jason"])
+    };
+    let name = *pick(u, names)?;
+    let value = *pick(u, values)?;
     let mut h = Map::new();
-    if u.ratio(3u8, 4)? {
-        h.insert("type".into(), json!(*pick(u, &["Exact", "RegularExpression", "Fuzzy"])?));
+    if chance(u, 3, 4)? {
+        let types: &[&str] = if junk_allowed() { &["Exact", "RegularExpression", "Fuzzy"] } else { &["Exact", "RegularExpression"] };
+        h.insert("type".into(), json!(*pick(u, types)?));
     }
     h.insert("name".into(), json!(name));
     h.insert("value".into(), json!(value));
@@ -193,7 +243,7 @@ fn gen_header(u: &mut Unstructured) -> ArbResult<Value> {
 }
 
 fn gen_match(u: &mut Unstructured) -> ArbResult<Value> {
-    if u.ratio(1u8, 40)? {
+    if junk(u, 1, 40)? {
         return Ok(pick(u, &[json!("x"), Value::Null, json!(3)])?.clone());
     }
     let mut m = Map::new();
@@ -210,21 +260,31 @@ fn gen_match(u: &mut Unstructured) -> ArbResult<Value> {
         }
     }
     let n = u.int_in_range(0u8..=3)?;
-    if n > 0 || u.ratio(1u8, 10)? {
-        let hs = (0..n).map(|_| gen_header(u)).collect::<ArbResult<Vec<_>>>()?;
+    if n > 0 || chance(u, 1, 10)? {
+        let mut hs = (0..n).map(|_| gen_header(u)).collect::<ArbResult<Vec<_>>>()?;
+        if !junk_allowed() {
+            // Header matches are a list-map keyed by name: no duplicates.
+            let mut seen = Vec::new();
+            hs.retain(|h| {
+                let name = h["name"].clone();
+                let dup = seen.contains(&name);
+                seen.push(name);
+                !dup
+            });
+        }
         m.insert("headers".into(), Value::Array(hs));
     }
-    if u.ratio(1u8, 10)? {
+    if chance(u, 1, 10)? {
         m.insert("method".into(), json!(*pick(u, &["GET", "POST"])?));
     }
-    if u.ratio(1u8, 10)? {
+    if chance(u, 1, 10)? {
         m.insert("queryParams".into(), json!([{"name": "u", "value": "1"}]));
     }
     Ok(Value::Object(m))
 }
 
 fn gen_rule(u: &mut Unstructured) -> ArbResult<Value> {
-    if u.ratio(1u8, 40)? {
+    if junk(u, 1, 40)? {
         return Ok(pick(u, &[json!("x"), Value::Null, json!(1), json!([])])?.clone());
     }
     let mut rule = Map::new();
@@ -242,21 +302,22 @@ fn gen_rule(u: &mut Unstructured) -> ArbResult<Value> {
             rule.insert("matches".into(), Value::Array(ms));
         }
     }
-    if u.ratio(1u8, 10)? {
+    if chance(u, 1, 10)? {
         rule.insert(
             "filters".into(),
             json!([{"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x-canary", "value": "1"}]}}]),
         );
     }
-    if !u.ratio(1u8, 10)? {
-        let n = if u.ratio(1u8, 20)? { u.int_in_range(0u8..=18)? } else { u.int_in_range(0u8..=4)? };
+    if !chance(u, 1, 10)? {
+        let max = if junk_allowed() { 18 } else { 16 };
+        let n = if chance(u, 1, 20)? { u.int_in_range(0u8..=max)? } else { u.int_in_range(0u8..=4)? };
         let refs = (0..n).map(|_| gen_backend_ref(u)).collect::<ArbResult<Vec<_>>>()?;
         rule.insert("backendRefs".into(), Value::Array(refs));
     }
-    if u.ratio(1u8, 20)? {
+    if chance(u, 1, 20)? {
         rule.insert("timeouts".into(), json!({"request": "10s"}));
     }
-    if u.ratio(1u8, 20)? {
+    if chance(u, 1, 20)? {
         rule.insert("name".into(), json!("canary"));
     }
     Ok(Value::Object(rule))
@@ -279,10 +340,10 @@ fn gen_parent_ref(u: &mut Unstructured) -> ArbResult<Value> {
         _ => {}
     }
     p.insert("name".into(), json!(*pick(u, &["reviews", "reviews", "ratings", "bookinfo-gateway"])?));
-    if u.ratio(1u8, 8)? {
+    if chance(u, 1, 8)? {
         p.insert("namespace".into(), json!(*pick(u, &[NS, "other"])?));
     }
-    if u.ratio(1u8, 4)? {
+    if chance(u, 1, 4)? {
         p.insert("port".into(), json!(9080));
     }
     Ok(Value::Object(p))
@@ -291,7 +352,7 @@ fn gen_parent_ref(u: &mut Unstructured) -> ArbResult<Value> {
 fn gen_route(u: &mut Unstructured) -> ArbResult<Value> {
     let mut meta = Map::new();
     meta.insert("name".into(), json!(*pick(u, &["reviews", "reviews", "reviews-split", "ratings"])?));
-    if !u.ratio(1u8, 10)? {
+    if !chance(u, 1, 10)? {
         meta.insert("namespace".into(), json!(*pick(u, &[NS, NS, NS, "other"])?));
     }
     meta.insert("resourceVersion".into(), json!(u.int_in_range(1u32..=999)?.to_string()));
@@ -311,26 +372,27 @@ fn gen_route(u: &mut Unstructured) -> ArbResult<Value> {
         _ => {}
     }
     let mut spec = Map::new();
-    if !u.ratio(1u8, 20)? {
+    if !chance(u, 1, 20)? {
         let n = u.int_in_range(0u8..=3)?;
         let prs = (0..n).map(|_| gen_parent_ref(u)).collect::<ArbResult<Vec<_>>>()?;
         spec.insert("parentRefs".into(), Value::Array(prs));
     }
     match u.int_in_range(0u8..=20)? {
         0 => {}
-        1 => {
+        1 if junk_allowed() => {
             spec.insert("rules".into(), json!("x"));
         }
         2 => {
             spec.insert("rules".into(), json!(null));
         }
         n => {
-            let count = if n == 3 { u.int_in_range(14u8..=17)? } else { u.int_in_range(0u8..=4)? };
+            let max = if junk_allowed() { 17 } else { 16 };
+            let count = if n == 3 { u.int_in_range(14u8..=max)? } else { u.int_in_range(0u8..=4)? };
             let rules = (0..count).map(|_| gen_rule(u)).collect::<ArbResult<Vec<_>>>()?;
             spec.insert("rules".into(), Value::Array(rules));
         }
     }
-    if u.ratio(1u8, 10)? {
+    if chance(u, 1, 10)? {
         spec.insert("hostnames".into(), json!(["reviews.bookinfo.svc.cluster.local"]));
     }
     let mut route = json!({
@@ -339,7 +401,7 @@ fn gen_route(u: &mut Unstructured) -> ArbResult<Value> {
         "metadata": meta,
         "spec": spec,
     });
-    if u.ratio(1u8, 30)? {
+    if junk(u, 1, 30)? {
         route["spec"] = pick(u, &[json!([]), json!("spec"), Value::Null])?.clone();
     }
     Ok(route)
@@ -371,33 +433,34 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
         name: Some("http".into()),
         port,
     };
-    let parent_ports = match u.int_in_range(0u8..=5)? {
-        0 => Vec::new(),
-        1 => vec![ServicePort { name: None, port: 8080 }],
-        2 => vec![
+    // Choices that `int_in_range` falls back to on a used-up input (the lowest) come first.
+    let parent_ports = match u.int_in_range(0u8..=7)? {
+        0..=3 => vec![http(9080)],
+        4 => Vec::new(),
+        5 => vec![ServicePort { name: None, port: 8080 }],
+        6 => vec![
             ServicePort {
                 name: Some("grpc".into()),
                 port: 7070,
             },
             http(9080),
         ],
-        3 => vec![http(u.int_in_range(1..=65535)?)],
-        _ => vec![http(9080)],
+        _ => vec![http(u.int_in_range(1..=65535)?)],
     };
     let mut services = Vec::new();
-    if !u.ratio(1u8, 20)? {
+    if !chance(u, 1, 20)? {
         services.push(service("reviews", None, parent_ports));
     }
     let mut ready = BTreeMap::new();
     ready.insert("reviews".to_string(), 3);
     for v in ["v1", "v2", "v3"] {
         let name = format!("reviews-{v}");
-        if !u.ratio(1u8, 8)? {
+        if !chance(u, 1, 8)? {
             services.push(service(&name, Some(v), vec![http(9080)]));
-            ready.insert(name, u.int_in_range(0u32..=2)?);
+            ready.insert(name, *pick(u, &[1u32, 0, 2])?);
         }
     }
-    if u.ratio(1u8, 6)? {
+    if chance(u, 1, 6)? {
         // A Service named like a version.
         services.push(service("v2", Some("v2"), vec![http(9080)]));
         ready.insert("v2".into(), 1);
@@ -410,18 +473,18 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
     ready.insert("ratings".into(), 1);
     let mut pods = Vec::new();
     for v in ["v1", "v2", "v3", "v4"] {
-        if u.ratio(3u8, 4)? {
+        if !chance(u, 1, 4)? {
             pods.push(PodInfo {
                 name: format!("reviews-{v}-abc"),
                 labels: BTreeMap::from([("app".to_string(), "reviews".to_string()), ("version".to_string(), v.into())]),
-                ready: u.arbitrary()?,
+                ready: !chance(u, 1, 4)?,
             });
         }
     }
     let mut routes = routes;
     if let Some(s) = schemas {
         // What a real API server returns: schema defaults applied.
-        if u.ratio(1u8, 2)? {
+        if chance(u, 1, 2)? {
             for r in &mut routes {
                 s.new.default(r);
             }
@@ -444,9 +507,9 @@ const VERSIONS: &[&str] = &["v1", "v2", "v3", "v4", "reviews-v1", "ratings", "v2
 
 fn gen_route_name(u: &mut Unstructured) -> ArbResult<Option<String>> {
     Ok(match u.int_in_range(0u8..=5)? {
-        0 => Some("reviews".into()),
-        1 => Some("reviews-split".into()),
-        2 => Some("missing".into()),
+        3 => Some("reviews".into()),
+        4 => Some("reviews-split".into()),
+        5 => Some("missing".into()),
         _ => None,
     })
 }
@@ -457,9 +520,9 @@ fn gen_shift(u: &mut Unstructured, service: &str) -> ArbResult<Option<ShiftReque
     let mut args = Vec::new();
     for i in 0..n {
         let v = *pick(u, VERSIONS)?;
-        let pct = if i + 1 == n && u.ratio(2u8, 3)? {
+        let pct = if i + 1 == n && !chance(u, 1, 3)? {
             budget
-        } else if u.ratio(1u8, 30)? {
+        } else if chance(u, 1, 30)? {
             u.int_in_range(0u32..=120)?
         } else {
             u.int_in_range(0..=budget)?
@@ -471,8 +534,8 @@ fn gen_shift(u: &mut Unstructured, service: &str) -> ArbResult<Option<ShiftReque
         return Ok(None);
     };
     req.route_name = gen_route_name(u)?;
-    req.force = u.ratio(1u8, 4)?;
-    req.create_backends = u.ratio(1u8, 3)?;
+    req.force = chance(u, 1, 4)?;
+    req.create_backends = chance(u, 1, 3)?;
     Ok(Some(req))
 }
 
@@ -480,13 +543,13 @@ fn gen_user(u: &mut Unstructured, service: &str) -> ArbResult<Option<RouteUserRe
     let user = *pick(u, &["jason", "vijay", "Jason", "a b", ""])?;
     let version = *pick(u, &[Some("v1"), Some("v2"), Some("v3"), Some("v4"), Some("ratings"), None])?;
     let header = *pick(u, &[None, None, Some("end-user"), Some("End-User"), Some("x-user")])?;
-    let remove = u.ratio(1u8, 4)?;
+    let remove = chance(u, 1, 4)?;
     let Ok(mut req) = RouteUserRequest::new(service, user, version, header, remove) else {
         return Ok(None);
     };
     req.route_name = gen_route_name(u)?;
-    req.force = u.ratio(1u8, 4)?;
-    req.create_backends = u.ratio(1u8, 3)?;
+    req.force = chance(u, 1, 4)?;
+    req.create_backends = chance(u, 1, 3)?;
     Ok(Some(req))
 }
 
@@ -503,6 +566,7 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
     if let Some(req) = shift {
         match plan_shift(&snap, &req) {
             Ok(plan) => {
+                stat(&format!("shift ok (noop: {})", plan.noop));
                 let _ = render_shift_table(&plan);
                 if plan.noop {
                     assert!(!plan.create, "a no-op shift cannot create a route");
@@ -518,6 +582,7 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
                 check_valid(&snap, &plan.route, &plan.route_name, plan.create, "shift");
             }
             Err(e) => {
+                stat(&format!("shift error {}", e.to_string().chars().take(60).collect::<String>()));
                 let _ = (e.to_string(), e.hint());
             }
         }
@@ -525,6 +590,7 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
     if let Some(req) = user {
         match plan_route_user(&snap, &req) {
             Ok(plan) => {
+                stat(&format!("route-user ok (noop: {})", plan.noop));
                 let _ = render_user_plan(&plan);
                 if !plan.route.is_null() {
                     let rules = plan.route.pointer("/spec/rules").and_then(Value::as_array);
@@ -542,6 +608,7 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
                 }
             }
             Err(e) => {
+                stat(&format!("route-user error {}", e.to_string().chars().take(60).collect::<String>()));
                 let _ = (e.to_string(), e.hint());
             }
         }
@@ -563,8 +630,10 @@ fuzz_target!(|data: &[u8]| {
             Value::Array(a) => a,
             other => vec![other],
         };
+        JUNK.with(|j| j.set(true));
         let _ = run(routes, &mut Unstructured::new(params));
     } else {
+        JUNK.with(|j| j.set(mode % 4 != 1));
         let mut u = Unstructured::new(rest);
         let Ok(routes) = gen_routes(&mut u) else {
             return;
