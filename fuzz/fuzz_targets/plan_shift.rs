@@ -287,6 +287,16 @@ fn gen_rule(u: &mut Unstructured) -> ArbResult<Value> {
     if junk(u, 1, 40)? {
         return Ok(pick(u, &[json!("x"), Value::Null, json!(1), json!([])])?.clone());
     }
+    if chance(u, 1, 4)? {
+        // A user rule exactly as `route-user` writes it (and as a server stores it).
+        let user = *pick(u, &["jason", "vijay"])?;
+        let backend = *pick(u, &["reviews-v1", "reviews-v2", "reviews-v3"])?;
+        let mut m = json!({"headers": [{"type": "Exact", "name": "end-user", "value": user}]});
+        if chance(u, 1, 2)? {
+            m["path"] = json!({"type": "PathPrefix", "value": "/"});
+        }
+        return Ok(json!({"matches": [m], "backendRefs": [{"name": backend, "port": 9080, "weight": 100}]}));
+    }
     let mut rule = Map::new();
     match u.int_in_range(0u8..=5)? {
         0 => {}
