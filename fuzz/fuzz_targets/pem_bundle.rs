@@ -47,7 +47,10 @@ fn check_bundle(text: &str, b: &CertBundle) {
         None => assert!(b.certs.is_empty()),
     }
     let set = b.der_set();
-    assert!(set.windows(2).all(|w| w[0] < w[1]), "der_set not sorted and deduplicated");
+    assert!(
+        set.windows(2).all(|w| w[0] < w[1]),
+        "der_set not sorted and deduplicated"
+    );
     assert!(set.len() <= b.certs.len());
     for c in &b.certs {
         // Parsing is deterministic: the stored DER gives the same certificate again.

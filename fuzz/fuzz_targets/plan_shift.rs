@@ -25,8 +25,8 @@ use std::sync::OnceLock;
 
 use kubectl_mesh::route::{
     default_rule_index, is_user_rule, plan_route_user, plan_shift, render_shift_table, render_status_table,
-    render_user_plan, route_status, NamespaceState, PodInfo, RouteSnapshot, RouteUserRequest, ServiceInfo,
-    ServicePort, ShiftRequest,
+    render_user_plan, route_status, NamespaceState, PodInfo, RouteSnapshot, RouteUserRequest, ServiceInfo, ServicePort,
+    ShiftRequest,
 };
 use kubectl_mesh::schema::CrdSchema;
 use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
@@ -59,7 +59,10 @@ fn schemas() -> Option<&'static Schemas> {
         ) {
             (Some(old), Some(new)) => Some(Schemas { old, new }),
             _ => {
-                eprintln!("skipping: schema validation, HTTPRoute CRDs not found under {}", dir.display());
+                eprintln!(
+                    "skipping: schema validation, HTTPRoute CRDs not found under {}",
+                    dir.display()
+                );
                 None
             }
         }
@@ -192,8 +195,24 @@ fn gen_backend_ref(u: &mut Unstructured) -> ArbResult<Value> {
     if junk(u, 1, 40)? {
         return Ok(pick(u, &[json!(7), json!("reviews-v1"), Value::Null, json!([])])?.clone());
     }
-    let names: &[&str] = &["reviews-v1", "reviews-v2", "reviews-v3", "reviews-v4", "reviews", "ratings", "v2", ""];
-    let name = *pick(u, if junk_allowed() { names } else { &names[..names.len() - 1] })?;
+    let names: &[&str] = &[
+        "reviews-v1",
+        "reviews-v2",
+        "reviews-v3",
+        "reviews-v4",
+        "reviews",
+        "ratings",
+        "v2",
+        "",
+    ];
+    let name = *pick(
+        u,
+        if junk_allowed() {
+            names
+        } else {
+            &names[..names.len() - 1]
+        },
+    )?;
     let mut r = Map::new();
     if chance(u, 1, 6)? {
         r.insert("group".into(), json!(*pick(u, &["", "core", "example.com"])?));
@@ -206,7 +225,11 @@ fn gen_backend_ref(u: &mut Unstructured) -> ArbResult<Value> {
         r.insert("namespace".into(), json!(*pick(u, &[NS, "other"])?));
     }
     if !chance(u, 1, 8)? {
-        let ports: &[i32] = if junk_allowed() { &[9080, 80, 0, 70000] } else { &[9080, 80] };
+        let ports: &[i32] = if junk_allowed() {
+            &[9080, 80, 0, 70000]
+        } else {
+            &[9080, 80]
+        };
         r.insert("port".into(), json!(*pick(u, ports)?));
     }
     if let Some(w) = gen_weight(u)? {
@@ -226,7 +249,10 @@ fn gen_backend_ref(u: &mut Unstructured) -> ArbResult<Value> {
 
 fn gen_header(u: &mut Unstructured) -> ArbResult<Value> {
     let (names, values): (&[&str], &[&str]) = if junk_allowed() {
-        (&["end-user", "End-User", "x-user", "bad header", ""], &["jason", "vijay", "Jason", ""])
+        (
+            &["end-user", "End-User", "x-user", "bad header", ""],
+            &["jason", "vijay", "Jason", ""],
+        )
     } else {
         (&["end-user", "End-User", "x-user"], &["jason", "vijay", "Jason"])
     };
@@ -234,7 +260,11 @@ fn gen_header(u: &mut Unstructured) -> ArbResult<Value> {
     let value = *pick(u, values)?;
     let mut h = Map::new();
     if chance(u, 3, 4)? {
-        let types: &[&str] = if junk_allowed() { &["Exact", "RegularExpression", "Fuzzy"] } else { &["Exact", "RegularExpression"] };
+        let types: &[&str] = if junk_allowed() {
+            &["Exact", "RegularExpression", "Fuzzy"]
+        } else {
+            &["Exact", "RegularExpression"]
+        };
         h.insert("type".into(), json!(*pick(u, types)?));
     }
     h.insert("name".into(), json!(name));
@@ -320,7 +350,11 @@ fn gen_rule(u: &mut Unstructured) -> ArbResult<Value> {
     }
     if !chance(u, 1, 10)? {
         let max = if junk_allowed() { 18 } else { 16 };
-        let n = if chance(u, 1, 20)? { u.int_in_range(0u8..=max)? } else { u.int_in_range(0u8..=4)? };
+        let n = if chance(u, 1, 20)? {
+            u.int_in_range(0u8..=max)?
+        } else {
+            u.int_in_range(0u8..=4)?
+        };
         let refs = (0..n).map(|_| gen_backend_ref(u)).collect::<ArbResult<Vec<_>>>()?;
         rule.insert("backendRefs".into(), Value::Array(refs));
     }
@@ -349,7 +383,10 @@ fn gen_parent_ref(u: &mut Unstructured) -> ArbResult<Value> {
         }
         _ => {}
     }
-    p.insert("name".into(), json!(*pick(u, &["reviews", "reviews", "ratings", "bookinfo-gateway"])?));
+    p.insert(
+        "name".into(),
+        json!(*pick(u, &["reviews", "reviews", "ratings", "bookinfo-gateway"])?),
+    );
     if chance(u, 1, 8)? {
         p.insert("namespace".into(), json!(*pick(u, &[NS, "other"])?));
     }
@@ -361,7 +398,10 @@ fn gen_parent_ref(u: &mut Unstructured) -> ArbResult<Value> {
 
 fn gen_route(u: &mut Unstructured) -> ArbResult<Value> {
     let mut meta = Map::new();
-    meta.insert("name".into(), json!(*pick(u, &["reviews", "reviews", "reviews-split", "ratings"])?));
+    meta.insert(
+        "name".into(),
+        json!(*pick(u, &["reviews", "reviews", "reviews-split", "ratings"])?),
+    );
     if !chance(u, 1, 10)? {
         meta.insert("namespace".into(), json!(*pick(u, &[NS, NS, NS, "other"])?));
     }
@@ -397,7 +437,11 @@ fn gen_route(u: &mut Unstructured) -> ArbResult<Value> {
         }
         n => {
             let max = if junk_allowed() { 17 } else { 16 };
-            let count = if n == 3 { u.int_in_range(14u8..=max)? } else { u.int_in_range(0u8..=4)? };
+            let count = if n == 3 {
+                u.int_in_range(14u8..=max)?
+            } else {
+                u.int_in_range(0u8..=4)?
+            };
             let rules = (0..count).map(|_| gen_rule(u)).collect::<ArbResult<Vec<_>>>()?;
             spec.insert("rules".into(), Value::Array(rules));
         }
@@ -486,7 +530,10 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
         if !chance(u, 1, 4)? {
             pods.push(PodInfo {
                 name: format!("reviews-{v}-abc"),
-                labels: BTreeMap::from([("app".to_string(), "reviews".to_string()), ("version".to_string(), v.into())]),
+                labels: BTreeMap::from([
+                    ("app".to_string(), "reviews".to_string()),
+                    ("version".to_string(), v.into()),
+                ]),
                 ready: !chance(u, 1, 4)?,
             });
         }
@@ -551,7 +598,10 @@ fn gen_shift(u: &mut Unstructured, service: &str) -> ArbResult<Option<ShiftReque
 
 fn gen_user(u: &mut Unstructured, service: &str) -> ArbResult<Option<RouteUserRequest>> {
     let user = *pick(u, &["jason", "vijay", "Jason", "a b", ""])?;
-    let version = *pick(u, &[Some("v1"), Some("v2"), Some("v3"), Some("v4"), Some("ratings"), None])?;
+    let version = *pick(
+        u,
+        &[Some("v1"), Some("v2"), Some("v3"), Some("v4"), Some("ratings"), None],
+    )?;
     let header = *pick(u, &[None, None, Some("end-user"), Some("End-User"), Some("x-user")])?;
     let remove = chance(u, 1, 4)?;
     let Ok(mut req) = RouteUserRequest::new(service, user, version, header, remove) else {
@@ -592,7 +642,10 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
                 check_valid(&snap, &plan.route, &plan.route_name, plan.create, "shift");
             }
             Err(e) => {
-                stat(&format!("shift error {}", e.to_string().chars().take(60).collect::<String>()));
+                stat(&format!(
+                    "shift error {}",
+                    e.to_string().chars().take(60).collect::<String>()
+                ));
                 let _ = (e.to_string(), e.hint());
             }
         }
@@ -618,7 +671,10 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
                 }
             }
             Err(e) => {
-                stat(&format!("route-user error {}", e.to_string().chars().take(60).collect::<String>()));
+                stat(&format!(
+                    "route-user error {}",
+                    e.to_string().chars().take(60).collect::<String>()
+                ));
                 let _ = (e.to_string(), e.hint());
             }
         }

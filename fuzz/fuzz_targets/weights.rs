@@ -17,7 +17,10 @@ fn check_weights(args: &[String], weights: &[(String, u32)]) {
         assert!(*pct <= 100, "percent {pct} out of range from {args:?}");
         sum += pct;
         assert!(!version.is_empty(), "empty version from {args:?}");
-        assert!(validate_dns_label(version).is_ok(), "version {version:?} is not a DNS label");
+        assert!(
+            validate_dns_label(version).is_ok(),
+            "version {version:?} is not a DNS label"
+        );
         assert!(
             weights[..i].iter().all(|(v, _)| v != version),
             "repeated version {version:?} from {args:?}"
@@ -53,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
             check_weights(&parts, &req.weights);
             for (v, _) in &req.weights {
                 let backend = format!("{}-{v}", req.service);
-                assert!(validate_dns_label(&backend).is_ok(), "backend {backend:?} is not a DNS label");
+                assert!(
+                    validate_dns_label(&backend).is_ok(),
+                    "backend {backend:?} is not a DNS label"
+                );
             }
             assert_eq!(parse_weights(&parts).ok(), Some(req.weights.clone()));
             assert!(req.route_name.is_none() && !req.force && !req.create_backends);
