@@ -370,7 +370,7 @@ fn gen_rule(u: &mut Unstructured) -> ArbResult<Value> {
 fn gen_parent_ref(u: &mut Unstructured) -> ArbResult<Value> {
     let mut p = Map::new();
     match u.int_in_range(0u8..=5)? {
-        0 | 1 | 2 => {
+        0..=2 => {
             p.insert("group".into(), json!(*pick(u, &["", "", "core"])?));
             p.insert("kind".into(), json!("Service"));
         }
