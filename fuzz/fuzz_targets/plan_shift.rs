@@ -2,7 +2,8 @@
 //! HTTPRoutes and requests.
 //!
 //! Input layout: the first byte picks the mode.
-//! - `% 4 == 0`, raw mode: the next 16 bytes drive the snapshot and requests, the rest is
+//! - `% 4 == 0`, raw mode: the next 32 bytes drive the snapshot and requests (about 20 the
+//!   snapshot, then the shift and route-user requests), the rest is
 //!   JSON text: an object is one route, an array is a list of routes.
 //! - otherwise, grammar mode: all bytes drive a small generator of route shapes (mesh and
 //!   Gateway parentRefs, default/user/path rules, backendRef weights, owner markers), so
@@ -34,6 +35,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
 const NS: &str = "bookinfo";
+/// Raw mode: parameter bytes before the JSON text.
+const RAW_PARAMS: usize = 32;
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -687,7 +690,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if mode % 4 == 0 {
-        let split = rest.len().min(16);
+        let split = rest.len().min(RAW_PARAMS);
         let (params, text) = rest.split_at(split);
         let Ok(v) = serde_json::from_slice::<Value>(text) else {
             return;
