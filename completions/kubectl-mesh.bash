@@ -354,7 +354,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__doctor)
-            opts="-A -o -n -v -h --all-namespaces --check --list-checks --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            opts="-A -o -n -v -h --all-namespaces --check --list-checks --deep --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -124,6 +124,7 @@ never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s A -l all-namespaces -d 'Act on every namespace (cannot be combined with -n)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l list-checks -d 'List the checks and exit'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l deep -d 'Also read each sidecar\'s Envoy admin /certs through a pod port-forward to confirm stale certificates (needs get and create on pods/portforward)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l timeout -d 'How long to wait for rollouts and for evictions blocked by a PodDisruptionBudget' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l max-parallel -d 'How many restarts or evictions run at once' -r

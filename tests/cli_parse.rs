@@ -37,6 +37,8 @@ fn valid_command_lines_parse() {
         "doctor -A -o json",
         "doctor --list-checks",
         "doctor --check stale-sidecar-cert --check sidecar-missing",
+        "doctor --deep",
+        "doctor --deep --check stale-sidecar-cert-deep -o json",
         "recover -y",
         "recover -A --yes --wait --timeout 2m --max-parallel 4",
         "recover --dry-run=client",
@@ -83,6 +85,7 @@ fn invalid_command_lines_are_usage_errors() {
         ("status -v 11", ErrorKind::ValueValidation),
         ("completion tcsh", ErrorKind::InvalidValue),
         ("version --bogus", ErrorKind::UnknownArgument),
+        ("doctor --deep=yes", ErrorKind::TooManyValues),
     ];
     for (line, kind) in bad {
         match parse(line) {

@@ -109,3 +109,25 @@ fn e2e_guide_flow_shift_route_user_doctor_recover() {
         .success());
     assert!(mesh(kc, &["shift", "reviews", "v1=100"]).status.success());
 }
+
+/// `doctor --deep` against real Envoy admins: every sidecar of a freshly installed mesh answers `/certs` through
+/// the API server's port-forward and trusts the current root.
+#[test]
+fn e2e_doctor_deep_reads_every_envoy_admin() {
+    let Some(kc) = kubeconfig() else { return };
+    let out = mesh(
+        &kc,
+        &["doctor", "--deep", "--check", "stale-sidecar-cert-deep", "-o", "json"],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deep: Vec<&Value> = report["checks"].as_array().unwrap().iter().collect();
+    assert!(!deep.is_empty(), "{report}");
+    assert!(
+        deep.iter().all(|c| c["status"] == "ok"),
+        "every admin readable and fresh: {report}"
+    );
+    assert!(
+        deep.iter().any(|c| !c["resources"].as_array().unwrap().is_empty()),
+        "{report}"
+    );
+}

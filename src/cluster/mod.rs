@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod doctor_io;
+pub mod portforward;
 pub mod resource;
 pub mod snapshot;
 

@@ -2,14 +2,20 @@
 //!
 //! Exit 0 when no check has status error, 1 otherwise — in `-o json` too (unlike `istioctl analyze`). Skipped
 //! checks (data we may not read) never change the exit code.
+//!
+//! `--deep` additionally reads each sidecar's Envoy admin `/certs` through the pod port-forward to confirm or
+//! clear stale-certificate suspicions (see [`crate::doctor::deep`]); without it doctor never port-forwards.
 
 use clap::Args;
 
 use crate::cli::{AllNamespacesArg, OutputArgs, OutputFormat};
 use crate::cluster::doctor_io::read_raw_lists;
+use crate::cluster::portforward::read_sidecar_certs;
 use crate::cluster::Cluster;
 use crate::cmd::{Ctx, Scope};
-use crate::doctor::{render_check_list, render_json, render_table, run_checks, success, Finding, Snapshot, CHECKS};
+use crate::doctor::{
+    deep, render_check_list, render_json, render_table, run_checks, success, Finding, Snapshot, CHECKS,
+};
 use crate::error::{MeshError, Result};
 
 #[derive(Debug, Clone, Args)]
@@ -24,6 +30,11 @@ pub struct DoctorArgs {
     /// List the checks and exit
     #[arg(long = "list-checks")]
     pub list_checks: bool,
+
+    /// Also read each sidecar's Envoy admin /certs through a pod port-forward to confirm stale certificates
+    /// (needs get and create on pods/portforward)
+    #[arg(long)]
+    pub deep: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -46,7 +57,27 @@ pub async fn diagnose(cluster: &Cluster, scope: &Scope) -> Result<(Snapshot, Vec
     Ok((snapshot, findings))
 }
 
-fn check_ids(ids: &[String]) -> Result<()> {
+/// Confirm or clear stale-certificate findings from the sidecars' own Envoy admins (`--deep`).
+pub async fn deepen(cluster: &Cluster, scope: &Scope, snapshot: &Snapshot, findings: Vec<Finding>) -> Vec<Finding> {
+    let plan = deep::plan(snapshot, &doctor_scope(scope, cluster));
+    if cluster.verbosity() >= 1 {
+        eprintln!(
+            "I kubectl-mesh: --deep: reading the Envoy admin {} of {} sidecars",
+            deep::CERTS_PATH,
+            plan.targets.len()
+        );
+    }
+    let evidence = read_sidecar_certs(cluster, &plan).await;
+    deep::apply(snapshot, findings, &plan, &evidence)
+}
+
+fn check_ids(ids: &[String], deep: bool) -> Result<()> {
+    if !deep && ids.iter().any(|id| id == deep::ID) {
+        return Err(MeshError::usage_hint(
+            format!("check {:?} only runs with --deep", deep::ID),
+            "add --deep (it port-forwards to each sidecar's Envoy admin)",
+        ));
+    }
     for id in ids {
         if !CHECKS.iter().any(|c| c.id == id) {
             return Err(MeshError::usage_hint(
@@ -63,10 +94,15 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
         ctx.out.print(&render_check_list())?;
         return Ok(0);
     }
-    check_ids(&args.checks)?;
+    check_ids(&args.checks, args.deep)?;
     let scope = ctx.scope(args.all.all_namespaces)?;
     let cluster = ctx.cluster().await?;
-    let (_, mut findings) = diagnose(&cluster, &scope).await?;
+    let (snapshot, mut findings) = diagnose(&cluster, &scope).await?;
+    let deep_wanted =
+        args.checks.is_empty() || args.checks.iter().any(|id| id == deep::ID || id == deep::START_TIME_ID);
+    if args.deep && deep_wanted {
+        findings = deepen(&cluster, &scope, &snapshot, findings).await;
+    }
     if !args.checks.is_empty() {
         findings.retain(|f| args.checks.iter().any(|id| id == f.id));
     }

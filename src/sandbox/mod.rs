@@ -32,6 +32,7 @@
 
 mod controllers;
 mod patch;
+mod portforward;
 mod proto;
 mod registry;
 pub mod scenario;

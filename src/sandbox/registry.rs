@@ -106,6 +106,7 @@ impl ResourceType {
             let (kind, group, version, verbs) = match sub.as_str() {
                 "status" => (self.kind.as_str(), None, None, vec!["get", "patch", "update"]),
                 "eviction" => ("Eviction", Some("policy"), Some("v1"), vec!["create"]),
+                "portforward" => ("PodPortForwardOptions", None, None, vec!["create", "get"]),
                 "scale" => ("Scale", Some("autoscaling"), Some("v1"), vec!["get", "patch", "update"]),
                 _ => (self.kind.as_str(), None, None, vec!["get"]),
             };
@@ -181,7 +182,16 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut types = vec![
             builtin("", "v1", "Namespace", "namespaces", &["ns"], false, &["status"], false),
-            builtin("", "v1", "Pod", "pods", &["po"], true, &["status", "eviction"], true),
+            builtin(
+                "",
+                "v1",
+                "Pod",
+                "pods",
+                &["po"],
+                true,
+                &["status", "eviction", "portforward"],
+                true,
+            ),
             builtin("", "v1", "Service", "services", &["svc"], true, &["status"], true),
             builtin("", "v1", "Endpoints", "endpoints", &["ep"], true, &[], false),
             builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, &[], false),

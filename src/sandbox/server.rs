@@ -86,7 +86,7 @@ fn json_response(code: u16, v: &Value) -> Resp {
     r
 }
 
-fn error_response(e: &ApiError) -> Resp {
+pub(super) fn error_response(e: &ApiError) -> Resp {
     let mut r = json_response(e.code, &e.to_status());
     if let Some(s) = e.retry_after {
         if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
@@ -302,7 +302,7 @@ pub fn rbac_allows(rules: &Option<Vec<RbacRule>>, verb: &str, group: &str, resou
     }
 }
 
-fn take_fault(shared: &Shared, method: &Method, path_and_query: &str) -> Option<Fault> {
+pub(super) fn take_fault(shared: &Shared, method: &Method, path_and_query: &str) -> Option<Fault> {
     let mut faults = lock(&shared.faults);
     let idx = faults.iter().position(|f| {
         f.remaining != Some(0)
@@ -322,6 +322,10 @@ fn take_fault(shared: &Shared, method: &Method, path_and_query: &str) -> Option<
 
 /// Handle one HTTP request.
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, io::Error> {
+    // Pod port-forward upgrades to a WebSocket (see portforward.rs).
+    if super::portforward::target(req.uri().path()).is_some() {
+        return super::portforward::handle(shared, req).await;
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
@@ -410,7 +414,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     Ok(resp)
 }
 
-fn reason_for(code: u16) -> &'static str {
+pub(super) fn reason_for(code: u16) -> &'static str {
     match code {
         400 => "BadRequest",
         401 => "Unauthorized",
@@ -841,6 +845,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
         });
         while conns.try_join_next().is_some() {}
