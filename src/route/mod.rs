@@ -34,6 +34,8 @@ pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 pub const MAX_RULES: usize = 16;
 /// Backend references per rule.
 pub const MAX_BACKEND_REFS: usize = 16;
+/// The largest backendRef weight the API server accepts.
+pub const MAX_WEIGHT: u64 = 1_000_000;
 
 /// One port of a Service.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -210,6 +212,10 @@ pub fn is_catch_all_match(m: &Value) -> bool {
 /// The API server defaults a rule's matches to `[{path: {type: PathPrefix, value: "/"}}]`, so
 /// stored default rules look like the last case.
 pub fn is_default_rule(rule: &Value) -> bool {
+    // Only an object is a rule at all (`get` answers `None` for anything else).
+    if !rule.is_object() {
+        return false;
+    }
     match rule.get("matches") {
         None | Some(Value::Null) => true,
         Some(Value::Array(ms)) => ms.is_empty() || (ms.len() == 1 && is_catch_all_match(&ms[0])),
@@ -254,8 +260,11 @@ pub(crate) fn backend_key(r: &Value, ns: &str) -> String {
     }
 }
 
+/// A backendRef's weight (default 1). The API server rejects weights above [`MAX_WEIGHT`], so
+/// a larger one can only come from a source that does not validate; it is clamped so sums of
+/// weights cannot overflow.
 pub(crate) fn backend_weight(r: &Value) -> u64 {
-    r.get("weight").and_then(Value::as_u64).unwrap_or(1)
+    r.get("weight").and_then(Value::as_u64).unwrap_or(1).min(MAX_WEIGHT)
 }
 
 /// The version a backend Service stands for: the suffix after `PARENT-`, else the Service's
@@ -535,6 +544,16 @@ mod tests {
         assert!(!is_default_rule(
             &json!({"matches": [{"path": {"type": "Exact", "value": "/"}}]})
         ));
+    }
+
+    #[test]
+    fn values_that_are_not_rules_are_never_the_default_rule() {
+        // Found by the plan_shift fuzz target: shift wrote backendRefs into a string "rule".
+        for junk in [json!("x"), json!(1), json!(null), json!([])] {
+            assert!(!is_default_rule(&junk), "{junk}");
+        }
+        let route = json!({"spec": {"rules": ["x", {"backendRefs": []}]}});
+        assert_eq!(default_rule_index(&route), Some(1));
     }
 
     #[test]

@@ -98,7 +98,12 @@ pub(crate) fn same_split(a: &[Value], b: &[Value], ns: &str) -> bool {
     if sa == 0 || sb == 0 {
         return sa == sb && a.len() == b.len();
     }
-    ma.len() == mb.len() && ma.iter().all(|(k, wa)| mb.get(k).is_some_and(|wb| wa * sb == wb * sa))
+    ma.len() == mb.len()
+        && ma.iter().all(|(k, wa)| {
+            // u128: the cross products of many maximal weights do not fit in u64.
+            mb.get(k)
+                .is_some_and(|wb| u128::from(*wa) * u128::from(sb) == u128::from(*wb) * u128::from(sa))
+        })
 }
 
 /// Plan `kubectl mesh shift SERVICE VERSION=PERCENT…`.
@@ -128,11 +133,12 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     let sum: u64 = requested.iter().map(|(_, w)| w).sum();
 
     let default_idx = existing.and_then(default_rule_index);
+    // Only objects are backendRefs; anything else in the list is dropped when rewriting it.
     let current: Vec<Value> = match (existing, default_idx) {
         (Some(r), Some(i)) => r
             .pointer(&format!("/spec/rules/{i}/backendRefs"))
             .and_then(Value::as_array)
-            .cloned()
+            .map(|refs| refs.iter().filter(|r| r.is_object()).cloned().collect())
             .unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -631,5 +637,61 @@ mod tests {
             default_backends(&plan.route),
             pairs(&[("reviews-v1", 95), ("reviews-canary", 5)])
         );
+    }
+
+    #[test]
+    fn shift_survives_weights_past_the_api_limit() {
+        // Found by the plan_shift fuzz target: summing such weights overflowed.
+        let snap = bookinfo(
+            vec![route_split(&[("reviews-v1", u64::MAX), ("reviews-v2", u64::MAX)])],
+            true,
+        );
+        let plan = plan_shift(&snap, &req(&[("v3", 20)])).unwrap();
+        assert_eq!(
+            default_backends(&plan.route),
+            pairs(&[("reviews-v1", 40), ("reviews-v2", 40), ("reviews-v3", 20)])
+        );
+        assert_eq!(plan.before[0].percent, 50.0);
+    }
+
+    #[test]
+    fn same_split_compares_many_maximal_weights() {
+        let refs = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"name": format!("reviews-v{}", i % 2), "weight": 1_000_000}))
+                .collect()
+        };
+        let (a, mut b) = (refs(10_000), refs(10_000));
+        assert!(same_split(&a, &b, "bookinfo"));
+        b.push(json!({"name": "reviews-v0", "weight": 1_000_000}));
+        assert!(!same_split(&a, &b, "bookinfo"));
+    }
+
+    #[test]
+    fn shift_leaves_values_that_are_not_rules_alone() {
+        // Found by the plan_shift fuzz target: a string in spec.rules was taken for the
+        // default rule and indexing into it panicked.
+        let mut route = route_v1();
+        route["spec"]["rules"] = json!(["x"]);
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_shift(&snap, &req(&[("v1", 100)])).unwrap();
+        assert_eq!(plan.route["spec"]["rules"][0], json!("x"));
+        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v1", 100)]));
+    }
+
+    #[test]
+    fn shift_drops_backend_refs_that_are_not_objects() {
+        // Found by the plan_shift fuzz target: setting the weight of an array "backendRef"
+        // panicked.
+        let mut route = route_v1();
+        route["spec"]["rules"][0]["backendRefs"] = json!([[], {"name": "reviews-v1", "port": 9080}, 7]);
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_shift(&snap, &req(&[("v3", 10)])).unwrap();
+        assert_eq!(
+            plan.route["spec"]["rules"][0]["backendRefs"],
+            json!([{"name": "reviews-v1", "port": 9080, "weight": 90},
+                   {"name": "reviews-v3", "port": 9080, "weight": 10}])
+        );
+        assert_eq!(plan.before.len(), 1);
     }
 }

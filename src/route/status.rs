@@ -265,4 +265,13 @@ mod tests {
         let order: Vec<&str> = st.iter().map(|s| s.route.as_str()).collect();
         assert_eq!(order, vec!["r3", "r2", "r1"]);
     }
+
+    #[test]
+    fn status_survives_weights_past_the_api_limit() {
+        // Found by the plan_shift fuzz target: summing such weights overflowed.
+        let route = route_split(&[("reviews-v1", u64::MAX), ("reviews-v2", u64::MAX)]);
+        let st = route_status(&[bookinfo(vec![route], true).state]);
+        let percents: Vec<f64> = st[0].rules[0].backends.iter().map(|b| b.percent).collect();
+        assert_eq!(percents, vec![50.0, 50.0]);
+    }
 }

@@ -106,20 +106,21 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
                 ));
             };
             let mut route = route.clone();
-            let kept: Vec<Value> = rules
+            let mut kept: Vec<Value> = rules
                 .into_iter()
                 .enumerate()
                 .filter(|(i, _)| !matching.contains(i))
                 .map(|(_, r)| r)
                 .collect();
+            let mut message = format!("removed the rule for {who} from HTTPRoute {name}");
+            if kept.is_empty() {
+                // `rules: []` is invalid from Gateway API v1.1 on (minItems 1): send everyone to
+                // the Service itself, as a route created by route-user does for everyone else.
+                kept.push(json!({"backendRefs": [{"name": snap.service, "port": port}]}));
+                message.push_str(&format!("; no rule was left, so everyone goes to {}", snap.service));
+            }
             route["spec"]["rules"] = Value::Array(kept);
-            return Ok(plan(
-                route,
-                None,
-                Vec::new(),
-                false,
-                format!("removed the rule for {who} from HTTPRoute {name}"),
-            ));
+            return Ok(plan(route, None, Vec::new(), false, message));
         }
         (Some(v), false) => v,
     };
@@ -292,6 +293,23 @@ mod tests {
         let again = plan_route_user(&bookinfo(vec![plan.route.clone()], true), &req("jason", None)).unwrap();
         assert!(again.noop);
         assert!(again.message.contains("nothing to remove"));
+    }
+
+    #[test]
+    fn route_user_remove_of_the_only_rule_sends_everyone_to_the_service() {
+        // Found by the plan_shift fuzz target: the plan wrote `rules: []`, which Gateway API
+        // v1.1+ rejects (spec.rules minItems 1).
+        let mut route = route_with_user_rule();
+        route["spec"]["rules"].as_array_mut().unwrap().truncate(1);
+        let snap = bookinfo(vec![route], true);
+        let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
+        assert!(!plan.noop && !plan.create);
+        assert_eq!(
+            plan.route["spec"]["rules"],
+            json!([{"backendRefs": [{"name": "reviews", "port": 9080}]}])
+        );
+        assert!(plan.message.contains("everyone goes to reviews"), "{}", plan.message);
+        assert_valid_everywhere(&plan.route);
     }
 
     #[test]
