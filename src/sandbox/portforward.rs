@@ -41,10 +41,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::scenario::{ROOT_CERT_PEM, ROTATED_ROOT_CERT_PEM};
-use super::server::{error_response, lock, rbac_allows, reason_for, take_fault, Query, RespBody, Shared};
+use super::server::{apply_fault, error_response, lock, rbac_allows, FaultOutcome, Query, RespBody, Shared};
 use super::status::ApiError;
 use super::store::{format_ts, Store};
-use super::{FaultAction, RequestRecord};
+use super::RequestRecord;
 
 /// The binary channel protocol the kubelet's port-forward speaks.
 pub const PROTOCOL_V4: &str = "v4.channel.k8s.io";
@@ -95,28 +95,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
         format!("{path}?{raw_query}")
     };
     let mut break_after_ports = false;
-    if let Some(fault) = take_fault(&shared, &method, &full) {
-        if let Some(d) = fault.latency {
-            tokio::time::sleep(d).await;
-        }
-        match &fault.action {
-            FaultAction::Delay => {}
-            FaultAction::Status { code, message } => {
-                let mut e = ApiError::new(*code, reason_for(*code), message.clone());
-                e.retry_after = fault.retry_after;
-                record.status = *code;
-                lock(&shared.log).push(record);
-                return Ok(error_response(&e));
-            }
-            FaultAction::Reset => {
-                lock(&shared.log).push(record);
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "fault: connection reset",
-                ));
-            }
-            FaultAction::ResetMidBody => break_after_ports = true,
-        }
+    match apply_fault(&shared, &method, &full, &mut record).await {
+        FaultOutcome::None => {}
+        FaultOutcome::Answer(answer) => return answer,
+        // Upgrade, send the port frames, then break the stream.
+        FaultOutcome::ResetMidBody => break_after_ports = true,
     }
     let answer = prepare(&shared, &req, &raw_query);
     match answer {

@@ -302,6 +302,49 @@ pub fn rbac_allows(rules: &Option<Vec<RbacRule>>, verb: &str, group: &str, resou
     }
 }
 
+/// What an injected fault decided for one request.
+pub(super) enum FaultOutcome {
+    /// No fault (or only latency): handle the request normally.
+    None,
+    /// The fault answered (a Status) or dropped the connection; the request is logged.
+    Answer(Result<Resp, io::Error>),
+    /// Start answering, then break the connection: how depends on the endpoint.
+    ResetMidBody,
+}
+
+/// Apply the first fault matching this request: its latency, then its action.
+pub(super) async fn apply_fault(
+    shared: &Shared,
+    method: &Method,
+    path_and_query: &str,
+    record: &mut RequestRecord,
+) -> FaultOutcome {
+    let Some(fault) = take_fault(shared, method, path_and_query) else {
+        return FaultOutcome::None;
+    };
+    if let Some(d) = fault.latency {
+        tokio::time::sleep(d).await;
+    }
+    match &fault.action {
+        FaultAction::Delay => FaultOutcome::None,
+        FaultAction::Status { code, message } => {
+            let mut e = ApiError::new(*code, reason_for(*code), message.clone());
+            e.retry_after = fault.retry_after;
+            record.status = *code;
+            lock(&shared.log).push(record.clone());
+            FaultOutcome::Answer(Ok(error_response(&e)))
+        }
+        FaultAction::Reset => {
+            lock(&shared.log).push(record.clone());
+            FaultOutcome::Answer(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "fault: connection reset",
+            )))
+        }
+        FaultAction::ResetMidBody => FaultOutcome::ResetMidBody,
+    }
+}
+
 pub(super) fn take_fault(shared: &Shared, method: &Method, path_and_query: &str) -> Option<Fault> {
     let mut faults = lock(&shared.faults);
     let idx = faults.iter().position(|f| {
@@ -371,41 +414,22 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     } else {
         format!("{path}?{raw_query}")
     };
-    if let Some(fault) = take_fault(&shared, &method, &full) {
-        if let Some(d) = fault.latency {
-            tokio::time::sleep(d).await;
-        }
-        match &fault.action {
-            FaultAction::Delay => {}
-            FaultAction::Status { code, message } => {
-                let reason = reason_for(*code);
-                let mut e = ApiError::new(*code, reason, message.clone());
-                e.retry_after = fault.retry_after;
-                record.status = *code;
-                lock(&shared.log).push(record);
-                return Ok(error_response(&e));
-            }
-            FaultAction::Reset => {
-                lock(&shared.log).push(record);
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "fault: connection reset",
-                ));
-            }
-            FaultAction::ResetMidBody => {
-                let (tx, rx) = mpsc::channel(2);
-                let _ = tx.try_send(Ok(Bytes::from_static(b"{\"kind\":\"")));
-                let _ = tx.try_send(Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "fault: reset mid-body",
-                )));
-                record.status = 200;
-                lock(&shared.log).push(record);
-                let mut r = Response::new(RespBody::Stream(rx));
-                r.headers_mut()
-                    .insert("content-type", HeaderValue::from_static("application/json"));
-                return Ok(r);
-            }
+    match apply_fault(&shared, &method, &full, &mut record).await {
+        FaultOutcome::None => {}
+        FaultOutcome::Answer(answer) => return answer,
+        FaultOutcome::ResetMidBody => {
+            let (tx, rx) = mpsc::channel(2);
+            let _ = tx.try_send(Ok(Bytes::from_static(b"{\"kind\":\"")));
+            let _ = tx.try_send(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "fault: reset mid-body",
+            )));
+            record.status = 200;
+            lock(&shared.log).push(record);
+            let mut r = Response::new(RespBody::Stream(rx));
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            return Ok(r);
         }
     }
     let resp = dispatch(&shared, &method, &path, &q, &content_type, &body, wants_table).await;
@@ -838,8 +862,12 @@ fn stream_response(rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Resp {
     r
 }
 
-/// Serve connections from a listener until the task is aborted.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+/// Accept connections until the task is aborted, each served on its own task by `serve_one`.
+pub async fn accept_loop<F, Fut>(listener: tokio::net::TcpListener, serve_one: F)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, _) = match listener.accept().await {
@@ -849,17 +877,26 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        conns.spawn(serve_one(stream));
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+/// Serve plain HTTP connections from a listener until the task is aborted.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    accept_loop(listener, move |stream| {
         let shared = shared.clone();
-        conns.spawn(async move {
+        async move {
             let svc = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 async move { handle(shared, req).await }
             });
+            // Upgrades: port-forward WebSockets.
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .with_upgrades()
                 .await;
-        });
-        while conns.try_join_next().is_some() {}
-    }
+        }
+    })
+    .await
 }

@@ -338,18 +338,10 @@ async fn handle_authenticated(
 
 /// Serve HTTPS connections from a listener until the task is aborted.
 pub async fn serve_tls(listener: tokio::net::TcpListener, shared: Arc<Shared>, tls: Arc<TlsState>) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+    super::server::accept_loop(listener, move |stream| {
         let shared = shared.clone();
         let tls = tls.clone();
-        conns.spawn(async move {
+        async move {
             // A client that rejects our certificate (wrong CA) ends the handshake here.
             let Ok(stream) = tls.acceptor.accept(stream).await else {
                 return;
@@ -366,9 +358,9 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, shared: Arc<Shared>, t
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .with_upgrades()
                 .await;
-        });
-        while conns.try_join_next().is_some() {}
-    }
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
