@@ -4,7 +4,6 @@
 //! Skipped (visibly) when absent, required when `MESH_REQUIRE_SHARED=1`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -15,17 +14,9 @@ use kubectl_mesh::route::{
 use kubectl_mesh::schema::CrdSchema;
 use serde_json::{json, Value};
 
-fn fixtures() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!("shared fixtures missing at {} and MESH_REQUIRE_SHARED=1", p.display());
-    }
-    eprintln!("skipping: shared fixtures not found at {}", p.display());
-    None
-}
+#[path = "common/fixtures.rs"]
+mod common_fixtures;
+use common_fixtures::shared_fixtures as fixtures;
 
 fn read(rel: &str) -> String {
     let dir = fixtures().unwrap();

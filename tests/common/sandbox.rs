@@ -62,19 +62,10 @@ impl Env {
     }
 }
 
-/// `<crate>/../shared/fixtures`, or None (with a visible skip message) when absent; panics when absent
-/// and `MESH_REQUIRE_SHARED=1`.
-pub fn shared_fixtures() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!("shared fixtures missing at {} and MESH_REQUIRE_SHARED=1", p.display());
-    }
-    eprintln!("skipping: shared fixtures not found at {}", p.display());
-    None
-}
+#[path = "fixtures.rs"]
+mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::shared_fixtures;
 
 /// Whether the real `kubectl` binary can run here; prints a visible skip otherwise. Panics when absent
 /// and `MESH_REQUIRE_KUBECTL=1`.

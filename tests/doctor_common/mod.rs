@@ -30,22 +30,10 @@ pub fn new_root() -> String {
     fixture("root-2026-11-15.pem")
 }
 
-/// Root of /work/shared/fixtures, or None (after saying so) when absent; panics when absent
-/// and MESH_REQUIRE_SHARED=1.
-pub fn shared_fixtures() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!(
-            "shared fixtures required (MESH_REQUIRE_SHARED=1) but {} is missing",
-            p.display()
-        );
-    }
-    eprintln!("skipping: shared fixtures not found at {}", p.display());
-    None
-}
+#[path = "../common/fixtures.rs"]
+mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::shared_fixtures;
 
 pub fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
