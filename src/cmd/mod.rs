@@ -130,6 +130,18 @@ impl From<crate::route::PlanError> for MeshError {
     }
 }
 
+/// `--route NAME` of shift and route-user, validated as an object name before anything is sent.
+pub fn route_flag(route: Option<&str>) -> Result<Option<String>> {
+    match route {
+        Some(r) => {
+            crate::names::check_dns1123_subdomain(r)
+                .map_err(|why| MeshError::usage(format!("invalid --route {r:?}: {why}")))?;
+            Ok(Some(r.to_string()))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The namespace a single-namespace command acts in: `-n`, else the context's.
 pub fn target_namespace(ctx: &Ctx, cluster: &Cluster) -> Result<String> {
     Ok(ctx

@@ -65,11 +65,7 @@ impl TryFrom<&RouteUserArgs> for RouteUserRequest {
             Some(&args.header),
             args.remove,
         )?;
-        if let Some(route) = &args.route {
-            crate::names::check_dns1123_subdomain(route)
-                .map_err(|why| MeshError::usage(format!("invalid --route {route:?}: {why}")))?;
-        }
-        req.route_name = args.route.clone();
+        req.route_name = crate::cmd::route_flag(args.route.as_deref())?;
         req.force = args.force;
         req.create_backends = args.create_backends;
         Ok(req)

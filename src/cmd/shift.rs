@@ -46,11 +46,7 @@ impl TryFrom<&ShiftArgs> for ShiftRequest {
 
     fn try_from(args: &ShiftArgs) -> Result<ShiftRequest> {
         let mut req = ShiftRequest::new(&args.service, &args.weights)?;
-        if let Some(route) = &args.route {
-            crate::names::check_dns1123_subdomain(route)
-                .map_err(|why| crate::error::MeshError::usage(format!("invalid --route {route:?}: {why}")))?;
-        }
-        req.route_name = args.route.clone();
+        req.route_name = crate::cmd::route_flag(args.route.as_deref())?;
         req.force = args.force;
         req.create_backends = args.create_backends;
         Ok(req)
