@@ -81,10 +81,16 @@ where
     F: FnMut(&RouteSnapshot) -> Result<P>,
     V: Fn(&P) -> RouteWrite<'_>,
 {
-    let port_supported = parent_port_supported(cluster).await?;
+    // One round trip of reads: the CRD (does parentRefs[].port exist?) and the namespace's lists, concurrently.
+    let (port_supported, first_state) = tokio::join!(parent_port_supported(cluster), load_state(cluster, namespace));
+    let port_supported = port_supported?;
+    let mut first_state = Some(first_state?);
     let mut last_name = service.to_string();
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
-        let state: NamespaceState = load_state(cluster, namespace).await?;
+        let state: NamespaceState = match first_state.take() {
+            Some(state) => state,
+            None => load_state(cluster, namespace).await?,
+        };
         let snapshot = RouteSnapshot {
             service: service.to_string(),
             state,
@@ -108,8 +114,15 @@ where
                 outcome: Outcome::Planned,
             });
         }
-        for svc in w.services_to_create {
-            match cluster.create(&SERVICES, Some(namespace), svc, opts).await {
+        // The per-version Services the route needs, all in one round trip.
+        let created = futures::future::join_all(
+            w.services_to_create
+                .iter()
+                .map(|svc| cluster.create(&SERVICES, Some(namespace), svc, opts)),
+        )
+        .await;
+        for result in created {
+            match result {
                 Ok(_) => {}
                 Err(e) if e.is_already_exists() => {}
                 Err(e) => return Err(e),

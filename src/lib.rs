@@ -4,6 +4,8 @@
 //! Layout: `cli` (what was typed) → `cmd::*` (one module per subcommand: validate, read a snapshot through
 //! `cluster`, plan with pure functions, apply, render) — `cluster` is the only module that does network IO.
 
+#![forbid(unsafe_code)]
+
 pub mod apply;
 pub mod cli;
 pub mod cluster;

@@ -1,5 +1,7 @@
 //! `kubectl-mesh`: thin main. Parse, run, print the error once with its hint, exit with its code.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

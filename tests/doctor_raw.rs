@@ -116,3 +116,113 @@ fn null_fields_read_as_absent_not_as_undecodable_objects() {
     assert!(snap.decode_errors.is_empty(), "{:?}", snap.decode_errors);
     assert_eq!(snap.pods.as_ref().unwrap().len(), 1);
 }
+
+mod pages {
+    use kubectl_mesh::doctor::{Input, Kind, RawLists, Snapshot, SnapshotDecoder};
+    use serde_json::{json, Value};
+
+    fn page(items: Vec<Value>, token: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "42", "continue": token},
+            "items": items,
+        }))
+        .unwrap()
+    }
+
+    fn pod(name: &str) -> Value {
+        json!({
+            "metadata": {"name": name, "namespace": "a", "labels": {"app": "x"},
+                         "annotations": {"sidecar.istio.io/status": "{\"big\": true}"}},
+            "spec": {"containers": [{"name": "app", "image": "x"}, {"name": "istio-proxy", "image": "proxyv2:1.26"}],
+                     "volumes": [{"name": "v", "emptyDir": {}}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "istio-proxy", "ready": true,
+                                              "state": {"running": {"startedAt": "2026-11-20T00:00:00Z"}}}]}
+        })
+    }
+
+    #[test]
+    fn a_page_decodes_to_the_same_snapshot_as_parsed_items() {
+        let items = vec![pod("p1"), pod("p2")];
+        let mut decoder = SnapshotDecoder::default();
+        let meta = decoder
+            .push(Kind::Pod, Input::Page(&page(items.clone(), "next")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(meta.continue_token, "next");
+        assert_eq!(meta.resource_version, "42");
+        let from_page = decoder.finish();
+        let mut raw = RawLists::new();
+        raw.insert(Kind::Pod, Ok(items));
+        let from_items = Snapshot::from_raw(&raw);
+        assert_eq!(
+            format!("{:?}", from_page.pods),
+            format!("{:?}", from_items.pods),
+            "page and item decoding must agree"
+        );
+        let pods = from_page.pods.unwrap();
+        assert_eq!(pods.len(), 2);
+        assert!(pods[0].ready && pods[0].sidecar.is_some());
+    }
+
+    #[test]
+    fn a_null_or_a_bad_item_in_a_page_costs_only_that_item() {
+        let mut with_null = pod("nulls");
+        with_null["metadata"]["labels"] = Value::Null;
+        with_null["spec"]["initContainers"] = Value::Null;
+        let mut bad = pod("bad");
+        bad["spec"]["containers"] = json!("nope");
+        let mut decoder = SnapshotDecoder::default();
+        let meta = decoder
+            .push(Kind::Pod, Input::Page(&page(vec![pod("good"), with_null, bad], "")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(meta.continue_token, "");
+        let snap = decoder.finish();
+        let names: Vec<_> = snap.pods.as_ref().unwrap().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["good", "nulls"]);
+        assert_eq!(snap.decode_errors.len(), 1, "{:?}", snap.decode_errors);
+        assert!(
+            snap.decode_errors[0].starts_with("Pod bad:"),
+            "{:?}",
+            snap.decode_errors
+        );
+    }
+
+    #[test]
+    fn a_page_that_is_not_json_is_an_error() {
+        let mut decoder = SnapshotDecoder::default();
+        assert!(decoder
+            .push(Kind::Pod, Input::Page(b"<html>proxy error</html>"))
+            .is_err());
+    }
+
+    #[test]
+    fn a_restarted_list_forgets_its_earlier_pages_and_merge_keeps_the_first_failure() {
+        let mut one = SnapshotDecoder::default();
+        one.push(Kind::Pod, Input::Page(&page(vec![pod("p1")], "t"))).unwrap();
+        one.clear(Kind::Pod);
+        one.push(Kind::Pod, Input::Page(&page(vec![pod("p1"), pod("p2")], "")))
+            .unwrap();
+        let mut two = SnapshotDecoder::default();
+        two.push(Kind::Pod, Input::Page(&page(vec![pod("p3")], ""))).unwrap();
+        let mut all = SnapshotDecoder::default();
+        all.merge(one);
+        all.merge(two);
+        let snap = all.finish();
+        assert_eq!(snap.pods.as_ref().unwrap().len(), 3);
+        assert!(snap.pod("a", "p3").is_some());
+        // A kind never listed is unavailable, not empty.
+        assert!(snap.gateways.is_err());
+
+        let mut failed = SnapshotDecoder::default();
+        failed.push(Kind::Pod, Input::Page(&page(vec![pod("p1")], ""))).unwrap();
+        failed.fail(
+            Kind::Pod,
+            kubectl_mesh::doctor::Unavailable::forbidden_list(Kind::Pod, Some("b")),
+        );
+        failed.fail(Kind::Pod, kubectl_mesh::doctor::Unavailable::NotServed);
+        assert_eq!(failed.finish().pods.unwrap_err().to_string(), "needs list pods in b");
+    }
+}

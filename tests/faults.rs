@@ -134,8 +134,10 @@ fn a_conflict_storm_on_route_user_stops_after_bounded_retries() {
 
 #[test]
 fn recover_wait_survives_watches_that_end_early() {
+    // Long enough that, even on a loaded machine, the pods are not Ready yet when the first watch breaks (so a
+    // second watch is needed); short enough to keep the test quick.
     let opts = ServerOptions {
-        ready_delay: Some(Duration::from_millis(1500)),
+        ready_delay: Some(Duration::from_millis(3000)),
         ..ServerOptions::default()
     };
     let m = Mesh::with_options(bookinfo().stale_root_cert(), opts);
@@ -166,4 +168,45 @@ fn recover_honours_429_on_a_restart_patch() {
     let r = m.run(&["recover", "--yes"]);
     r.assert_code(0);
     assert_eq!(m.stored_writes().into_iter().filter(|w| w.method == "PATCH").count(), 2);
+}
+
+#[test]
+fn an_expired_continue_token_restarts_the_list_without_duplicates() {
+    // 1,200 load pods + Bookinfo: three pages of pods. The second page's token expires (410, as after etcd
+    // compaction); the list starts over, and doctor reports exactly what it reports without the fault.
+    let m = Mesh::with(bookinfo().pods(1200));
+    let doctor = || {
+        let r = m.run(&["doctor", "-A", "-o", "json"]);
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        r.json()
+    };
+    let expected = doctor();
+    let sidecars = expected["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "stale-sidecar-cert")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(sidecars.starts_with("all 12"), "every pod is checked once: {sidecars}");
+    m.server.clear_log();
+    m.server.inject(
+        Fault::status(410, "The provided continue parameter is too old")
+            .path("/api/v1/pods?limit=500&continue=")
+            .once(),
+    );
+    assert_eq!(doctor(), expected);
+    let pod_lists: Vec<_> = m
+        .server
+        .requests()
+        .into_iter()
+        .filter(|q| q.path == "/api/v1/pods")
+        .map(|q| (q.status, q.query.contains("continue=")))
+        .collect();
+    assert_eq!(
+        pod_lists,
+        [(200, false), (410, true), (200, false), (200, true), (200, true)],
+        "first page, expired token, then the whole list again"
+    );
 }

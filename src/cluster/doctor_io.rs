@@ -1,4 +1,5 @@
-//! Reading doctor's snapshot: one paginated LIST per kind and namespace in scope, at most 8 at a time, each
+//! Reading doctor's snapshot: one paginated LIST per kind and namespace in scope, at most 8 at a time, decoded
+//! page by page into the small model doctor checks (never a whole list of JSON held at once), each
 //! failure recorded per kind (a forbidden list makes its checks `skipped`, never a crash). Only an unreachable
 //! server, a timeout or rejected credentials abort: nothing can be checked then.
 
@@ -7,8 +8,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cluster::{Cluster, ListParams, Res};
-use crate::doctor::{Kind, RawLists, Scope, Unavailable};
+use crate::cluster::{Cluster, ListMeta, ListParams, PageSink, Res};
+use crate::doctor::{Input, Kind, Scope, Snapshot, SnapshotDecoder, Unavailable};
 use crate::error::{MeshError, Result};
 
 const PARALLEL_LISTS: usize = 8;
@@ -23,8 +24,25 @@ fn res_of(kind: Kind) -> Res {
     }
 }
 
-/// LIST every kind doctor needs within `scope`.
-pub async fn read_raw_lists(cluster: &Cluster, scope: &Scope) -> Result<RawLists> {
+/// Feeds one LIST's pages of `kind` into a decoder of its own.
+struct KindSink {
+    kind: Kind,
+    decoder: SnapshotDecoder,
+}
+
+impl PageSink for KindSink {
+    fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error> {
+        Ok(self.decoder.push(self.kind, Input::Page(body))?.unwrap_or_default())
+    }
+
+    fn restart(&mut self) {
+        self.decoder.clear(self.kind);
+    }
+}
+
+/// LIST every kind doctor needs within `scope`, decoding each page as it arrives (on the task that read it), so
+/// the JSON is never held beyond one page per LIST in flight.
+pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot> {
     let limit = Arc::new(Semaphore::new(PARALLEL_LISTS));
     let mut tasks = JoinSet::new();
     for kind in Kind::ALL {
@@ -38,8 +56,14 @@ pub async fn read_raw_lists(cluster: &Cluster, scope: &Scope) -> Result<RawLists
                     field_selector: kind.field_selector().map(str::to_string),
                     ..Default::default()
                 };
-                let result = cluster.list(&res, req.namespace.as_deref(), &params).await;
-                (kind, req.namespace, result)
+                let mut sink = KindSink {
+                    kind,
+                    decoder: SnapshotDecoder::default(),
+                };
+                let result = cluster
+                    .list_pages(&res, req.namespace.as_deref(), &params, &mut sink)
+                    .await;
+                (kind, req.namespace, result.map(|_| sink.decoder))
             });
         }
     }
@@ -58,15 +82,16 @@ pub async fn read_raw_lists(cluster: &Cluster, scope: &Scope) -> Result<RawLists
     }
     // Deterministic merge order, whatever order the answers came in.
     results.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
-    let mut raw = RawLists::new();
+    let mut snapshot = SnapshotDecoder::default();
     for (kind, namespace, result) in results {
-        let entry = match result {
-            Ok(list) => Ok(list.items),
-            Err(MeshError::Forbidden { .. }) => Err(Unavailable::forbidden_list(kind, namespace.as_deref())),
-            Err(MeshError::NotServed { .. }) => Err(Unavailable::NotServed),
-            Err(e) => Err(Unavailable::Failed(e.to_string())),
-        };
-        raw.merge(kind, entry);
+        match result {
+            Ok(decoder) => snapshot.merge(decoder),
+            Err(MeshError::Forbidden { .. }) => {
+                snapshot.fail(kind, Unavailable::forbidden_list(kind, namespace.as_deref()))
+            }
+            Err(MeshError::NotServed { .. }) => snapshot.fail(kind, Unavailable::NotServed),
+            Err(e) => snapshot.fail(kind, Unavailable::Failed(e.to_string())),
+        }
     }
-    Ok(raw)
+    Ok(snapshot.finish())
 }

@@ -96,6 +96,60 @@ pub struct ListResult {
     pub resource_version: String,
 }
 
+/// The `metadata` of a list page: what pagination needs.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ListMeta {
+    #[serde(rename = "resourceVersion", deserialize_with = "null_as_default")]
+    pub resource_version: String,
+    #[serde(rename = "continue", deserialize_with = "null_as_default")]
+    pub continue_token: String,
+}
+
+/// Where [`Cluster::list_pages`] delivers pages.
+pub trait PageSink: Send {
+    /// Decode one page body (a `…List` object) and keep what is needed; return the page's list metadata.
+    fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error>;
+    /// The list starts over (its continue token expired): forget every item received so far.
+    fn restart(&mut self);
+}
+
+/// `null` (which some servers send for empty values) decodes as the default.
+pub fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// One list page decoded with items of type `T` (unknown fields skipped without allocating).
+#[derive(serde::Deserialize)]
+#[serde(bound = "T: serde::Deserialize<'de>")]
+pub struct Page<T> {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: ListMeta,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub items: Vec<T>,
+}
+
+/// The plain sink: every item as JSON.
+#[derive(Default)]
+struct ValuePages(Vec<Value>);
+
+impl PageSink for ValuePages {
+    fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error> {
+        let page: Page<Value> = serde_json::from_slice(body)?;
+        self.0.extend(page.items);
+        Ok(page.metadata)
+    }
+
+    fn restart(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// Selectors for LISTs.
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
@@ -380,6 +434,24 @@ impl Cluster {
 
     /// LIST every item, following `continue` tokens; an expired token (410) restarts the list, at most twice.
     pub async fn list(&self, res: &Res, ns: Option<&str>, params: &ListParams) -> Result<ListResult> {
+        let mut items = ValuePages::default();
+        let resource_version = self.list_pages(res, ns, params, &mut items).await?;
+        Ok(ListResult {
+            items: items.0,
+            resource_version,
+        })
+    }
+
+    /// LIST page by page, handing each page's body to `sink` as it arrives, so a caller decodes only the fields it
+    /// needs and never holds more than one page of JSON. Follows `continue` tokens; an expired token (410) restarts
+    /// the list (the sink is told to forget what it got), at most twice. Returns the list's resourceVersion.
+    pub async fn list_pages(
+        &self,
+        res: &Res,
+        ns: Option<&str>,
+        params: &ListParams,
+        sink: &mut dyn PageSink,
+    ) -> Result<String> {
         let intent = Intent {
             verb: "list",
             res,
@@ -389,7 +461,6 @@ impl Cluster {
         let limit = params.limit.unwrap_or(PAGE_SIZE).to_string();
         let mut restarts = 0;
         'restart: loop {
-            let mut out = ListResult::default();
             let mut token = String::new();
             loop {
                 let path = format!(
@@ -408,27 +479,15 @@ impl Cluster {
                         self.log(6, || {
                             format!("continue token expired; restarting the list of {}", res.plural)
                         });
+                        sink.restart();
                         continue 'restart;
                     }
                     other => other?,
                 };
-                let mut page = decode(&answer.body, &path)?;
-                if let Some(items) = page.get_mut("items").and_then(Value::as_array_mut) {
-                    out.items.append(items);
-                }
-                let meta = page.get("metadata");
-                out.resource_version = meta
-                    .and_then(|m| m.get("resourceVersion"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                token = meta
-                    .and_then(|m| m.get("continue"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let meta = sink.page(&answer.body).map_err(|e| undecodable(&path, e))?;
+                token = meta.continue_token;
                 if token.is_empty() {
-                    return Ok(out);
+                    return Ok(meta.resource_version);
                 }
             }
         }
@@ -550,11 +609,15 @@ fn query_of(pairs: &[(&'static str, String)]) -> String {
 }
 
 fn decode(body: &[u8], path: &str) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| MeshError::Api {
+    serde_json::from_slice(body).map_err(|e| undecodable(path, e))
+}
+
+fn undecodable(path: &str, e: serde_json::Error) -> MeshError {
+    MeshError::Api {
         code: 200,
         reason: "UndecodableBody".into(),
         message: format!("the answer to {path} is not JSON: {e}"),
-    })
+    }
 }
 
 fn not_served_hint(res: &Res) -> String {

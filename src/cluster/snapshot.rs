@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::resource::{CRDS, ENDPOINTSLICES, HTTPROUTES, PODS, SERVICES};
-use crate::cluster::{Cluster, ListParams};
+use crate::cluster::{Cluster, ListMeta, ListParams, Page, PageSink};
 use crate::error::{MeshError, Result};
 use crate::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
 
@@ -34,7 +35,7 @@ fn namespace_of(v: &Value) -> String {
         .to_string()
 }
 
-pub fn service_info(v: &Value) -> ServiceInfo {
+fn service_info(v: &Value) -> ServiceInfo {
     ServiceInfo {
         name: name_of(v),
         labels: string_map(v.pointer("/metadata/labels")),
@@ -57,7 +58,7 @@ pub fn service_info(v: &Value) -> ServiceInfo {
     }
 }
 
-pub fn pod_info(v: &Value) -> PodInfo {
+fn pod_info(v: &Value) -> PodInfo {
     let ready = v
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -74,49 +75,221 @@ pub fn pod_info(v: &Value) -> PodInfo {
     }
 }
 
-/// Routes, Services, EndpointSlices and Pods of one namespace, as listed.
-type RawNamespace = (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>);
+// ---------- slim shapes: only the fields the route code reads, decoded straight from each page ----------
 
-/// Group raw lists (possibly across namespaces) into per-namespace states.
-pub fn group_states(
-    routes: Vec<Value>,
-    services: Vec<Value>,
-    slices: Vec<Value>,
-    pods: Vec<Value>,
-) -> Vec<NamespaceState> {
-    let mut by_ns: BTreeMap<String, RawNamespace> = BTreeMap::new();
-    for r in routes {
-        by_ns.entry(namespace_of(&r)).or_default().0.push(r);
-    }
-    for s in services {
-        by_ns.entry(namespace_of(&s)).or_default().1.push(s);
-    }
-    for s in slices {
-        by_ns.entry(namespace_of(&s)).or_default().2.push(s);
-    }
-    for p in pods {
-        by_ns.entry(namespace_of(&p)).or_default().3.push(p);
-    }
-    by_ns
-        .into_iter()
-        .map(|(namespace, (routes, services, slices, pods))| NamespaceState {
-            namespace,
-            routes,
-            services: services.iter().map(service_info).collect(),
-            ready_endpoints: ready_endpoints_from_slices(&slices),
-            pods: pods.iter().map(pod_info).collect(),
-        })
-        .collect()
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MetaSlim {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
 }
 
-/// Everything the route planners read, for one namespace or all (`None`): four LISTs in parallel.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PortSlim {
+    name: Option<String>,
+    port: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ServiceSpecSlim {
+    selector: BTreeMap<String, String>,
+    ports: Vec<PortSlim>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ServiceSlim {
+    metadata: MetaSlim,
+    spec: ServiceSpecSlim,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReadySlim {
+    ready: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EndpointSlim {
+    conditions: ReadySlim,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SliceSlim {
+    metadata: MetaSlim,
+    endpoints: Option<Vec<EndpointSlim>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConditionSlim {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodStatusSlim {
+    conditions: Vec<ConditionSlim>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodSlim {
+    metadata: MetaSlim,
+    status: PodStatusSlim,
+}
+
+/// A Service, a pod, or one EndpointSlice's ready count (Service name, count), with its namespace.
+type InNamespace<T> = (String, T);
+
+fn service_slim(s: ServiceSlim) -> InNamespace<ServiceInfo> {
+    let info = ServiceInfo {
+        name: s.metadata.name,
+        labels: s.metadata.labels,
+        selector: s.spec.selector,
+        ports: s
+            .spec
+            .ports
+            .into_iter()
+            .filter_map(|p| {
+                Some(ServicePort {
+                    name: p.name,
+                    port: i32::try_from(p.port).ok()?,
+                })
+            })
+            .collect(),
+    };
+    (s.metadata.namespace, info)
+}
+
+fn service_value(v: &Value) -> InNamespace<ServiceInfo> {
+    (namespace_of(v), service_info(v))
+}
+
+fn pod_slim(p: PodSlim) -> InNamespace<PodInfo> {
+    let ready = p
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let info = PodInfo {
+        name: p.metadata.name,
+        labels: p.metadata.labels,
+        ready,
+    };
+    (p.metadata.namespace, info)
+}
+
+fn pod_value(v: &Value) -> InNamespace<PodInfo> {
+    (namespace_of(v), pod_info(v))
+}
+
+fn slice_slim(s: SliceSlim) -> InNamespace<Option<(String, u32)>> {
+    let mut meta = s.metadata;
+    let service = meta.labels.remove("kubernetes.io/service-name");
+    let ready = s
+        .endpoints
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e.conditions.ready != Some(false))
+        .count() as u32;
+    (meta.namespace, service.map(|svc| (svc, ready)))
+}
+
+fn slice_value(v: &Value) -> InNamespace<Option<(String, u32)>> {
+    let ready = ready_endpoints_from_slices(std::slice::from_ref(v));
+    (namespace_of(v), ready.into_iter().next())
+}
+
+/// Decodes each page straight into `T` through the slim shape `R`; a page that does not fit the shape (a `null`
+/// where an object belongs) is parsed generically and read with the tolerant `Value` readers instead.
+struct SlimPages<R, T> {
+    items: Vec<T>,
+    convert: fn(R) -> T,
+    fallback: fn(&Value) -> T,
+}
+
+impl<R, T> SlimPages<R, T> {
+    fn new(convert: fn(R) -> T, fallback: fn(&Value) -> T) -> Self {
+        SlimPages {
+            items: Vec::new(),
+            convert,
+            fallback,
+        }
+    }
+}
+
+impl<R, T> PageSink for SlimPages<R, T>
+where
+    R: for<'de> Deserialize<'de> + Send,
+    T: Send,
+{
+    fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error> {
+        if let Ok(page) = serde_json::from_slice::<Page<R>>(body) {
+            self.items.extend(page.items.into_iter().map(self.convert));
+            return Ok(page.metadata);
+        }
+        let page: Page<Value> = serde_json::from_slice(body)?;
+        self.items.extend(page.items.iter().map(self.fallback));
+        Ok(page.metadata)
+    }
+
+    fn restart(&mut self) {
+        self.items.clear();
+    }
+}
+
+/// Group what was listed (possibly across namespaces) into per-namespace states.
+fn group_states(
+    routes: Vec<Value>,
+    services: Vec<InNamespace<ServiceInfo>>,
+    slices: Vec<InNamespace<Option<(String, u32)>>>,
+    pods: Vec<InNamespace<PodInfo>>,
+) -> Vec<NamespaceState> {
+    fn state(by_ns: &mut BTreeMap<String, NamespaceState>, ns: String) -> &mut NamespaceState {
+        by_ns.entry(ns).or_insert_with_key(|ns| NamespaceState {
+            namespace: ns.clone(),
+            ..Default::default()
+        })
+    }
+    let mut by_ns: BTreeMap<String, NamespaceState> = BTreeMap::new();
+    for r in routes {
+        state(&mut by_ns, namespace_of(&r)).routes.push(r);
+    }
+    for (ns, s) in services {
+        state(&mut by_ns, ns).services.push(s);
+    }
+    for (ns, ready) in slices {
+        let entry = state(&mut by_ns, ns);
+        if let Some((svc, n)) = ready {
+            *entry.ready_endpoints.entry(svc).or_insert(0) += n;
+        }
+    }
+    for (ns, p) in pods {
+        state(&mut by_ns, ns).pods.push(p);
+    }
+    by_ns.into_values().collect()
+}
+
+/// Everything the route planners read, for one namespace or all (`None`): four LISTs in parallel, each decoded
+/// page by page into the few fields the planners read (routes are kept whole: they are written back).
 pub async fn load_states(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<NamespaceState>> {
     let all = ListParams::default();
-    let (routes, services, slices, pods) = tokio::join!(
+    let mut services = SlimPages::new(service_slim, service_value);
+    let mut slices = SlimPages::new(slice_slim, slice_value);
+    let mut pods = SlimPages::new(pod_slim, pod_value);
+    let (routes, services_read, slices_read, pods_read) = tokio::join!(
         cluster.list(&HTTPROUTES, ns, &all),
-        cluster.list(&SERVICES, ns, &all),
-        cluster.list(&ENDPOINTSLICES, ns, &all),
-        cluster.list(&PODS, ns, &all),
+        cluster.list_pages(&SERVICES, ns, &all, &mut services),
+        cluster.list_pages(&ENDPOINTSLICES, ns, &all, &mut slices),
+        cluster.list_pages(&PODS, ns, &all, &mut pods),
     );
     let routes = routes.map_err(|e| match e {
         MeshError::NotServed { .. } => MeshError::NotServed {
@@ -125,7 +298,10 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Name
         },
         e => e,
     })?;
-    Ok(group_states(routes.items, services?.items, slices?.items, pods?.items))
+    services_read?;
+    slices_read?;
+    pods_read?;
+    Ok(group_states(routes.items, services.items, slices.items, pods.items))
 }
 
 /// One namespace's state (empty when the namespace holds nothing).

@@ -9,7 +9,7 @@
 use clap::Args;
 
 use crate::cli::{AllNamespacesArg, OutputArgs, OutputFormat};
-use crate::cluster::doctor_io::read_raw_lists;
+use crate::cluster::doctor_io::read_snapshot;
 use crate::cluster::portforward::read_sidecar_certs;
 use crate::cluster::Cluster;
 use crate::cmd::{Ctx, Scope};
@@ -51,8 +51,7 @@ pub fn doctor_scope(scope: &Scope, cluster: &Cluster) -> crate::doctor::Scope {
 
 /// Read and check: shared with `recover`, which acts on the same findings.
 pub async fn diagnose(cluster: &Cluster, scope: &Scope) -> Result<(Snapshot, Vec<Finding>)> {
-    let raw = read_raw_lists(cluster, &doctor_scope(scope, cluster)).await?;
-    let snapshot = Snapshot::from_raw(&raw);
+    let snapshot = read_snapshot(cluster, &doctor_scope(scope, cluster)).await?;
     let findings = run_checks(&snapshot, jiff::Timestamp::now());
     Ok((snapshot, findings))
 }

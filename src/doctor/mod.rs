@@ -13,7 +13,7 @@ pub mod raw;
 mod render;
 
 pub use finding::{Category, Finding, Fix, OwnerKind, ResourceRef, Status};
-pub use model::{PodOwner, Snapshot};
+pub use model::{Input, PodOwner, Snapshot, SnapshotDecoder};
 pub use raw::{Kind, ListRequest, RawLists, Scope, Unavailable};
 pub use render::{render_check_list, render_json, render_table, success};
 

@@ -760,12 +760,51 @@ fn index_of<T>(list: &Avail<T>, key: impl Fn(&T) -> (String, String)) -> HashMap
         .unwrap_or_default()
 }
 
-fn decode<R, T>(raw: &RawLists, kind: Kind, errors: &mut Vec<String>, convert: impl Fn(R) -> T) -> Avail<T>
+/// What a decoder is fed: a page body straight from the server, or items already parsed (tests, RawLists).
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// A `…List` page as the API server sent it.
+    Page(&'a [u8]),
+    /// Items as JSON values.
+    Items(&'a [Value]),
+}
+
+/// Decode `input` into `out`, converting each item with `convert`. A page is decoded in one pass straight into
+/// the small `R` shapes (unknown fields are skipped without allocating); only when that fails (a `null` where an
+/// object belongs, a malformed item) is the page parsed generically and each item decoded on its own, so one bad
+/// item is named in `errors` instead of failing the whole list.
+fn push<R, T>(
+    out: &mut Vec<T>,
+    errors: &mut Vec<String>,
+    kind: Kind,
+    input: Input<'_>,
+    convert: fn(R) -> T,
+) -> Result<Option<crate::cluster::ListMeta>, serde_json::Error>
 where
     R: for<'de> Deserialize<'de>,
 {
-    let items = raw.get(kind)?;
-    let mut out = Vec::with_capacity(items.len());
+    match input {
+        Input::Page(body) => {
+            if let Ok(page) = serde_json::from_slice::<crate::cluster::Page<R>>(body) {
+                out.extend(page.items.into_iter().map(convert));
+                return Ok(Some(page.metadata));
+            }
+            let page: crate::cluster::Page<Value> = serde_json::from_slice(body)?;
+            push_values(out, errors, kind, &page.items, convert);
+            Ok(Some(page.metadata))
+        }
+        Input::Items(items) => {
+            push_values(out, errors, kind, items, convert);
+            Ok(None)
+        }
+    }
+}
+
+fn push_values<R, T>(out: &mut Vec<T>, errors: &mut Vec<String>, kind: Kind, items: &[Value], convert: fn(R) -> T)
+where
+    R: for<'de> Deserialize<'de>,
+{
+    out.reserve(items.len());
     for item in items {
         // `null` means absent in the Kubernetes API; some servers and proxies do send it.
         let decoded = R::deserialize(item).or_else(|e| {
@@ -784,7 +823,6 @@ where
             }
         }
     }
-    Ok(out)
 }
 
 /// Remove `null` members and array elements, recursively; true when something was removed.
@@ -994,109 +1032,234 @@ fn route(r: RouteRaw) -> HttpRoute {
     }
 }
 
+fn replica_set(r: WorkloadRaw) -> ReplicaSet {
+    ReplicaSet {
+        owner: controller_of(&r.metadata.owner_references),
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+    }
+}
+
+fn service(r: ServiceRaw) -> Service {
+    Service {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        labels: r.metadata.labels,
+        type_: r.spec.type_.unwrap_or_else(|| "ClusterIP".to_string()),
+        ports: r
+            .spec
+            .ports
+            .into_iter()
+            .map(|p| ServicePort {
+                name: p.name,
+                port: p.port,
+            })
+            .collect(),
+        selector: r.spec.selector,
+        lb_ingress: !r.status.load_balancer.ingress.is_empty(),
+    }
+}
+
+fn endpoint_slice(r: EndpointSliceRaw) -> EndpointSlice {
+    let eps = r.endpoints.unwrap_or_default();
+    EndpointSlice {
+        service: r
+            .metadata
+            .labels
+            .get("kubernetes.io/service-name")
+            .cloned()
+            .unwrap_or_default(),
+        namespace: r.metadata.namespace,
+        ready: eps.iter().filter(|e| e.conditions.ready != Some(false)).count(),
+        total: eps.len(),
+    }
+}
+
+fn root_cert(mut r: ConfigMapRaw) -> RootCertConfigMap {
+    RootCertConfigMap {
+        namespace: r.metadata.namespace,
+        root_cert_pem: r.data.remove("root-cert.pem"),
+    }
+}
+
+fn peer_authentication(r: PeerAuthRaw) -> PeerAuthentication {
+    PeerAuthentication {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        selector: r.spec.selector.map(|s| s.match_labels).filter(|m| !m.is_empty()),
+        mode: r.spec.mtls.and_then(|m| m.mode).unwrap_or_else(|| "UNSET".to_string()),
+    }
+}
+
+fn gateway(r: GatewayRaw) -> Gateway {
+    Gateway {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        class: r.spec.gateway_class_name,
+        conditions: conditions(r.status.conditions),
+        has_addresses: !r.status.addresses.is_empty(),
+    }
+}
+
+fn crd(r: CrdRaw) -> Crd {
+    Crd {
+        bundle_version: r
+            .metadata
+            .annotations
+            .get("gateway.networking.k8s.io/bundle-version")
+            .cloned(),
+        channel: r.metadata.annotations.get("gateway.networking.k8s.io/channel").cloned(),
+        name: r.metadata.name,
+        group: r.spec.group,
+        plural: r.spec.names.plural,
+        served_versions: r
+            .spec
+            .versions
+            .into_iter()
+            .filter(|v| v.served)
+            .map(|v| v.name)
+            .collect(),
+    }
+}
+
+fn mutating_webhook(r: MwcRaw) -> MutatingWebhookConfiguration {
+    MutatingWebhookConfiguration {
+        name: r.metadata.name,
+        webhooks: r
+            .webhooks
+            .into_iter()
+            .map(|w| Webhook {
+                name: w.name,
+                ca_bundle: w.client_config.ca_bundle,
+            })
+            .collect(),
+    }
+}
+
+fn pdb(r: PdbRaw) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        selector: r.spec.selector.map(|s| s.match_labels),
+        disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
+    }
+}
+
+/// Declares, once, which [`Kind`] fills which [`Snapshot`] list through which raw shape and conversion, and
+/// derives the [`SnapshotDecoder`] from it.
+macro_rules! snapshot_lists {
+    ($($field:ident: $kind:ident, $raw:ty => $ty:ty, $convert:path;)*) => {
+        /// Builds a [`Snapshot`] from list pages as they arrive (or from parsed items), keeping only the decoded
+        /// model: the JSON of a page is dropped as soon as it is decoded. One decoder per LIST can run on its own
+        /// task; [`SnapshotDecoder::merge`] joins them.
+        #[derive(Default)]
+        pub struct SnapshotDecoder {
+            $($field: Vec<$ty>,)*
+            /// Kinds with at least one LIST answered.
+            listed: std::collections::BTreeSet<Kind>,
+            /// Kinds whose LIST failed (the first failure wins).
+            failed: BTreeMap<Kind, Unavailable>,
+            errors: Vec<String>,
+        }
+
+        impl SnapshotDecoder {
+            /// Decode one page (or a batch of items) of `kind`; a page's list metadata is returned.
+            pub fn push(
+                &mut self,
+                kind: Kind,
+                input: Input<'_>,
+            ) -> Result<Option<crate::cluster::ListMeta>, serde_json::Error> {
+                self.listed.insert(kind);
+                match kind {
+                    $(Kind::$kind => push::<$raw, $ty>(&mut self.$field, &mut self.errors, kind, input, $convert),)*
+                }
+            }
+
+            /// Forget every item of `kind` decoded so far (its LIST is starting over).
+            pub fn clear(&mut self, kind: Kind) {
+                match kind {
+                    $(Kind::$kind => self.$field.clear(),)*
+                }
+            }
+
+            /// Add what another decoder collected.
+            pub fn merge(&mut self, other: SnapshotDecoder) {
+                $(self.$field.extend(other.$field);)*
+                self.listed.extend(other.listed);
+                for (kind, why) in other.failed {
+                    self.failed.entry(kind).or_insert(why);
+                }
+                self.errors.extend(other.errors);
+            }
+
+            /// The snapshot: a kind whose LIST failed is `Err` with the reason, one never listed is
+            /// `Err(Failed("not listed"))`.
+            pub fn finish(self) -> Snapshot {
+                let Self { $($field,)* listed, mut failed, errors } = self;
+                let mut avail = |kind: Kind| -> Result<(), Unavailable> {
+                    match failed.remove(&kind) {
+                        Some(why) => Err(why),
+                        None if listed.contains(&kind) => Ok(()),
+                        None => Err(Unavailable::Failed("not listed".to_string())),
+                    }
+                };
+                $(let $field = avail(Kind::$kind).map(|()| $field);)*
+                Snapshot::assemble(Lists { $($field,)* }, errors)
+            }
+        }
+
+        /// The decoded lists, before indexing.
+        struct Lists {
+            $($field: Avail<$ty>,)*
+        }
+    };
+}
+
+snapshot_lists! {
+    namespaces: Namespace, NamespaceRaw => Namespace, namespace;
+    pods: Pod, PodRaw => Pod, pod;
+    deployments: Deployment, WorkloadRaw => Workload, workload;
+    replica_sets: ReplicaSet, WorkloadRaw => ReplicaSet, replica_set;
+    stateful_sets: StatefulSet, WorkloadRaw => Workload, workload;
+    daemon_sets: DaemonSet, WorkloadRaw => Workload, workload;
+    services: Service, ServiceRaw => Service, service;
+    endpoint_slices: EndpointSlice, EndpointSliceRaw => EndpointSlice, endpoint_slice;
+    root_certs: ConfigMap, ConfigMapRaw => RootCertConfigMap, root_cert;
+    peer_authentications: PeerAuthentication, PeerAuthRaw => PeerAuthentication, peer_authentication;
+    gateways: Gateway, GatewayRaw => Gateway, gateway;
+    http_routes: HttpRoute, RouteRaw => HttpRoute, route;
+    crds: CustomResourceDefinition, CrdRaw => Crd, crd;
+    mutating_webhooks: MutatingWebhookConfiguration, MwcRaw => MutatingWebhookConfiguration, mutating_webhook;
+    pdbs: PodDisruptionBudget, PdbRaw => PodDisruptionBudget, pdb;
+}
+
+impl SnapshotDecoder {
+    /// Record that a LIST of `kind` could not be read (the first failure of a kind wins).
+    pub fn fail(&mut self, kind: Kind, why: Unavailable) {
+        self.failed.entry(kind).or_insert(why);
+    }
+}
+
 impl Snapshot {
     /// Decode every list. Never fails: unreadable kinds stay `Err(Unavailable)`, undecodable
     /// items are skipped and named in [`Snapshot::decode_errors`].
     pub fn from_raw(raw: &RawLists) -> Snapshot {
-        let mut errs = Vec::new();
-        let e = &mut errs;
-        let namespaces = decode(raw, Kind::Namespace, e, namespace);
-        let pods = decode(raw, Kind::Pod, e, pod);
-        let deployments = decode(raw, Kind::Deployment, e, workload);
-        let replica_sets = decode(raw, Kind::ReplicaSet, e, |r: WorkloadRaw| ReplicaSet {
-            owner: controller_of(&r.metadata.owner_references),
-            namespace: r.metadata.namespace,
-            name: r.metadata.name,
-        });
-        let stateful_sets = decode(raw, Kind::StatefulSet, e, workload);
-        let daemon_sets = decode(raw, Kind::DaemonSet, e, workload);
-        let services = decode(raw, Kind::Service, e, |r: ServiceRaw| Service {
-            namespace: r.metadata.namespace,
-            name: r.metadata.name,
-            labels: r.metadata.labels,
-            type_: r.spec.type_.unwrap_or_else(|| "ClusterIP".to_string()),
-            ports: r
-                .spec
-                .ports
-                .into_iter()
-                .map(|p| ServicePort {
-                    name: p.name,
-                    port: p.port,
-                })
-                .collect(),
-            selector: r.spec.selector,
-            lb_ingress: !r.status.load_balancer.ingress.is_empty(),
-        });
-        let endpoint_slices = decode(raw, Kind::EndpointSlice, e, |r: EndpointSliceRaw| {
-            let eps = r.endpoints.unwrap_or_default();
-            EndpointSlice {
-                service: r
-                    .metadata
-                    .labels
-                    .get("kubernetes.io/service-name")
-                    .cloned()
-                    .unwrap_or_default(),
-                namespace: r.metadata.namespace,
-                ready: eps.iter().filter(|e| e.conditions.ready != Some(false)).count(),
-                total: eps.len(),
+        let mut decoder = SnapshotDecoder::default();
+        for kind in Kind::ALL {
+            match raw.get(kind) {
+                Ok(items) => {
+                    // Parsed items cannot fail to parse: only single items fail, and those are recorded.
+                    let _ = decoder.push(kind, Input::Items(items));
+                }
+                Err(why) => decoder.fail(kind, why),
             }
-        });
-        let root_certs = decode(raw, Kind::ConfigMap, e, |mut r: ConfigMapRaw| RootCertConfigMap {
-            namespace: r.metadata.namespace,
-            root_cert_pem: r.data.remove("root-cert.pem"),
-        });
-        let peer_authentications = decode(raw, Kind::PeerAuthentication, e, |r: PeerAuthRaw| PeerAuthentication {
-            namespace: r.metadata.namespace,
-            name: r.metadata.name,
-            selector: r.spec.selector.map(|s| s.match_labels).filter(|m| !m.is_empty()),
-            mode: r.spec.mtls.and_then(|m| m.mode).unwrap_or_else(|| "UNSET".to_string()),
-        });
-        let gateways = decode(raw, Kind::Gateway, e, |r: GatewayRaw| Gateway {
-            namespace: r.metadata.namespace,
-            name: r.metadata.name,
-            class: r.spec.gateway_class_name,
-            conditions: conditions(r.status.conditions),
-            has_addresses: !r.status.addresses.is_empty(),
-        });
-        let http_routes = decode(raw, Kind::HttpRoute, e, route);
-        let crds = decode(raw, Kind::CustomResourceDefinition, e, |r: CrdRaw| Crd {
-            bundle_version: r
-                .metadata
-                .annotations
-                .get("gateway.networking.k8s.io/bundle-version")
-                .cloned(),
-            channel: r.metadata.annotations.get("gateway.networking.k8s.io/channel").cloned(),
-            name: r.metadata.name,
-            group: r.spec.group,
-            plural: r.spec.names.plural,
-            served_versions: r
-                .spec
-                .versions
-                .into_iter()
-                .filter(|v| v.served)
-                .map(|v| v.name)
-                .collect(),
-        });
-        let mutating_webhooks = decode(raw, Kind::MutatingWebhookConfiguration, e, |r: MwcRaw| {
-            MutatingWebhookConfiguration {
-                name: r.metadata.name,
-                webhooks: r
-                    .webhooks
-                    .into_iter()
-                    .map(|w| Webhook {
-                        name: w.name,
-                        ca_bundle: w.client_config.ca_bundle,
-                    })
-                    .collect(),
-            }
-        });
-        let pdbs = decode(raw, Kind::PodDisruptionBudget, e, |r: PdbRaw| PodDisruptionBudget {
-            namespace: r.metadata.namespace,
-            name: r.metadata.name,
-            selector: r.spec.selector.map(|s| s.match_labels),
-            disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
-        });
-        let rs_owner = replica_sets
+        }
+        decoder.finish()
+    }
+
+    fn assemble(lists: Lists, decode_errors: Vec<String>) -> Snapshot {
+        let rs_owner = lists
+            .replica_sets
             .as_ref()
             .map(|list| {
                 list.iter()
@@ -1104,8 +1267,25 @@ impl Snapshot {
                     .collect()
             })
             .unwrap_or_default();
-        let pod_index = index_of(&pods, |p| (p.namespace.clone(), p.name.clone()));
-        let deployment_index = index_of(&deployments, |d| (d.namespace.clone(), d.name.clone()));
+        let pod_index = index_of(&lists.pods, |p| (p.namespace.clone(), p.name.clone()));
+        let deployment_index = index_of(&lists.deployments, |d| (d.namespace.clone(), d.name.clone()));
+        let Lists {
+            namespaces,
+            pods,
+            deployments,
+            replica_sets,
+            stateful_sets,
+            daemon_sets,
+            services,
+            endpoint_slices,
+            root_certs,
+            peer_authentications,
+            gateways,
+            http_routes,
+            crds,
+            mutating_webhooks,
+            pdbs,
+        } = lists;
         Snapshot {
             pod_index,
             deployment_index,
@@ -1124,7 +1304,7 @@ impl Snapshot {
             crds,
             mutating_webhooks,
             pdbs,
-            decode_errors: errs,
+            decode_errors,
             rs_owner,
         }
     }
