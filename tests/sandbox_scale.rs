@@ -51,7 +51,11 @@ fn proxy_started_at(pod: &Value) -> Option<jiff::Timestamp> {
 fn raw_get(addr: SocketAddr, path_and_query: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -63,7 +67,10 @@ fn raw_get(addr: SocketAddr, path_and_query: &str) -> (u16, Vec<(String, String)
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     (status, headers, body)
@@ -100,7 +107,9 @@ fn default_scale_cluster_holds_what_its_summary_says() {
     let server = TestServer::start(ServerOptions::default()).unwrap();
     let t = Instant::now();
     let s = server.apply_scale(&scenario).unwrap();
-    eprintln!("built {} pods in {:?}", s.pods, t.elapsed());
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?");
+    eprintln!("built {} pods in {:?}; peak RSS {peak}", s.pods, t.elapsed());
     assert_eq!((s.namespaces, s.pods, s.services, s.routes), (200, 10_000, 1_500, 500));
     server.with_store(|store| {
         assert_eq!(count(store, "", "namespaces"), s.namespaces);
@@ -172,7 +181,12 @@ fn pods_without_sidecars_are_whole_deployments_created_before_injection() {
             .filter(|p| team(p) && !has_proxy(p))
             .map(|p| {
                 let ns = p["metadata"]["namespace"].as_str().unwrap().to_string();
-                (ns, p["metadata"]["labels"]["app"].as_str().unwrap().to_string() + "-" + p["metadata"]["labels"]["version"].as_str().unwrap())
+                (
+                    ns,
+                    p["metadata"]["labels"]["app"].as_str().unwrap().to_string()
+                        + "-"
+                        + p["metadata"]["labels"]["version"].as_str().unwrap(),
+                )
             })
             .collect()
     });
@@ -182,12 +196,18 @@ fn pods_without_sidecars_are_whole_deployments_created_before_injection() {
         let mine: Vec<&Value> = pods
             .iter()
             .filter(|p| {
-                format!("{}-{}", p["metadata"]["labels"]["app"].as_str().unwrap(), p["metadata"]["labels"]["version"].as_str().unwrap())
-                    == *deployment
+                format!(
+                    "{}-{}",
+                    p["metadata"]["labels"]["app"].as_str().unwrap(),
+                    p["metadata"]["labels"]["version"].as_str().unwrap()
+                ) == *deployment
             })
             .collect();
         assert!(!mine.is_empty());
-        assert!(mine.iter().all(|p| !has_proxy(p)), "{ns}/{deployment} is partly injected");
+        assert!(
+            mine.iter().all(|p| !has_proxy(p)),
+            "{ns}/{deployment} is partly injected"
+        );
         // The namespace is injected now, so a restart would fix them: what `recover` relies on.
         let namespace = server.get("namespaces", None, ns).unwrap();
         assert_eq!(namespace["metadata"]["labels"]["istio-injection"], "enabled");
@@ -214,7 +234,14 @@ fn scale_pods_are_as_large_as_real_injected_pods() {
         .find(|c| c["name"] == "istio-proxy")
         .unwrap();
     assert_eq!(proxy["env"].as_array().unwrap().len(), 20);
-    for k in ["readinessProbe", "startupProbe", "resources", "securityContext", "volumeMounts", "ports"] {
+    for k in [
+        "readinessProbe",
+        "startupProbe",
+        "resources",
+        "securityContext",
+        "volumeMounts",
+        "ports",
+    ] {
         assert!(!proxy[k].is_null(), "istio-proxy has no {k}");
     }
     let owner = proxy["env"]
@@ -240,7 +267,10 @@ fn routes_are_schema_valid_mesh_routes_splitting_over_version_services() {
     for r in &routes {
         let ns = r["metadata"]["namespace"].as_str();
         let parent = &r["spec"]["parentRefs"][0];
-        assert_eq!((parent["group"].as_str(), parent["kind"].as_str()), (Some(""), Some("Service")));
+        assert_eq!(
+            (parent["group"].as_str(), parent["kind"].as_str()),
+            (Some(""), Some("Service"))
+        );
         let parent_name = parent["name"].as_str().unwrap();
         assert!(server.get("services", ns, parent_name).is_some());
         // Stored through the CRD schema: its defaults are there.
@@ -254,7 +284,9 @@ fn routes_are_schema_valid_mesh_routes_splitting_over_version_services() {
             assert!(server.get("services", ns, name).is_some(), "{name} missing");
         }
     }
-    assert!(routes.iter().any(|r| r["spec"]["rules"][0]["backendRefs"][1]["weight"].as_i64().unwrap_or(0) > 0));
+    assert!(routes
+        .iter()
+        .any(|r| r["spec"]["rules"][0]["backendRefs"][1]["weight"].as_i64().unwrap_or(0) > 0));
     // The same write path refuses a route the schema forbids.
     let mut bad = routes[0].clone();
     bad["metadata"] = json!({"name": "bad", "namespace": routes[0]["metadata"]["namespace"]});
@@ -269,7 +301,13 @@ fn paginated_pod_list_returns_every_pod_once_and_logs_bytes_sent() {
     let expected: BTreeSet<String> = server.with_store(|store| {
         store
             .all("", "pods")
-            .map(|p| format!("{}/{}", p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap()))
+            .map(|p| {
+                format!(
+                    "{}/{}",
+                    p["metadata"]["namespace"].as_str().unwrap(),
+                    p["metadata"]["name"].as_str().unwrap()
+                )
+            })
             .collect()
     });
     assert!(expected.len() > s.pods);
@@ -285,8 +323,18 @@ fn paginated_pod_list_returns_every_pod_once_and_logs_bytes_sent() {
         let (status, headers, body) = raw_get(server.addr(), &format!("/api/v1/pods?{query}"));
         assert_eq!(status, 200);
         let rec = record_of(&server, "/api/v1/pods", &query);
-        assert_eq!(rec.response_bytes, body.len() as u64, "logged bytes are the bytes received");
-        let length: u64 = headers.iter().find(|(k, _)| k == "content-length").unwrap().1.parse().unwrap();
+        assert_eq!(
+            rec.response_bytes,
+            body.len() as u64,
+            "logged bytes are the bytes received"
+        );
+        let length: u64 = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
         assert_eq!(length, body.len() as u64);
         assert!(rec.started <= rec.finished);
         pages.push(rec);
@@ -294,7 +342,11 @@ fn paginated_pod_list_returns_every_pod_once_and_logs_bytes_sent() {
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 500);
         seen.extend(items.iter().map(|p| {
-            format!("{}/{}", p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap())
+            format!(
+                "{}/{}",
+                p["metadata"]["namespace"].as_str().unwrap(),
+                p["metadata"]["name"].as_str().unwrap()
+            )
         }));
         token = page["metadata"]["continue"].as_str().map(str::to_string);
         if token.is_none() {
@@ -313,19 +365,38 @@ fn paginated_pod_list_returns_every_pod_once_and_logs_bytes_sent() {
 #[test]
 fn streamed_answers_log_the_bytes_actually_sent() {
     let server = TestServer::start(ServerOptions::default()).unwrap();
-    server.apply_scale(&ScaleScenario { namespaces: 1, services: 3, routes: 1, ..small() }).unwrap();
+    server
+        .apply_scale(&ScaleScenario {
+            namespaces: 1,
+            services: 3,
+            routes: 1,
+            ..small()
+        })
+        .unwrap();
     // A watch that times out: its record is completed when the stream ends.
     let query = "watch=true&timeoutSeconds=1";
     let (status, _, body) = raw_get(server.addr(), &format!("/api/v1/namespaces/team-000/pods?{query}"));
     assert_eq!(status, 200);
-    assert!(body.len() > 50 * 5_000, "initial events of 50 pods: {} bytes", body.len());
+    assert!(
+        body.len() > 50 * 5_000,
+        "initial events of 50 pods: {} bytes",
+        body.len()
+    );
     let rec = record_of(&server, "/api/v1/namespaces/team-000/pods", query);
     assert_eq!(rec.response_bytes, body.len() as u64);
     assert!(rec.finished >= rec.started + Duration::from_millis(900), "{rec:?}");
     // A body broken mid-way: only what was sent counts.
-    server.inject(Fault::reset_mid_body().path("/api/v1/namespaces/team-000/services").once());
+    server.inject(
+        Fault::reset_mid_body()
+            .path("/api/v1/namespaces/team-000/services")
+            .once(),
+    );
     let mut s = TcpStream::connect(server.addr()).unwrap();
-    write!(s, "GET /api/v1/namespaces/team-000/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /api/v1/namespaces/team-000/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -361,7 +432,10 @@ fn round_trips_count_concurrent_requests_once() {
     let serial = [at(0, 5), at(5, 9), at(10, 11), at(12, 30)];
     assert_eq!(sequential_round_trips(&serial), 4);
     let mut with_watch = serial.to_vec();
-    with_watch.push(RequestRecord { watch: true, ..at(31, 40) });
+    with_watch.push(RequestRecord {
+        watch: true,
+        ..at(31, 40)
+    });
     assert_eq!(sequential_round_trips(&with_watch), 4);
     assert_eq!(sequential_round_trips(&[]), 0);
 }
@@ -369,13 +443,16 @@ fn round_trips_count_concurrent_requests_once() {
 #[test]
 fn pods_keeps_fifty_a_namespace() {
     let s = ScaleScenario::pods(1_000);
-    assert_eq!((s.namespaces, s.pods_per_namespace, s.services, s.routes), (20, 50, 150, 50));
+    assert_eq!(
+        (s.namespaces, s.pods_per_namespace, s.services, s.routes),
+        (20, 50, 150, 50)
+    );
     let d = ScaleScenario::default();
     assert_eq!(ScaleScenario::pods(10_000), d);
     assert_eq!(ScaleScenario::pods(50_000).namespaces, 1_000);
 }
 
-/// Not run by default: `cargo test --release --test sandbox_scale -- --ignored --nocapture`.
+/// Not run by default (a minute in debug): `cargo test --release --test sandbox_scale -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn fifty_thousand_pods_build_in_well_under_a_minute() {
@@ -390,5 +467,7 @@ fn fifty_thousand_pods_build_in_well_under_a_minute() {
     let t = Instant::now();
     let (_, _, body) = raw_get(server.addr(), "/api/v1/pods?limit=500");
     eprintln!("first page of 500 pods: {} bytes in {:?}", body.len(), t.elapsed());
-    assert!(took < Duration::from_secs(60));
+    if !cfg!(debug_assertions) {
+        assert!(took < Duration::from_secs(60), "took {took:?}");
+    }
 }

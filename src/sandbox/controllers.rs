@@ -375,7 +375,10 @@ pub fn inject_sidecar(store: &Store, ns: &str, pod: &mut Value) {
         mut proxy,
         volumes,
     } = sidecar_parts(&image, native);
-    let app_containers = pod["spec"]["containers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let app_containers = pod["spec"]["containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let names: Vec<&str> = app_containers.iter().filter_map(|c| c["name"].as_str()).collect();
     let (workload, owner) = workload_of(pod, ns);
     let per_pod = [
@@ -518,7 +521,10 @@ fn workload_of(pod: &Value, ns: &str) -> (String, String) {
     let pod_name = name_of(pod);
     let owner = &pod["metadata"]["ownerReferences"][0];
     let (Some(kind), Some(owner_name)) = (owner["kind"].as_str(), owner["name"].as_str()) else {
-        return (pod_name.clone(), format!("kubernetes://apis/v1/namespaces/{ns}/pods/{pod_name}"));
+        return (
+            pod_name.clone(),
+            format!("kubernetes://apis/v1/namespaces/{ns}/pods/{pod_name}"),
+        );
     };
     let hash = pod["metadata"]["labels"]["pod-template-hash"].as_str();
     match (kind, hash.and_then(|h| owner_name.strip_suffix(h)?.strip_suffix('-'))) {
@@ -581,58 +587,69 @@ fn kubelet(store: &mut Store, ns: &str) {
         .filter(|p| p["status"]["phase"] == "Pending" && p["status"]["containerStatuses"].is_null())
         .cloned()
         .collect();
-    let delay = store.settings.ready_delay_ms;
     for mut p in pending {
-        let now = store.now_str();
-        let seq = store.next_seq();
-        let ip = format!("10.244.{}.{}", (seq / 250) % 250, seq % 250 + 2);
-        let ready = delay == 0;
-        let t = if ready { "True" } else { "False" };
-        if p["spec"]["nodeName"].is_null() {
-            p["spec"]["nodeName"] = json!("sandbox-node");
-        }
-        let mut inits = Vec::new();
-        for (i, c) in p["spec"]["initContainers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            if c["restartPolicy"] == "Always" {
-                inits.push(container_status(c, &now, ready, seq * 100 + i as u64));
-            } else {
-                inits.push(json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0, "started": false,
-                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}}));
-            }
-        }
-        let containers: Vec<Value> = p["spec"]["containers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| container_status(c, &now, ready, seq * 100 + 50 + i as u64))
-            .collect();
-        p["status"] = json!({
-            "phase": "Running",
-            "conditions": [
-                {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": now},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                {"type": "Ready", "status": t, "lastTransitionTime": now},
-                {"type": "ContainersReady", "status": t, "lastTransitionTime": now},
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-            ],
-            "hostIP": "172.18.0.2", "hostIPs": [{"ip": "172.18.0.2"}],
-            "podIP": ip, "podIPs": [{"ip": ip}],
-            "startTime": now, "qosClass": "BestEffort",
-        });
-        p["status"]["containerStatuses"] = Value::Array(containers);
-        if !inits.is_empty() {
-            p["status"]["initContainerStatuses"] = Value::Array(inits);
-        }
+        start_pod(store, &mut p);
         let n = name_of(&p);
         store.commit("", "pods", ns, &n, p);
+    }
+}
+
+/// What the kubelet does to one pod: put it on the sandbox node and start its containers now (ready at once
+/// unless [`super::store::StoreSettings::ready_delay_ms`] is set).
+pub(crate) fn start_pod(store: &mut Store, p: &mut Value) {
+    let now = store.now_str();
+    let seq = store.next_seq();
+    let ip = format!("10.244.{}.{}", (seq / 250) % 250, seq % 250 + 2);
+    let ready = store.settings.ready_delay_ms == 0;
+    let t = if ready { "True" } else { "False" };
+    if p["spec"]["nodeName"].is_null() {
+        p["spec"]["nodeName"] = json!("sandbox-node");
+    }
+    let no_containers = Vec::new();
+    let mut inits = Vec::new();
+    for (i, c) in p["spec"]["initContainers"]
+        .as_array()
+        .unwrap_or(&no_containers)
+        .iter()
+        .enumerate()
+    {
+        if c["restartPolicy"] == "Always" {
+            inits.push(container_status(c, &now, ready, seq * 100 + i as u64));
+        } else {
+            inits.push(
+                json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0, "started": false,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}}),
+            );
+        }
+    }
+    let app_containers = p["spec"]["containers"].as_array().unwrap_or(&no_containers);
+    let containers: Vec<Value> = app_containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| container_status(c, &now, ready, seq * 100 + 50 + i as u64))
+        .collect();
+    let sized = |c: &Value| c["resources"].as_object().is_some_and(|r| !r.is_empty());
+    let qos = if app_containers.iter().any(sized) {
+        "Burstable"
+    } else {
+        "BestEffort"
+    };
+    p["status"] = json!({
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+            {"type": "Ready", "status": t, "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": t, "lastTransitionTime": now},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+        ],
+        "hostIP": "172.18.0.2", "hostIPs": [{"ip": "172.18.0.2"}],
+        "podIP": ip, "podIPs": [{"ip": ip}],
+        "startTime": now, "qosClass": qos,
+    });
+    p["status"]["containerStatuses"] = Value::Array(containers);
+    if !inits.is_empty() {
+        p["status"]["initContainerStatuses"] = Value::Array(inits);
     }
 }
 
@@ -714,6 +731,17 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
                 out
             })
             .collect();
+        let slice_name = format!("{sname}-{}", safe_suffix(fnv(sname.as_bytes()), 5));
+        // Unchanged (every pass after the first): no JSON to build, nothing to copy.
+        let slice_current = store
+            .raw("discovery.k8s.io", "endpointslices", ns, &slice_name)
+            .is_some_and(|s| slice_lists(s, &matching, &ports));
+        let endpoints_current = store
+            .raw("", "endpoints", ns, &sname)
+            .is_some_and(|e| endpoints_list(e, &matching, &ports));
+        if slice_current && endpoints_current {
+            continue;
+        }
         let endpoints: Vec<Value> = matching
             .iter()
             .map(|p| {
@@ -741,7 +769,6 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
         } else {
             json!([subset])
         };
-        let slice_name = format!("{sname}-{}", safe_suffix(fnv(sname.as_bytes()), 5));
         let desired_labels = json!({"kubernetes.io/service-name": sname, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"});
         match store
             .raw("discovery.k8s.io", "endpointslices", ns, &slice_name)
@@ -774,6 +801,52 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
             }
         }
     }
+}
+
+/// Whether an address entry (of an EndpointSlice endpoint or an Endpoints subset) is this pod's.
+fn address_of(target: &Value, ip: &Value, pod: &Value) -> bool {
+    target["uid"] == pod["metadata"]["uid"]
+        && *ip == pod["status"]["podIP"]
+        && target["name"] == pod["metadata"]["name"]
+}
+
+/// Whether an EndpointSlice already lists exactly these pods, with their readiness, and these ports.
+fn slice_lists(slice: &Value, pods: &[&Value], ports: &[Value]) -> bool {
+    let Some(eps) = slice["endpoints"].as_array() else {
+        return false;
+    };
+    slice["ports"].as_array().map(Vec::as_slice) == Some(ports)
+        && eps.len() == pods.len()
+        && eps.iter().zip(pods).all(|(e, p)| {
+            address_of(&e["targetRef"], &e["addresses"][0], p)
+                && e["conditions"]["ready"].as_bool() == Some(pod_ready(p))
+                && e["nodeName"] == p["spec"]["nodeName"]
+        })
+}
+
+/// Whether an Endpoints object already lists exactly these pods (ready and not ready) and these ports.
+fn endpoints_list(e: &Value, pods: &[&Value], ports: &[Value]) -> bool {
+    let Some(subsets) = e["subsets"].as_array() else {
+        return false;
+    };
+    if pods.is_empty() {
+        return subsets.is_empty();
+    }
+    let [subset] = subsets.as_slice() else {
+        return false;
+    };
+    let same = |key: &str, ready: bool| {
+        let want: Vec<&&Value> = pods.iter().filter(|p| pod_ready(p) == ready).collect();
+        let have = subset[key].as_array().map(Vec::as_slice).unwrap_or_default();
+        have.len() == want.len()
+            && have
+                .iter()
+                .zip(want)
+                .all(|(a, p)| address_of(&a["targetRef"], &a["ip"], p) && a["nodeName"] == p["spec"]["nodeName"])
+    };
+    subset["ports"].as_array().map(Vec::as_slice) == Some(ports)
+        && same("addresses", true)
+        && same("notReadyAddresses", false)
 }
 
 fn condition(old: &Value, kind: &str, status: &str, reason: &str, message: &str, now: &str) -> Value {

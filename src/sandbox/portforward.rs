@@ -41,7 +41,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::scenario::{ROOT_CERT_PEM, ROTATED_ROOT_CERT_PEM};
-use super::server::{apply_fault, error_response, lock, log_response, rbac_allows, FaultOutcome, Query, RespBody, Shared};
+use super::server::{
+    apply_fault, error_response, lock, log_response, rbac_allows, FaultOutcome, Query, RespBody, Shared,
+};
 use super::status::ApiError;
 use super::store::{format_ts, Store};
 use super::RequestRecord;

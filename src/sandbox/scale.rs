@@ -164,7 +164,8 @@ impl ScaleScenario {
     }
 
     /// Build the cluster in `store` (which should hold no other scenario). Controllers are deferred while a
-    /// namespace is filled and run once per namespace, so 10,000 pods take seconds, not minutes.
+    /// namespace is filled and run once per namespace, and pods start at admission (no Pending copy of each
+    /// is stored), so 10,000 pods take seconds, not minutes.
     pub fn build(&self, store: &mut Store) -> Result<ScaleSummary, SandboxError> {
         store.settings.istio_version = self.istio_version.clone();
         install_istio(store, &self.istio_version, ROTATED_ROOT_CERT_PEM, ROTATED_ROOT_KEY_PEM)?;
@@ -191,14 +192,12 @@ impl ScaleScenario {
             root_cert_not_before: not_before,
         };
         let mut counters = Counters::default();
-        for ns in 0..self.namespaces {
-            let was = store.defer_controllers;
-            store.defer_controllers = true;
-            let result = self.namespace(store, ns, &stale_at, &mut summary, &mut counters);
-            store.defer_controllers = was;
-            result?;
-        }
-        Ok(summary)
+        let saved = (store.defer_controllers, store.start_pods_on_create);
+        store.start_pods_on_create = true;
+        let result =
+            (0..self.namespaces).try_for_each(|ns| self.namespace(store, ns, &stale_at, &mut summary, &mut counters));
+        (store.defer_controllers, store.start_pods_on_create) = saved;
+        result.map(|()| summary)
     }
 
     fn namespace(
@@ -209,6 +208,7 @@ impl ScaleScenario {
         summary: &mut ScaleSummary,
         counters: &mut Counters,
     ) -> Result<(), SandboxError> {
+        store.defer_controllers = true;
         let ns = Self::namespace_name(i);
         let apps = self.apps_in(i);
         let pods = self.pods_per_namespace;
@@ -226,7 +226,7 @@ impl ScaleScenario {
         for (k, (app, version)) in workloads.into_iter().enumerate() {
             let replicas = pods / n + usize::from(k < pods % n);
             counters.deployments += 1;
-            let missing = self.missing_every > 0 && counters.deployments % self.missing_every == 0;
+            let missing = self.missing_every > 0 && counters.deployments.is_multiple_of(self.missing_every);
             let d = deployment(&ns, &app, &version, replicas);
             if missing {
                 summary.missing_sidecar_deployments += 1;
@@ -289,7 +289,7 @@ impl ScaleScenario {
             .collect();
         for name in injected {
             counters.injected_pods += 1;
-            if self.stale_every == 0 || counters.injected_pods % self.stale_every != 0 {
+            if self.stale_every == 0 || !counters.injected_pods.is_multiple_of(self.stale_every) {
                 continue;
             }
             if let Some(pod) = store.raw("", "pods", &ns, &name) {
@@ -355,35 +355,21 @@ fn services(ns: &str, app: &str) -> Vec<Value> {
     out
 }
 
-/// A Deployment shaped like a real one after API-server defaulting (its pods' size is that of real pods).
+/// A Deployment of one app version: an app container with ports, env, resources and a probe, as real ones have.
 fn deployment(ns: &str, app: &str, version: &str, replicas: usize) -> Value {
     let name = format!("{app}-{version}");
     let image = format!("registry.example.com/{ns}/{app}:1.{}.0", &version[1..]);
-    let probe = |path: &str, delay: u32| {
-        json!({"httpGet": {"path": path, "port": APP_PORT, "scheme": "HTTP"}, "initialDelaySeconds": delay,
-            "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3})
-    };
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": {"app": app, "version": version},
-            "annotations": {"deployment.kubernetes.io/revision": "1"}},
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": app, "version": version}},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app, "version": version}},
             "template": {"metadata": {"labels": {"app": app, "version": version}},
-                "spec": {"serviceAccountName": app, "serviceAccount": app,
+                "spec": {"serviceAccountName": app,
                     "containers": [{"name": app, "image": image, "imagePullPolicy": "IfNotPresent",
                         "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
-                        "env": [{"name": "APP_VERSION", "value": version}, {"name": "LOG_LEVEL", "value": "info"},
-                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+                        "env": [{"name": "APP_VERSION", "value": version}, {"name": "LOG_LEVEL", "value": "info"}],
                         "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "50m", "memory": "64Mi"}},
-                        "readinessProbe": probe("/ready", 5), "livenessProbe": probe("/healthz", 15),
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
-                    "dnsPolicy": "ClusterFirst", "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority",
-                    "priority": 0, "restartPolicy": "Always", "schedulerName": "default-scheduler", "securityContext": {},
-                    "terminationGracePeriodSeconds": 30,
-                    "tolerations": [
-                        {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists", "tolerationSeconds": 300},
-                        {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists", "tolerationSeconds": 300}]}}}})
+                        "readinessProbe": {"httpGet": {"path": "/ready", "port": APP_PORT, "scheme": "HTTP"}, "periodSeconds": 10,
+                            "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3}}]}}}})
 }
 
 /// The app's mesh route: parentRef its Service, traffic split over its version Services.

@@ -381,8 +381,8 @@ impl Scenario {
 /// Deployment, Service), its CA Secret `istio-ca-secret` holding `root`/`key`, and the sidecar injector
 /// webhook (injection is done by the sandbox itself; the webhook is there for readers such as `doctor`).
 pub(crate) fn install_istio(store: &mut Store, istio_version: &str, root: &str, key: &str) -> Result<(), SandboxError> {
-store.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}))?;
-let ns = ISTIO_NAMESPACE;
+    store.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}))?;
+    let ns = ISTIO_NAMESPACE;
     let b64 = |s: &str| base64(s.as_bytes());
     let objects = vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "istiod", "namespace": ns}}),
