@@ -372,7 +372,11 @@ impl Scenario {
         })();
         store.defer_controllers = false;
         result?;
+        // Nobody watches a scenario being built: pods may start at admission (no Pending copy of each).
+        let started = store.start_pods_on_create;
+        store.start_pods_on_create = true;
         super::controllers::reconcile(store, "load");
+        store.start_pods_on_create = started;
         Ok(())
     }
 }
