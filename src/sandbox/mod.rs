@@ -38,6 +38,7 @@ mod patch;
 mod portforward;
 mod proto;
 mod registry;
+pub mod scale;
 pub mod scenario;
 mod select;
 mod server;
@@ -59,6 +60,7 @@ use tokio::sync::Notify;
 pub use kubeconfig::{Credentials, Trust, UserAuth};
 pub use patch::{json_patch, merge_patch, strategic_merge, JsonPatchError};
 pub use registry::{CrdVersion, Registry, ResourceType};
+pub use scale::{ScaleScenario, ScaleSummary};
 pub use scenario::{GatewayApiBundle, Scenario};
 pub use select::{FieldSelector, LabelSelector};
 pub use status::{ApiError, Cause};
@@ -262,6 +264,14 @@ pub struct RequestRecord {
     pub watch: bool,
     /// Request body, if any.
     pub body: Option<String>,
+    /// Response body bytes sent (whole LIST pages included; for a watch or a broken stream, what was sent
+    /// before it ended; 0 for a reset connection and for the 101 of a port-forward upgrade).
+    pub response_bytes: u64,
+    /// When the request arrived, measured from the server's start.
+    pub started: Duration,
+    /// When the answer was handed to the connection (a watch: when its stream ended), from the server's
+    /// start. Two requests overlap unless one finished before the other started.
+    pub finished: Duration,
 }
 
 impl RequestRecord {
@@ -269,6 +279,28 @@ impl RequestRecord {
     pub fn is_write(&self) -> bool {
         !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS") && !self.watch
     }
+}
+
+/// Sequential round trips of a set of requests: the longest chain in which each request started after the
+/// previous one finished. Requests a client issues concurrently count once; a client that waits for each
+/// answer before the next request counts every one. Watches are left out (they last as long as the client
+/// wants).
+pub fn sequential_round_trips(records: &[RequestRecord]) -> usize {
+    let mut by_start: Vec<usize> = (0..records.len()).filter(|&i| !records[i].watch).collect();
+    by_start.sort_by_key(|&i| (records[i].started, records[i].finished));
+    let mut by_finish = by_start.clone();
+    by_finish.sort_by_key(|&i| records[i].finished);
+    // chain[i]: the longest chain ending with request i; `best`: the longest ending before the current start.
+    let mut chain = vec![0usize; records.len()];
+    let (mut best, mut done) = (0, 0);
+    for &i in &by_start {
+        while done < by_finish.len() && records[by_finish[done]].finished <= records[i].started {
+            best = best.max(chain[by_finish[done]]);
+            done += 1;
+        }
+        chain[i] = best + 1;
+    }
+    chain.into_iter().max().unwrap_or(0)
 }
 
 /// Errors of the in-process API (loading YAML, scenarios).
@@ -384,6 +416,13 @@ impl Sandbox {
         s.build(&mut store)
     }
 
+    /// Build a scale scenario (see [`scale`]) in this server's store; same as
+    /// `self.with_store(|s| scenario.build(s))`.
+    pub fn apply_scale(&self, scenario: &ScaleScenario) -> Result<ScaleSummary, SandboxError> {
+        let mut store = lock(&self.shared.store);
+        scenario.build(&mut store)
+    }
+
     /// One object by resource name (plural, singular, kind or short name, optionally `.group`).
     pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let store = lock(&self.shared.store);
@@ -452,7 +491,7 @@ impl Sandbox {
 
     /// Every request so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.shared.log).clone()
+        lock(&self.shared.log).records().to_vec()
     }
 
     /// Writes so far (not GET, not watch), excluding `dryRun=All`.
@@ -528,7 +567,8 @@ impl ApiServer {
             store: Mutex::new(store),
             notify,
             faults: Mutex::new(Vec::new()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(server::RequestLog::default()),
+            started: std::time::Instant::now(),
             rbac: Mutex::new(None),
             user: opts.user.clone(),
             address: Mutex::new(addr.to_string()),

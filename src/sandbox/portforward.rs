@@ -41,7 +41,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::scenario::{ROOT_CERT_PEM, ROTATED_ROOT_CERT_PEM};
-use super::server::{apply_fault, error_response, lock, rbac_allows, FaultOutcome, Query, RespBody, Shared};
+use super::server::{
+    apply_fault, error_response, lock, log_response, rbac_allows, FaultOutcome, Query, RespBody, Shared,
+};
 use super::status::ApiError;
 use super::store::{format_ts, Store};
 use super::RequestRecord;
@@ -79,7 +81,8 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
-    let mut record = RequestRecord {
+    let started = shared.elapsed();
+    let record = RequestRecord {
         method: method.to_string(),
         path: path.clone(),
         query: raw_query.clone(),
@@ -88,6 +91,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
         dry_run: false,
         watch: false,
         body: None,
+        response_bytes: 0,
+        started,
+        finished: started,
     };
     let full = if raw_query.is_empty() {
         path.clone()
@@ -95,7 +101,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
         format!("{path}?{raw_query}")
     };
     let mut break_after_ports = false;
-    match apply_fault(&shared, &method, &full, &mut record).await {
+    match apply_fault(&shared, &method, &full, &record).await {
         FaultOutcome::None => {}
         FaultOutcome::Answer(answer) => return answer,
         // Upgrade, send the port frames, then break the stream.
@@ -103,14 +109,10 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     }
     let answer = prepare(&shared, &req, &raw_query);
     match answer {
-        Err(e) => {
-            record.status = e.code;
-            lock(&shared.log).push(record);
-            Ok(error_response(&e))
-        }
+        Err(e) => Ok(log_response(&shared, record, error_response(&e))),
         Ok((response, ports)) => {
-            record.status = response.status().as_u16();
-            lock(&shared.log).push(record);
+            // The answer is the 101 upgrade; what flows over the WebSocket afterwards is not counted.
+            let response = log_response(&shared, record, response);
             let on_upgrade = hyper::upgrade::on(req);
             tokio::spawn(async move {
                 if let Ok(upgraded) = on_upgrade.await {

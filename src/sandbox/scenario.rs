@@ -179,21 +179,10 @@ impl Scenario {
         };
         let ins = |store: &mut Store, v: Value| -> Result<Value, SandboxError> { Ok(store.insert(v)?) };
 
-        // Istio control plane.
         if !self.no_istio {
-            ins(
-                store,
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
-            )?;
-            self.istio(store, root, key)?;
+            install_istio(store, &self.istio_version, root, key)?;
         }
-
-        // Gateway API.
-        if let Some(yaml) = self.gateway_api.crds_yaml() {
-            for crd in parse_yaml_docs(yaml)? {
-                ins(store, crd)?;
-            }
-        }
+        install_gateway_api(store, self.gateway_api)?;
 
         // Bookinfo namespace; with missing_sidecar, details-v1 is created before the label.
         let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}});
@@ -304,45 +293,6 @@ impl Scenario {
         Ok(())
     }
 
-    fn istio(&self, store: &mut Store, root: &str, key: &str) -> Result<(), SandboxError> {
-        let ns = ISTIO_NAMESPACE;
-        let b64 = |s: &str| base64(s.as_bytes());
-        let objects = vec![
-            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "istiod", "namespace": ns}}),
-            json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "istiod", "namespace": ns, "labels": {"app": "istiod", "istio.io/rev": "default", "istio": "pilot"}},
-                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod", "istio": "pilot"}},
-                    "template": {"metadata": {"labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "default", "sidecar.istio.io/inject": "false"}},
-                        "spec": {"serviceAccountName": "istiod", "containers": [{"name": "discovery",
-                            "image": format!("docker.io/istio/pilot:{}", self.istio_version),
-                            "args": ["discovery", "--monitoringAddr=:15014", "--log_output_level=default:info", "--domain", "cluster.local", "--keepaliveMaxServerConnectionAge", "30m"],
-                            "ports": [{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 15010, "protocol": "TCP"}, {"containerPort": 15017, "protocol": "TCP"}]}]}}}}),
-            json!({"apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "istiod", "namespace": ns, "labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "default"}},
-                "spec": {"selector": {"app": "istiod", "istio": "pilot"}, "ports": [
-                    {"name": "grpc-xds", "port": 15010, "protocol": "TCP"},
-                    {"name": "https-dns", "port": 15012, "protocol": "TCP"},
-                    {"name": "https-webhook", "port": 443, "targetPort": 15017, "protocol": "TCP"},
-                    {"name": "http-monitoring", "port": 15014, "protocol": "TCP"}]}}),
-            json!({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "istio-ca-secret", "namespace": ns},
-                "type": "istio.io/ca-root",
-                "data": {"ca-cert.pem": b64(root), "ca-key.pem": b64(key), "cert-chain.pem": "", "key.pem": "", "root-cert.pem": ""}}),
-            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                "metadata": {"name": "istio-sidecar-injector", "labels": {"app": "sidecar-injector", "istio.io/rev": "default"}},
-                "webhooks": [{"name": "namespace.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-                    "failurePolicy": "Fail", "reinvocationPolicy": "Never",
-                    "clientConfig": {"service": {"name": "istiod", "namespace": ns, "path": "/inject", "port": 443}, "caBundle": b64(root)},
-                    "namespaceSelector": {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]},
-                    "objectSelector": {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]},
-                    "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "*"}]}]}),
-        ];
-        for o in objects {
-            store.insert(o)?;
-        }
-        Ok(())
-    }
-
     fn gateway(&self, store: &mut Store) -> Result<(), SandboxError> {
         let ns = DEMO_NAMESPACE;
         let now = store.now_str();
@@ -422,9 +372,66 @@ impl Scenario {
         })();
         store.defer_controllers = false;
         result?;
+        // Nobody watches a scenario being built: pods may start at admission (no Pending copy of each).
+        let started = store.start_pods_on_create;
+        store.start_pods_on_create = true;
         super::controllers::reconcile(store, "load");
+        store.start_pods_on_create = started;
         Ok(())
     }
+}
+
+/// The Istio control plane every scenario with Istio has: namespace `istio-system`, istiod (ServiceAccount,
+/// Deployment, Service), its CA Secret `istio-ca-secret` holding `root`/`key`, and the sidecar injector
+/// webhook (injection is done by the sandbox itself; the webhook is there for readers such as `doctor`).
+pub(crate) fn install_istio(store: &mut Store, istio_version: &str, root: &str, key: &str) -> Result<(), SandboxError> {
+    store.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}))?;
+    let ns = ISTIO_NAMESPACE;
+    let b64 = |s: &str| base64(s.as_bytes());
+    let objects = vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "istiod", "namespace": ns}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "istiod", "namespace": ns, "labels": {"app": "istiod", "istio.io/rev": "default", "istio": "pilot"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod", "istio": "pilot"}},
+                "template": {"metadata": {"labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "default", "sidecar.istio.io/inject": "false"}},
+                    "spec": {"serviceAccountName": "istiod", "containers": [{"name": "discovery",
+                        "image": format!("docker.io/istio/pilot:{}", istio_version),
+                        "args": ["discovery", "--monitoringAddr=:15014", "--log_output_level=default:info", "--domain", "cluster.local", "--keepaliveMaxServerConnectionAge", "30m"],
+                        "ports": [{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 15010, "protocol": "TCP"}, {"containerPort": 15017, "protocol": "TCP"}]}]}}}}),
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "istiod", "namespace": ns, "labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "default"}},
+            "spec": {"selector": {"app": "istiod", "istio": "pilot"}, "ports": [
+                {"name": "grpc-xds", "port": 15010, "protocol": "TCP"},
+                {"name": "https-dns", "port": 15012, "protocol": "TCP"},
+                {"name": "https-webhook", "port": 443, "targetPort": 15017, "protocol": "TCP"},
+                {"name": "http-monitoring", "port": 15014, "protocol": "TCP"}]}}),
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "istio-ca-secret", "namespace": ns},
+            "type": "istio.io/ca-root",
+            "data": {"ca-cert.pem": b64(root), "ca-key.pem": b64(key), "cert-chain.pem": "", "key.pem": "", "root-cert.pem": ""}}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "istio-sidecar-injector", "labels": {"app": "sidecar-injector", "istio.io/rev": "default"}},
+            "webhooks": [{"name": "namespace.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                "failurePolicy": "Fail", "reinvocationPolicy": "Never",
+                "clientConfig": {"service": {"name": "istiod", "namespace": ns, "path": "/inject", "port": 443}, "caBundle": b64(root)},
+                "namespaceSelector": {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]},
+                "objectSelector": {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]},
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "*"}]}]}),
+    ];
+    for o in objects {
+        store.insert(o)?;
+    }
+    Ok(())
+}
+
+/// The Gateway API CRDs of a bundle (nothing for [`GatewayApiBundle::None`]).
+pub(crate) fn install_gateway_api(store: &mut Store, bundle: GatewayApiBundle) -> Result<(), SandboxError> {
+    if let Some(yaml) = bundle.crds_yaml() {
+        for crd in parse_yaml_docs(yaml)? {
+            store.insert(crd)?;
+        }
+    }
+    Ok(())
 }
 
 fn bookinfo_service(name: &str, selector: Value, labels: Value) -> Value {
@@ -451,7 +458,7 @@ fn bookinfo_deployment(app: &str, version: &str, image: &str) -> Value {
                 "spec": {"serviceAccountName": format!("bookinfo-{app}"), "containers": [container]}}}})
 }
 
-fn root_cert_config_map(ns: &str, root: &str) -> Value {
+pub(crate) fn root_cert_config_map(ns: &str, root: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "istio-ca-root-cert", "namespace": ns, "labels": {"istio.io/config": "true"}},
         "data": {"root-cert.pem": root}})
@@ -467,28 +474,34 @@ pub fn backdate_pods(store: &mut Store, ns: &str, selector: &str, at: jiff::Time
         .cloned()
         .collect();
     for mut p in pods {
-        p["metadata"]["creationTimestamp"] = json!(t);
-        p["status"]["startTime"] = json!(t);
-        for key in ["containerStatuses", "initContainerStatuses"] {
-            if let Some(cs) = p["status"].get_mut(key).and_then(Value::as_array_mut) {
-                for c in cs {
-                    if c["state"]["running"].is_object() {
-                        c["state"]["running"]["startedAt"] = json!(t);
-                    }
-                    if c["state"]["terminated"].is_object() {
-                        c["state"]["terminated"]["startedAt"] = json!(t);
-                        c["state"]["terminated"]["finishedAt"] = json!(t);
-                    }
+        backdate_pod(&mut p, &t);
+        let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        store.commit("", "pods", ns, &name, p);
+    }
+}
+
+/// Set a pod's creation and start times and every container's start time to `t` (a sidecar that started
+/// then, as if the pod was not restarted since).
+pub(crate) fn backdate_pod(p: &mut Value, t: &str) {
+    p["metadata"]["creationTimestamp"] = json!(t);
+    p["status"]["startTime"] = json!(t);
+    for key in ["containerStatuses", "initContainerStatuses"] {
+        if let Some(cs) = p["status"].get_mut(key).and_then(Value::as_array_mut) {
+            for c in cs {
+                if c["state"]["running"].is_object() {
+                    c["state"]["running"]["startedAt"] = json!(t);
+                }
+                if c["state"]["terminated"].is_object() {
+                    c["state"]["terminated"]["startedAt"] = json!(t);
+                    c["state"]["terminated"]["finishedAt"] = json!(t);
                 }
             }
         }
-        if let Some(cs) = p["status"]["conditions"].as_array_mut() {
-            for c in cs {
-                c["lastTransitionTime"] = json!(t);
-            }
+    }
+    if let Some(cs) = p["status"]["conditions"].as_array_mut() {
+        for c in cs {
+            c["lastTransitionTime"] = json!(t);
         }
-        let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        store.commit("", "pods", ns, &name, p);
     }
 }
 

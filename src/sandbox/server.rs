@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -29,13 +29,112 @@ pub struct Shared {
     /// Injected faults, checked in order.
     pub faults: Mutex<Vec<Fault>>,
     /// Request log.
-    pub log: Mutex<Vec<RequestRecord>>,
+    pub log: Mutex<RequestLog>,
+    /// When the server started (request times are measured from it).
+    pub started: Instant,
     /// RBAC rules (`None` = everything allowed).
     pub rbac: Mutex<Option<Vec<RbacRule>>>,
     /// User name in Forbidden messages.
     pub user: String,
     /// `host:port` the server listens on.
     pub address: Mutex<String>,
+}
+
+/// The request log: records in arrival-of-answer order, each with an id so a streamed answer can complete
+/// its record when the stream ends.
+#[derive(Default)]
+pub struct RequestLog {
+    records: Vec<RequestRecord>,
+    ids: Vec<u64>,
+    next: u64,
+}
+
+impl RequestLog {
+    /// Append a record; returns its id.
+    pub fn push(&mut self, record: RequestRecord) -> u64 {
+        self.next += 1;
+        self.records.push(record);
+        self.ids.push(self.next);
+        self.next
+    }
+
+    /// Change a record, if it is still in the log.
+    fn update(&mut self, id: u64, f: impl FnOnce(&mut RequestRecord)) {
+        if let Ok(i) = self.ids.binary_search(&id) {
+            f(&mut self.records[i]);
+        }
+    }
+
+    /// The records so far.
+    pub fn records(&self) -> &[RequestRecord] {
+        &self.records
+    }
+
+    /// Forget every record.
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.ids.clear();
+    }
+}
+
+impl Shared {
+    /// Time since the server started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Log `record` as answered by `resp`, with the status and the response body's size. A whole body is
+/// measured here (its length, no copy); a streamed one (watch, fault) is counted as it is sent, and its
+/// record's `response_bytes` and `finished` are completed when the stream ends or the client goes away.
+pub(super) fn log_response(shared: &Arc<Shared>, mut record: RequestRecord, resp: Resp) -> Resp {
+    record.status = resp.status().as_u16();
+    record.finished = shared.elapsed();
+    let (parts, body) = resp.into_parts();
+    match body {
+        RespBody::Full(b) => {
+            record.response_bytes = b.as_ref().map_or(0, |b| b.len() as u64);
+            lock(&shared.log).push(record);
+            Response::from_parts(parts, RespBody::Full(b))
+        }
+        streamed => {
+            let id = lock(&shared.log).push(record);
+            let tracker = StreamLog {
+                shared: shared.clone(),
+                id,
+                sent: 0,
+                done: false,
+            };
+            Response::from_parts(parts, RespBody::Logged(Box::new(streamed), tracker))
+        }
+    }
+}
+
+/// Counts the bytes of a streamed answer and writes them into its log record at the end.
+pub struct StreamLog {
+    shared: Arc<Shared>,
+    id: u64,
+    sent: u64,
+    done: bool,
+}
+
+impl StreamLog {
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let (sent, finished) = (self.sent, self.shared.elapsed());
+        lock(&self.shared.log).update(self.id, |r| {
+            r.response_bytes = sent;
+            r.finished = finished;
+        });
+    }
+}
+
+impl Drop for StreamLog {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// Lock a mutex, recovering from poisoning (a panicking test must not wedge the server).
@@ -49,6 +148,8 @@ pub enum RespBody {
     Full(Option<Bytes>),
     /// Chunks from a channel; an `Err` aborts the connection.
     Stream(mpsc::Receiver<Result<Bytes, io::Error>>),
+    /// A streamed body whose size is logged when it ends (see [`log_response`]).
+    Logged(Box<RespBody>, StreamLog),
 }
 
 impl Body for RespBody {
@@ -59,11 +160,25 @@ impl Body for RespBody {
         match self.get_mut() {
             RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             RespBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
+            RespBody::Logged(inner, log) => {
+                let polled = Pin::new(inner.as_mut()).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        log.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    }
+                    Poll::Ready(_) => log.finish(),
+                    Poll::Pending => {}
+                }
+                polled
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, RespBody::Full(None))
+        match self {
+            RespBody::Logged(inner, _) => inner.is_end_stream(),
+            other => matches!(other, RespBody::Full(None)),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -71,6 +186,7 @@ impl Body for RespBody {
             RespBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             RespBody::Full(None) => SizeHint::with_exact(0),
             RespBody::Stream(_) => SizeHint::default(),
+            RespBody::Logged(inner, _) => inner.size_hint(),
         }
     }
 }
@@ -314,10 +430,10 @@ pub(super) enum FaultOutcome {
 
 /// Apply the first fault matching this request: its latency, then its action.
 pub(super) async fn apply_fault(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     path_and_query: &str,
-    record: &mut RequestRecord,
+    record: &RequestRecord,
 ) -> FaultOutcome {
     let Some(fault) = take_fault(shared, method, path_and_query) else {
         return FaultOutcome::None;
@@ -330,12 +446,12 @@ pub(super) async fn apply_fault(
         FaultAction::Status { code, message } => {
             let mut e = ApiError::new(*code, reason_for(*code), message.clone());
             e.retry_after = fault.retry_after;
-            record.status = *code;
-            lock(&shared.log).push(record.clone());
-            FaultOutcome::Answer(Ok(error_response(&e)))
+            FaultOutcome::Answer(Ok(log_response(shared, record.clone(), error_response(&e))))
         }
         FaultAction::Reset => {
-            lock(&shared.log).push(record.clone());
+            let mut record = record.clone();
+            record.finished = shared.elapsed();
+            lock(&shared.log).push(record);
             FaultOutcome::Answer(Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
                 "fault: connection reset",
@@ -369,6 +485,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     if super::portforward::target(req.uri().path()).is_some() {
         return super::portforward::handle(shared, req).await;
     }
+    let started = shared.elapsed();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
@@ -395,6 +512,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
         dry_run,
         watch,
         body: None,
+        response_bytes: 0,
+        started,
+        finished: started,
     };
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -414,7 +534,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     } else {
         format!("{path}?{raw_query}")
     };
-    match apply_fault(&shared, &method, &full, &mut record).await {
+    match apply_fault(&shared, &method, &full, &record).await {
         FaultOutcome::None => {}
         FaultOutcome::Answer(answer) => return answer,
         FaultOutcome::ResetMidBody => {
@@ -424,18 +544,14 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
                 io::ErrorKind::ConnectionReset,
                 "fault: reset mid-body",
             )));
-            record.status = 200;
-            lock(&shared.log).push(record);
             let mut r = Response::new(RespBody::Stream(rx));
             r.headers_mut()
                 .insert("content-type", HeaderValue::from_static("application/json"));
-            return Ok(r);
+            return Ok(log_response(&shared, record, r));
         }
     }
     let resp = dispatch(&shared, &method, &path, &q, &content_type, &body, wants_table).await;
-    record.status = resp.status().as_u16();
-    lock(&shared.log).push(record);
-    Ok(resp)
+    Ok(log_response(&shared, record, resp))
 }
 
 pub(super) fn reason_for(code: u16) -> &'static str {

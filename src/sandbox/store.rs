@@ -188,6 +188,9 @@ pub struct Store {
     pub warnings: Vec<String>,
     /// While set, writes do not run controllers (bulk scenario building).
     pub(crate) defer_controllers: bool,
+    /// While set, pods start at admission (the kubelet's work is done before the first store), so no Pending
+    /// version of each pod is stored and copied: for building large scenarios nobody watches yet.
+    pub(crate) start_pods_on_create: bool,
 }
 
 /// Validate a name as a lowercase RFC 1123 subdomain.
@@ -382,6 +385,7 @@ impl Store {
             settings,
             notify,
             defer_controllers: false,
+            start_pods_on_create: false,
             warnings: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -1061,6 +1065,9 @@ impl Store {
                 self.init_metadata(rt, nsk, &mut new);
                 if rt.group.is_empty() && rt.plural == "pods" {
                     super::controllers::inject_sidecar(self, nsk, &mut new);
+                    if self.start_pods_on_create {
+                        super::controllers::start_pod(self, &mut new);
+                    }
                 }
             }
             Some(old) => {

@@ -27,7 +27,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use serde_json::json;
 
-use super::server::{handle, lock, RespBody, Shared};
+use super::server::{handle, log_response, RespBody, Shared};
 use super::RequestRecord;
 
 /// HTTPS settings of a sandbox server ([`super::ServerOptions::tls`]).
@@ -318,7 +318,8 @@ async fn handle_authenticated(
         return handle(shared, req).await;
     }
     let query = req.uri().query().unwrap_or_default().to_string();
-    lock(&shared.log).push(RequestRecord {
+    let started = shared.elapsed();
+    let record = RequestRecord {
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
         watch: query.split('&').any(|p| p == "watch=true" || p == "watch=1"),
@@ -332,8 +333,11 @@ async fn handle_authenticated(
         status: 401,
         dry_run: false,
         body: None,
-    });
-    Ok(unauthorized())
+        response_bytes: 0,
+        started,
+        finished: started,
+    };
+    Ok(log_response(&shared, record, unauthorized()))
 }
 
 /// Serve HTTPS connections from a listener until the task is aborted.
