@@ -14,7 +14,6 @@ pub mod snapshot;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -161,7 +160,7 @@ pub struct ListParams {
 struct RawAnswer {
     status: StatusCode,
     retry_after: Option<Duration>,
-    body: Bytes,
+    body: Vec<u8>,
 }
 
 impl Cluster {
@@ -209,8 +208,15 @@ impl Cluster {
         }
     }
 
-    /// One HTTP round trip, bounded by the request timeout.
-    async fn round_trip(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<RawAnswer> {
+    /// One HTTP round trip, bounded by the request timeout. The answer's body is read into `buf` (cleared
+    /// first), so a caller reading page after page reuses one buffer instead of allocating megabytes per page.
+    async fn round_trip(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        mut buf: Vec<u8>,
+    ) -> Result<RawAnswer> {
         let url = format!("{}{}", self.server, path);
         let mut builder = Request::builder()
             .method(method.clone())
@@ -243,19 +249,21 @@ impl Cluster {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| MeshError::Unreachable {
+            let mut body = response.into_body();
+            buf.clear();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| MeshError::Unreachable {
                     server: self.server.clone(),
                     reason: format!("the connection broke while reading the answer: {e}"),
-                })?
-                .to_bytes();
+                })?;
+                if let Some(data) = frame.data_ref() {
+                    buf.extend_from_slice(data);
+                }
+            }
             Ok::<_, MeshError>(RawAnswer {
                 status,
                 retry_after,
-                body,
+                body: buf,
             })
         };
         let answer = match self.timeout {
@@ -346,10 +354,15 @@ impl Cluster {
 
     /// An idempotent read with bounded retries on 5xx, 429 and broken connections.
     async fn read(&self, intent: &Intent<'_>, path: &str) -> Result<RawAnswer> {
+        self.read_into(intent, path, Vec::new()).await
+    }
+
+    /// [`Cluster::read`] with the answer read into `buf` (see [`Cluster::round_trip`]).
+    async fn read_into(&self, intent: &Intent<'_>, path: &str, mut buf: Vec<u8>) -> Result<RawAnswer> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.round_trip(Method::GET, path, None).await;
+            let result = self.round_trip(Method::GET, path, None, std::mem::take(&mut buf)).await;
             let retry_after = match &result {
                 Ok(a) if a.status.is_success() => return result,
                 Ok(a) if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() => a.retry_after,
@@ -367,6 +380,9 @@ impl Cluster {
                     Ok(a) => Err(self.answer_error(intent, &a)),
                     Err(e) => Err(e),
                 };
+            }
+            if let Ok(a) = result {
+                buf = a.body;
             }
             let backoff = retry_after
                 .unwrap_or(self.backoff_base * 2u32.pow(attempt - 1))
@@ -392,7 +408,7 @@ impl Cluster {
     ) -> Result<Value> {
         let bytes =
             serde_json::to_vec(body).map_err(|e| MeshError::io("encoding a request", std::io::Error::other(e)))?;
-        let answer = self.round_trip(method, path, Some((content_type, bytes))).await?;
+        let answer = self.round_trip(method, path, Some((content_type, bytes)), Vec::new()).await?;
         if !answer.status.is_success() {
             return Err(self.answer_error(intent, &answer));
         }
@@ -460,6 +476,8 @@ impl Cluster {
         };
         let limit = params.limit.unwrap_or(PAGE_SIZE).to_string();
         let mut restarts = 0;
+        // One buffer for every page of this list: pages of Istio-injected pods are megabytes each.
+        let mut buf = Vec::new();
         'restart: loop {
             let mut token = String::new();
             loop {
@@ -473,7 +491,7 @@ impl Cluster {
                         ("continue", &token),
                     ])
                 );
-                let answer = match self.read(&intent, &path).await {
+                let answer = match self.read_into(&intent, &path, std::mem::take(&mut buf)).await {
                     Err(MeshError::Api { code: 410, .. }) if restarts < 2 && !token.is_empty() => {
                         restarts += 1;
                         self.log(6, || {
@@ -485,6 +503,7 @@ impl Cluster {
                     other => other?,
                 };
                 let meta = sink.page(&answer.body).map_err(|e| undecodable(&path, e))?;
+                buf = answer.body;
                 token = meta.continue_token;
                 if token.is_empty() {
                     return Ok(meta.resource_version);
@@ -742,7 +761,7 @@ impl Cluster {
                 .into_body()
                 .collect()
                 .await
-                .map(|c| c.to_bytes())
+                .map(|c| c.to_bytes().to_vec())
                 .unwrap_or_default();
             return Err(self.answer_error(
                 &intent,

@@ -68,9 +68,16 @@ fn pod_info(v: &Value) -> PodInfo {
                     && c.get("status").and_then(Value::as_str) == Some("True")
             })
         });
+    let label = |key: &str| {
+        v.pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     PodInfo {
         name: name_of(v),
-        labels: string_map(v.pointer("/metadata/labels")),
+        app: label("app"),
+        version: label("version"),
         ready,
     }
 }
@@ -179,9 +186,11 @@ fn pod_slim(p: PodSlim) -> InNamespace<PodInfo> {
         .conditions
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
+    let mut labels = p.metadata.labels;
     let info = PodInfo {
         name: p.metadata.name,
-        labels: p.metadata.labels,
+        app: labels.remove("app"),
+        version: labels.remove("version"),
         ready,
     };
     (p.metadata.namespace, info)

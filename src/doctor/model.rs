@@ -4,7 +4,8 @@
 //! default every field, so a 10,000-pod cluster stays cheap (no k8s-openapi types, no
 //! managedFields except on namespaces, where they tell when an injection label was set).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -479,11 +480,15 @@ pub struct Sidecar {
     pub ready: bool,
 }
 
+/// A pod's labels, shared between pods with the same set (all pods of a ReplicaSet): doctor holds every pod of
+/// the cluster, and a label map costs more than the rest of a [`Pod`].
+pub type Labels = Arc<BTreeMap<String, String>>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// Annotation `sidecar.istio.io/inject`, if set.
     pub inject_annotation: Option<String>,
     pub owner: Option<OwnerRef>,
@@ -930,7 +935,7 @@ fn pod(r: PodRaw) -> Pod {
         created: parse_time(&r.metadata.creation_timestamp),
         namespace: r.metadata.namespace,
         name: r.metadata.name,
-        labels: r.metadata.labels,
+        labels: Arc::new(r.metadata.labels),
         inject_annotation: r.metadata.annotations.inject,
         phase: r.status.phase.unwrap_or_default(),
         host_network: r.spec.host_network,
@@ -1160,6 +1165,8 @@ macro_rules! snapshot_lists {
             /// Kinds whose LIST failed (the first failure wins).
             failed: BTreeMap<Kind, Unavailable>,
             errors: Vec<String>,
+            /// Distinct pod label sets seen, to share them (see [`Labels`]).
+            label_sets: HashSet<Labels>,
         }
 
         impl SnapshotDecoder {
@@ -1170,9 +1177,14 @@ macro_rules! snapshot_lists {
                 input: Input<'_>,
             ) -> Result<Option<crate::cluster::ListMeta>, serde_json::Error> {
                 self.listed.insert(kind);
-                match kind {
+                let before = self.pods.len();
+                let meta = match kind {
                     $(Kind::$kind => push::<$raw, $ty>(&mut self.$field, &mut self.errors, kind, input, $convert),)*
+                };
+                for pod in &mut self.pods[before..] {
+                    pod.labels = intern(&mut self.label_sets, std::mem::take(&mut pod.labels));
                 }
+                meta
             }
 
             /// Forget every item of `kind` decoded so far (its LIST is starting over).
@@ -1185,6 +1197,7 @@ macro_rules! snapshot_lists {
             /// Add what another decoder collected.
             pub fn merge(&mut self, other: SnapshotDecoder) {
                 $(self.$field.extend(other.$field);)*
+                self.label_sets.extend(other.label_sets);
                 self.listed.extend(other.listed);
                 for (kind, why) in other.failed {
                     self.failed.entry(kind).or_insert(why);
@@ -1195,7 +1208,7 @@ macro_rules! snapshot_lists {
             /// The snapshot: a kind whose LIST failed is `Err` with the reason, one never listed is
             /// `Err(Failed("not listed"))`.
             pub fn finish(self) -> Snapshot {
-                let Self { $($field,)* listed, mut failed, errors } = self;
+                let Self { $($field,)* listed, mut failed, errors, label_sets: _ } = self;
                 let mut avail = |kind: Kind| -> Result<(), Unavailable> {
                     match failed.remove(&kind) {
                         Some(why) => Err(why),
@@ -1213,6 +1226,15 @@ macro_rules! snapshot_lists {
             $($field: Avail<$ty>,)*
         }
     };
+}
+
+/// The shared copy of `labels` in `sets`, added when new.
+fn intern(sets: &mut HashSet<Labels>, labels: Labels) -> Labels {
+    if let Some(shared) = sets.get(&labels) {
+        return shared.clone();
+    }
+    sets.insert(labels.clone());
+    labels
 }
 
 snapshot_lists! {

@@ -65,11 +65,13 @@ impl ServiceInfo {
     }
 }
 
-/// A pod's labels (only `app` and `version` matter) and readiness.
+/// A pod's `app` and `version` labels (the only ones the route code reads; a pod's whole label map would cost
+/// more than the rest of it, for every pod of the cluster) and readiness.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodInfo {
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    pub app: Option<String>,
+    pub version: Option<String>,
     pub ready: bool,
 }
 
@@ -293,8 +295,8 @@ pub fn existing_versions(state: &NamespaceState, service: &str) -> Vec<String> {
         }
     }
     for p in &state.pods {
-        if p.labels.get("app").map(String::as_str) == Some(service) {
-            if let Some(v) = p.labels.get("version") {
+        if p.app.as_deref() == Some(service) {
+            if let Some(v) = &p.version {
                 out.push(v.clone());
             }
         }
@@ -489,7 +491,7 @@ pub(crate) fn resolve_backend(
         .pods
         .iter()
         .filter(|p| {
-            p.labels.get("app") == Some(&snap.service) && p.labels.get("version").map(String::as_str) == Some(version)
+            p.app.as_deref() == Some(snap.service.as_str()) && p.version.as_deref() == Some(version)
         })
         .collect();
     if pods.is_empty() {

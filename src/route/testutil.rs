@@ -117,10 +117,8 @@ pub fn svc(name: &str, app: &str, version: Option<&str>) -> ServiceInfo {
 pub fn pod(name: &str, app: &str, version: &str, ready: bool) -> PodInfo {
     PodInfo {
         name: name.into(),
-        labels: BTreeMap::from([
-            ("app".to_string(), app.to_string()),
-            ("version".to_string(), version.to_string()),
-        ]),
+        app: Some(app.into()),
+        version: Some(version.into()),
         ready,
     }
 }

@@ -52,8 +52,13 @@ impl Mesh {
     pub fn with_options(scenario: Scenario, opts: ServerOptions) -> Mesh {
         let server = TestServer::start(opts).unwrap();
         server.apply_scenario(&scenario).unwrap();
+        Mesh::on(server, Some("istio-demo"))
+    }
+
+    /// A harness around a server that already holds its state; the kubeconfig's context uses `namespace`.
+    pub fn on(server: TestServer, namespace: Option<&str>) -> Mesh {
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = server.write_kubeconfig(dir.path(), Some("istio-demo")).unwrap();
+        let kubeconfig = server.write_kubeconfig(dir.path(), namespace).unwrap();
         server.clear_log();
         Mesh {
             server,

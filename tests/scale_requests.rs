@@ -1,0 +1,199 @@
+//! Request budgets on the scale scenario: the plugin's reads cost one paginated LIST per kind (`limit=500`), never
+//! a request per object, and `shift` waits for at most 3 round trips. These are counts, not timings, so they hold
+//! on any machine; a regression to per-pod calls fails here. (The timings are in `cargo bench --bench scale`.)
+
+#[path = "common/mesh.rs"]
+mod mesh;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kubectl_mesh::doctor::Kind;
+use kubectl_mesh::sandbox::scale::ScaleScenario;
+use kubectl_mesh::sandbox::{sequential_round_trips, Fault, RequestRecord, ServerOptions, TestServer};
+use mesh::Mesh;
+use serde_json::{json, Value};
+
+const PAGE: usize = 500;
+
+/// 1,200 pods over 24 namespaces: three pages of pods, so pagination is exercised.
+fn scale() -> Mesh {
+    let server = TestServer::start(ServerOptions::default()).unwrap();
+    let scenario = ScaleScenario {
+        namespaces: 24,
+        pods_per_namespace: 50,
+        services: 72,
+        routes: 24,
+        ..ScaleScenario::default()
+    };
+    let summary = server.apply_scale(&scenario).unwrap();
+    assert_eq!(summary.pods, 1200);
+    Mesh::on(server, Some("team-000"))
+}
+
+/// LIST path → requests made, for GETs; panics on anything that is not a LIST (a GET of one object, a watch).
+fn lists_made(log: &[RequestRecord]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for q in log {
+        assert_eq!(q.method, "GET", "only reads: {q:?}");
+        assert!(!q.watch, "no watches: {q:?}");
+        assert!(q.query.contains("limit=500"), "every LIST is paginated: {q:?}");
+        *out.entry(q.path.clone()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The LISTs (path → pages) a cluster-wide read of `kinds` must cost, counted from the store.
+fn expected_lists(m: &Mesh, kinds: &[Kind]) -> BTreeMap<String, usize> {
+    kinds
+        .iter()
+        .map(|kind| {
+            let items = m.server.list(kind.plural(), None);
+            let n = if kind.field_selector().is_some() {
+                let name = json!("istio-ca-root-cert");
+                items.iter().filter(|o| o.pointer("/metadata/name") == Some(&name)).count()
+            } else {
+                items.len()
+            };
+            let path = kind.list_path(None);
+            let path = path.split('?').next().unwrap_or_default().to_string();
+            (path, n.div_ceil(PAGE).max(1))
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_and_recover_read_one_paginated_list_per_kind_and_nothing_per_object() {
+    let m = scale();
+    let expected = expected_lists(&m, &Kind::ALL);
+    assert_eq!(expected["/api/v1/pods"], 3, "1,200 pods are three pages");
+    for args in [
+        &["doctor", "-A", "-o", "json"][..],
+        &["recover", "-A", "--dry-run=client", "-o", "json"][..],
+    ] {
+        m.server.clear_log();
+        let r = m.run(args);
+        assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.stderr);
+        let made = lists_made(&m.server.requests());
+        assert_eq!(made, expected, "{args:?}");
+    }
+}
+
+#[test]
+fn doctor_finds_every_broken_pod_of_the_scale_scenario() {
+    let m = scale();
+    let r = m.run(&["doctor", "-A", "-o", "json"]);
+    r.assert_code(1);
+    let doc = r.json();
+    let resources = |id: &str| -> usize {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"] == id && c["status"] == "error")
+            .map(|c| c["resources"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let stale = m
+        .server
+        .list("pods", None)
+        .iter()
+        .filter(|p| p["metadata"]["namespace"].as_str().unwrap_or_default().starts_with("team-"))
+        .filter(|p| started_before_root(p, &m))
+        .count();
+    assert!(stale > 0, "the scenario has stale sidecars");
+    assert_eq!(resources("stale-sidecar-cert"), stale);
+}
+
+/// Whether the pod's istio-proxy started before its namespace's current root certificate.
+fn started_before_root(pod: &Value, m: &Mesh) -> bool {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let Some(cm) = m.server.get("configmaps", Some(ns), "istio-ca-root-cert") else {
+        return false;
+    };
+    let Some(not_before) = cm["data"]["root-cert.pem"]
+        .as_str()
+        .and_then(kubectl_mesh::sandbox::scenario::cert_not_before)
+    else {
+        return false;
+    };
+    let started = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "istio-proxy")
+        .and_then(|c| c.pointer("/state/running/startedAt"))
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    started.is_some_and(|t| t < not_before)
+}
+
+#[test]
+fn status_reads_four_paginated_lists_however_many_routes() {
+    let m = scale();
+    m.server.clear_log();
+    let r = m.run(&["status", "-A", "-o", "json"]);
+    r.assert_code(0);
+    let routes = r.json()["routes"].as_array().map_or(0, Vec::len);
+    assert_eq!(routes, 24, "every mesh route is shown");
+    let made = lists_made(&m.server.requests());
+    let expected: BTreeMap<String, usize> = [
+        ("/apis/gateway.networking.k8s.io/v1/httproutes", 1),
+        ("/api/v1/services", 1),
+        ("/apis/discovery.k8s.io/v1/endpointslices", 1),
+        ("/api/v1/pods", 3),
+    ]
+    .into_iter()
+    .map(|(p, n)| (p.to_string(), n))
+    .collect();
+    assert_eq!(made, expected);
+}
+
+#[test]
+fn shift_waits_for_at_most_three_round_trips() {
+    let m = scale();
+    let route = m
+        .server
+        .list("httproutes", Some("team-000"))
+        .into_iter()
+        .next()
+        .expect("team-000 has a mesh route");
+    let service = route["spec"]["parentRefs"][0]["name"].as_str().unwrap().to_string();
+    // With 100 ms added to every answer, requests sent together overlap in the server's log for sure, and
+    // requests sent one after the other do not.
+    // Pods of v3 run but have no Service yet: shift creates it, so all three round trips (reads, Service,
+    // route) are used.
+    let mut pod = m
+        .server
+        .list("pods", Some("team-000"))
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["app"] == service.as_str())
+        .expect("a pod of the routed app");
+    pod["metadata"]["name"] = format!("{service}-v3-0").into();
+    pod["metadata"]["labels"]["version"] = "v3".into();
+    for k in ["uid", "resourceVersion", "ownerReferences", "creationTimestamp"] {
+        pod["metadata"].as_object_mut().unwrap().remove(k);
+    }
+    m.server.insert(pod).expect("a v3 pod");
+    m.server.inject(Fault::delay(Duration::from_millis(100)).always());
+    m.server.clear_log();
+    let r = m.run(&["shift", &service, "v1=50", "v3=50", "--create-backends"]);
+    r.assert_code(0);
+    let log = m.server.requests();
+    let creates: Vec<_> = log.iter().filter(|q| q.method == "POST").collect();
+    assert_eq!(creates.len(), 1, "the v3 Service: {creates:?}");
+    assert_eq!(log.iter().filter(|q| q.method == "PUT").count(), 1, "the route");
+    assert_eq!(sequential_round_trips(&log), 3, "{log:#?}");
+    // Reads are one round: the CRD and the namespace's four lists.
+    let reads = log.iter().filter(|q| q.method == "GET").count();
+    assert_eq!(reads, 5, "{log:#?}");
+    assert!(
+        log.iter()
+            .filter(|q| q.method == "GET")
+            .all(|q| q.path.starts_with("/api/v1/namespaces/team-000/")
+                || q.path.starts_with("/apis/discovery.k8s.io/v1/namespaces/team-000/")
+                || q.path.starts_with("/apis/gateway.networking.k8s.io/v1/namespaces/team-000/")
+                || q.path == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io"),
+        "shift reads only its namespace and the HTTPRoute CRD: {log:#?}"
+    );
+}
