@@ -161,7 +161,9 @@ fn run_child(cmd: &mut Command, stderr: &Path) -> std::io::Result<ChildRun> {
         "stderr": stderr.display().to_string(),
     });
     let mut guard = SPAWNER.lock().unwrap();
-    let spawner = guard.as_mut().ok_or_else(|| std::io::Error::other("spawner not started"))?;
+    let spawner = guard
+        .as_mut()
+        .ok_or_else(|| std::io::Error::other("spawner not started"))?;
     writeln!(spawner.input, "{req}")?;
     spawner.input.flush()?;
     let mut line = String::new();

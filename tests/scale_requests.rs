@@ -51,7 +51,10 @@ fn expected_lists(m: &Mesh, kinds: &[Kind]) -> BTreeMap<String, usize> {
             let items = m.server.list(kind.plural(), None);
             let n = if kind.field_selector().is_some() {
                 let name = json!("istio-ca-root-cert");
-                items.iter().filter(|o| o.pointer("/metadata/name") == Some(&name)).count()
+                items
+                    .iter()
+                    .filter(|o| o.pointer("/metadata/name") == Some(&name))
+                    .count()
             } else {
                 items.len()
             };
@@ -98,7 +101,12 @@ fn doctor_finds_every_broken_pod_of_the_scale_scenario() {
         .server
         .list("pods", None)
         .iter()
-        .filter(|p| p["metadata"]["namespace"].as_str().unwrap_or_default().starts_with("team-"))
+        .filter(|p| {
+            p["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("team-")
+        })
         .filter(|p| started_before_root(p, &m))
         .count();
     assert!(stale > 0, "the scenario has stale sidecars");
@@ -192,8 +200,10 @@ fn shift_waits_for_at_most_three_round_trips() {
             .filter(|q| q.method == "GET")
             .all(|q| q.path.starts_with("/api/v1/namespaces/team-000/")
                 || q.path.starts_with("/apis/discovery.k8s.io/v1/namespaces/team-000/")
-                || q.path.starts_with("/apis/gateway.networking.k8s.io/v1/namespaces/team-000/")
-                || q.path == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io"),
+                || q.path
+                    .starts_with("/apis/gateway.networking.k8s.io/v1/namespaces/team-000/")
+                || q.path
+                    == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io"),
         "shift reads only its namespace and the HTTPRoute CRD: {log:#?}"
     );
 }

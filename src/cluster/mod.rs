@@ -408,7 +408,9 @@ impl Cluster {
     ) -> Result<Value> {
         let bytes =
             serde_json::to_vec(body).map_err(|e| MeshError::io("encoding a request", std::io::Error::other(e)))?;
-        let answer = self.round_trip(method, path, Some((content_type, bytes)), Vec::new()).await?;
+        let answer = self
+            .round_trip(method, path, Some((content_type, bytes)), Vec::new())
+            .await?;
         if !answer.status.is_success() {
             return Err(self.answer_error(intent, &answer));
         }

@@ -490,9 +490,7 @@ pub(crate) fn resolve_backend(
     let pods: Vec<&PodInfo> = state
         .pods
         .iter()
-        .filter(|p| {
-            p.app.as_deref() == Some(snap.service.as_str()) && p.version.as_deref() == Some(version)
-        })
+        .filter(|p| p.app.as_deref() == Some(snap.service.as_str()) && p.version.as_deref() == Some(version))
         .collect();
     if pods.is_empty() {
         return Err(PlanError::NoPodsForVersion {
