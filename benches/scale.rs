@@ -37,6 +37,8 @@ struct Options {
     runs: usize,
     out: PathBuf,
     kubectl_up_to: usize,
+    /// Only build the first size's scenario, print its kubeconfig and keep serving (for profiling by hand).
+    serve: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Options, String> {
         runs: 5,
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/mesh-bench"),
         kubectl_up_to: usize::MAX,
+        serve: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -68,10 +71,11 @@ fn parse_args() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--kubectl-up-to: {e}"))?
             }
+            "--serve" => opts.serve = true,
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
             "-h" | "--help" => {
-                println!("usage: cargo bench --bench scale -- [--pods 1000,10000,50000] [--runs N] [--out DIR] [--kubectl-up-to PODS]");
+                println!("usage: cargo bench --bench scale -- [--pods 1000,10000,50000] [--runs N] [--out DIR] [--kubectl-up-to PODS] [--serve]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -674,6 +678,9 @@ fn main() {
 
 fn real_main() -> Result<(), String> {
     let opts = parse_args()?;
+    if opts.serve {
+        return serve(&opts);
+    }
     start_spawner()?;
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -745,6 +752,29 @@ fn real_main() -> Result<(), String> {
     std::fs::write(&json_path, text).map_err(|e| format!("{}: {e}", json_path.display()))?;
     eprintln!("bench: wrote {} and {}", md_path.display(), json_path.display());
     Ok(())
+}
+
+/// `--serve`: the scale scenario of the first `--pods` size, served until the process is killed, with its
+/// kubeconfig written to `<out>/kubeconfig` (context namespace `team-000`).
+fn serve(opts: &Options) -> Result<(), String> {
+    let server = TestServer::start(ServerOptions::default()).map_err(|e| format!("sandbox: {e}"))?;
+    let summary = server
+        .apply_scale(&ScaleScenario::pods(opts.pods[0]))
+        .map_err(|e| format!("scale scenario: {e}"))?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let kubeconfig = server
+        .write_kubeconfig(&opts.out, Some("team-000"))
+        .map_err(|e| format!("kubeconfig: {e}"))?;
+    println!(
+        "serving {} pods in {} namespaces at {}\nexport KUBECONFIG={}",
+        summary.pods,
+        summary.namespaces,
+        server.addr(),
+        kubeconfig.display()
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -40,8 +40,8 @@ impl PageSink for KindSink {
     }
 }
 
-/// LIST every kind doctor needs within `scope`, decoding each page as it arrives (on the task that read it), so
-/// the JSON is never held beyond one page per LIST in flight.
+/// LIST every kind doctor needs within `scope`, decoding each page as it arrives (while the next one is
+/// fetched, see [`Cluster::list_pages`]), so the JSON is never held beyond two pages per LIST in flight.
 pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot> {
     let limit = Arc::new(Semaphore::new(PARALLEL_LISTS));
     let mut tasks = JoinSet::new();
@@ -56,14 +56,12 @@ pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot>
                     field_selector: kind.field_selector().map(str::to_string),
                     ..Default::default()
                 };
-                let mut sink = KindSink {
+                let sink = KindSink {
                     kind,
                     decoder: SnapshotDecoder::default(),
                 };
-                let result = cluster
-                    .list_pages(&res, req.namespace.as_deref(), &params, &mut sink)
-                    .await;
-                (kind, req.namespace, result.map(|_| sink.decoder))
+                let result = cluster.list_pages(&res, req.namespace.as_deref(), &params, sink).await;
+                (kind, req.namespace, result.map(|(_, sink)| sink.decoder))
             });
         }
     }

@@ -96,7 +96,7 @@ pub struct ListResult {
 }
 
 /// The `metadata` of a list page: what pagination needs.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(default)]
 pub struct ListMeta {
     #[serde(rename = "resourceVersion", deserialize_with = "null_as_default")]
@@ -452,8 +452,7 @@ impl Cluster {
 
     /// LIST every item, following `continue` tokens; an expired token (410) restarts the list, at most twice.
     pub async fn list(&self, res: &Res, ns: Option<&str>, params: &ListParams) -> Result<ListResult> {
-        let mut items = ValuePages::default();
-        let resource_version = self.list_pages(res, ns, params, &mut items).await?;
+        let (resource_version, items) = self.list_pages(res, ns, params, ValuePages::default()).await?;
         Ok(ListResult {
             items: items.0,
             resource_version,
@@ -461,15 +460,22 @@ impl Cluster {
     }
 
     /// LIST page by page, handing each page's body to `sink` as it arrives, so a caller decodes only the fields it
-    /// needs and never holds more than one page of JSON. Follows `continue` tokens; an expired token (410) restarts
-    /// the list (the sink is told to forget what it got), at most twice. Returns the list's resourceVersion.
-    pub async fn list_pages(
+    /// needs and never holds more than two pages of JSON. Follows `continue` tokens; an expired token (410)
+    /// restarts the list (the sink is told to forget what it got), at most twice. Returns the list's
+    /// resourceVersion and the sink.
+    ///
+    /// Pages of one list must be fetched one after the other (each needs the previous one's `continue` token),
+    /// so decoding a page in line would add its decode time to every round trip. Instead the token is read
+    /// from the page's head (the API server writes `metadata` before `items`), the next page is requested at
+    /// once, and the sink decodes on its own task meanwhile: a long list costs its transfer time, not transfer
+    /// plus decode. Two page buffers take turns, so memory stays at two pages whatever the list's length.
+    pub async fn list_pages<S: PageSink + 'static>(
         &self,
         res: &Res,
         ns: Option<&str>,
         params: &ListParams,
-        sink: &mut dyn PageSink,
-    ) -> Result<String> {
+        sink: S,
+    ) -> Result<(String, S)> {
         let intent = Intent {
             verb: "list",
             res,
@@ -477,9 +483,8 @@ impl Cluster {
             name: None,
         };
         let limit = params.limit.unwrap_or(PAGE_SIZE).to_string();
+        let mut decoder = PageDecoder::start(sink);
         let mut restarts = 0;
-        // One buffer for every page of this list: pages of Istio-injected pods are megabytes each.
-        let mut buf = Vec::new();
         'restart: loop {
             let mut token = String::new();
             loop {
@@ -493,22 +498,35 @@ impl Cluster {
                         ("continue", &token),
                     ])
                 );
-                let answer = match self.read_into(&intent, &path, std::mem::take(&mut buf)).await {
+                let buf = decoder.buffer().await?;
+                let answer = match self.read_into(&intent, &path, buf).await {
                     Err(MeshError::Api { code: 410, .. }) if restarts < 2 && !token.is_empty() => {
                         restarts += 1;
                         self.log(6, || {
                             format!("continue token expired; restarting the list of {}", res.plural)
                         });
-                        sink.restart();
+                        decoder.restart().await?;
                         continue 'restart;
                     }
                     other => other?,
                 };
-                let meta = sink.page(&answer.body).map_err(|e| undecodable(&path, e))?;
-                buf = answer.body;
+                let meta = match head_meta(&answer.body) {
+                    // The next request goes out while this page is decoded.
+                    Some(meta) => {
+                        decoder.decode(answer.body, path).await?;
+                        meta
+                    }
+                    // No metadata before the items: the page must be decoded to know whether another follows.
+                    None => {
+                        decoder.decode(answer.body, path).await?;
+                        decoder.drain().await?.unwrap_or_default()
+                    }
+                };
                 token = meta.continue_token;
                 if token.is_empty() {
-                    return Ok(meta.resource_version);
+                    decoder.drain().await?;
+                    let sink = decoder.finish().await?;
+                    return Ok((meta.resource_version, sink));
                 }
             }
         }
@@ -631,6 +649,172 @@ fn query_of(pairs: &[(&'static str, String)]) -> String {
 
 fn decode(body: &[u8], path: &str) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| undecodable(path, e))
+}
+
+/// What [`Cluster::list_pages`] sends its decoding task.
+enum ToDecoder {
+    /// A page body, and the request path it answered (for error messages).
+    Page(Vec<u8>, String),
+    /// The list starts over: forget every item so far.
+    Restart,
+}
+
+/// A decoded page: its buffer back for the next page, and what decoding it gave.
+struct Decoded {
+    buf: Vec<u8>,
+    path: String,
+    meta: std::result::Result<ListMeta, serde_json::Error>,
+}
+
+/// Page buffers in use by one list at a time: one being decoded, one being fetched.
+const PAGE_BUFFERS: usize = 2;
+
+/// The task that decodes one list's pages in order while the next page is fetched (see
+/// [`Cluster::list_pages`]); it owns the sink until [`PageDecoder::finish`] hands it back.
+struct PageDecoder<S> {
+    pages: tokio::sync::mpsc::UnboundedSender<ToDecoder>,
+    decoded: tokio::sync::mpsc::UnboundedReceiver<Decoded>,
+    task: tokio::task::JoinHandle<S>,
+    /// Pages sent and not yet answered.
+    outstanding: usize,
+    /// Buffers given back by the decoder, ready for the next page.
+    spare: Vec<Vec<u8>>,
+}
+
+impl<S: PageSink + 'static> PageDecoder<S> {
+    fn start(mut sink: S) -> Self {
+        let (pages, mut inbox) = tokio::sync::mpsc::unbounded_channel::<ToDecoder>();
+        let (outbox, decoded) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            while let Some(msg) = inbox.recv().await {
+                match msg {
+                    ToDecoder::Restart => sink.restart(),
+                    ToDecoder::Page(buf, path) => {
+                        let meta = sink.page(&buf);
+                        let failed = meta.is_err();
+                        if outbox.send(Decoded { buf, path, meta }).is_err() || failed {
+                            break;
+                        }
+                    }
+                }
+            }
+            sink
+        });
+        PageDecoder {
+            pages,
+            decoded,
+            task,
+            outstanding: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Wait for the oldest outstanding page's answer; its buffer goes back to the spares.
+    async fn answer(&mut self) -> Result<ListMeta> {
+        let Some(d) = self.decoded.recv().await else {
+            return Err(self.crashed());
+        };
+        self.outstanding -= 1;
+        let meta = d.meta.map_err(|e| undecodable(&d.path, e))?;
+        self.spare.push(d.buf);
+        Ok(meta)
+    }
+
+    /// A buffer for the next page: a spare one, a new one while fewer than [`PAGE_BUFFERS`] exist, else the
+    /// next one the decoder gives back.
+    async fn buffer(&mut self) -> Result<Vec<u8>> {
+        if let Some(buf) = self.spare.pop() {
+            return Ok(buf);
+        }
+        if self.outstanding < PAGE_BUFFERS {
+            return Ok(Vec::new());
+        }
+        self.answer().await?;
+        Ok(self.spare.pop().unwrap_or_default())
+    }
+
+    async fn decode(&mut self, body: Vec<u8>, path: String) -> Result<()> {
+        if self.pages.send(ToDecoder::Page(body, path)).is_err() {
+            return Err(self.stopped().await);
+        }
+        self.outstanding += 1;
+        Ok(())
+    }
+
+    async fn restart(&mut self) -> Result<()> {
+        if self.pages.send(ToDecoder::Restart).is_err() {
+            return Err(self.stopped().await);
+        }
+        Ok(())
+    }
+
+    /// Wait until every page sent is decoded; the last one's list metadata.
+    async fn drain(&mut self) -> Result<Option<ListMeta>> {
+        let mut last = None;
+        while self.outstanding > 0 {
+            last = Some(self.answer().await?);
+        }
+        Ok(last)
+    }
+
+    async fn finish(self) -> Result<S> {
+        drop(self.pages);
+        self.task
+            .await
+            .map_err(|e| MeshError::io("decoding a list", std::io::Error::other(e)))
+    }
+
+    /// Why the decoder stopped taking pages: the page it could not decode, else a crash.
+    async fn stopped(&mut self) -> MeshError {
+        while self.outstanding > 0 {
+            if let Err(e) = self.answer().await {
+                return e;
+            }
+        }
+        self.crashed()
+    }
+
+    fn crashed(&self) -> MeshError {
+        MeshError::io("decoding a list", std::io::Error::other("the decoding task stopped"))
+    }
+}
+
+/// A list page's `metadata`, read from the page's head without decoding its items; `None` when `items` (or
+/// the end) comes first, or the head is not what the API server writes.
+fn head_meta(body: &[u8]) -> Option<ListMeta> {
+    use serde::de::{Deserializer as _, Error as _, IgnoredAny, MapAccess, Visitor};
+
+    struct Head<'a>(&'a mut Option<ListMeta>);
+
+    impl<'de> Visitor<'de> for Head<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            while let Some(key) = map.next_key::<&'de str>()? {
+                match key {
+                    "metadata" => {
+                        let meta: Option<ListMeta> = map.next_value()?;
+                        *self.0 = Some(meta.unwrap_or_default());
+                        // Stop here: the items are the decoder's business.
+                        return Err(A::Error::custom("head read"));
+                    }
+                    "items" => return Err(A::Error::custom("items before metadata")),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut meta = None;
+    let _ = serde_json::Deserializer::from_slice(body).deserialize_map(Head(&mut meta));
+    meta
 }
 
 fn undecodable(path: &str, e: serde_json::Error) -> MeshError {
@@ -794,7 +978,188 @@ fn x509_reason(reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::x509_reason;
+    use super::{head_meta, x509_reason, Cluster, ListMeta, ListParams, MeshError};
+    use crate::cluster::config::ConnectOptions;
+    use crate::cluster::resource::PODS;
+
+    fn meta(rv: &str, token: &str) -> Option<ListMeta> {
+        Some(ListMeta {
+            resource_version: rv.into(),
+            continue_token: token.into(),
+        })
+    }
+
+    #[test]
+    fn the_continue_token_is_read_from_the_head_of_a_page() {
+        let page = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"42","continue":"abc","remainingItemCount":3},"items":[{"metadata":{"name":"p"}}]}"#;
+        assert_eq!(head_meta(page), meta("42", "abc"));
+        // The items after the head are not looked at: a page cut short still gives its head.
+        assert_eq!(head_meta(&page[..page.len() - 20]), meta("42", "abc"));
+        assert_eq!(head_meta(br#"{"metadata":null,"items":[]}"#), meta("", ""));
+        assert_eq!(head_meta(br#"{"metadata":{"continue":null},"items":[]}"#), meta("", ""));
+    }
+
+    #[test]
+    fn a_page_without_metadata_first_has_no_head() {
+        for body in [
+            &br#"{"items":[],"metadata":{"continue":"abc"}}"#[..],
+            br#"{"kind":"PodList","items":[]}"#,
+            br#"{"kind":"PodList"}"#,
+            br#"[]"#,
+            b"not json",
+            b"",
+            br#"{"metadata":{"continue":7},"items":[]}"#,
+        ] {
+            assert_eq!(head_meta(body), None, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    /// A bare HTTP server answering every GET with `answer(path_and_query)`; returns its base URL.
+    async fn serve(answer: fn(&str) -> String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    loop {
+                        head.clear();
+                        while !head.ends_with(b"\r\n\r\n") {
+                            if conn.read_exact(&mut byte).await.is_err() {
+                                return;
+                            }
+                            head.push(byte[0]);
+                        }
+                        let head = String::from_utf8_lossy(&head).to_string();
+                        let target = head.split_whitespace().nth(1).unwrap_or_default().to_string();
+                        let body = answer(&target);
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if conn.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    async fn cluster_at(url: &str, dir: &std::path::Path) -> Cluster {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: x\n"
+            ),
+        )
+        .unwrap();
+        Cluster::connect(&ConnectOptions {
+            kubeconfig: Some(path),
+            context: None,
+            cluster: None,
+            user: None,
+            namespace: None,
+            request_timeout: Some(std::time::Duration::from_secs(10)),
+            verbosity: 0,
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Page `n` of three (`continue=1`, `continue=2`), two pods each.
+    fn page_number(target: &str) -> u32 {
+        target
+            .split_once("continue=")
+            .and_then(|(_, t)| t.split('&').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn items(n: u32) -> String {
+        format!(
+            r#"[{{"metadata":{{"name":"p{}"}}}},{{"metadata":{{"name":"p{}"}}}}]"#,
+            2 * n,
+            2 * n + 1
+        )
+    }
+
+    fn next_token(n: u32) -> String {
+        if n < 2 {
+            (n + 1).to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    fn names(items: &[serde_json::Value]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pages_with_items_before_metadata_are_listed_whole_and_in_order() {
+        let url = serve(|target| {
+            let n = page_number(target);
+            format!(
+                r#"{{"items":{},"kind":"PodList","metadata":{{"resourceVersion":"7","continue":"{}"}}}}"#,
+                items(n),
+                next_token(n)
+            )
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_at(&url, dir.path()).await;
+        let list = cluster.list(&PODS, None, &ListParams::default()).await.unwrap();
+        assert_eq!(names(&list.items), ["p0", "p1", "p2", "p3", "p4", "p5"]);
+        assert_eq!(list.resource_version, "7");
+    }
+
+    #[tokio::test]
+    async fn pages_in_the_api_server_order_are_listed_whole_and_in_order() {
+        let url = serve(|target| {
+            let n = page_number(target);
+            format!(
+                r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"resourceVersion":"9","continue":"{}"}},"items":{}}}"#,
+                next_token(n),
+                items(n)
+            )
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_at(&url, dir.path()).await;
+        let list = cluster.list(&PODS, None, &ListParams::default()).await.unwrap();
+        assert_eq!(names(&list.items), ["p0", "p1", "p2", "p3", "p4", "p5"]);
+        assert_eq!(list.resource_version, "9");
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_page_in_the_middle_fails_the_list_and_names_it() {
+        // Page 1's head is fine (so page 2 is already requested) but its items are not JSON.
+        let url = serve(|target| {
+            let n = page_number(target);
+            let items = if n == 1 { "[{]".to_string() } else { items(n) };
+            format!(r#"{{"metadata":{{"continue":"{}"}},"items":{items}}}"#, next_token(n))
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_at(&url, dir.path()).await;
+        match cluster.list(&PODS, None, &ListParams::default()).await {
+            Err(MeshError::Api { code: 200, message, .. }) => {
+                assert!(message.contains("/api/v1/pods?limit=500&continue=1"), "{message}")
+            }
+            other => panic!("expected an undecodable page, got {:?}", other.map(|l| names(&l.items))),
+        }
+    }
 
     #[test]
     fn an_untrusted_server_certificate_reads_like_kubectl() {

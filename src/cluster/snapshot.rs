@@ -291,14 +291,11 @@ fn group_states(
 /// page by page into the few fields the planners read (routes are kept whole: they are written back).
 pub async fn load_states(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<NamespaceState>> {
     let all = ListParams::default();
-    let mut services = SlimPages::new(service_slim, service_value);
-    let mut slices = SlimPages::new(slice_slim, slice_value);
-    let mut pods = SlimPages::new(pod_slim, pod_value);
-    let (routes, services_read, slices_read, pods_read) = tokio::join!(
+    let (routes, services, slices, pods) = tokio::join!(
         cluster.list(&HTTPROUTES, ns, &all),
-        cluster.list_pages(&SERVICES, ns, &all, &mut services),
-        cluster.list_pages(&ENDPOINTSLICES, ns, &all, &mut slices),
-        cluster.list_pages(&PODS, ns, &all, &mut pods),
+        cluster.list_pages(&SERVICES, ns, &all, SlimPages::new(service_slim, service_value)),
+        cluster.list_pages(&ENDPOINTSLICES, ns, &all, SlimPages::new(slice_slim, slice_value)),
+        cluster.list_pages(&PODS, ns, &all, SlimPages::new(pod_slim, pod_value)),
     );
     let routes = routes.map_err(|e| match e {
         MeshError::NotServed { .. } => MeshError::NotServed {
@@ -307,9 +304,9 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Name
         },
         e => e,
     })?;
-    services_read?;
-    slices_read?;
-    pods_read?;
+    let (_, services) = services?;
+    let (_, slices) = slices?;
+    let (_, pods) = pods?;
     Ok(group_states(routes.items, services.items, slices.items, pods.items))
 }
 
