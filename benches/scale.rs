@@ -96,6 +96,8 @@ fn plugin() -> PathBuf {
 /// One finished child: wall time, peak RSS (KiB), exit code.
 struct ChildRun {
     wall: Duration,
+    /// User + system CPU time of the child.
+    cpu: Duration,
     max_rss_kib: u64,
     code: i32,
 }
@@ -145,7 +147,9 @@ fn spawner_main() -> Result<(), String> {
             cmd.env(k, v.as_str().unwrap_or_default());
         }
         let answer = match wait_child(&mut cmd, Path::new(req["stderr"].as_str().unwrap_or("/dev/null"))) {
-            Ok(r) => json!({"wall": r.wall.as_secs_f64(), "max_rss_kib": r.max_rss_kib, "code": r.code}),
+            Ok(r) => {
+                json!({"wall": r.wall.as_secs_f64(), "cpu": r.cpu.as_secs_f64(), "max_rss_kib": r.max_rss_kib, "code": r.code})
+            }
             Err(e) => json!({"error": e.to_string()}),
         };
         writeln!(out, "{answer}").map_err(|e| e.to_string())?;
@@ -178,6 +182,7 @@ fn run_child(cmd: &mut Command, stderr: &Path) -> std::io::Result<ChildRun> {
     }
     Ok(ChildRun {
         wall: Duration::from_secs_f64(answer["wall"].as_f64().unwrap_or_default()),
+        cpu: Duration::from_secs_f64(answer["cpu"].as_f64().unwrap_or_default()),
         max_rss_kib: answer["max_rss_kib"].as_u64().unwrap_or_default(),
         code: answer["code"].as_i64().unwrap_or(-1) as i32,
     })
@@ -206,26 +211,37 @@ fn wait_child(cmd: &mut Command, stderr: &Path) -> std::io::Result<ChildRun> {
     };
     Ok(ChildRun {
         wall,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss as u64,
         code,
     })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
 }
 
 #[derive(Default, Clone)]
 struct Figures {
     label: String,
     walls: Vec<Duration>,
+    /// User + system CPU time of each run (empty for the in-process transfer floor).
+    cpus: Vec<Duration>,
     max_rss_kib: u64,
     requests: usize,
     bytes: u64,
     round_trips: Option<usize>,
+    /// Which transfer floor (the same lists, downloaded bare) this command is compared with.
+    floor: Option<Floor>,
 }
 
 impl Figures {
     fn median(&self) -> Duration {
-        let mut w = self.walls.clone();
-        w.sort();
-        w.get(w.len() / 2).copied().unwrap_or_default()
+        median_of(self.walls.clone())
+    }
+
+    fn cpu(&self) -> Option<Duration> {
+        (!self.cpus.is_empty()).then(|| median_of(self.cpus.clone()))
     }
 
     fn json(&self) -> Value {
@@ -233,6 +249,7 @@ impl Figures {
             "command": self.label,
             "median_seconds": self.median().as_secs_f64(),
             "runs_seconds": self.walls.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+            "cpu_seconds_median": self.cpu().map(|c| c.as_secs_f64()),
             "requests": self.requests,
             "bytes_received": self.bytes,
             "peak_rss_bytes": self.max_rss_kib * 1024,
@@ -270,6 +287,7 @@ impl Bench<'_> {
                 return Err(format!("{label}: exit {}\n{text}", r.code));
             }
             f.walls.push(r.wall);
+            f.cpus.push(r.cpu);
             f.max_rss_kib = f.max_rss_kib.max(r.max_rss_kib);
             let log = self.server.requests();
             f.requests = log.len();
@@ -432,7 +450,7 @@ fn shift_target(server: &TestServer) -> Result<(String, String, String), String>
 
 fn median_of(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    times[times.len() / 2]
+    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 /// Median wall time of a short command run `n` times (output discarded).
@@ -463,7 +481,9 @@ fn mb(bytes: u64) -> String {
 }
 
 fn secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
+    if d < Duration::from_millis(10) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else if d < Duration::from_secs(1) {
         format!("{:.0} ms", d.as_secs_f64() * 1000.0)
     } else {
         format!("{:.2} s", d.as_secs_f64())
@@ -475,11 +495,57 @@ fn pages(n: usize) -> usize {
     n.div_ceil(PAGE).max(1)
 }
 
+/// A set of LISTs downloaded bare (no decoding) for the transfer floor of the commands that read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Floor {
+    /// doctor's (and recover's) lists: every [`Kind`], cluster-wide.
+    Doctor,
+    /// status's: HTTPRoutes, Services, EndpointSlices, Pods.
+    Status,
+    /// The kubectl reference's: pods, services, endpointslices, configmaps, httproutes.
+    Kubectl,
+}
+
+impl Floor {
+    const ALL: [Floor; 3] = [Floor::Doctor, Floor::Status, Floor::Kubectl];
+
+    fn label(self) -> &'static str {
+        match self {
+            Floor::Doctor => "floor: doctor's lists, bare client, no decoding",
+            Floor::Status => "floor: status's lists, bare client, no decoding",
+            Floor::Kubectl => "floor: kubectl's lists, bare client, no decoding",
+        }
+    }
+
+    fn paths(self) -> Vec<String> {
+        match self {
+            Floor::Doctor => Kind::ALL.iter().map(|k| k.list_path(None)).collect(),
+            Floor::Status => [
+                "/apis/gateway.networking.k8s.io/v1/httproutes",
+                "/api/v1/services",
+                "/apis/discovery.k8s.io/v1/endpointslices",
+                "/api/v1/pods",
+            ]
+            .map(String::from)
+            .to_vec(),
+            Floor::Kubectl => [
+                "/api/v1/pods",
+                "/api/v1/services",
+                "/apis/discovery.k8s.io/v1/endpointslices",
+                "/api/v1/configmaps",
+                "/apis/gateway.networking.k8s.io/v1/httproutes",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
 struct SizeResult {
     summary: ScaleSummary,
     build: Duration,
     figures: Vec<Figures>,
-    floor: Figures,
+    floors: Vec<(Floor, Figures)>,
     doctor_lists_expected: usize,
     checks: Vec<(String, bool)>,
 }
@@ -513,24 +579,27 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
     let mut figures = Vec::new();
     eprintln!("bench: doctor");
     // doctor exits 1 when it finds problems, which the scenario has on purpose.
-    let doctor = bench.measure("kubectl mesh doctor -A -o json", &[0, 1], |_| {
+    let mut doctor = bench.measure("kubectl mesh doctor -A -o json", &[0, 1], |_| {
         bench.plugin(&["doctor", "-A", "-o", "json"])
     })?;
+    doctor.floor = Some(Floor::Doctor);
     figures.push(doctor);
     eprintln!("bench: status");
-    figures.push(bench.measure("kubectl mesh status -A -o json", &[0], |_| {
+    let mut status = bench.measure("kubectl mesh status -A -o json", &[0], |_| {
         bench.plugin(&["status", "-A", "-o", "json"])
-    })?);
+    })?;
+    status.floor = Some(Floor::Status);
+    figures.push(status);
     eprintln!("bench: recover");
-    figures.push(
-        bench.measure("kubectl mesh recover -A --dry-run=client -o json", &[0], |_| {
-            bench.plugin(&["recover", "-A", "--dry-run=client", "-o", "json"])
-        })?,
-    );
+    let mut recover = bench.measure("kubectl mesh recover -A --dry-run=client -o json", &[0], |_| {
+        bench.plugin(&["recover", "-A", "--dry-run=client", "-o", "json"])
+    })?;
+    recover.floor = Some(Floor::Doctor);
+    figures.push(recover);
     eprintln!("bench: shift");
     let (service, from, to) = shift_target(&server)?;
     let weights = |run: usize| {
-        if run % 2 == 0 {
+        if run.is_multiple_of(2) {
             [format!("{from}=90"), format!("{to}=10")]
         } else {
             [format!("{from}=10"), format!("{to}=90")]
@@ -562,7 +631,7 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
 
     if pods <= opts.kubectl_up_to {
         eprintln!("bench: kubectl");
-        figures.push(bench.measure(
+        let mut kubectl = bench.measure(
             "kubectl get pods,services,endpointslices,configmaps,httproutes -A -o json",
             &[0],
             |_| {
@@ -576,22 +645,34 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
                 ]);
                 cmd
             },
-        )?);
+        )?;
+        kubectl.floor = Some(Floor::Kubectl);
+        figures.push(kubectl);
     }
 
-    eprintln!("bench: transfer floor");
-    let paths: Vec<String> = Kind::ALL.iter().map(|k| k.list_path(None)).collect();
-    let mut floor = Figures {
-        label: "transfer floor: doctor's lists, bare client, no decoding".into(),
-        ..Default::default()
-    };
-    for _ in 0..opts.runs {
-        server.clear_log();
-        let (wall, requests, bytes) = transfer_floor(server.addr(), &paths).map_err(|e| format!("floor: {e}"))?;
-        floor.walls.push(wall);
-        floor.requests = requests;
-        floor.bytes = bytes;
+    eprintln!("bench: transfer floors");
+    let mut floors = Vec::new();
+    for which in Floor::ALL {
+        let paths = which.paths();
+        let mut floor = Figures {
+            label: which.label().into(),
+            ..Default::default()
+        };
+        for _ in 0..opts.runs {
+            server.clear_log();
+            let (wall, requests, bytes) = transfer_floor(server.addr(), &paths).map_err(|e| format!("floor: {e}"))?;
+            floor.walls.push(wall);
+            floor.requests = requests;
+            floor.bytes = bytes;
+        }
+        floors.push((which, floor));
     }
+    let floor_of = |f: &Figures| {
+        floors
+            .iter()
+            .find(|(which, _)| Some(*which) == f.floor)
+            .map(|(_, floor)| floor.median())
+    };
 
     // The request-count and target checks: what doctor's LISTs must cost, counted from the store itself.
     let doctor_lists_expected: usize = Kind::ALL
@@ -631,9 +712,9 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
         checks.push((
             format!(
                 "doctor ≤ 2 × transfer floor at 10,000 pods: {:.2} ×",
-                doctor.median().as_secs_f64() / floor.median().as_secs_f64()
+                doctor.median().as_secs_f64() / floor_of(doctor).unwrap_or_default().as_secs_f64()
             ),
-            doctor.median() <= floor.median() * 2,
+            floor_of(doctor).is_some_and(|floor| doctor.median() <= floor * 2),
         ));
         if let Some(k) = kubectl {
             checks.push((
@@ -656,7 +737,7 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
         summary,
         build,
         figures,
-        floor,
+        floors,
         doctor_lists_expected,
         checks,
     })
@@ -710,13 +791,15 @@ fn real_main() -> Result<(), String> {
         bin.display(),
         opts.runs
     ));
-    md.push_str(&format!(
-        "Cold start: `kubectl-mesh --help` {} vs `kubectl version --client` {} (ratio {:.3}; target ≤ 0.1) {}\n\n",
+    let cold = format!(
+        "Cold start (median of 21): `kubectl-mesh --help` {} vs `kubectl version --client` {} (ratio {:.3}; target ≤ 0.1) {}\n\n",
         secs(help),
         secs(kubectl_version),
         help.as_secs_f64() / kubectl_version.as_secs_f64(),
         verdict(help.as_secs_f64() <= 0.1 * kubectl_version.as_secs_f64())
-    ));
+    );
+    println!("{cold}");
+    md.push_str(&cold);
     let mut sizes = Vec::new();
     for &pods in &opts.pods {
         let r = bench_size(pods, &opts, scratch.path())?;
@@ -741,7 +824,7 @@ fn real_main() -> Result<(), String> {
             "routes": r.summary.routes,
             "scenario_build_seconds": r.build.as_secs_f64(),
             "doctor_requests_expected": r.doctor_lists_expected,
-            "commands": r.figures.iter().chain(std::iter::once(&r.floor)).map(Figures::json).collect::<Vec<_>>(),
+            "commands": r.figures.iter().chain(r.floors.iter().map(|(_, f)| f)).map(Figures::json).collect::<Vec<_>>(),
             "checks": r.checks.iter().map(|(what, ok)| json!({"check": what, "ok": ok})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
@@ -800,13 +883,21 @@ fn render_size(r: &SizeResult) -> String {
         .iter()
         .find(|f| f.label.starts_with("kubectl get"))
         .map(Figures::median);
-    let floor = r.floor.median();
-    out.push_str("| command | wall (median) | requests | bytes received | peak RSS | / kubectl | / floor |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-    for f in r.figures.iter().chain(std::iter::once(&r.floor)) {
-        let vs_kubectl = kubectl
-            .map(|k| format!("{:.3}", f.median().as_secs_f64() / k.as_secs_f64()))
-            .unwrap_or_else(|| "-".into());
+    let floor_of = |f: &Figures| {
+        r.floors
+            .iter()
+            .find(|(which, _)| Some(*which) == f.floor)
+            .map(|(_, floor)| floor.median())
+    };
+    out.push_str(
+        "| command | wall (median) | CPU (median) | requests | bytes received | peak RSS | / kubectl | / its floor |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for f in r.figures.iter().chain(r.floors.iter().map(|(_, f)| f)) {
+        let ratio = |base: Option<Duration>| {
+            base.map(|b| format!("{:.3}", f.median().as_secs_f64() / b.as_secs_f64()))
+                .unwrap_or_else(|| "-".into())
+        };
         let rss = if f.max_rss_kib == 0 {
             "-".to_string()
         } else {
@@ -817,11 +908,13 @@ fn render_size(r: &SizeResult) -> String {
             None => format!("`{}`", f.label),
         };
         out.push_str(&format!(
-            "| {label} | {} | {} | {} | {rss} | {vs_kubectl} | {:.2} |\n",
+            "| {label} | {} | {} | {} | {} | {rss} | {} | {} |\n",
             secs(f.median()),
+            f.cpu().map(secs).unwrap_or_else(|| "-".into()),
             f.requests,
             mb(f.bytes),
-            f.median().as_secs_f64() / floor.as_secs_f64()
+            ratio(kubectl),
+            ratio(floor_of(f)),
         ));
     }
     out.push('\n');
@@ -832,28 +925,64 @@ fn render_size(r: &SizeResult) -> String {
     out
 }
 
-/// How doctor's time and memory grow between sizes: per-pod cost, which stays flat when growth is linear.
+/// How doctor's and status's time and memory grow between sizes: time per pod stays flat when time grows
+/// linearly; peak RSS grows sublinearly when it grows by less than the pod count does.
 fn render_growth(sizes: &[SizeResult]) -> String {
-    let mut out = String::from("## Growth\n\n| pods | doctor wall | µs per pod | doctor peak RSS | KiB per pod above the smallest run |\n|---:|---:|---:|---:|---:|\n");
-    let base_rss = sizes[0].figures[0].max_rss_kib;
-    let base_pods = sizes[0].summary.pods;
-    for r in sizes {
+    let mut out = String::from(
+        "## Growth\n\n| pods | doctor wall | doctor µs per pod | doctor / its floor | doctor peak RSS | RSS × vs pods × | status wall | status peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut lines = Vec::new();
+    for (i, r) in sizes.iter().enumerate() {
         let d = &r.figures[0];
+        let st = &r.figures[1];
+        let floor = r
+            .floors
+            .iter()
+            .find(|(w, _)| *w == Floor::Doctor)
+            .map_or(Duration::ZERO, |(_, f)| f.median());
         let per_pod = d.median().as_secs_f64() * 1e6 / r.summary.pods as f64;
-        let extra = if r.summary.pods > base_pods {
-            format!(
-                "{:.2}",
-                (d.max_rss_kib as f64 - base_rss as f64) / (r.summary.pods - base_pods) as f64
-            )
-        } else {
-            "-".into()
+        let growth = match i.checked_sub(1).map(|p| &sizes[p]) {
+            Some(prev) => {
+                let rss = d.max_rss_kib as f64 / prev.figures[0].max_rss_kib.max(1) as f64;
+                let pods = r.summary.pods as f64 / prev.summary.pods.max(1) as f64;
+                lines.push((
+                    format!(
+                        "doctor peak RSS grows sublinearly from {} to {} pods: {rss:.2} × for {pods:.1} × the pods",
+                        prev.summary.pods, r.summary.pods
+                    ),
+                    rss < pods,
+                ));
+                format!("{rss:.2} × / {pods:.1} ×")
+            }
+            None => "-".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {per_pod:.1} | {} | {extra} |\n",
+            "| {} | {} | {per_pod:.1} | {:.2} | {} | {growth} | {} | {} |\n",
             r.summary.pods,
             secs(d.median()),
-            mib(d.max_rss_kib)
+            d.median().as_secs_f64() / floor.as_secs_f64().max(1e-9),
+            mib(d.max_rss_kib),
+            secs(st.median()),
+            mib(st.max_rss_kib),
         ));
+    }
+    let per_pod: Vec<f64> = sizes
+        .iter()
+        .map(|r| r.figures[0].median().as_secs_f64() / r.summary.pods as f64)
+        .collect();
+    let (lo, hi) = per_pod
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    out.push('\n');
+    lines.push((
+        format!(
+            "doctor time grows linearly: time per pod varies {:.2} × across sizes (≤ 1.5 × counts as linear)",
+            hi / lo
+        ),
+        hi / lo <= 1.5,
+    ));
+    for (what, ok) in lines {
+        out.push_str(&format!("- {} {what}\n", verdict(ok)));
     }
     out.push('\n');
     out

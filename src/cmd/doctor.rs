@@ -105,6 +105,8 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     if !args.checks.is_empty() {
         findings.retain(|f| args.checks.iter().any(|id| id == f.id));
     }
+    // The findings name what they need; the snapshot (every pod of the cluster with -A) goes before rendering.
+    drop(snapshot);
     let text = match ctx.out.format {
         OutputFormat::Json => render_json(&findings),
         OutputFormat::Yaml => {

@@ -4,7 +4,7 @@
 //! default every field, so a 10,000-pod cluster stays cheap (no k8s-openapi types, no
 //! managedFields except on namespaces, where they tell when an injection label was set).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -751,18 +751,44 @@ pub struct Snapshot {
     pub pdbs: Avail<PodDisruptionBudget>,
     /// Items that could not be decoded: "Kind ns/name: error".
     pub decode_errors: Vec<String>,
-    /// (namespace, ReplicaSet name) → owner, for pod owner resolution.
-    rs_owner: HashMap<(String, String), Option<OwnerRef>>,
-    /// (namespace, name) → index into `pods`.
-    pod_index: HashMap<(String, String), usize>,
-    /// (namespace, name) → index into `deployments`.
-    deployment_index: HashMap<(String, String), usize>,
+    /// Positions in `replica_sets`, `pods` and `deployments` sorted by (namespace, name): lookups by name
+    /// without a second copy of every name (10,000 pods' names are a map of their own).
+    rs_index: Vec<u32>,
+    pod_index: Vec<u32>,
+    deployment_index: Vec<u32>,
 }
 
-fn index_of<T>(list: &Avail<T>, key: impl Fn(&T) -> (String, String)) -> HashMap<(String, String), usize> {
-    list.as_ref()
-        .map(|items| items.iter().enumerate().map(|(i, t)| (key(t), i)).collect())
-        .unwrap_or_default()
+/// Objects that have a namespace and a name, for [`sorted_index`] lookups.
+trait Named {
+    fn key(&self) -> (&str, &str);
+}
+
+macro_rules! named {
+    ($($ty:ty),*) => {$(
+        impl Named for $ty {
+            fn key(&self) -> (&str, &str) {
+                (&self.namespace, &self.name)
+            }
+        }
+    )*};
+}
+named!(Pod, Workload, ReplicaSet);
+
+/// Positions of `list`'s items sorted by (namespace, name).
+fn sorted_index<T: Named>(list: &Avail<T>) -> Vec<u32> {
+    let Ok(items) = list else { return Vec::new() };
+    let mut index: Vec<u32> = (0..items.len() as u32).collect();
+    index.sort_by(|&a, &b| items[a as usize].key().cmp(&items[b as usize].key()));
+    index
+}
+
+/// The item of `list` named (namespace, name), through its [`sorted_index`].
+fn lookup<'a, T: Named>(list: &'a Avail<T>, index: &[u32], namespace: &str, name: &str) -> Option<&'a T> {
+    let items = list.as_ref().ok()?;
+    let at = index
+        .binary_search_by(|&i| items[i as usize].key().cmp(&(namespace, name)))
+        .ok()?;
+    items.get(index[at] as usize)
 }
 
 /// What a decoder is fed: a page body straight from the server, or items already parsed (tests, RawLists).
@@ -1196,7 +1222,13 @@ macro_rules! snapshot_lists {
 
             /// Add what another decoder collected.
             pub fn merge(&mut self, other: SnapshotDecoder) {
-                $(self.$field.extend(other.$field);)*
+                // Move a list into an empty one rather than copy it: the pods of a cluster-wide LIST are the
+                // biggest thing doctor holds, and a copy would hold them twice for a moment.
+                $(if self.$field.is_empty() {
+                    self.$field = other.$field;
+                } else {
+                    self.$field.extend(other.$field);
+                })*
                 self.label_sets.extend(other.label_sets);
                 self.listed.extend(other.listed);
                 for (kind, why) in other.failed {
@@ -1280,17 +1312,9 @@ impl Snapshot {
     }
 
     fn assemble(lists: Lists, decode_errors: Vec<String>) -> Snapshot {
-        let rs_owner = lists
-            .replica_sets
-            .as_ref()
-            .map(|list| {
-                list.iter()
-                    .map(|rs| ((rs.namespace.clone(), rs.name.clone()), rs.owner.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let pod_index = index_of(&lists.pods, |p| (p.namespace.clone(), p.name.clone()));
-        let deployment_index = index_of(&lists.deployments, |d| (d.namespace.clone(), d.name.clone()));
+        let rs_index = sorted_index(&lists.replica_sets);
+        let pod_index = sorted_index(&lists.pods);
+        let deployment_index = sorted_index(&lists.deployments);
         let Lists {
             namespaces,
             pods,
@@ -1327,7 +1351,7 @@ impl Snapshot {
             mutating_webhooks,
             pdbs,
             decode_errors,
-            rs_owner,
+            rs_index,
         }
     }
 
@@ -1340,36 +1364,38 @@ impl Snapshot {
             return PodOwner::Bare;
         };
         match owner.kind.as_str() {
-            "ReplicaSet" => match self.rs_owner.get(&(pod.namespace.clone(), owner.name.clone())) {
-                Some(Some(o)) if o.kind == "Deployment" => PodOwner::Workload {
-                    kind: OwnerKind::Deployment,
-                    name: o.name.clone(),
-                },
-                Some(Some(o)) => PodOwner::Other {
-                    kind: o.kind.clone(),
-                    name: o.name.clone(),
-                },
-                Some(None) => PodOwner::Other {
-                    kind: "ReplicaSet".to_string(),
-                    name: owner.name.clone(),
-                },
-                None => {
-                    let derived = pod
-                        .labels
-                        .get("pod-template-hash")
-                        .and_then(|h| owner.name.strip_suffix(&format!("-{h}")));
-                    match derived {
-                        Some(dep) => PodOwner::Workload {
-                            kind: OwnerKind::Deployment,
-                            name: dep.to_string(),
-                        },
-                        None => PodOwner::Other {
-                            kind: "ReplicaSet".to_string(),
-                            name: owner.name.clone(),
-                        },
+            "ReplicaSet" => {
+                match lookup(&self.replica_sets, &self.rs_index, &pod.namespace, &owner.name).map(|rs| &rs.owner) {
+                    Some(Some(o)) if o.kind == "Deployment" => PodOwner::Workload {
+                        kind: OwnerKind::Deployment,
+                        name: o.name.clone(),
+                    },
+                    Some(Some(o)) => PodOwner::Other {
+                        kind: o.kind.clone(),
+                        name: o.name.clone(),
+                    },
+                    Some(None) => PodOwner::Other {
+                        kind: "ReplicaSet".to_string(),
+                        name: owner.name.clone(),
+                    },
+                    None => {
+                        let derived = pod
+                            .labels
+                            .get("pod-template-hash")
+                            .and_then(|h| owner.name.strip_suffix(&format!("-{h}")));
+                        match derived {
+                            Some(dep) => PodOwner::Workload {
+                                kind: OwnerKind::Deployment,
+                                name: dep.to_string(),
+                            },
+                            None => PodOwner::Other {
+                                kind: "ReplicaSet".to_string(),
+                                name: owner.name.clone(),
+                            },
+                        }
                     }
                 }
-            },
+            }
             "StatefulSet" => PodOwner::Workload {
                 kind: OwnerKind::StatefulSet,
                 name: owner.name.clone(),
@@ -1387,13 +1413,11 @@ impl Snapshot {
 
     /// A pod by namespace and name.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
-        let i = self.pod_index.get(&(namespace.to_string(), name.to_string()))?;
-        self.pods.as_ref().ok()?.get(*i)
+        lookup(&self.pods, &self.pod_index, namespace, name)
     }
 
     /// A Deployment by namespace and name.
     pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Workload> {
-        let i = self.deployment_index.get(&(namespace.to_string(), name.to_string()))?;
-        self.deployments.as_ref().ok()?.get(*i)
+        lookup(&self.deployments, &self.deployment_index, namespace, name)
     }
 }
