@@ -500,7 +500,7 @@ fn pages(n: usize) -> usize {
 enum Floor {
     /// doctor's (and recover's) lists: every [`Kind`], cluster-wide.
     Doctor,
-    /// status's: HTTPRoutes, Services, EndpointSlices, Pods.
+    /// status's: HTTPRoutes, Services, EndpointSlices.
     Status,
     /// The kubectl reference's: pods, services, endpointslices, configmaps, httproutes.
     Kubectl,
@@ -524,7 +524,6 @@ impl Floor {
                 "/apis/gateway.networking.k8s.io/v1/httproutes",
                 "/api/v1/services",
                 "/apis/discovery.k8s.io/v1/endpointslices",
-                "/api/v1/pods",
             ]
             .map(String::from)
             .to_vec(),

@@ -287,15 +287,35 @@ fn group_states(
     by_ns.into_values().collect()
 }
 
-/// Everything the route planners read, for one namespace or all (`None`): four LISTs in parallel, each decoded
-/// page by page into the few fields the planners read (routes are kept whole: they are written back).
-pub async fn load_states(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<NamespaceState>> {
+/// Whether [`load_states`] lists pods too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pods {
+    /// shift and route-user: pods tell which versions exist and back `--create-backends`.
+    Read,
+    /// status: it shows routes, Services and ready endpoints, and pods are by far the biggest list of a
+    /// cluster (about 95% of the bytes of these four kinds at 10,000 Istio-injected pods).
+    Skip,
+}
+
+/// Everything the route planners read, for one namespace or all (`None`): HTTPRoutes, Services, EndpointSlices
+/// and (with [`Pods::Read`]) Pods, LISTed in parallel, each decoded page by page into the few fields the
+/// planners read (routes are kept whole: they are written back).
+pub async fn load_states(cluster: &Cluster, ns: Option<&str>, pods: Pods) -> Result<Vec<NamespaceState>> {
     let all = ListParams::default();
+    let list_pods = async {
+        match pods {
+            Pods::Read => cluster
+                .list_pages(&PODS, ns, &all, SlimPages::new(pod_slim, pod_value))
+                .await
+                .map(Some),
+            Pods::Skip => Ok(None),
+        }
+    };
     let (routes, services, slices, pods) = tokio::join!(
         cluster.list(&HTTPROUTES, ns, &all),
         cluster.list_pages(&SERVICES, ns, &all, SlimPages::new(service_slim, service_value)),
         cluster.list_pages(&ENDPOINTSLICES, ns, &all, SlimPages::new(slice_slim, slice_value)),
-        cluster.list_pages(&PODS, ns, &all, SlimPages::new(pod_slim, pod_value)),
+        list_pods,
     );
     let routes = routes.map_err(|e| match e {
         MeshError::NotServed { .. } => MeshError::NotServed {
@@ -306,13 +326,13 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Name
     })?;
     let (_, services) = services?;
     let (_, slices) = slices?;
-    let (_, pods) = pods?;
-    Ok(group_states(routes.items, services.items, slices.items, pods.items))
+    let pods = pods?.map(|(_, pods)| pods.items).unwrap_or_default();
+    Ok(group_states(routes.items, services.items, slices.items, pods))
 }
 
 /// One namespace's state (empty when the namespace holds nothing).
 pub async fn load_state(cluster: &Cluster, ns: &str) -> Result<NamespaceState> {
-    let states = load_states(cluster, Some(ns)).await?;
+    let states = load_states(cluster, Some(ns), Pods::Read).await?;
     Ok(states
         .into_iter()
         .find(|s| s.namespace == ns)
