@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::{AllNamespacesArg, OutputArgs, OutputFormat};
-use crate::cluster::snapshot::{load_states, Pods};
+use crate::cluster::snapshot::{load_states, Purpose};
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
 use crate::output::to_format;
@@ -32,7 +32,7 @@ pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
     }
     let cluster = ctx.cluster().await?;
     let ns = scope.resolve(&cluster).map(str::to_string);
-    let states = load_states(&cluster, ns.as_deref(), Pods::Skip).await?;
+    let states = load_states(&cluster, ns.as_deref(), Purpose::Status).await?;
     let mut routes = route_status(&states);
     if let Some(svc) = &args.service {
         routes.retain(|r| &r.service == svc);
