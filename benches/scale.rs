@@ -276,10 +276,12 @@ impl Bench<'_> {
         &self,
         label: &str,
         ok_codes: &[i32],
+        floor: Option<Floor>,
         mut make: impl FnMut(usize) -> Command,
     ) -> Result<Figures, String> {
         let mut f = Figures {
             label: label.to_string(),
+            floor,
             ..Default::default()
         };
         for run in 0..self.runs {
@@ -583,23 +585,21 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
     let mut figures = Vec::new();
     eprintln!("bench: doctor");
     // doctor exits 1 when it finds problems, which the scenario has on purpose.
-    let mut doctor = bench.measure("kubectl mesh doctor -A -o json", &[0, 1], |_| {
-        bench.plugin(&["doctor", "-A", "-o", "json"])
-    })?;
-    doctor.floor = Some(Floor::Doctor);
-    figures.push(doctor);
-    eprintln!("bench: status");
-    let mut status = bench.measure("kubectl mesh status -A -o json", &[0], |_| {
-        bench.plugin(&["status", "-A", "-o", "json"])
-    })?;
-    status.floor = Some(Floor::Status);
-    figures.push(status);
-    eprintln!("bench: recover");
-    let mut recover = bench.measure("kubectl mesh recover -A --dry-run=client -o json", &[0], |_| {
-        bench.plugin(&["recover", "-A", "--dry-run=client", "-o", "json"])
-    })?;
-    recover.floor = Some(Floor::Doctor);
-    figures.push(recover);
+    let runs: [(&str, &[&str], &[i32], Floor); 3] = [
+        ("doctor", &["doctor", "-A", "-o", "json"], &[0, 1], Floor::Doctor),
+        ("status", &["status", "-A", "-o", "json"], &[0], Floor::Status),
+        (
+            "recover",
+            &["recover", "-A", "--dry-run=client", "-o", "json"],
+            &[0],
+            Floor::Doctor,
+        ),
+    ];
+    for (name, args, ok_codes, floor) in runs {
+        eprintln!("bench: {name}");
+        let label = format!("kubectl mesh {}", args.join(" "));
+        figures.push(bench.measure(&label, ok_codes, Some(floor), |_| bench.plugin(args))?);
+    }
     eprintln!("bench: shift");
     let (service, from, to) = shift_target(&server)?;
     let weights = |run: usize| {
@@ -612,6 +612,7 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
     let mut shift = bench.measure(
         &format!("kubectl mesh shift {service} {from}=90 {to}=10"),
         &[0],
+        None,
         |run| {
             let [a, b] = weights(run);
             bench.plugin(&["shift", service.as_str(), a.as_str(), b.as_str(), "-n", "team-000"])
@@ -635,9 +636,10 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
 
     if pods <= opts.kubectl_up_to {
         eprintln!("bench: kubectl");
-        let mut kubectl = bench.measure(
+        figures.push(bench.measure(
             "kubectl get pods,services,endpointslices,configmaps,httproutes -A -o json",
             &[0],
+            Some(Floor::Kubectl),
             |_| {
                 let mut cmd = Command::new("kubectl");
                 cmd.arg("--kubeconfig").arg(&kubeconfig).args([
@@ -649,9 +651,7 @@ fn bench_size(pods: usize, opts: &Options, scratch: &Path) -> Result<SizeResult,
                 ]);
                 cmd
             },
-        )?;
-        kubectl.floor = Some(Floor::Kubectl);
-        figures.push(kubectl);
+        )?);
     }
 
     eprintln!("bench: transfer floors");

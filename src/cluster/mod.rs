@@ -510,17 +510,13 @@ impl Cluster {
                     }
                     other => other?,
                 };
-                let meta = match head_meta(&answer.body) {
+                let head = head_meta(&answer.body);
+                decoder.decode(answer.body, path).await?;
+                let meta = match head {
                     // The next request goes out while this page is decoded.
-                    Some(meta) => {
-                        decoder.decode(answer.body, path).await?;
-                        meta
-                    }
+                    Some(meta) => meta,
                     // No metadata before the items: the page must be decoded to know whether another follows.
-                    None => {
-                        decoder.decode(answer.body, path).await?;
-                        decoder.drain().await?.unwrap_or_default()
-                    }
+                    None => decoder.drain().await?.unwrap_or_default(),
                 };
                 token = meta.continue_token;
                 if token.is_empty() {
@@ -1054,13 +1050,7 @@ mod tests {
 
     async fn cluster_at(url: &str, dir: &std::path::Path) -> Cluster {
         let path = dir.join("kubeconfig");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: x\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(&path, crate::sandbox::kubeconfig_yaml(url, Some("default"))).unwrap();
         Cluster::connect(&ConnectOptions {
             kubeconfig: Some(path),
             context: None,
@@ -1107,39 +1097,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pages_with_items_before_metadata_are_listed_whole_and_in_order() {
-        let url = serve(|target| {
+    async fn pages_are_listed_whole_and_in_order_whether_metadata_comes_first_or_last() {
+        let api_server_order: fn(&str) -> String = |target| {
+            let n = page_number(target);
+            format!(
+                r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"resourceVersion":"7","continue":"{}"}},"items":{}}}"#,
+                next_token(n),
+                items(n)
+            )
+        };
+        let items_first: fn(&str) -> String = |target| {
             let n = page_number(target);
             format!(
                 r#"{{"items":{},"kind":"PodList","metadata":{{"resourceVersion":"7","continue":"{}"}}}}"#,
                 items(n),
                 next_token(n)
             )
-        })
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_at(&url, dir.path()).await;
-        let list = cluster.list(&PODS, None, &ListParams::default()).await.unwrap();
-        assert_eq!(names(&list.items), ["p0", "p1", "p2", "p3", "p4", "p5"]);
-        assert_eq!(list.resource_version, "7");
-    }
-
-    #[tokio::test]
-    async fn pages_in_the_api_server_order_are_listed_whole_and_in_order() {
-        let url = serve(|target| {
-            let n = page_number(target);
-            format!(
-                r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"resourceVersion":"9","continue":"{}"}},"items":{}}}"#,
-                next_token(n),
-                items(n)
-            )
-        })
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_at(&url, dir.path()).await;
-        let list = cluster.list(&PODS, None, &ListParams::default()).await.unwrap();
-        assert_eq!(names(&list.items), ["p0", "p1", "p2", "p3", "p4", "p5"]);
-        assert_eq!(list.resource_version, "9");
+        };
+        for answer in [api_server_order, items_first] {
+            let url = serve(answer).await;
+            let dir = tempfile::tempdir().unwrap();
+            let cluster = cluster_at(&url, dir.path()).await;
+            let list = cluster.list(&PODS, None, &ListParams::default()).await.unwrap();
+            assert_eq!(
+                names(&list.items),
+                ["p0", "p1", "p2", "p3", "p4", "p5"],
+                "{}",
+                answer("")
+            );
+            assert_eq!(list.resource_version, "7");
+        }
     }
 
     #[tokio::test]

@@ -290,34 +290,12 @@ fn group_states(
 /// What [`load_states`] is read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// shift and route-user: routes are kept whole (they are written back), and pods are listed too: they
-    /// tell which versions exist and back `--create-backends`.
+    /// shift and route-user: pods are listed too; they tell which versions exist and back
+    /// `--create-backends`.
     Plan,
-    /// status: read-only, so routes are kept without their `managedFields` (the bulk of a route object);
-    /// and no pods: status shows routes, Services and ready endpoints, and pods are by far the biggest list
+    /// status: no pods. It shows routes, Services and ready endpoints, and pods are by far the biggest list
     /// of a cluster (about 95% of the bytes of these four kinds at 10,000 Istio-injected pods).
     Status,
-}
-
-/// Routes for [`Purpose::Status`]: whole items but for `metadata.managedFields`, dropped page by page.
-#[derive(Default)]
-struct StatusRoutes(Vec<Value>);
-
-impl PageSink for StatusRoutes {
-    fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error> {
-        let page: Page<Value> = serde_json::from_slice(body)?;
-        self.0.extend(page.items.into_iter().map(|mut route| {
-            if let Some(meta) = route.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("managedFields");
-            }
-            route
-        }));
-        Ok(page.metadata)
-    }
-
-    fn restart(&mut self) {
-        self.0.clear();
-    }
 }
 
 /// Everything the route planners read, for one namespace or all (`None`): HTTPRoutes, Services, EndpointSlices
@@ -334,17 +312,8 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) 
             Purpose::Status => Ok(None),
         }
     };
-    let list_routes = async {
-        match purpose {
-            Purpose::Plan => cluster.list(&HTTPROUTES, ns, &all).await.map(|l| l.items),
-            Purpose::Status => cluster
-                .list_pages(&HTTPROUTES, ns, &all, StatusRoutes::default())
-                .await
-                .map(|(_, routes)| routes.0),
-        }
-    };
     let (routes, services, slices, pods) = tokio::join!(
-        list_routes,
+        cluster.list(&HTTPROUTES, ns, &all),
         cluster.list_pages(&SERVICES, ns, &all, SlimPages::new(service_slim, service_value)),
         cluster.list_pages(&ENDPOINTSLICES, ns, &all, SlimPages::new(slice_slim, slice_value)),
         list_pods,
@@ -359,7 +328,7 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) 
     let (_, services) = services?;
     let (_, slices) = slices?;
     let pods = pods?.map(|(_, pods)| pods.items).unwrap_or_default();
-    Ok(group_states(routes, services.items, slices.items, pods))
+    Ok(group_states(routes.items, services.items, slices.items, pods))
 }
 
 /// One namespace's state (empty when the namespace holds nothing).
@@ -396,28 +365,4 @@ pub async fn parent_port_supported(cluster: &Cluster) -> Result<bool> {
     Ok(v1
         .and_then(|v| v.pointer("/schema/openAPIV3Schema/properties/spec/properties/parentRefs/items/properties/port"))
         .is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{PageSink, StatusRoutes};
-    use serde_json::json;
-
-    #[test]
-    fn status_routes_drop_managed_fields_and_keep_the_rest() {
-        let route = json!({
-            "metadata": {"name": "reviews", "namespace": "istio-demo", "managedFields": [{"manager": "kubectl"}]},
-            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "reviews"}]},
-            "status": {"parents": []},
-        });
-        let page = json!({"metadata": {"continue": "next"}, "items": [route, {"spec": {}}, 7]});
-        let mut sink = StatusRoutes::default();
-        let meta = sink.page(&serde_json::to_vec(&page).unwrap()).unwrap();
-        assert_eq!(meta.continue_token, "next");
-        let mut expected = page["items"][0].clone();
-        expected["metadata"].as_object_mut().unwrap().remove("managedFields");
-        assert_eq!(sink.0, [expected, json!({"spec": {}}), json!(7)]);
-        sink.restart();
-        assert!(sink.0.is_empty());
-    }
 }
