@@ -6,11 +6,11 @@
 
 use serde_json::Value;
 
-use crate::cli::DryRun;
 use crate::cluster::resource::{HTTPROUTES, SERVICES};
 use crate::cluster::snapshot::{load_state, parent_port_supported};
 use crate::cluster::{Cluster, WriteOpts};
 use crate::error::{MeshError, Result};
+use crate::opts::DryRun;
 use crate::route::{NamespaceState, RouteSnapshot};
 
 /// How many times we re-read and re-plan after a conflict before giving up.
@@ -44,19 +44,7 @@ impl Outcome {
             Outcome::Unchanged => "unchanged",
             Outcome::Planned => "would be configured",
         };
-        format!(
-            "httproute.gateway.networking.k8s.io/{name} {verb}{}",
-            dry_suffix(dry_run)
-        )
-    }
-}
-
-/// kubectl's suffix for dry runs: ` (dry run)`, ` (server dry run)`.
-pub fn dry_suffix(dry_run: DryRun) -> &'static str {
-    match dry_run {
-        DryRun::None => "",
-        DryRun::Client => " (dry run)",
-        DryRun::Server => " (server dry run)",
+        format!("httproute.gateway.networking.k8s.io/{name} {verb}{}", dry_run.suffix())
     }
 }
 

@@ -1,4 +1,5 @@
-//! What the user typed, as clap parses it.
+//! What the user typed, as clap parses it: the flag groups the subcommands share. The root parser
+//! ([`crate::cmd::Cli`]) sits with the dispatcher, above the commands, so nothing here imports a command.
 //!
 //! kubectl does not hand its global flags to plugins, so the plugin declares `--kubeconfig`, `--context`,
 //! `-n`, `--request-timeout`, … itself, with kubectl's spelling and meaning. Values that clap cannot check (weights,
@@ -7,69 +8,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use crate::duration::parse_duration;
-
-const ROOT_EXAMPLES: &str = "\
-Examples:
-  # Send 10% of reviews traffic to v3, the rest stays where it is
-  kubectl mesh shift reviews v3=10 -n istio-demo
-
-  # Send user vijay to reviews v2 (header end-user: vijay)
-  kubectl mesh route-user reviews vijay v2 -n istio-demo
-
-  # Where does traffic go now?
-  kubectl mesh status -A
-
-  # Why do requests fail? Then fix exactly what was found
-  kubectl mesh doctor -A
-  kubectl mesh recover -A --yes
-
-  # Try everything against a sandbox cluster
-  kubectl mesh demo";
-
-/// Traffic shifting, per-user routing, diagnosis and targeted recovery for Istio with the Gateway API.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kubectl-mesh",
-    bin_name = "kubectl mesh",
-    version,
-    about = "Traffic shifting, per-user routing, diagnosis and recovery for Istio with the Kubernetes Gateway API",
-    after_help = ROOT_EXAMPLES,
-    max_term_width = 110
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl Cli {
-    /// The command as parsed: like kubectl (pflag), a flag given twice takes its last value
-    /// (`kubectl mesh status -n a -n b` looks at b).
-    pub fn command_for_parsing() -> clap::Command {
-        use clap::CommandFactory;
-        fn override_self(cmd: clap::Command) -> clap::Command {
-            cmd.args_override_self(true).mut_subcommands(override_self)
-        }
-        override_self(Cli::command())
-    }
-
-    /// Parse an argument list (the first item is the program name).
-    pub fn parse_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        use clap::FromArgMatches;
-        let mut cmd = Cli::command_for_parsing();
-        let matches = cmd.try_get_matches_from_mut(args)?;
-        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
-    }
-}
+use crate::opts::{ColorChoice, DryRun, OutputFormat};
 
 /// kubectl's connection and presentation flags, accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]
@@ -101,8 +43,8 @@ pub struct GlobalArgs {
     pub request_timeout: Duration,
 
     /// When to colour output; NO_COLOR in the environment means never
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoiceOpt::Auto)]
+    pub color: ColorChoiceOpt,
 
     /// Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)
     #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL", default_value_t = 0,
@@ -126,15 +68,20 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     parse_duration(s, false)
 }
 
+// The flags' value enums. clap derives their help and completions; the rest of the program sees the plain
+// `crate::opts` enums they convert into.
+
+/// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub enum ColorChoiceOpt {
     Auto,
     Always,
     Never,
 }
 
+/// `-o/--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
+pub enum OutputFormatOpt {
     #[default]
     Table,
     Wide,
@@ -142,8 +89,9 @@ pub enum OutputFormat {
     Yaml,
 }
 
+/// `--dry-run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum DryRun {
+pub enum DryRunOpt {
     /// Write for real
     #[default]
     None,
@@ -153,92 +101,68 @@ pub enum DryRun {
     Server,
 }
 
+impl From<ColorChoiceOpt> for ColorChoice {
+    fn from(c: ColorChoiceOpt) -> Self {
+        match c {
+            ColorChoiceOpt::Auto => ColorChoice::Auto,
+            ColorChoiceOpt::Always => ColorChoice::Always,
+            ColorChoiceOpt::Never => ColorChoice::Never,
+        }
+    }
+}
+
+impl From<OutputFormatOpt> for OutputFormat {
+    fn from(f: OutputFormatOpt) -> Self {
+        match f {
+            OutputFormatOpt::Table => OutputFormat::Table,
+            OutputFormatOpt::Wide => OutputFormat::Wide,
+            OutputFormatOpt::Json => OutputFormat::Json,
+            OutputFormatOpt::Yaml => OutputFormat::Yaml,
+        }
+    }
+}
+
+impl From<DryRunOpt> for DryRun {
+    fn from(d: DryRunOpt) -> Self {
+        match d {
+            DryRunOpt::None => DryRun::None,
+            DryRunOpt::Client => DryRun::Client,
+            DryRunOpt::Server => DryRun::Server,
+        }
+    }
+}
+
 /// `-o/--output`.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Output format
-    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT", default_value_t = OutputFormatOpt::Table)]
+    pub output: OutputFormatOpt,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> OutputFormat {
+        self.output.into()
+    }
 }
 
 /// Flags of every command that writes to the cluster.
 #[derive(Debug, Clone, Args)]
 pub struct WriteArgs {
     /// none writes; client prints what would be written; server asks the API server to validate it only
-    #[arg(long = "dry-run", value_enum, value_name = "MODE", default_value_t = DryRun::None,
+    #[arg(long = "dry-run", value_enum, value_name = "MODE", default_value_t = DryRunOpt::None,
           num_args = 0..=1, require_equals = true, default_missing_value = "client")]
-    pub dry_run: DryRun,
+    pub dry_run: DryRunOpt,
 
     /// Name of the manager recorded in managedFields for our writes
     #[arg(long = "field-manager", value_name = "NAME", default_value = "kubectl-mesh", value_parser = parse_field_manager)]
     pub field_manager: String,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Shift traffic between versions of a Service by editing its mesh HTTPRoute
-    #[command(after_help = "\
-Examples:
-  # Route every reviews request to v3
-  kubectl mesh shift reviews v3=100 -n istio-demo
-
-  # 50/50 between v1 and v3
-  kubectl mesh shift reviews v1=50 v3=50 -n istio-demo
-
-  # Canary: 10% to v3, the other 90% keeps its current split
-  kubectl mesh shift reviews v3=10 -n istio-demo
-
-  # Preview the route without writing it
-  kubectl mesh shift reviews v3=100 --dry-run=client -o yaml")]
-    Shift(crate::cmd::shift::ShiftArgs),
-
-    /// Send one user's requests (header end-user) to a version
-    #[command(
-        name = "route-user",
-        after_help = "\
-Examples:
-  # Requests with header end-user: vijay go to reviews-v2
-  kubectl mesh route-user reviews vijay v2 -n istio-demo
-
-  # Undo it
-  kubectl mesh route-user reviews vijay --remove -n istio-demo"
-    )]
-    RouteUser(crate::cmd::route_user::RouteUserArgs),
-
-    /// Show where traffic goes now: every mesh route, its rules, backends and weights
-    #[command(after_help = "\
-Examples:
-  kubectl mesh status -n istio-demo
-  kubectl mesh status reviews -o wide
-  kubectl mesh status -A -o json")]
-    Status(crate::cmd::status::StatusArgs),
-
-    /// Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)
-    #[command(after_help = "\
-Examples:
-  kubectl mesh doctor -n istio-demo
-  kubectl mesh doctor -A -o json
-  kubectl mesh doctor --list-checks")]
-    Doctor(crate::cmd::doctor::DoctorArgs),
-
-    /// Fix what doctor found by restarting exactly the affected workloads
-    #[command(after_help = "\
-Examples:
-  # Review the plan without changing anything
-  kubectl mesh recover -A --dry-run=client
-
-  # Restart the affected workloads and wait for their rollouts
-  kubectl mesh recover -n istio-demo --yes --wait")]
-    Recover(crate::cmd::recover::RecoverArgs),
-
-    /// Print shell completion scripts, or install kubectl's plugin completion helper
-    Completion(crate::cmd::completion::CompletionArgs),
-
-    /// Print the plugin version (and the cluster's, unless --client)
-    Version(crate::cmd::version::VersionArgs),
-
-    /// Start a sandbox API server with Bookinfo and walk through the plugin against it
-    Demo(crate::cmd::demo::DemoArgs),
+impl WriteArgs {
+    pub fn dry_run(&self) -> DryRun {
+        self.dry_run.into()
+    }
 }
 
 /// `-A/--all-namespaces` for the commands where it makes sense.

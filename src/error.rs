@@ -75,6 +75,10 @@ pub enum MeshError {
     #[error("`kubectl mesh {command}` is not implemented in this build yet")]
     NotImplemented { command: &'static str },
 
+    /// A result could not be rendered as `-o json|yaml`.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+
     /// Local IO (files, terminal).
     #[error("{context}: {source}")]
     Io {
@@ -198,7 +202,7 @@ impl MeshError {
             MeshError::NotImplemented { .. } => Some(
                 "this subcommand lands in a later release; see the README for what works today".into(),
             ),
-            MeshError::Io { .. } => None,
+            MeshError::Render(_) | MeshError::Io { .. } => None,
         }
     }
 }

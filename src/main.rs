@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use kubectl_mesh::cli::Cli;
+use kubectl_mesh::cmd::Cli;
 use kubectl_mesh::error::{exit, MeshError};
 
 fn main() -> ExitCode {

@@ -6,8 +6,9 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::cli::{ColorChoice, OutputFormat};
 use crate::error::{MeshError, Result};
+use crate::opts::{ColorChoice, OutputFormat};
+use crate::render::{paint, Style};
 
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -100,59 +101,4 @@ impl Output {
     pub fn paint(&self, text: &str, style: Style) -> String {
         paint(self.color, text, style)
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Style {
-    Green,
-    Yellow,
-    Red,
-    Bold,
-    Dim,
-}
-
-pub fn paint(enabled: bool, text: &str, style: Style) -> String {
-    if !enabled {
-        return text.to_string();
-    }
-    let code = match style {
-        Style::Green => "32",
-        Style::Yellow => "33",
-        Style::Red => "31",
-        Style::Bold => "1",
-        Style::Dim => "2",
-    };
-    format!("\x1b[{code}m{text}\x1b[0m")
-}
-
-/// Serialize a value as JSON (pretty, trailing newline) or YAML for `-o json|yaml`.
-pub fn to_format<T: serde::Serialize>(value: &T, format: OutputFormat) -> Result<String> {
-    match format {
-        OutputFormat::Yaml => serde_saphyr::to_string(value)
-            .map_err(|e| MeshError::io("rendering YAML", std::io::Error::other(e.to_string()))),
-        _ => serde_json::to_string_pretty(value)
-            .map(|s| s + "\n")
-            .map_err(|e| MeshError::io("rendering JSON", std::io::Error::other(e))),
-    }
-}
-
-/// A kubectl-style table: no borders, three spaces between columns, no trailing blanks.
-pub fn table(header: Vec<&str>, rows: Vec<Vec<String>>) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
-    t.set_header(header);
-    for r in rows {
-        t.add_row(r);
-    }
-    let n = t.column_iter().count();
-    for (i, c) in t.column_iter_mut().enumerate() {
-        c.set_padding((0, if i + 1 == n { 0 } else { 3 }));
-    }
-    let mut out: String = t
-        .lines()
-        .map(|l| l.trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    out.push('\n');
-    out
 }

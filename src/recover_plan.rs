@@ -297,7 +297,7 @@ pub fn render_plan_table(plan: &RecoverPlan) -> String {
                 ]
             })
             .collect();
-        out.push_str(&crate::output::table(
+        out.push_str(&crate::render::table(
             vec!["OWNER", "KIND", "NAMESPACE", "PODS", "REASON"],
             rows,
         ));

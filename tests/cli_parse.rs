@@ -3,7 +3,8 @@
 
 use clap::error::ErrorKind;
 use clap::CommandFactory;
-use kubectl_mesh::cli::{Cli, Command, DryRun, OutputFormat};
+use kubectl_mesh::cli::{DryRunOpt as DryRun, OutputFormatOpt as OutputFormat};
+use kubectl_mesh::cmd::{Cli, Command};
 
 fn parse(line: &str) -> Result<Cli, clap::Error> {
     let mut argv = vec!["kubectl-mesh"];

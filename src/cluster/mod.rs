@@ -21,8 +21,9 @@ use serde_json::Value;
 pub use config::ConnectOptions;
 pub use resource::Res;
 
-use crate::cli::DryRun;
 use crate::error::{MeshError, Result};
+use crate::opts::DryRun;
+pub use crate::wire::{ListMeta, Page};
 
 /// Page size for LISTs (kubectl uses 500 as well).
 pub const PAGE_SIZE: u32 = 500;
@@ -95,42 +96,12 @@ pub struct ListResult {
     pub resource_version: String,
 }
 
-/// The `metadata` of a list page: what pagination needs.
-#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default)]
-pub struct ListMeta {
-    #[serde(rename = "resourceVersion", deserialize_with = "null_as_default")]
-    pub resource_version: String,
-    #[serde(rename = "continue", deserialize_with = "null_as_default")]
-    pub continue_token: String,
-}
-
 /// Where [`Cluster::list_pages`] delivers pages.
 pub trait PageSink: Send {
     /// Decode one page body (a `…List` object) and keep what is needed; return the page's list metadata.
     fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error>;
     /// The list starts over (its continue token expired): forget every item received so far.
     fn restart(&mut self);
-}
-
-/// `null` (which some servers send for empty values) decodes as the default.
-pub fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + serde::Deserialize<'de>,
-{
-    use serde::Deserialize;
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// One list page decoded with items of type `T` (unknown fields skipped without allocating).
-#[derive(serde::Deserialize)]
-#[serde(bound = "T: serde::Deserialize<'de>")]
-pub struct Page<T> {
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub metadata: ListMeta,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub items: Vec<T>,
 }
 
 /// The plain sink: every item as JSON.

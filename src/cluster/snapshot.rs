@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::resource::{CRDS, ENDPOINTSLICES, HTTPROUTES, PODS, SERVICES};
-use crate::cluster::{Cluster, ListMeta, ListParams, Page, PageSink};
+use crate::cluster::{Cluster, ListParams, PageSink};
 use crate::error::{MeshError, Result};
 use crate::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
+use crate::wire::{decode_page, ListMeta};
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
@@ -241,13 +242,8 @@ where
     T: Send,
 {
     fn page(&mut self, body: &[u8]) -> std::result::Result<ListMeta, serde_json::Error> {
-        if let Ok(page) = serde_json::from_slice::<Page<R>>(body) {
-            self.items.extend(page.items.into_iter().map(self.convert));
-            return Ok(page.metadata);
-        }
-        let page: Page<Value> = serde_json::from_slice(body)?;
-        self.items.extend(page.items.iter().map(self.fallback));
-        Ok(page.metadata)
+        let fallback = self.fallback;
+        decode_page(body, &mut self.items, self.convert, |v| Some(fallback(v)))
     }
 
     fn restart(&mut self) {

@@ -13,10 +13,9 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::cli::Cli;
 use crate::cluster::resource::{HTTPROUTES, NAMESPACES, PODS, SERVICES};
 use crate::cluster::{Cluster, ListParams};
-use crate::cmd::Ctx;
+use crate::cmd::{Cli, Ctx};
 use crate::error::{MeshError, Result};
 
 /// The helper kubectl runs for plugin completion.
@@ -224,7 +223,7 @@ fn globals_from_words(words: &[String]) -> crate::cli::GlobalArgs {
         user: None,
         namespace: None,
         request_timeout: Duration::from_secs(1),
-        color: crate::cli::ColorChoice::Never,
+        color: crate::cli::ColorChoiceOpt::Never,
         verbosity: 0,
     };
     let mut it = words.iter().peekable();
@@ -402,7 +401,7 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
 /// in help or in the generated shell scripts, and so that half-typed words never fail parsing.
 pub async fn complete(words: Vec<String>) -> Result<u8> {
     let words = if words.is_empty() { vec![String::new()] } else { words };
-    let ctx = Ctx::new(globals_from_words(&words), crate::cli::OutputFormat::Table);
+    let ctx = Ctx::new(globals_from_words(&words), crate::opts::OutputFormat::Table);
     let mut text = String::new();
     for (value, help) in candidates(&ctx, &words).await {
         if help.is_empty() {

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::Cli;
+use crate::cmd::Cli;
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
-use crate::output::Style;
+use crate::render::Style;
 use crate::sandbox::scenario::bookinfo;
 use crate::sandbox::{ApiServer, ServerOptions};
 

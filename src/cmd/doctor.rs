@@ -8,15 +8,16 @@
 
 use clap::Args;
 
-use crate::cli::{AllNamespacesArg, OutputArgs, OutputFormat};
+use crate::cli::{AllNamespacesArg, OutputArgs};
 use crate::cluster::doctor_io::read_snapshot;
 use crate::cluster::portforward::read_sidecar_certs;
 use crate::cluster::Cluster;
 use crate::cmd::{Ctx, Scope};
 use crate::doctor::{
-    deep, render_check_list, render_json, render_table, run_checks, success, Finding, Snapshot, CHECKS,
+    deep, render_check_list, render_json, render_table, report, run_checks, success, Finding, Snapshot, CHECKS,
 };
 use crate::error::{MeshError, Result};
+use crate::opts::OutputFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
@@ -109,11 +110,7 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     drop(snapshot);
     let text = match ctx.out.format {
         OutputFormat::Json => render_json(&findings),
-        OutputFormat::Yaml => {
-            let doc: serde_json::Value = serde_json::from_str(&render_json(&findings))
-                .map_err(|e| MeshError::io("rendering YAML", std::io::Error::other(e)))?;
-            crate::output::to_format(&doc, OutputFormat::Yaml)?
-        }
+        OutputFormat::Yaml => crate::render::to_format(&report(&findings), OutputFormat::Yaml)?,
         _ => render_table(&findings, ctx.out.color),
     };
     ctx.out.print(&text)?;

@@ -1,5 +1,6 @@
-//! One module per subcommand. Each has its clap `Args`, validates them into a request, and `run`s:
-//! read a snapshot through [`crate::cluster`], plan with pure functions, apply, render.
+//! The root parser and the dispatcher, above one module per subcommand. Each command has its clap `Args`,
+//! validates them into a request, and `run`s: read a snapshot through [`crate::cluster`], plan with pure
+//! functions, apply, render.
 
 pub mod completion;
 pub mod demo;
@@ -10,11 +11,141 @@ pub mod shift;
 pub mod status;
 pub mod version;
 
-use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
+use clap::{Parser, Subcommand};
+
+use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ConnectOptions};
 use crate::error::{MeshError, Result};
 use crate::names::check_dns1123_label;
+use crate::opts::OutputFormat;
 use crate::output::Output;
+
+const ROOT_EXAMPLES: &str = "\
+Examples:
+  # Send 10% of reviews traffic to v3, the rest stays where it is
+  kubectl mesh shift reviews v3=10 -n istio-demo
+
+  # Send user vijay to reviews v2 (header end-user: vijay)
+  kubectl mesh route-user reviews vijay v2 -n istio-demo
+
+  # Where does traffic go now?
+  kubectl mesh status -A
+
+  # Why do requests fail? Then fix exactly what was found
+  kubectl mesh doctor -A
+  kubectl mesh recover -A --yes
+
+  # Try everything against a sandbox cluster
+  kubectl mesh demo";
+
+/// Traffic shifting, per-user routing, diagnosis and targeted recovery for Istio with the Gateway API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-mesh",
+    bin_name = "kubectl mesh",
+    version,
+    about = "Traffic shifting, per-user routing, diagnosis and recovery for Istio with the Kubernetes Gateway API",
+    after_help = ROOT_EXAMPLES,
+    max_term_width = 110
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The command as parsed: like kubectl (pflag), a flag given twice takes its last value
+    /// (`kubectl mesh status -n a -n b` looks at b).
+    pub fn command_for_parsing() -> clap::Command {
+        use clap::CommandFactory;
+        fn override_self(cmd: clap::Command) -> clap::Command {
+            cmd.args_override_self(true).mut_subcommands(override_self)
+        }
+        override_self(Cli::command())
+    }
+
+    /// Parse an argument list (the first item is the program name).
+    pub fn parse_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let mut cmd = Cli::command_for_parsing();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Shift traffic between versions of a Service by editing its mesh HTTPRoute
+    #[command(after_help = "\
+Examples:
+  # Route every reviews request to v3
+  kubectl mesh shift reviews v3=100 -n istio-demo
+
+  # 50/50 between v1 and v3
+  kubectl mesh shift reviews v1=50 v3=50 -n istio-demo
+
+  # Canary: 10% to v3, the other 90% keeps its current split
+  kubectl mesh shift reviews v3=10 -n istio-demo
+
+  # Preview the route without writing it
+  kubectl mesh shift reviews v3=100 --dry-run=client -o yaml")]
+    Shift(shift::ShiftArgs),
+
+    /// Send one user's requests (header end-user) to a version
+    #[command(
+        name = "route-user",
+        after_help = "\
+Examples:
+  # Requests with header end-user: vijay go to reviews-v2
+  kubectl mesh route-user reviews vijay v2 -n istio-demo
+
+  # Undo it
+  kubectl mesh route-user reviews vijay --remove -n istio-demo"
+    )]
+    RouteUser(route_user::RouteUserArgs),
+
+    /// Show where traffic goes now: every mesh route, its rules, backends and weights
+    #[command(after_help = "\
+Examples:
+  kubectl mesh status -n istio-demo
+  kubectl mesh status reviews -o wide
+  kubectl mesh status -A -o json")]
+    Status(status::StatusArgs),
+
+    /// Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)
+    #[command(after_help = "\
+Examples:
+  kubectl mesh doctor -n istio-demo
+  kubectl mesh doctor -A -o json
+  kubectl mesh doctor --list-checks")]
+    Doctor(doctor::DoctorArgs),
+
+    /// Fix what doctor found by restarting exactly the affected workloads
+    #[command(after_help = "\
+Examples:
+  # Review the plan without changing anything
+  kubectl mesh recover -A --dry-run=client
+
+  # Restart the affected workloads and wait for their rollouts
+  kubectl mesh recover -n istio-demo --yes --wait")]
+    Recover(recover::RecoverArgs),
+
+    /// Print shell completion scripts, or install kubectl's plugin completion helper
+    Completion(completion::CompletionArgs),
+
+    /// Print the plugin version (and the cluster's, unless --client)
+    Version(version::VersionArgs),
+
+    /// Start a sandbox API server with Bookinfo and walk through the plugin against it
+    Demo(demo::DemoArgs),
+}
 
 /// What every command gets: the global flags, and the output decided once.
 #[derive(Debug, Clone)]
@@ -25,7 +156,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(global: GlobalArgs, format: OutputFormat) -> Self {
-        let out = Output::detect(format, global.color, global.verbosity);
+        let out = Output::detect(format, global.color.into(), global.verbosity);
         Ctx { global, out }
     }
 
@@ -101,13 +232,13 @@ impl Scope {
 pub async fn run(cli: Cli) -> Result<u8> {
     let Cli { global, command } = cli;
     match command {
-        Command::Shift(args) => shift::run(Ctx::new(global, args.output.output), args).await,
-        Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.output), args).await,
-        Command::Status(args) => status::run(Ctx::new(global, args.output.output), args).await,
-        Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.output), args).await,
-        Command::Recover(args) => recover::run(Ctx::new(global, args.output.output), args).await,
+        Command::Shift(args) => shift::run(Ctx::new(global, args.output.format()), args).await,
+        Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Status(args) => status::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Recover(args) => recover::run(Ctx::new(global, args.output.format()), args).await,
         Command::Completion(args) => completion::run(Ctx::new(global, OutputFormat::Table), args).await,
-        Command::Version(args) => version::run(Ctx::new(global, args.output.output), args).await,
+        Command::Version(args) => version::run(Ctx::new(global, args.output.format()), args).await,
         Command::Demo(args) => demo::run(Ctx::new(global, OutputFormat::Table), args).await,
     }
 }
@@ -161,19 +292,19 @@ pub async fn run_route_write<P>(
     view: impl Fn(&P) -> crate::apply::RouteWrite<'_>,
     render: impl Fn(&P) -> String,
 ) -> Result<u8> {
-    use crate::apply::{dry_suffix, plan_and_write};
+    use crate::apply::plan_and_write;
     ctx.namespace_flag()?;
     let cluster = ctx.cluster().await?;
     let namespace = target_namespace(ctx, &cluster)?;
     let opts = crate::cluster::WriteOpts {
-        dry_run: write.dry_run,
+        dry_run: write.dry_run(),
         field_manager: write.field_manager.clone(),
     };
     let written = plan_and_write(&cluster, &namespace, service, &opts, plan, &view).await?;
     let w = view(&written.plan);
     let text = match ctx.out.format {
         OutputFormat::Json | OutputFormat::Yaml => {
-            crate::output::to_format(written.object.as_ref().unwrap_or(w.route), ctx.out.format)?
+            crate::render::to_format(written.object.as_ref().unwrap_or(w.route), ctx.out.format)?
         }
         _ => {
             let mut s = String::new();
@@ -182,9 +313,9 @@ pub async fn run_route_write<P>(
                     .pointer("/metadata/name")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("?");
-                s.push_str(&format!("service/{name} created{}\n", dry_suffix(write.dry_run)));
+                s.push_str(&format!("service/{name} created{}\n", write.dry_run().suffix()));
             }
-            s.push_str(&format!("{}\n", written.outcome.line(w.route_name, write.dry_run)));
+            s.push_str(&format!("{}\n", written.outcome.line(w.route_name, write.dry_run())));
             s.push_str(&render(&written.plan));
             s
         }

@@ -16,13 +16,14 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cli::{timeout_arg_parser, AllNamespacesArg, DryRun, OutputArgs, OutputFormat, WriteArgs};
+use crate::cli::{timeout_arg_parser, AllNamespacesArg, OutputArgs, WriteArgs};
 use crate::cluster::resource::{DAEMONSETS, DEPLOYMENTS, PODS, STATEFULSETS};
 use crate::cluster::{Cluster, PatchType, Res, WriteOpts};
 use crate::cmd::doctor::diagnose;
 use crate::cmd::Ctx;
 use crate::doctor::{OwnerKind, Snapshot};
 use crate::error::{MeshError, Result};
+use crate::opts::{DryRun, OutputFormat};
 use crate::output::Output;
 use crate::recover_plan::{plan_recover, render_plan_table, required_permissions, Action, RecoverPlan, Target};
 use crate::rollout::{rollout_status, Rollout};
@@ -387,14 +388,14 @@ fn render_results(results: &[ActionResult]) -> String {
             ]
         })
         .collect();
-    crate::output::table(vec!["OWNER", "KIND", "NAMESPACE", "RESULT", "DETAIL"], rows)
+    crate::render::table(vec!["OWNER", "KIND", "NAMESPACE", "RESULT", "DETAIL"], rows)
 }
 
 pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     let scope = ctx.scope(args.all.all_namespaces)?;
     let cluster = ctx.cluster().await?;
     let opts = WriteOpts {
-        dry_run: args.write.dry_run,
+        dry_run: args.write.dry_run(),
         field_manager: args.write.field_manager.clone(),
     };
     let structured = matches!(ctx.out.format, OutputFormat::Json | OutputFormat::Yaml);
@@ -428,7 +429,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     if plan.is_empty() {
         if structured {
             let doc = json!({"success": true, "results": results});
-            ctx.out.print(&crate::output::to_format(&doc, ctx.out.format)?)?;
+            ctx.out.print(&crate::render::to_format(&doc, ctx.out.format)?)?;
         } else {
             let mut s = "Nothing to recover: no check found a workload to restart or a pod to evict.\n".to_string();
             if !results.is_empty() {
@@ -442,7 +443,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     if !structured {
         ctx.out.print(&render_plan_table(&plan))?;
     }
-    if args.write.dry_run == DryRun::Client {
+    if args.write.dry_run() == DryRun::Client {
         let planned: Vec<ActionResult> = plan
             .actions
             .iter()
@@ -450,7 +451,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
             .collect();
         results.extend(planned);
         if structured {
-            ctx.out.print(&crate::output::to_format(
+            ctx.out.print(&crate::render::to_format(
                 &json!({"success": true, "results": results}),
                 ctx.out.format,
             )?)?;
@@ -461,7 +462,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     }
 
     preflight(&cluster, &plan).await?;
-    if !args.yes && args.write.dry_run == DryRun::None && !confirm(&ctx.out, &plan)? {
+    if !args.yes && args.write.dry_run() == DryRun::None && !confirm(&ctx.out, &plan)? {
         ctx.out.info("Aborted: nothing was changed.");
         return Ok(1);
     }
@@ -492,7 +493,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
             ("done", _) => "restarted",
             (other, _) => other,
         };
-        let dry = crate::apply::dry_suffix(args.write.dry_run);
+        let dry = args.write.dry_run().suffix();
         ctx.out
             .info(&format!("{}/{} {verb}{dry}", result.kind.to_lowercase(), result.name));
         done.push((index, result));
@@ -500,7 +501,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     done.sort_by_key(|(i, _)| *i);
     let mut acted: Vec<ActionResult> = done.into_iter().map(|(_, r)| r).collect();
 
-    if args.wait && args.write.dry_run == DryRun::None {
+    if args.wait && args.write.dry_run() == DryRun::None {
         for r in acted.iter_mut().filter(|r| r.result == "done" && r.kind != "Pod") {
             let kind = match r.kind {
                 "Deployment" => OwnerKind::Deployment,
@@ -536,7 +537,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     results.extend(acted);
     let failed = results.iter().any(|r| r.result == "failed");
     let text = if structured {
-        crate::output::to_format(&json!({"success": !failed, "results": results}), ctx.out.format)?
+        crate::render::to_format(&json!({"success": !failed, "results": results}), ctx.out.format)?
     } else {
         format!("\n{}", render_results(&results))
     };

@@ -4,11 +4,12 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::{AllNamespacesArg, OutputArgs, OutputFormat};
+use crate::cli::{AllNamespacesArg, OutputArgs};
 use crate::cluster::snapshot::{load_states, Purpose};
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
-use crate::output::to_format;
+use crate::opts::OutputFormat;
+use crate::render::to_format;
 use crate::route::{render_status_table, route_status};
 
 #[derive(Debug, Clone, Args)]

@@ -3,11 +3,12 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::cli::{OutputArgs, OutputFormat};
+use crate::cli::OutputArgs;
 use crate::cluster::resource::NAMESPACES;
 use crate::cmd::Ctx;
 use crate::error::Result;
-use crate::output::to_format;
+use crate::opts::OutputFormat;
+use crate::render::to_format;
 
 #[derive(Debug, Clone, Args)]
 pub struct VersionArgs {

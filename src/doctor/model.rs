@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::raw::{Kind, RawLists, Unavailable};
+use crate::wire::{decode_item, decode_page, ListMeta};
 
 /// A list that may not have been readable.
 pub type Avail<T> = Result<Vec<T>, Unavailable>;
@@ -800,84 +801,35 @@ pub enum Input<'a> {
     Items(&'a [Value]),
 }
 
-/// Decode `input` into `out`, converting each item with `convert`. A page is decoded in one pass straight into
-/// the small `R` shapes (unknown fields are skipped without allocating); only when that fails (a `null` where an
-/// object belongs, a malformed item) is the page parsed generically and each item decoded on its own, so one bad
-/// item is named in `errors` instead of failing the whole list.
+/// Decode `input` into `out`, converting each item with `convert`, through the one lenient page decoder
+/// ([`crate::wire::decode_page`]): one pass straight into the small `R` shapes, and only when that fails (a
+/// `null` where an object belongs, a malformed item) each item on its own, so one bad item is named in `errors`
+/// instead of failing the whole list.
 fn push<R, T>(
     out: &mut Vec<T>,
     errors: &mut Vec<String>,
     kind: Kind,
     input: Input<'_>,
     convert: fn(R) -> T,
-) -> Result<Option<crate::cluster::ListMeta>, serde_json::Error>
+) -> Result<Option<ListMeta>, serde_json::Error>
 where
     R: for<'de> Deserialize<'de>,
 {
-    match input {
-        Input::Page(body) => {
-            if let Ok(page) = serde_json::from_slice::<crate::cluster::Page<R>>(body) {
-                out.extend(page.items.into_iter().map(convert));
-                return Ok(Some(page.metadata));
-            }
-            let page: crate::cluster::Page<Value> = serde_json::from_slice(body)?;
-            push_values(out, errors, kind, &page.items, convert);
-            Ok(Some(page.metadata))
+    let mut one = |item: &Value| match decode_item::<R>(item) {
+        Ok(r) => Some(convert(r)),
+        Err(e) => {
+            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+            errors.push(format!("{kind} {name}: {e}"));
+            None
         }
+    };
+    match input {
+        Input::Page(body) => decode_page(body, out, convert, one).map(Some),
         Input::Items(items) => {
-            push_values(out, errors, kind, items, convert);
+            out.reserve(items.len());
+            out.extend(items.iter().filter_map(&mut one));
             Ok(None)
         }
-    }
-}
-
-fn push_values<R, T>(out: &mut Vec<T>, errors: &mut Vec<String>, kind: Kind, items: &[Value], convert: fn(R) -> T)
-where
-    R: for<'de> Deserialize<'de>,
-{
-    out.reserve(items.len());
-    for item in items {
-        // `null` means absent in the Kubernetes API; some servers and proxies do send it.
-        let decoded = R::deserialize(item).or_else(|e| {
-            let mut cleaned = item.clone();
-            if strip_nulls(&mut cleaned) {
-                R::deserialize(&cleaned)
-            } else {
-                Err(e)
-            }
-        });
-        match decoded {
-            Ok(r) => out.push(convert(r)),
-            Err(e) => {
-                let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-                errors.push(format!("{kind} {name}: {e}"));
-            }
-        }
-    }
-}
-
-/// Remove `null` members and array elements, recursively; true when something was removed.
-fn strip_nulls(v: &mut Value) -> bool {
-    match v {
-        Value::Object(map) => {
-            let before = map.len();
-            map.retain(|_, x| !x.is_null());
-            let mut changed = map.len() != before;
-            for x in map.values_mut() {
-                changed |= strip_nulls(x);
-            }
-            changed
-        }
-        Value::Array(items) => {
-            let before = items.len();
-            items.retain(|x| !x.is_null());
-            let mut changed = items.len() != before;
-            for x in items.iter_mut() {
-                changed |= strip_nulls(x);
-            }
-            changed
-        }
-        _ => false,
     }
 }
 
@@ -1201,7 +1153,7 @@ macro_rules! snapshot_lists {
                 &mut self,
                 kind: Kind,
                 input: Input<'_>,
-            ) -> Result<Option<crate::cluster::ListMeta>, serde_json::Error> {
+            ) -> Result<Option<ListMeta>, serde_json::Error> {
                 self.listed.insert(kind);
                 let before = self.pods.len();
                 let meta = match kind {

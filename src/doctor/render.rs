@@ -4,31 +4,17 @@
 use std::fmt::Write as _;
 
 use super::finding::{Category, Finding, Status};
+use crate::render::{paint, Style};
 
 /// Resources shown under one finding before "… and N more".
 const MAX_RESOURCES: usize = 10;
 
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const RED: &str = "\x1b[31m";
-const DIM: &str = "\x1b[2m";
-const BOLD: &str = "\x1b[1m";
-const RESET: &str = "\x1b[0m";
-
-fn mark(status: Status) -> (&'static str, &'static str) {
+fn mark(status: Status) -> (&'static str, Style) {
     match status {
-        Status::Ok => ("√", GREEN),
-        Status::Warning => ("‼", YELLOW),
-        Status::Error => ("×", RED),
-        Status::Skipped => ("○", DIM),
-    }
-}
-
-fn paint(text: &str, code: &str, color: bool) -> String {
-    if color {
-        format!("{code}{text}{RESET}")
-    } else {
-        text.to_string()
+        Status::Ok => ("√", Style::Green),
+        Status::Warning => ("‼", Style::Yellow),
+        Status::Error => ("×", Style::Red),
+        Status::Skipped => ("○", Style::Dim),
     }
 }
 
@@ -57,11 +43,11 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
             out.push('\n');
         }
         let name = cat.as_str();
-        let _ = writeln!(out, "{}", paint(name, BOLD, color));
+        let _ = writeln!(out, "{}", paint(color, name, Style::Bold));
         let _ = writeln!(out, "{}", "-".repeat(name.chars().count()));
         for f in findings.iter().filter(|f| f.category == *cat) {
             let (m, code) = mark(f.status);
-            let _ = writeln!(out, "{} {}", paint(m, code, color), f.message);
+            let _ = writeln!(out, "{} {}", paint(color, m, code), f.message);
             for r in f.resources.iter().take(MAX_RESOURCES) {
                 let _ = writeln!(out, "    {r}");
             }
@@ -97,7 +83,7 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    let _ = write!(out, "Status check results are {}", paint(m, code, color));
+    let _ = write!(out, "Status check results are {}", paint(color, m, code));
     if !parts.is_empty() {
         let _ = write!(out, " ({})", parts.join(", "));
     }
@@ -105,14 +91,18 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
     out
 }
 
-/// `{"success": bool, "checks": [finding…]}`, pretty-printed.
-pub fn render_json(findings: &[Finding]) -> String {
-    let doc = serde_json::json!({
+/// The `-o json|yaml` document: `{"success": bool, "checks": [finding…]}`.
+pub fn report(findings: &[Finding]) -> serde_json::Value {
+    serde_json::json!({
         "success": success(findings),
         "checks": findings,
-    });
-    let mut text =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"success\": false, \"error\": \"{e}\"}}"));
+    })
+}
+
+/// [`report`] as pretty-printed JSON.
+pub fn render_json(findings: &[Finding]) -> String {
+    let mut text = serde_json::to_string_pretty(&report(findings))
+        .unwrap_or_else(|e| format!("{{\"success\": false, \"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }

@@ -4,7 +4,7 @@
 
 use super::{BackendShare, RouteStatus, RouteUserPlan, ShiftPlan};
 
-use crate::output::table as kubectl_table;
+use crate::render::table as kubectl_table;
 
 /// `90%`, `33.3%`.
 pub fn format_percent(p: f64) -> String {
