@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kubectl_mesh::doctor::Kind;
-use kubectl_mesh::sandbox::scale::{ScaleScenario, ScaleSummary};
-use kubectl_mesh::sandbox::{sequential_round_trips, Fault, ServerOptions, TestServer};
+use mesh_sandbox::scale::{ScaleScenario, ScaleSummary};
+use mesh_sandbox::{sequential_round_trips, Fault, ServerOptions, TestServer};
 use serde_json::{json, Value};
 
 const PAGE: usize = 500;

@@ -71,9 +71,12 @@ pub enum MeshError {
     #[error("{message}")]
     Refused { message: String, hint: Option<String> },
 
-    /// A subcommand whose issue has not landed.
-    #[error("`kubectl mesh {command}` is not implemented in this build yet")]
-    NotImplemented { command: &'static str },
+    /// A subcommand whose cargo feature this binary was built without (`demo`).
+    #[error("`kubectl mesh {command}` is not built into this binary (it was built without the `{feature}` feature)")]
+    NotBuiltIn {
+        command: &'static str,
+        feature: &'static str,
+    },
 
     /// A result could not be rendered as `-o json|yaml`.
     #[error(transparent)]
@@ -199,9 +202,9 @@ impl MeshError {
             }
             MeshError::Api { .. } => Some("add -v 6 to see the requests made".into()),
             MeshError::Refused { hint, .. } => hint.clone(),
-            MeshError::NotImplemented { .. } => Some(
-                "this subcommand lands in a later release; see the README for what works today".into(),
-            ),
+            MeshError::NotBuiltIn { .. } => {
+                Some("install a build with the default features: cargo install --locked --path .".into())
+            }
             MeshError::Render(_) | MeshError::Io { .. } => None,
         }
     }

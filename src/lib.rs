@@ -20,6 +20,4 @@ pub mod recover_plan;
 pub mod render;
 pub mod rollout;
 pub mod route;
-pub mod sandbox;
-pub mod schema;
 pub mod wire;

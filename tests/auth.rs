@@ -3,13 +3,13 @@
 //! credential plugin, insecure-skip-tls-verify) and the broken ones (a wrong CA, an expired or unknown
 //! client certificate, no credentials), whose errors must say what went wrong and exit 3.
 
-#[path = "common/sandbox.rs"]
+#[path = "../crates/mesh-sandbox/tests/common/sandbox.rs"]
 mod sandbox_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubectl_mesh::sandbox::{scenario, Credentials, ServerOptions, TestServer, TlsOptions, Validity};
+use mesh_sandbox::{scenario, Credentials, ServerOptions, TestServer, TlsOptions, Validity};
 
 const TOKEN: &str = "s3cr3t-sandbox-token-8f2a";
 
@@ -262,7 +262,7 @@ fn verbose_logs_never_show_tokens_or_keys() {
 
 #[tokio::test]
 async fn kube_rs_in_process_talks_https_with_a_client_certificate() {
-    let server = kubectl_mesh::sandbox::ApiServer::start(ServerOptions {
+    let server = mesh_sandbox::ApiServer::start(ServerOptions {
         tls: Some(TlsOptions::default()),
         ..Default::default()
     })

@@ -4,8 +4,8 @@
 #[path = "common/mesh.rs"]
 mod mesh;
 
-use kubectl_mesh::sandbox::Fault;
 use mesh::Mesh;
+use mesh_sandbox::Fault;
 
 /// (arguments, expected exit code, a word the message must contain)
 const CASES: &[(&[&str], i32, &str)] = &[

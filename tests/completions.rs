@@ -162,7 +162,7 @@ fn dynamic_completion_reads_namespaces_services_and_versions_from_the_cluster() 
 fn dynamic_completion_never_hangs_the_shell() {
     let m = mesh::Mesh::bookinfo();
     m.server
-        .inject(kubectl_mesh::sandbox::Fault::delay(std::time::Duration::from_secs(30)));
+        .inject(mesh_sandbox::Fault::delay(std::time::Duration::from_secs(30)));
     let (services, took) = complete(&m, &["shift", "-n", "istio-demo", ""]);
     assert!(services.is_empty());
     assert!(took < std::time::Duration::from_secs(4), "took {took:?}");

@@ -3,9 +3,9 @@
 #[path = "common/mesh.rs"]
 mod mesh;
 
-use kubectl_mesh::sandbox::scenario::bookinfo;
-use kubectl_mesh::sandbox::{Fault, RbacRule};
 use mesh::Mesh;
+use mesh_sandbox::scenario::bookinfo;
+use mesh_sandbox::{Fault, RbacRule};
 use serde_json::Value;
 
 fn check<'a>(report: &'a Value, id: &str) -> Vec<&'a Value> {

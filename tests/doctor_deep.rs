@@ -6,9 +6,9 @@ mod mesh;
 
 use std::collections::BTreeSet;
 
-use kubectl_mesh::sandbox::scenario::bookinfo;
-use kubectl_mesh::sandbox::{Fault, RbacRule};
 use mesh::Mesh;
+use mesh_sandbox::scenario::bookinfo;
+use mesh_sandbox::{Fault, RbacRule};
 use serde_json::Value;
 
 const DEEP: &str = "stale-sidecar-cert-deep";
@@ -57,7 +57,7 @@ fn proxies(m: &Mesh) -> BTreeSet<String> {
         .collect()
 }
 
-fn portforwards(m: &Mesh) -> Vec<kubectl_mesh::sandbox::RequestRecord> {
+fn portforwards(m: &Mesh) -> Vec<mesh_sandbox::RequestRecord> {
     m.server
         .requests()
         .into_iter()

@@ -6,9 +6,9 @@ mod mesh;
 
 use std::time::{Duration, Instant};
 
-use kubectl_mesh::sandbox::scenario::bookinfo;
-use kubectl_mesh::sandbox::{Fault, ServerOptions};
 use mesh::{pairs, Mesh};
+use mesh_sandbox::scenario::bookinfo;
+use mesh_sandbox::{Fault, ServerOptions};
 
 /// Every command that reads the cluster, as a user would type it.
 const READ_COMMANDS: &[&[&str]] = &[

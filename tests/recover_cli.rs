@@ -6,9 +6,9 @@ mod mesh;
 
 use std::time::Duration;
 
-use kubectl_mesh::sandbox::scenario::{backdate_pods, bookinfo};
-use kubectl_mesh::sandbox::{Fault, RbacRule, ServerOptions};
 use mesh::Mesh;
+use mesh_sandbox::scenario::{backdate_pods, bookinfo};
+use mesh_sandbox::{Fault, RbacRule, ServerOptions};
 use serde_json::{json, Value};
 
 fn stale() -> Mesh {

@@ -7,8 +7,8 @@ mod mesh;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kubectl_mesh::sandbox::scenario::bookinfo;
 use mesh::Mesh;
+use mesh_sandbox::scenario::bookinfo;
 
 fn tmux_available() -> bool {
     let ok = Command::new("tmux")

@@ -11,12 +11,10 @@ use kubectl_mesh::route::{
     default_rule_index, find_mesh_routes, plan_route_user, plan_shift, NamespaceState, RouteSnapshot, RouteUserRequest,
     ServiceInfo, ServicePort, ShiftRequest,
 };
-use kubectl_mesh::schema::CrdSchema;
+use mesh_sandbox::schema::CrdSchema;
 use serde_json::{json, Value};
 
-#[path = "common/fixtures.rs"]
-mod common_fixtures;
-use common_fixtures::shared_fixtures as fixtures;
+use mesh_sandbox::fixtures::shared_fixtures as fixtures;
 
 fn read(rel: &str) -> String {
     let dir = fixtures().unwrap();

@@ -9,7 +9,7 @@ use kubectl_mesh::route::{
     plan_route_user, plan_shift, render_shift_table, route_status, NamespaceState, RouteSnapshot, RouteUserRequest,
     ServiceInfo, ServicePort, ShiftRequest,
 };
-use kubectl_mesh::schema::CrdSchema;
+use mesh_sandbox::schema::CrdSchema;
 use serde_json::Value;
 
 const EXTRAS: &str = include_str!("fixtures/routes/reviews-extras.yaml");

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kubectl_mesh::doctor::Kind;
-use kubectl_mesh::sandbox::scale::ScaleScenario;
-use kubectl_mesh::sandbox::{sequential_round_trips, Fault, RequestRecord, ServerOptions, TestServer};
 use mesh::Mesh;
+use mesh_sandbox::scale::ScaleScenario;
+use mesh_sandbox::{sequential_round_trips, Fault, RequestRecord, ServerOptions, TestServer};
 use serde_json::{json, Value};
 
 const PAGE: usize = 500;
@@ -155,7 +155,7 @@ fn started_before_root(pod: &Value, m: &Mesh) -> bool {
     };
     let Some(not_before) = cm["data"]["root-cert.pem"]
         .as_str()
-        .and_then(kubectl_mesh::sandbox::scenario::cert_not_before)
+        .and_then(mesh_sandbox::scenario::cert_not_before)
     else {
         return false;
     };

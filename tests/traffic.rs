@@ -4,8 +4,8 @@
 #[path = "common/mesh.rs"]
 mod mesh;
 
-use kubectl_mesh::sandbox::Fault;
 use mesh::{pairs, Mesh};
+use mesh_sandbox::Fault;
 use serde_json::{json, Value};
 
 #[test]
@@ -391,7 +391,7 @@ fn status_table_reads_like_kubectl() {
 
 #[test]
 fn without_gateway_api_crds_the_hint_says_how_to_install_them() {
-    let m = Mesh::with(kubectl_mesh::sandbox::scenario::bookinfo().no_crds());
+    let m = Mesh::with(mesh_sandbox::scenario::bookinfo().no_crds());
     let r = m.run(&["shift", "reviews", "v3=100"]);
     r.assert_code(1);
     assert!(r.stderr.contains("HTTPRoutes"), "{}", r.stderr);

@@ -29,7 +29,7 @@ use kubectl_mesh::route::{
     render_user_plan, route_status, NamespaceState, PodInfo, RouteSnapshot, RouteUserRequest, ServiceInfo, ServicePort,
     ShiftRequest,
 };
-use kubectl_mesh::schema::CrdSchema;
+use mesh_sandbox::schema::CrdSchema;
 use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
@@ -533,10 +533,8 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
         if !chance(u, 1, 4)? {
             pods.push(PodInfo {
                 name: format!("reviews-{v}-abc"),
-                labels: BTreeMap::from([
-                    ("app".to_string(), "reviews".to_string()),
-                    ("version".to_string(), v.into()),
-                ]),
+                app: Some("reviews".to_string()),
+                version: Some(v.into()),
                 ready: !chance(u, 1, 4)?,
             });
         }

@@ -1021,7 +1021,7 @@ mod tests {
 
     async fn cluster_at(url: &str, dir: &std::path::Path) -> Cluster {
         let path = dir.join("kubeconfig");
-        std::fs::write(&path, crate::sandbox::kubeconfig_yaml(url, Some("default"))).unwrap();
+        std::fs::write(&path, mesh_sandbox::kubeconfig_yaml(url, Some("default"))).unwrap();
         Cluster::connect(&ConnectOptions {
             kubeconfig: Some(path),
             context: None,

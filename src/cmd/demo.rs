@@ -5,16 +5,26 @@
 //! failures the guide ends with: sidecars holding a root certificate from before istiod was reinstalled, and a
 //! workload running without sidecars. The tour runs the real subcommands against it over HTTP.
 
+//!
+//! The sandbox comes with the `demo` cargo feature (on by default). A binary built without it
+//! (`cargo build --no-default-features`) keeps the subcommand, so help, completions and the man page are the same
+//! in every build, and answers that it is not built in (exit 1).
+
+#[cfg(feature = "demo")]
 use std::path::PathBuf;
 
 use clap::Args;
 
+#[cfg(feature = "demo")]
 use crate::cmd::Cli;
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
+#[cfg(feature = "demo")]
 use crate::render::Style;
-use crate::sandbox::scenario::bookinfo;
-use crate::sandbox::{ApiServer, ServerOptions};
+#[cfg(feature = "demo")]
+use mesh_sandbox::scenario::bookinfo;
+#[cfg(feature = "demo")]
+use mesh_sandbox::{ApiServer, ServerOptions};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -27,6 +37,7 @@ pub struct DemoArgs {
     pub no_tour: bool,
 }
 
+#[cfg(feature = "demo")]
 /// The tour: (what it shows, the command line after `kubectl mesh`, the exit code it should have).
 const TOUR: &[(&str, &str, u8)] = &[
     (
@@ -64,10 +75,12 @@ const TOUR: &[(&str, &str, u8)] = &[
     ("Where does traffic go now?", "status reviews -n istio-demo -o wide", 0),
 ];
 
+#[cfg(feature = "demo")]
 fn split_words(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
 }
 
+#[cfg(feature = "demo")]
 async fn run_step(ctx: &Ctx, kubeconfig: &std::path::Path, line: &str) -> Result<u8> {
     let mut argv = vec!["kubectl-mesh".to_string()];
     argv.extend(split_words(line));
@@ -88,6 +101,16 @@ async fn run_step(ctx: &Ctx, kubeconfig: &std::path::Path, line: &str) -> Result
     }
 }
 
+/// Without the `demo` feature there is no sandbox to start.
+#[cfg(not(feature = "demo"))]
+pub async fn run(_ctx: Ctx, _args: DemoArgs) -> Result<u8> {
+    Err(MeshError::NotBuiltIn {
+        command: "demo",
+        feature: "demo",
+    })
+}
+
+#[cfg(feature = "demo")]
 pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
     let opts = ServerOptions {
         ready_delay: Some(std::time::Duration::from_millis(400)),

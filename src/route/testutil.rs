@@ -2,24 +2,14 @@
 //! against both upstream HTTPRoute CRDs (v1.0.0 after pruning `parentRefs[].port`, and v1.6.1).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
 use super::*;
-use crate::schema::CrdSchema;
+use mesh_sandbox::schema::CrdSchema;
 
-pub fn shared_fixtures() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if p.is_dir() {
-        Some(p)
-    } else if std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!("shared fixtures missing at {} and MESH_REQUIRE_SHARED=1", p.display());
-    } else {
-        None
-    }
-}
+pub use mesh_sandbox::fixtures::shared_fixtures;
 
 fn load(rel: &str) -> Option<CrdSchema> {
     let dir = shared_fixtures()?;

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use kubectl_mesh::sandbox::scenario::Scenario;
-use kubectl_mesh::sandbox::{RequestRecord, ServerOptions, TestServer};
+use mesh_sandbox::scenario::Scenario;
+use mesh_sandbox::{RequestRecord, ServerOptions, TestServer};
 use serde_json::Value;
 
 pub struct Mesh {
@@ -42,7 +42,7 @@ impl Run {
 impl Mesh {
     /// Bookinfo in istio-demo (the users' guide state) with the reviews route to v1.
     pub fn bookinfo() -> Mesh {
-        Mesh::with(kubectl_mesh::sandbox::scenario::bookinfo())
+        Mesh::with(mesh_sandbox::scenario::bookinfo())
     }
 
     pub fn with(scenario: Scenario) -> Mesh {

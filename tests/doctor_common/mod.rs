@@ -30,10 +30,8 @@ pub fn new_root() -> String {
     fixture("root-2026-11-15.pem")
 }
 
-#[path = "../common/fixtures.rs"]
-mod fixtures;
 #[allow(unused_imports)]
-pub use fixtures::shared_fixtures;
+pub use mesh_sandbox::fixtures::shared_fixtures;
 
 pub fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use kubectl_mesh::sandbox::scale::{has_proxy, ScaleScenario, ScaleSummary};
-use kubectl_mesh::sandbox::{sequential_round_trips, Fault, RequestRecord, ServerOptions, Store, TestServer};
+use mesh_sandbox::scale::{has_proxy, ScaleScenario, ScaleSummary};
+use mesh_sandbox::{sequential_round_trips, Fault, RequestRecord, ServerOptions, Store, TestServer};
 use serde_json::{json, Value};
 
 fn team(obj: &Value) -> bool {
@@ -153,7 +153,7 @@ fn stale_and_missing_sidecars_are_what_the_summary_says() {
             .filter(|c| team(c) && c["metadata"]["name"] == "istio-ca-root-cert")
         {
             let pem = cm["data"]["root-cert.pem"].as_str().unwrap();
-            assert_eq!(kubectl_mesh::sandbox::scenario::cert_not_before(pem), Some(not_before));
+            assert_eq!(mesh_sandbox::scenario::cert_not_before(pem), Some(not_before));
         }
         for pod in store.all("", "pods").filter(|p| team(p)) {
             match proxy_started_at(pod) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use kubectl_mesh::sandbox::{scenario, ApiServer, Fault, RbacRule, ServerOptions};
+use mesh_sandbox::{scenario, ApiServer, Fault, RbacRule, ServerOptions};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -251,7 +251,7 @@ async fn faults_apply_to_port_forwards() {
 
 #[test]
 fn discovery_lists_pods_portforward_like_a_real_server() {
-    let r = kubectl_mesh::sandbox::Registry::builtin();
+    let r = mesh_sandbox::Registry::builtin();
     let list = r.api_resource_list("", "v1").unwrap();
     let pf = list["resources"]
         .as_array()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kubectl_mesh::sandbox::{scenario, ApiServer, Fault, RbacRule, ServerOptions};
+use mesh_sandbox::{scenario, ApiServer, Fault, RbacRule, ServerOptions};
 use serde_json::{json, Value};
 
 async fn start() -> (ApiServer, kube::Client, tempfile::TempDir) {
@@ -150,8 +150,8 @@ async fn pages_stay_in_their_namespace_and_count_what_is_left_like_kube_apiserve
             (None, "", 0),
             (Some("c"), "odd=false", 1),
         ] {
-            let q = kubectl_mesh::sandbox::ListQuery {
-                labels: kubectl_mesh::sandbox::LabelSelector::parse(labels).unwrap(),
+            let q = mesh_sandbox::ListQuery {
+                labels: mesh_sandbox::LabelSelector::parse(labels).unwrap(),
                 limit,
                 ..Default::default()
             };

@@ -16,9 +16,7 @@ fn kubectl_get_pods_lists_running_bookinfo_pods() {
         return;
     }
     let env = Env::new();
-    env.server
-        .apply_scenario(&kubectl_mesh::sandbox::scenario::bookinfo())
-        .unwrap();
+    env.server.apply_scenario(&mesh_sandbox::scenario::bookinfo()).unwrap();
     let out = json(&env.kubectl_ok(&["get", "pods", "-n", "istio-demo", "-o", "json"]));
     let items = out["items"].as_array().unwrap();
     let names: Vec<&str> = items.iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
@@ -44,9 +42,7 @@ fn kubectl_get_pods_lists_running_bookinfo_pods() {
 
 fn bookinfo_env() -> Env {
     let env = Env::new();
-    env.server
-        .apply_scenario(&kubectl_mesh::sandbox::scenario::bookinfo())
-        .unwrap();
+    env.server.apply_scenario(&mesh_sandbox::scenario::bookinfo()).unwrap();
     env
 }
 
@@ -277,7 +273,7 @@ fn kubectl_server_side_apply_and_auth_can_i() {
     assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "kubectl");
     assert_eq!(stored["spec"]["rules"][0]["backendRefs"][0]["weight"], 1);
 
-    env.server.set_rbac(Some(vec![kubectl_mesh::sandbox::RbacRule::new(
+    env.server.set_rbac(Some(vec![mesh_sandbox::RbacRule::new(
         &["gateway.networking.k8s.io"],
         &["httproutes"],
         &["get", "list", "patch"],
@@ -303,7 +299,7 @@ fn kubectl_reads_istio_kinds_at_v1beta1() {
     }
     let env = Env::new();
     env.server
-        .apply_scenario(&kubectl_mesh::sandbox::scenario::bookinfo().strict_mtls())
+        .apply_scenario(&mesh_sandbox::scenario::bookinfo().strict_mtls())
         .unwrap();
     let out = json(&env.kubectl_ok(&[
         "get",

@@ -10,7 +10,7 @@
 //! the current root certificate, and workloads created before their namespace got its injection label.
 //!
 //! ```no_run
-//! use kubectl_mesh::sandbox::{scale::ScaleScenario, ServerOptions, TestServer};
+//! use mesh_sandbox::{scale::ScaleScenario, ServerOptions, TestServer};
 //!
 //! let server = TestServer::start(ServerOptions::default())?;
 //! let summary = server.apply_scale(&ScaleScenario::pods(50_000))?;

@@ -8,10 +8,11 @@
 //! pruning, a Deployment → ReplicaSet → Pod controller chain, EndpointSlices, sidecar injection, eviction
 //! with PodDisruptionBudgets, optional RBAC, fault injection and a request log.
 //!
-//! See `/work/shared/API-FACTS.md` for the behaviour it must match.
+//! The behaviour it must match is written down, with sources, in the project's API facts (`API-FACTS.md` in the
+//! shared material next to the repository).
 //!
 //! ```no_run
-//! use kubectl_mesh::sandbox::{scenario, Fault, ServerOptions, TestServer};
+//! use mesh_sandbox::{scenario, Fault, ServerOptions, TestServer};
 //!
 //! let server = TestServer::start(ServerOptions::default())?;
 //! server.apply_scenario(&scenario::bookinfo().stale_root_cert())?;
@@ -32,7 +33,11 @@
 //! instant unless
 //! [`ServerOptions::ready_delay`] is set.
 
+#![forbid(unsafe_code)]
+
 mod controllers;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod kubeconfig;
 mod patch;
 mod portforward;
@@ -40,6 +45,7 @@ mod proto;
 mod registry;
 pub mod scale;
 pub mod scenario;
+pub mod schema;
 mod select;
 mod server;
 mod status;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use kubectl_mesh::sandbox::{ServerOptions, TestServer};
+use mesh_sandbox::{ServerOptions, TestServer};
 
 /// A running sandbox server plus a kubeconfig in a temp dir.
 pub struct Env {
@@ -62,10 +62,8 @@ impl Env {
     }
 }
 
-#[path = "fixtures.rs"]
-mod fixtures;
 #[allow(unused_imports)]
-pub use fixtures::shared_fixtures;
+pub use mesh_sandbox::fixtures::shared_fixtures;
 
 /// Whether the real `kubectl` binary can run here; prints a visible skip otherwise. Panics when absent
 /// and `MESH_REQUIRE_KUBECTL=1`.

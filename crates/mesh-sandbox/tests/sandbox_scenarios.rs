@@ -3,8 +3,8 @@
 #[path = "common/sandbox.rs"]
 mod sandbox_common;
 
-use kubectl_mesh::sandbox::scenario::{self, cert_not_before, GatewayApiBundle, ROTATED_ROOT_CERT_PEM};
-use kubectl_mesh::sandbox::{ServerOptions, TestServer};
+use mesh_sandbox::scenario::{self, cert_not_before, GatewayApiBundle, ROTATED_ROOT_CERT_PEM};
+use mesh_sandbox::{ServerOptions, TestServer};
 use sandbox_common::shared_fixtures;
 use serde_json::{json, Value};
 
