@@ -50,7 +50,6 @@ mod select;
 mod server;
 mod status;
 mod store;
-mod structural;
 mod table;
 mod tls;
 
@@ -70,8 +69,7 @@ pub use scale::{ScaleScenario, ScaleSummary};
 pub use scenario::{GatewayApiBundle, Scenario};
 pub use select::{FieldSelector, LabelSelector};
 pub use status::{ApiError, Cause};
-pub use store::{format_ts, EventType, ListQuery, PatchType, SchemaHook, Store, StoreSettings, WriteOpts};
-pub use structural::{apply_schema, default_hook, httproute_defaults};
+pub use store::{format_ts, EventType, ListQuery, PatchType, Store, StoreSettings, WriteOpts};
 pub use table::{human_duration, to_table};
 pub use tls::{CertAuthority, ClientCert, TlsOptions, Validity};
 
@@ -80,8 +78,6 @@ use server::{lock, Shared};
 /// Options for starting a server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Defaults/prunes/validates custom resources (default: [`default_hook`]).
-    pub schema_hook: SchemaHook,
     /// Istio version of injected sidecars and of the scenario's istiod.
     pub istio_version: String,
     /// Inject native sidecars (init container `istio-proxy` with `restartPolicy: Always`).
@@ -100,7 +96,6 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            schema_hook: default_hook,
             istio_version: "1.26.2".into(),
             native_sidecars: false,
             ready_delay: None,
@@ -568,7 +563,7 @@ impl ApiServer {
             native_sidecars: opts.native_sidecars,
             ready_delay_ms: opts.ready_delay.map(|d| d.as_millis() as u64).unwrap_or(0),
         };
-        let store = Store::new(opts.schema_hook, settings, notify.clone());
+        let store = Store::new(settings, notify.clone());
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             notify,

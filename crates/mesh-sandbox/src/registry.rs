@@ -4,7 +4,11 @@
 //! Built-in kinds are fixed; custom kinds appear when a CustomResourceDefinition is stored and vanish when
 //! it is deleted, like on a real cluster (a cluster without the Gateway API CRDs answers 404 for HTTPRoutes).
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
+
+use crate::schema::CrdSchema;
 
 /// One served version of a CustomResourceDefinition: what the schema hook needs to default, prune and
 /// validate an object of that version.
@@ -18,8 +22,8 @@ pub struct CrdVersion {
     pub plural: String,
     /// Version name, e.g. `v1`.
     pub version: String,
-    /// `schema.openAPIV3Schema` of that version, if present.
-    pub schema: Option<Value>,
+    /// The structural schema of that version (`schema.openAPIV3Schema`), if present and well-formed.
+    pub schema: Option<Arc<CrdSchema>>,
     /// Whether the version declares the `status` subresource.
     pub status_subresource: bool,
     /// Annotations of the CRD object (e.g. `gateway.networking.k8s.io/bundle-version`).
@@ -611,6 +615,7 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
         .unwrap_or_default();
     let namespaced = spec["scope"].as_str() != Some("Cluster");
     let annotations = crd["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+    let crd_name = crd["metadata"]["name"].as_str().unwrap_or_default();
     let mut out = Vec::new();
     for v in spec["versions"].as_array().map(Vec::as_slice).unwrap_or_default() {
         if v["served"].as_bool() != Some(true) {
@@ -641,8 +646,10 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
                 plural: plural.clone(),
                 version: version.to_string(),
                 schema: v["schema"]["openAPIV3Schema"]
-                    .as_object()
-                    .map(|o| Value::Object(o.clone())),
+                    .is_object()
+                    .then(|| CrdSchema::from_openapi(&v["schema"]["openAPIV3Schema"], crd_name, version).ok())
+                    .flatten()
+                    .map(Arc::new),
                 status_subresource,
                 annotations: annotations.clone(),
             }),

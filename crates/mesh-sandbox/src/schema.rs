@@ -1,20 +1,25 @@
-//! OpenAPI v3 structural schemas, applied to custom resources the way kube-apiserver does.
+//! OpenAPI v3 structural schemas, applied to custom resources the way kube-apiserver does: the one schema
+//! engine of the workspace. The sandbox's store runs [`CrdSchema::admit`] on every write of a custom resource;
+//! tests and fuzzing call the steps on their own to check that a plan validates against the real upstream
+//! CRDs (kubectl-mesh writes HTTPRoutes to clusters serving different Gateway API bundles: v1.0.0 has no
+//! `parentRefs[].port`, v1.6.1 does), so a plan a real server would reject or silently change fails here first.
 //!
-//! kubectl-mesh writes HTTPRoutes to clusters serving different Gateway API bundles (v1.0.0
-//! has no `parentRefs[].port`, v1.6.1 does). This engine lets tests (and the in-process test
-//! API server) default, prune and validate objects against the real upstream CRDs, so a plan
-//! that a real server would reject or silently change fails here first.
+//! What a write goes through, in kube-apiserver's order ([`CrdSchema::admit`]):
+//! 1. pruning: fields the schema does not know are dropped (unless `x-kubernetes-preserve-unknown-fields`);
+//!    their paths are what `fieldValidation=Warn|Strict` reports as `unknown field "…"`;
+//! 2. `null`s of non-nullable fields without a default are dropped (in properties and in
+//!    `additionalProperties` values; not in array items, which then fail validation as type `null`);
+//! 3. defaults: absent fields, and `null`s of non-nullable fields, get their schema default, recursively;
+//! 4. validation, answered as 422 causes worded as the API server words them: `type` (an integral float passes
+//!    as an integer, `x-kubernetes-int-or-string` is the type `integer,string`), `required` (absent or `null`),
+//!    `enum`, strings (`maxLength`, else `minLength`, else `pattern`: the first failure only), numbers
+//!    (`minimum`/`maximum`, `exclusiveMinimum`/`exclusiveMaximum`), arrays (`minItems`/`maxItems`,
+//!    `x-kubernetes-list-type: set|map` uniqueness), objects (`minProperties`/`maxProperties`).
 //!
-//! Supported: `type` (integer/number/string/boolean/array/object), `properties`,
-//! `additionalProperties`, `items`, `required`, `enum`, `pattern`, `minimum`/`maximum`
-//! (with `exclusiveMinimum`/`exclusiveMaximum`), `minItems`/`maxItems`,
-//! `minLength`/`maxLength`, `minProperties`/`maxProperties`, `nullable`, `default`,
-//! `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string`,
-//! `x-kubernetes-list-type: set|map` uniqueness.
-//! Not evaluated: `x-kubernetes-validations` (CEL rules; counted in [`CrdSchema::cel_rules`]),
-//! `format`, `allOf`/`anyOf`/`oneOf`/`not`. Patterns use the `regex` crate, which accepts the
-//! RE2 syntax Go uses; a pattern it cannot compile is reported in [`CrdSchema::warnings`] and
-//! not enforced.
+//! The wording and the order were checked against kube-apiserver v1.37.2 with a probe CRD covering each rule.
+//! Not evaluated: `x-kubernetes-validations` (CEL rules; counted in [`CrdSchema::cel_rules`]), `format`,
+//! `allOf`/`anyOf`/`oneOf`/`not`. Patterns use the `regex` crate, which accepts the RE2 syntax Go uses; a
+//! pattern it cannot compile is reported in [`CrdSchema::warnings`] and not enforced.
 
 use std::collections::BTreeMap;
 
@@ -54,15 +59,15 @@ pub enum SchemaError {
     Invalid { path: String, message: String },
 }
 
-/// One validation failure, shaped like a Kubernetes `StatusCause`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Cause {
-    /// Like `spec.rules[0].backendRefs[0].weight`.
-    pub field: String,
-    /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueTypeInvalid`,
-    /// `FieldValueNotSupported`, `FieldValueTooLong`, `FieldValueTooMany`, `FieldValueDuplicate`.
-    pub reason: String,
-    pub message: String,
+pub use crate::status::Cause;
+
+/// What [`CrdSchema::admit`] did to an object and found wrong with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Fields the schema does not know, pruned (sorted): `fieldValidation=Strict` rejects them, `Warn` warns.
+    pub unknown_fields: Vec<String>,
+    /// Validation failures after pruning and defaulting: a 422 when not empty.
+    pub causes: Vec<Cause>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -106,6 +111,8 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct CrdSchema {
     root: Node,
+    /// The `openAPIV3Schema` it was built from (two schemas are equal when their sources are).
+    source: Value,
     crd_name: String,
     version: String,
     bundle_version: Option<String>,
@@ -219,7 +226,32 @@ fn short(v: &Value) -> String {
     }
 }
 
+impl PartialEq for CrdSchema {
+    fn eq(&self, other: &Self) -> bool {
+        self.crd_name == other.crd_name && self.version == other.version && self.source == other.source
+    }
+}
+
 impl CrdSchema {
+    /// Build the schema of one version from its `openAPIV3Schema`.
+    pub fn from_openapi(schema: &Value, crd_name: &str, version: &str) -> Result<CrdSchema, SchemaError> {
+        let mut b = Builder {
+            cel_rules: 0,
+            warnings: Vec::new(),
+        };
+        let root = b.node(schema, "")?;
+        Ok(CrdSchema {
+            root,
+            source: schema.clone(),
+            crd_name: crd_name.to_string(),
+            version: version.to_string(),
+            bundle_version: None,
+            channel: None,
+            cel_rules: b.cel_rules,
+            warnings: b.warnings,
+        })
+    }
+
     /// Build the schema of served version `version` of a CustomResourceDefinition object.
     pub fn from_crd(crd: &Value, version: &str) -> Result<CrdSchema, SchemaError> {
         if crd.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
@@ -261,26 +293,16 @@ impl CrdSchema {
                 crd: crd_name.clone(),
                 version: version.to_string(),
             })?;
-        let mut b = Builder {
-            cel_rules: 0,
-            warnings: Vec::new(),
-        };
-        let root = b.node(schema, "")?;
         let ann = |k: &str| {
             crd.pointer("/metadata/annotations")
                 .and_then(|a| a.get(k))
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        Ok(CrdSchema {
-            root,
-            crd_name,
-            version: version.to_string(),
-            bundle_version: ann(BUNDLE_VERSION_ANNOTATION),
-            channel: ann(CHANNEL_ANNOTATION),
-            cel_rules: b.cel_rules,
-            warnings: b.warnings,
-        })
+        let mut built = CrdSchema::from_openapi(schema, &crd_name, version)?;
+        built.bundle_version = ann(BUNDLE_VERSION_ANNOTATION);
+        built.channel = ann(CHANNEL_ANNOTATION);
+        Ok(built)
     }
 
     /// Parse a CRD from YAML text, then [`CrdSchema::from_crd`].
@@ -364,11 +386,55 @@ impl CrdSchema {
         self.prune(&mut copy)
     }
 
+    /// Drop the `null`s of non-nullable fields that have no default, as the API server does before defaulting.
+    pub fn prune_nulls(&self, obj: &mut Value) {
+        prune_nulls_node(&self.root, obj, true);
+    }
+
     /// Validate against the schema (CEL rules are skipped, see module docs).
     pub fn validate(&self, obj: &Value) -> Vec<Cause> {
         let mut causes = Vec::new();
         validate_node(&self.root, obj, "", true, &mut causes);
         causes
+    }
+
+    /// Everything kube-apiserver does to a custom resource on a write, in its order: prune unknown fields,
+    /// drop non-nullable `null`s without defaults, apply defaults, validate. `obj` is left as it would be
+    /// stored.
+    pub fn admit(&self, obj: &mut Value) -> Admission {
+        let mut unknown_fields = self.prune(obj);
+        unknown_fields.sort();
+        self.prune_nulls(obj);
+        self.default(obj);
+        let causes = self.validate(obj);
+        Admission { unknown_fields, causes }
+    }
+}
+
+fn prune_nulls_node(node: &Node, v: &mut Value, root: bool) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|k, x| {
+                if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+                    return true;
+                }
+                let schema = node.properties.get(k).or(node.additional.as_deref());
+                !(x.is_null() && schema.is_some_and(|s| !s.nullable && s.default.is_none()))
+            });
+            for (k, x) in map.iter_mut() {
+                if let Some(schema) = node.properties.get(k).or(node.additional.as_deref()) {
+                    prune_nulls_node(schema, x, false);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = &node.items {
+                for x in items {
+                    prune_nulls_node(item, x, false);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -444,54 +510,56 @@ fn prune_node(node: &Node, v: &mut Value, path: &str, root: bool, removed: &mut 
 }
 
 fn cause(causes: &mut Vec<Cause>, field: &str, reason: &str, message: String) {
-    causes.push(Cause {
-        field: field.to_string(),
-        reason: reason.to_string(),
-        message,
-    });
+    causes.push(Cause::new(reason, field, message));
+}
+
+/// Whether a JSON value passes as a schema `type`. Like kube-openapi, an integral float is an integer.
+fn type_ok(ty: &str, v: &Value) -> bool {
+    match (ty, v) {
+        ("integer", Value::Number(n)) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+        ("number", Value::Number(_)) => true,
+        (ty, v) => ty == type_name(v),
+    }
+}
+
+fn type_invalid(causes: &mut Vec<Cause>, path: &str, ty: &str, actual: &str) {
+    cause(
+        causes,
+        path,
+        "FieldValueTypeInvalid",
+        format!("Invalid value: \"{actual}\": {path} in body must be of type {ty}: \"{actual}\""),
+    );
 }
 
 fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Vec<Cause>) {
     if v.is_null() {
-        if !node.nullable && node.ty.is_some() {
-            cause(
-                causes,
-                path,
-                "FieldValueTypeInvalid",
-                format!(
-                    "Invalid value: \"null\": {path} in body must be of type {}: \"null\"",
-                    node.ty.as_deref().unwrap_or("")
-                ),
-            );
+        if !node.nullable && (node.ty.is_some() || node.int_or_string) {
+            let ty = if node.int_or_string {
+                "integer,string"
+            } else {
+                node.ty.as_deref().unwrap_or("")
+            };
+            type_invalid(causes, path, ty, "null");
         }
         return;
     }
     if node.int_or_string {
-        if !(v.is_string() || v.is_i64() || v.is_u64()) {
-            cause(
-                causes,
-                path,
-                "FieldValueTypeInvalid",
-                format!(
-                    "Invalid value: {}: {path} in body must be of type integer or string",
-                    short(v)
-                ),
-            );
+        if !(v.is_string() || type_ok("integer", v)) {
+            type_invalid(causes, path, "integer,string", type_name(v));
             return;
         }
     } else if let Some(ty) = &node.ty {
-        let actual = type_name(v);
-        let ok = actual == ty || (ty == "number" && actual == "integer");
-        if !ok {
-            cause(
-                causes,
-                path,
-                "FieldValueTypeInvalid",
-                format!(
-                    "Invalid value: {}: {path} in body must be of type {ty}: \"{actual}\"",
-                    short(v)
-                ),
-            );
+        if !type_ok(ty, v) {
+            type_invalid(causes, path, ty, type_name(v));
+            if ty == "integer" && v.is_number() {
+                // kube-apiserver also reports the integer format check, with no field.
+                cause(
+                    causes,
+                    "<nil>",
+                    "FieldValueInvalid",
+                    format!("Invalid value: \"\": Checked value must be of type integer (default format) in {path}"),
+                );
+            }
             return;
         }
     }
@@ -508,60 +576,67 @@ fn validate_node(node: &Node, v: &Value, path: &str, root: bool, causes: &mut Ve
     }
     match v {
         Value::String(s) => {
+            // The first failure only, in this order, as kube-openapi's string validator answers.
             let len = s.chars().count() as u64;
-            if let Some(max) = node.max_length {
-                if len > max {
-                    cause(
-                        causes,
-                        path,
-                        "FieldValueTooLong",
-                        format!("Too long: may not be more than {max} bytes"),
-                    );
-                }
-            }
-            if let Some(min) = node.min_length {
-                if len < min {
-                    cause(
-                        causes,
-                        path,
-                        "FieldValueInvalid",
-                        format!(
-                            "Invalid value: {}: {path} in body should be at least {min} chars long",
-                            short(v)
-                        ),
-                    );
-                }
-            }
-            if let Some((p, re)) = &node.pattern {
-                if !re.is_match(s) {
-                    cause(
-                        causes,
-                        path,
-                        "FieldValueInvalid",
-                        format!("Invalid value: {}: {path} in body should match '{p}'", short(v)),
-                    );
-                }
+            if let Some(max) = node.max_length.filter(|max| len > *max) {
+                cause(
+                    causes,
+                    path,
+                    "FieldValueTooLong",
+                    format!("Too long: may not be more than {max} bytes"),
+                );
+            } else if let Some(min) = node.min_length.filter(|min| len < *min) {
+                cause(
+                    causes,
+                    path,
+                    "FieldValueInvalid",
+                    format!(
+                        "Invalid value: {}: {path} in body should be at least {min} chars long",
+                        short(v)
+                    ),
+                );
+            } else if let Some((p, _)) = node.pattern.as_ref().filter(|(_, re)| !re.is_match(s)) {
+                cause(
+                    causes,
+                    path,
+                    "FieldValueInvalid",
+                    format!("Invalid value: {}: {path} in body should match '{p}'", short(v)),
+                );
             }
         }
         Value::Number(n) => {
             if let Some(x) = n.as_f64() {
-                if let Some(min) = node.minimum {
-                    if x < min || (node.exclusive_minimum && x == min) {
+                if let Some(max) = node.maximum {
+                    if node.exclusive_maximum && x >= max {
                         cause(
                             causes,
                             path,
                             "FieldValueInvalid",
-                            format!("Invalid value: {n}: {path} in body should be greater than or equal to {min}"),
+                            format!("Invalid value: {n}: {path} in body should be less than {max}"),
                         );
-                    }
-                }
-                if let Some(max) = node.maximum {
-                    if x > max || (node.exclusive_maximum && x == max) {
+                    } else if x > max {
                         cause(
                             causes,
                             path,
                             "FieldValueInvalid",
                             format!("Invalid value: {n}: {path} in body should be less than or equal to {max}"),
+                        );
+                    }
+                }
+                if let Some(min) = node.minimum {
+                    if node.exclusive_minimum && x <= min {
+                        cause(
+                            causes,
+                            path,
+                            "FieldValueInvalid",
+                            format!("Invalid value: {n}: {path} in body should be greater than {min}"),
+                        );
+                    } else if x < min {
+                        cause(
+                            causes,
+                            path,
+                            "FieldValueInvalid",
+                            format!("Invalid value: {n}: {path} in body should be greater than or equal to {min}"),
                         );
                     }
                 }
@@ -665,16 +740,18 @@ fn check_list_uniqueness(node: &Node, items: &[Value], path: &str, causes: &mut 
             let ks: Vec<Vec<Value>> = items.iter().map(key_of).collect();
             for i in 0..ks.len() {
                 if ks[..i].contains(&ks[i]) {
-                    let shown: Vec<String> = keys
+                    // The key fields as a JSON object, keys sorted (Go marshals maps that way).
+                    let mut shown: Vec<(&String, &Value)> = keys.iter().zip(&ks[i]).collect();
+                    shown.sort_by_key(|(k, _)| *k);
+                    let fields: Vec<String> = shown
                         .iter()
-                        .zip(&ks[i])
-                        .map(|(k, v)| format!("\"{k}\":{}", short(v)))
+                        .map(|(k, v)| format!("{}:{}", Value::String((*k).clone()), short(v)))
                         .collect();
                     cause(
                         causes,
                         &format!("{path}[{i}]"),
                         "FieldValueDuplicate",
-                        format!("Duplicate value: map[string]interface {{}}{{{}}}", shown.join(", ")),
+                        format!("Duplicate value: {{{}}}", fields.join(",")),
                     );
                 }
             }
@@ -882,5 +959,151 @@ mod tests {
             "FieldValueTooMany",
         );
         check(json!({"spec": "x"}), "spec", "FieldValueTypeInvalid");
+    }
+}
+
+/// What kube-apiserver v1.37.2 answered to the same objects under the same schema (a probe CRD with each rule,
+/// run against a real API server): the wording, the nulls and the order of a write.
+#[cfg(test)]
+mod api_server_parity {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> CrdSchema {
+        CrdSchema::from_openapi(
+            &json!({"type": "object", "properties": {"spec": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^[a-z]+$"},
+                "size": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
+                "ratio": {"type": "number", "minimum": 0.5, "exclusiveMinimum": true},
+                "note": {"type": "string", "nullable": true},
+                "plain": {"type": "string"},
+                "mode": {"type": "string", "enum": ["A", "B"], "default": "A"},
+                "port": {"x-kubernetes-int-or-string": true},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "parts": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+                          "items": {"type": "object", "properties": {
+                              "id": {"type": "string"},
+                              "opts": {"type": "object", "default": {},
+                                       "properties": {"level": {"type": "integer", "default": 3}}}}}},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "nested": {"type": "object", "properties": {"b": {"type": "integer", "default": 5}}}}}}}),
+            "widgets.example.com",
+            "v1",
+        )
+        .unwrap()
+    }
+
+    fn admit(spec: Value) -> (Value, Admission) {
+        let mut obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                             "junk": true, "spec": spec});
+        let a = schema().admit(&mut obj);
+        (obj, a)
+    }
+
+    fn messages(spec: Value) -> Vec<String> {
+        admit(spec)
+            .1
+            .causes
+            .iter()
+            .map(|c| format!("{} {}: {}", c.reason, c.field, c.message))
+            .collect()
+    }
+
+    #[test]
+    fn nulls_are_dropped_or_defaulted_before_validation_except_in_lists() {
+        let (obj, a) = admit(json!({"name": "abc", "size": null, "plain": null, "note": null,
+                                    "nested": null, "labels": {"k": null}, "extra": {"any": {"thing": null}},
+                                    "parts": [{"id": "x", "opts": null}]}));
+        assert!(a.causes.is_empty(), "{:?}", a.causes);
+        assert_eq!(
+            obj["spec"],
+            json!({"name": "abc", "size": 1, "note": null, "labels": {}, "extra": {"any": {"thing": null}},
+                   "parts": [{"id": "x", "opts": {"level": 3}}], "mode": "A"})
+        );
+        // Dropped nulls are not unknown fields: fieldValidation=Strict does not reject them.
+        assert_eq!(a.unknown_fields, ["junk"]);
+        let (obj, a) = admit(Value::Null);
+        assert!(obj.get("spec").is_none() && a.causes.is_empty());
+        assert_eq!(
+            messages(json!({"name": "abc", "tags": [null]})),
+            [
+                r#"FieldValueTypeInvalid spec.tags[0]: Invalid value: "null": spec.tags[0] in body must be of type string: "null""#
+            ]
+        );
+        assert_eq!(
+            messages(json!({"name": null})),
+            ["FieldValueRequired spec.name: Required value"]
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_json_type_like_the_api_server() {
+        assert_eq!(
+            messages(json!({"name": 5})),
+            [
+                r#"FieldValueTypeInvalid spec.name: Invalid value: "integer": spec.name in body must be of type string: "integer""#
+            ]
+        );
+        assert_eq!(
+            messages(json!({"name": "abc", "labels": {"a": 1}})),
+            [
+                r#"FieldValueTypeInvalid spec.labels.a: Invalid value: "integer": spec.labels.a in body must be of type string: "integer""#
+            ]
+        );
+        assert_eq!(
+            messages(json!({"name": "abc", "port": true})),
+            [
+                r#"FieldValueTypeInvalid spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#
+            ]
+        );
+        assert_eq!(
+            messages(json!({"name": "abc", "size": 1.5})),
+            [
+                r#"FieldValueTypeInvalid spec.size: Invalid value: "number": spec.size in body must be of type integer: "number""#,
+                r#"FieldValueInvalid <nil>: Invalid value: "": Checked value must be of type integer (default format) in spec.size"#
+            ]
+        );
+        // An integral float is an integer.
+        assert!(messages(json!({"name": "abc", "size": 2.0})).is_empty());
+    }
+
+    #[test]
+    fn a_string_reports_its_first_failure_only() {
+        assert_eq!(
+            messages(json!({"name": ""})),
+            [r#"FieldValueInvalid spec.name: Invalid value: "": spec.name in body should be at least 1 chars long"#]
+        );
+        assert_eq!(
+            messages(json!({"name": "ABCDEFG", "size": 99, "mode": "Z"})),
+            [
+                "FieldValueTooLong spec.name: Too long: may not be more than 5 bytes",
+                "FieldValueInvalid spec.size: Invalid value: 99: spec.size in body should be less than or equal to 10",
+                r#"FieldValueNotSupported spec.mode: Unsupported value: "Z": supported values: "A", "B""#
+            ]
+        );
+    }
+
+    #[test]
+    fn bounds_and_duplicates_read_like_the_api_server() {
+        assert_eq!(
+            messages(json!({"name": "abc", "ratio": 0.5})),
+            ["FieldValueInvalid spec.ratio: Invalid value: 0.5: spec.ratio in body should be greater than 0.5"]
+        );
+        assert_eq!(
+            messages(json!({"name": "abc", "parts": [{"id": "x"}, {"id": "x"}]})),
+            [r#"FieldValueDuplicate spec.parts[1]: Duplicate value: {"id":"x"}"#]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_pruned_and_listed_sorted() {
+        let (obj, a) = admit(json!({"name": "abc", "bogus": 1, "nested": {"zz": 1}}));
+        assert_eq!(a.unknown_fields, ["junk", "spec.bogus", "spec.nested.zz"]);
+        assert_eq!(
+            obj["spec"],
+            json!({"name": "abc", "nested": {"b": 5}, "size": 1, "mode": "A"})
+        );
+        assert_eq!(obj["metadata"], json!({"name": "w"}));
     }
 }

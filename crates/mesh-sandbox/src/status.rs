@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 /// One entry of `details.causes` (e.g. a schema violation on a field).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cause {
     /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`, `FieldValueTooLong`,
     /// `FieldValueTooMany`, `FieldValueTypeInvalid`, `FieldValueDuplicate`, `FieldValueForbidden`, …

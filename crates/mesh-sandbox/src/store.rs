@@ -10,13 +10,9 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use super::patch;
-use super::registry::{CrdVersion, Registry, ResourceType};
+use super::registry::{Registry, ResourceType};
 use super::select::{FieldSelector, LabelSelector};
 use super::status::{ApiError, Cause};
-
-/// A hook that defaults, prunes and validates a custom resource against its CRD version's schema.
-/// It must leave `obj` as it would be stored, and answer the causes of a 422 otherwise.
-pub type SchemaHook = fn(&CrdVersion, &mut Value) -> Result<(), Vec<Cause>>;
 
 /// How many watch events are kept for resuming watches; older resourceVersions answer 410.
 const HISTORY_CAP: usize = 10_000;
@@ -177,8 +173,6 @@ pub struct Store {
     compacted_rv: u64,
     token_epoch: u64,
     seq: u64,
-    /// Schema hook for custom resources.
-    pub hook: SchemaHook,
     /// Fixed server clock, if set.
     pub clock: Option<jiff::Timestamp>,
     /// Settings.
@@ -267,31 +261,6 @@ fn eq_except(a: &Value, b: &Value, keys: &[&str]) -> bool {
         && a.iter().filter(|(k, _)| kept(k)).all(|(k, v)| b.get(k) == Some(v))
 }
 
-/// Paths present in `before` but not in `after` (fields a schema pruned).
-fn pruned_paths(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            for (k, bv) in b {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match a.get(k) {
-                    None => out.push(p),
-                    Some(av) => pruned_paths(bv, av, &p, out),
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(a)) if a.len() == b.len() => {
-            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
-                pruned_paths(bv, av, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 fn ns_key(rt: &ResourceType, ns: Option<&str>) -> String {
     if rt.namespaced {
         ns.unwrap_or("default").to_string()
@@ -371,7 +340,7 @@ fn default_builtin(kind: &str, obj: &mut Value, seq: u64) {
 
 impl Store {
     /// A store with the default namespaces and node.
-    pub fn new(hook: SchemaHook, settings: StoreSettings, notify: Arc<Notify>) -> Self {
+    pub fn new(settings: StoreSettings, notify: Arc<Notify>) -> Self {
         let mut s = Store {
             registry: Registry::builtin(),
             rv: 1,
@@ -380,7 +349,6 @@ impl Store {
             compacted_rv: 1,
             token_epoch: 1,
             seq: 0,
-            hook,
             clock: None,
             settings,
             notify,
@@ -1128,13 +1096,9 @@ impl Store {
         }
         // Defaults and schema.
         if let Some(crd) = &rt.crd {
-            if mode != WriteMode::Raw || crd.schema.is_some() {
-                let before = new.clone();
-                (self.hook)(crd, &mut new).map_err(|causes| ApiError::invalid(&rt.group, &rt.kind, &name, causes))?;
-                let mut unknown = Vec::new();
-                if opts.strict || opts.warn_unknown {
-                    pruned_paths(&before, &new, "", &mut unknown);
-                }
+            if let Some(schema) = &crd.schema {
+                let admission = schema.admit(&mut new);
+                let unknown = admission.unknown_fields;
                 if opts.warn_unknown && !opts.strict {
                     self.warnings
                         .extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
@@ -1148,6 +1112,9 @@ impl Store {
                         rt.kind,
                         fields.join(", ")
                     )));
+                }
+                if !admission.causes.is_empty() {
+                    return Err(ApiError::invalid(&rt.group, &rt.kind, &name, admission.causes));
                 }
             }
         } else {
