@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kubectl_mesh::doctor::Kind;
+use mesh_core::doctor::Kind;
 use mesh_sandbox::scale::{ScaleScenario, ScaleSummary};
 use mesh_sandbox::{sequential_round_trips, Fault, ServerOptions, TestServer};
 use serde_json::{json, Value};

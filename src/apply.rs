@@ -6,12 +6,12 @@
 
 use serde_json::Value;
 
-use crate::cluster::resource::{HTTPROUTES, SERVICES};
 use crate::cluster::snapshot::{load_state, parent_port_supported};
 use crate::cluster::{Cluster, WriteOpts};
 use crate::error::{MeshError, Result};
-use crate::opts::DryRun;
-use crate::route::{NamespaceState, RouteSnapshot};
+use mesh_core::opts::DryRun;
+use mesh_core::resource::{HTTPROUTES, SERVICES};
+use mesh_core::route::{NamespaceState, RouteSnapshot};
 
 /// How many times we re-read and re-plan after a conflict before giving up.
 pub const MAX_WRITE_ATTEMPTS: u32 = 5;

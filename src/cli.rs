@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::duration::parse_duration;
-use crate::opts::{ColorChoice, DryRun, OutputFormat};
+use mesh_core::duration::parse_duration;
+use mesh_core::opts::{ColorChoice, DryRun, OutputFormat};
 
 /// kubectl's connection and presentation flags, accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]

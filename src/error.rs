@@ -80,7 +80,7 @@ pub enum MeshError {
 
     /// A result could not be rendered as `-o json|yaml`.
     #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
+    Render(#[from] mesh_core::render::RenderError),
 
     /// Local IO (files, terminal).
     #[error("{context}: {source}")]

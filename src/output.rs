@@ -7,8 +7,8 @@
 use std::io::{IsTerminal, Write};
 
 use crate::error::{MeshError, Result};
-use crate::opts::{ColorChoice, OutputFormat};
-use crate::render::{paint, Style};
+use mesh_core::opts::{ColorChoice, OutputFormat};
+use mesh_core::render::{paint, Style};
 
 #[derive(Debug, Clone)]
 pub struct Output {

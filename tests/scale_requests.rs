@@ -8,8 +8,8 @@ mod mesh;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kubectl_mesh::doctor::Kind;
 use mesh::Mesh;
+use mesh_core::doctor::Kind;
 use mesh_sandbox::scale::ScaleScenario;
 use mesh_sandbox::{sequential_round_trips, Fault, RequestRecord, ServerOptions, TestServer};
 use serde_json::{json, Value};

@@ -83,7 +83,7 @@ fn ci_script_runs_the_readme_test_command() {
 #[test]
 fn readme_documents_every_doctor_check_and_exit_code() {
     let readme = read("README.md");
-    for check in kubectl_mesh::doctor::CHECKS {
+    for check in mesh_core::doctor::CHECKS {
         assert!(
             readme.contains(&format!("| `{}` |", check.id)),
             "README misses check id {}",

@@ -1,7 +1,7 @@
 //! The root-certificate parsing `kubectl mesh doctor` does: `parse_pem_bundle` on the
 //! `root-cert.pem` of ConfigMap `istio-ca-root-cert`, `parse_ca_bundle` on the injector
 //! webhook's base64 `caBundle`, and `parse_der`/`base64_decode` beneath them
-//! (`kubectl_mesh::doctor::certs`).
+//! (`mesh_core::doctor::certs`).
 //!
 //! The input is used three ways: as bundle text (lossy UTF-8), as a `caBundle` string, and as
 //! DER bytes wrapped into a PEM block by an independent base64 encoder here (so X.509 parsing
@@ -11,7 +11,7 @@
 //! deduplicated; a DER input that `parse_der` accepts comes back out of the PEM bundle intact.
 #![no_main]
 
-use kubectl_mesh::doctor::certs::{base64_decode, parse_ca_bundle, parse_der, parse_pem_bundle, CertBundle};
+use mesh_core::doctor::certs::{base64_decode, parse_ca_bundle, parse_der, parse_pem_bundle, CertBundle};
 use libfuzzer_sys::fuzz_target;
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----";

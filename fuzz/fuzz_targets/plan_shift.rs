@@ -21,10 +21,9 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use kubectl_mesh::route::{
+use mesh_core::route::{
     default_rule_index, is_user_rule, plan_route_user, plan_shift, render_shift_table, render_status_table,
     render_user_plan, route_status, NamespaceState, PodInfo, RouteSnapshot, RouteUserRequest, ServiceInfo, ServicePort,
     ShiftRequest,
@@ -51,7 +50,7 @@ struct Schemas {
 fn schemas() -> Option<&'static Schemas> {
     static S: OnceLock<Option<Schemas>> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/gateway-api");
+        let dir = mesh_sandbox::fixtures::shared_fixtures_dir().join("gateway-api");
         let load = |rel: &str| {
             let text = std::fs::read_to_string(dir.join(rel)).ok()?;
             Some(CrdSchema::from_crd_yaml(&text, "v1").expect("upstream HTTPRoute CRD parses"))

@@ -6,7 +6,7 @@
 //! planners rely on.
 #![no_main]
 
-use kubectl_mesh::route::{parse_weights, validate_dns_label, ShiftRequest};
+use mesh_core::route::{parse_weights, validate_dns_label, ShiftRequest};
 use libfuzzer_sys::fuzz_target;
 
 fn check_weights(args: &[String], weights: &[(String, u32)]) {

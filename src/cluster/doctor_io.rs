@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cluster::{Cluster, ListMeta, ListParams, PageSink, Res};
-use crate::doctor::{Input, Kind, Scope, Snapshot, SnapshotDecoder, Unavailable};
 use crate::error::{MeshError, Result};
+use mesh_core::doctor::{Input, Kind, Scope, Snapshot, SnapshotDecoder, Unavailable};
 
 const PARALLEL_LISTS: usize = 8;
 

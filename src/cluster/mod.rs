@@ -9,7 +9,6 @@
 pub mod config;
 pub mod doctor_io;
 pub mod portforward;
-pub mod resource;
 pub mod snapshot;
 
 use std::time::{Duration, Instant};
@@ -19,11 +18,11 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 pub use config::ConnectOptions;
-pub use resource::Res;
+pub use mesh_core::resource::{self, Res};
 
 use crate::error::{MeshError, Result};
-use crate::opts::DryRun;
-pub use crate::wire::{ListMeta, Page};
+use mesh_core::opts::DryRun;
+pub use mesh_core::wire::{ListMeta, Page};
 
 /// Page size for LISTs (kubectl uses 500 as well).
 pub const PAGE_SIZE: u32 = 500;
@@ -947,7 +946,7 @@ fn x509_reason(reason: &str) -> String {
 mod tests {
     use super::{head_meta, x509_reason, Cluster, ListMeta, ListParams, MeshError};
     use crate::cluster::config::ConnectOptions;
-    use crate::cluster::resource::PODS;
+    use mesh_core::resource::PODS;
 
     fn meta(rv: &str, token: &str) -> Option<ListMeta> {
         Some(ListMeta {

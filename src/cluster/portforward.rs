@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::Cluster;
-use crate::doctor::deep::{AdminRead, DeepEvidence, DeepPlan, ADMIN_PORT, CERTS_PATH};
+use mesh_core::doctor::deep::{AdminRead, DeepEvidence, DeepPlan, ADMIN_PORT, CERTS_PATH};
 
 /// Sidecars read at the same time.
 pub const PARALLEL_PODS: usize = 8;

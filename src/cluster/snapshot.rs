@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cluster::resource::{CRDS, ENDPOINTSLICES, HTTPROUTES, PODS, SERVICES};
 use crate::cluster::{Cluster, ListParams, PageSink};
 use crate::error::{MeshError, Result};
-use crate::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
-use crate::wire::{decode_page, ListMeta};
+use mesh_core::resource::{CRDS, ENDPOINTSLICES, HTTPROUTES, PODS, SERVICES};
+use mesh_core::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
+use mesh_core::wire::{decode_page, ListMeta};
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)

@@ -13,10 +13,10 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::cluster::resource::{HTTPROUTES, NAMESPACES, PODS, SERVICES};
 use crate::cluster::{Cluster, ListParams};
 use crate::cmd::{Cli, Ctx};
 use crate::error::{MeshError, Result};
+use mesh_core::resource::{HTTPROUTES, NAMESPACES, PODS, SERVICES};
 
 /// The helper kubectl runs for plugin completion.
 pub const KUBECTL_COMPLETE_SCRIPT: &str = include_str!("../../completions/kubectl_complete-mesh");
@@ -401,7 +401,7 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
 /// in help or in the generated shell scripts, and so that half-typed words never fail parsing.
 pub async fn complete(words: Vec<String>) -> Result<u8> {
     let words = if words.is_empty() { vec![String::new()] } else { words };
-    let ctx = Ctx::new(globals_from_words(&words), crate::opts::OutputFormat::Table);
+    let ctx = Ctx::new(globals_from_words(&words), mesh_core::opts::OutputFormat::Table);
     let mut text = String::new();
     for (value, help) in candidates(&ctx, &words).await {
         if help.is_empty() {

@@ -20,7 +20,7 @@ use crate::cmd::Cli;
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
 #[cfg(feature = "demo")]
-use crate::render::Style;
+use mesh_core::render::Style;
 #[cfg(feature = "demo")]
 use mesh_sandbox::scenario::bookinfo;
 #[cfg(feature = "demo")]

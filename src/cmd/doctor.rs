@@ -4,7 +4,7 @@
 //! checks (data we may not read) never change the exit code.
 //!
 //! `--deep` additionally reads each sidecar's Envoy admin `/certs` through the pod port-forward to confirm or
-//! clear stale-certificate suspicions (see [`crate::doctor::deep`]); without it doctor never port-forwards.
+//! clear stale-certificate suspicions (see [`mesh_core::doctor::deep`]); without it doctor never port-forwards.
 
 use clap::Args;
 
@@ -13,11 +13,11 @@ use crate::cluster::doctor_io::read_snapshot;
 use crate::cluster::portforward::read_sidecar_certs;
 use crate::cluster::Cluster;
 use crate::cmd::{Ctx, Scope};
-use crate::doctor::{
+use crate::error::{MeshError, Result};
+use mesh_core::doctor::{
     deep, render_check_list, render_json, render_table, report, run_checks, success, Finding, Snapshot, CHECKS,
 };
-use crate::error::{MeshError, Result};
-use crate::opts::OutputFormat;
+use mesh_core::opts::OutputFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
@@ -43,10 +43,10 @@ pub struct DoctorArgs {
 
 /// The doctor scope for a command scope: the context's (or `-n`) namespace plus cluster-wide prerequisites, or
 /// every namespace.
-pub fn doctor_scope(scope: &Scope, cluster: &Cluster) -> crate::doctor::Scope {
+pub fn doctor_scope(scope: &Scope, cluster: &Cluster) -> mesh_core::doctor::Scope {
     match scope.resolve(cluster) {
-        None => crate::doctor::Scope::All,
-        Some(ns) => crate::doctor::Scope::Namespaces(vec![ns.to_string()]),
+        None => mesh_core::doctor::Scope::All,
+        Some(ns) => mesh_core::doctor::Scope::Namespaces(vec![ns.to_string()]),
     }
 }
 
@@ -110,7 +110,7 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     drop(snapshot);
     let text = match ctx.out.format {
         OutputFormat::Json => render_json(&findings),
-        OutputFormat::Yaml => crate::render::to_format(&report(&findings), OutputFormat::Yaml)?,
+        OutputFormat::Yaml => mesh_core::render::to_format(&report(&findings), OutputFormat::Yaml)?,
         _ => render_table(&findings, ctx.out.color),
     };
     ctx.out.print(&text)?;

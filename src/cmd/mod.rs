@@ -16,9 +16,9 @@ use clap::{Parser, Subcommand};
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ConnectOptions};
 use crate::error::{MeshError, Result};
-use crate::names::check_dns1123_label;
-use crate::opts::OutputFormat;
 use crate::output::Output;
+use mesh_core::names::check_dns1123_label;
+use mesh_core::opts::OutputFormat;
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -243,8 +243,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-impl From<crate::route::UsageError> for MeshError {
-    fn from(e: crate::route::UsageError) -> Self {
+impl From<mesh_core::route::UsageError> for MeshError {
+    fn from(e: mesh_core::route::UsageError) -> Self {
         MeshError::Usage {
             hint: e.hint(),
             message: e.to_string(),
@@ -252,8 +252,8 @@ impl From<crate::route::UsageError> for MeshError {
     }
 }
 
-impl From<crate::route::PlanError> for MeshError {
-    fn from(e: crate::route::PlanError) -> Self {
+impl From<mesh_core::route::PlanError> for MeshError {
+    fn from(e: mesh_core::route::PlanError) -> Self {
         MeshError::Refused {
             hint: e.hint(),
             message: e.to_string(),
@@ -265,7 +265,7 @@ impl From<crate::route::PlanError> for MeshError {
 pub fn route_flag(route: Option<&str>) -> Result<Option<String>> {
     match route {
         Some(r) => {
-            crate::names::check_dns1123_subdomain(r)
+            mesh_core::names::check_dns1123_subdomain(r)
                 .map_err(|why| MeshError::usage(format!("invalid --route {r:?}: {why}")))?;
             Ok(Some(r.to_string()))
         }
@@ -288,7 +288,7 @@ pub async fn run_route_write<P>(
     ctx: &Ctx,
     service: &str,
     write: &crate::cli::WriteArgs,
-    plan: impl FnMut(&crate::route::RouteSnapshot) -> Result<P>,
+    plan: impl FnMut(&mesh_core::route::RouteSnapshot) -> Result<P>,
     view: impl Fn(&P) -> crate::apply::RouteWrite<'_>,
     render: impl Fn(&P) -> String,
 ) -> Result<u8> {
@@ -304,7 +304,7 @@ pub async fn run_route_write<P>(
     let w = view(&written.plan);
     let text = match ctx.out.format {
         OutputFormat::Json | OutputFormat::Yaml => {
-            crate::render::to_format(written.object.as_ref().unwrap_or(w.route), ctx.out.format)?
+            mesh_core::render::to_format(written.object.as_ref().unwrap_or(w.route), ctx.out.format)?
         }
         _ => {
             let mut s = String::new();

@@ -17,16 +17,16 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cli::{timeout_arg_parser, AllNamespacesArg, OutputArgs, WriteArgs};
-use crate::cluster::resource::{DAEMONSETS, DEPLOYMENTS, PODS, STATEFULSETS};
 use crate::cluster::{Cluster, PatchType, Res, WriteOpts};
 use crate::cmd::doctor::diagnose;
 use crate::cmd::Ctx;
-use crate::doctor::{OwnerKind, Snapshot};
 use crate::error::{MeshError, Result};
-use crate::opts::{DryRun, OutputFormat};
 use crate::output::Output;
-use crate::recover_plan::{plan_recover, render_plan_table, required_permissions, Action, RecoverPlan, Target};
-use crate::rollout::{rollout_status, Rollout};
+use mesh_core::doctor::{OwnerKind, Snapshot};
+use mesh_core::opts::{DryRun, OutputFormat};
+use mesh_core::recover::plan::{plan_recover, render_plan_table, required_permissions, Action, RecoverPlan, Target};
+use mesh_core::recover::rollout::{rollout_status, Rollout};
+use mesh_core::resource::{DAEMONSETS, DEPLOYMENTS, PODS, STATEFULSETS};
 
 /// kubectl's restart annotation (kube-rs's `Api::restart()` writes `kube.kubernetes.io/restartedAt` instead).
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -177,7 +177,7 @@ async fn restart(
         Err(e) => return result_of(action, "failed", e.to_string()),
     };
     if current.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
-        return result_of(action, "skipped", crate::recover_plan::PAUSED_REASON);
+        return result_of(action, "skipped", mesh_core::recover::plan::PAUSED_REASON);
     }
     // Resumable: a restart newer than every affected pod means a rollout is already replacing them.
     let restarted_at = current
@@ -388,7 +388,7 @@ fn render_results(results: &[ActionResult]) -> String {
             ]
         })
         .collect();
-    crate::render::table(vec!["OWNER", "KIND", "NAMESPACE", "RESULT", "DETAIL"], rows)
+    mesh_core::render::table(vec!["OWNER", "KIND", "NAMESPACE", "RESULT", "DETAIL"], rows)
 }
 
 pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
@@ -404,7 +404,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     // A plan from a half-read cluster could call it healthy: refuse instead.
     if let Some(f) = findings
         .iter()
-        .find(|f| f.id == "api-access" && f.status == crate::doctor::Status::Error)
+        .find(|f| f.id == "api-access" && f.status == mesh_core::doctor::Status::Error)
     {
         return Err(MeshError::refused(
             format!("cannot plan a recovery: {}", f.message),
@@ -429,7 +429,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     if plan.is_empty() {
         if structured {
             let doc = json!({"success": true, "results": results});
-            ctx.out.print(&crate::render::to_format(&doc, ctx.out.format)?)?;
+            ctx.out.print(&mesh_core::render::to_format(&doc, ctx.out.format)?)?;
         } else {
             let mut s = "Nothing to recover: no check found a workload to restart or a pod to evict.\n".to_string();
             if !results.is_empty() {
@@ -451,7 +451,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
             .collect();
         results.extend(planned);
         if structured {
-            ctx.out.print(&crate::render::to_format(
+            ctx.out.print(&mesh_core::render::to_format(
                 &json!({"success": true, "results": results}),
                 ctx.out.format,
             )?)?;
@@ -537,7 +537,7 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     results.extend(acted);
     let failed = results.iter().any(|r| r.result == "failed");
     let text = if structured {
-        crate::render::to_format(&json!({"success": !failed, "results": results}), ctx.out.format)?
+        mesh_core::render::to_format(&json!({"success": !failed, "results": results}), ctx.out.format)?
     } else {
         format!("\n{}", render_results(&results))
     };

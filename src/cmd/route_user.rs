@@ -6,7 +6,7 @@ use crate::apply::RouteWrite;
 use crate::cli::{OutputArgs, WriteArgs};
 use crate::cmd::{run_route_write, Ctx};
 use crate::error::{MeshError, Result};
-use crate::route::{plan_route_user, render_user_plan, RouteUserPlan, RouteUserRequest};
+use mesh_core::route::{plan_route_user, render_user_plan, RouteUserPlan, RouteUserRequest};
 
 #[derive(Debug, Clone, Args)]
 pub struct RouteUserArgs {

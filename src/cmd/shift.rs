@@ -1,7 +1,7 @@
 //! `kubectl mesh shift SERVICE VERSION=PERCENT...`: weighted traffic shifting on the Service's mesh HTTPRoute.
 //!
 //! Validation happens before connecting (bad input exits 2 having sent nothing); the plan is pure
-//! ([`crate::route::plan_shift`]); the write carries the resourceVersion read and is re-planned on conflict
+//! ([`mesh_core::route::plan_shift`]); the write carries the resourceVersion read and is re-planned on conflict
 //! ([`crate::apply::plan_and_write`]).
 
 use clap::Args;
@@ -10,7 +10,7 @@ use crate::apply::RouteWrite;
 use crate::cli::{OutputArgs, WriteArgs};
 use crate::cmd::{run_route_write, Ctx};
 use crate::error::Result;
-use crate::route::{plan_shift, render_shift_table, ShiftPlan, ShiftRequest};
+use mesh_core::route::{plan_shift, render_shift_table, ShiftPlan, ShiftRequest};
 
 #[derive(Debug, Clone, Args)]
 pub struct ShiftArgs {

@@ -8,9 +8,9 @@ use crate::cli::{AllNamespacesArg, OutputArgs};
 use crate::cluster::snapshot::{load_states, Purpose};
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
-use crate::opts::OutputFormat;
-use crate::render::to_format;
-use crate::route::{render_status_table, route_status};
+use mesh_core::opts::OutputFormat;
+use mesh_core::render::to_format;
+use mesh_core::route::{render_status_table, route_status};
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -28,7 +28,7 @@ pub struct StatusArgs {
 pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
     let scope = ctx.scope(args.all.all_namespaces)?;
     if let Some(svc) = &args.service {
-        crate::names::check_dns1123_label(svc)
+        mesh_core::names::check_dns1123_label(svc)
             .map_err(|why| MeshError::usage(format!("invalid Service name {svc:?}: {why}")))?;
     }
     let cluster = ctx.cluster().await?;

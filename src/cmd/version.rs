@@ -4,11 +4,11 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::cli::OutputArgs;
-use crate::cluster::resource::NAMESPACES;
 use crate::cmd::Ctx;
 use crate::error::Result;
-use crate::opts::OutputFormat;
-use crate::render::to_format;
+use mesh_core::opts::OutputFormat;
+use mesh_core::render::to_format;
+use mesh_core::resource::NAMESPACES;
 
 #[derive(Debug, Clone, Args)]
 pub struct VersionArgs {

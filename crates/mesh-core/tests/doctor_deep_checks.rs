@@ -4,11 +4,11 @@
 mod doctor_common;
 
 use doctor_common::*;
-use kubectl_mesh::doctor::certs::parse_pem_bundle;
-use kubectl_mesh::doctor::deep::{
+use mesh_core::doctor::certs::parse_pem_bundle;
+use mesh_core::doctor::deep::{
     self, apply, normalize_serial, parse_envoy_certs, plan, serial_of_der, AdminRead, DeepEvidence, DeepPlan,
 };
-use kubectl_mesh::doctor::{run_checks, success, Finding, Fix, Kind, Scope, Snapshot, Status};
+use mesh_core::doctor::{run_checks, success, Finding, Fix, Kind, Scope, Snapshot, Status};
 use serde_json::json;
 
 const DEEP: &str = "stale-sidecar-cert-deep";
@@ -337,5 +337,5 @@ fn deep_findings_follow_the_start_time_check_in_report_order() {
     let last_deep = ids.iter().rposition(|id| *id == DEEP).unwrap();
     assert_eq!(first_deep, last_start + 1);
     assert_eq!(ids[last_deep + 1], "root-cert-mismatch");
-    assert!(kubectl_mesh::doctor::CHECKS.iter().any(|c| c.id == deep::ID));
+    assert!(mesh_core::doctor::CHECKS.iter().any(|c| c.id == deep::ID));
 }

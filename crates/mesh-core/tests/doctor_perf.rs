@@ -5,8 +5,8 @@ mod doctor_common;
 use std::time::{Duration, Instant};
 
 use doctor_common::*;
-use kubectl_mesh::doctor::{run_checks, Snapshot, Status};
-use kubectl_mesh::recover_plan::plan_recover;
+use mesh_core::doctor::{run_checks, Snapshot, Status};
+use mesh_core::recover::plan::plan_recover;
 
 #[test]
 fn ten_thousand_pods_are_checked_well_under_a_second() {

@@ -3,8 +3,8 @@
 mod doctor_common;
 
 use doctor_common::*;
-use kubectl_mesh::doctor::{run_checks, Category, Finding, Fix, OwnerKind};
-use kubectl_mesh::recover_plan::{
+use mesh_core::doctor::{run_checks, Category, Finding, Fix, OwnerKind};
+use mesh_core::recover::plan::{
     plan_recover, render_plan_table, required_permissions, Action, Permission, Target, PAUSED_REASON,
 };
 use serde_json::json;

@@ -1,13 +1,13 @@
 //! Conformance of the schema engine and the route planners against real upstream data:
 //! the Gateway API HTTPRoute CRDs (v1.0.0 and v1.6.1), Istio's Bookinfo Gateway API samples
-//! and the Gateway API mesh conformance routes, read from `<crate>/../shared/fixtures`.
+//! and the Gateway API mesh conformance routes, read from the shared fixtures (`mesh_sandbox::fixtures`).
 //! Skipped (visibly) when absent, required when `MESH_REQUIRE_SHARED=1`.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use kubectl_mesh::route::{
+use mesh_core::route::{
     default_rule_index, find_mesh_routes, plan_route_user, plan_shift, NamespaceState, RouteSnapshot, RouteUserRequest,
     ServiceInfo, ServicePort, ShiftRequest,
 };

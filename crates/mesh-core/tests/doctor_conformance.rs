@@ -4,8 +4,8 @@
 mod doctor_common;
 
 use doctor_common::*;
-use kubectl_mesh::doctor::certs::parse_pem_bundle;
-use kubectl_mesh::doctor::model::pod_from_value;
+use mesh_core::doctor::certs::parse_pem_bundle;
+use mesh_core::doctor::model::pod_from_value;
 use serde_json::{json, Value};
 
 /// Pods from an injector test file: Pods as they are, workloads via their pod template.

@@ -1,6 +1,6 @@
 //! What the IO layer relies on: list paths, scopes, merging and decoding robustness.
 
-use kubectl_mesh::doctor::{Kind, RawLists, Scope, Snapshot, Unavailable};
+use mesh_core::doctor::{Kind, RawLists, Scope, Snapshot, Unavailable};
 use serde_json::json;
 
 #[test]
@@ -102,7 +102,7 @@ fn gamma_parent_defaults_follow_the_api_server() {
 
 #[test]
 fn null_fields_read_as_absent_not_as_undecodable_objects() {
-    use kubectl_mesh::doctor::{Kind, RawLists, Snapshot};
+    use mesh_core::doctor::{Kind, RawLists, Snapshot};
     let mut raw = RawLists::new();
     raw.insert(
         Kind::Pod,
@@ -118,7 +118,7 @@ fn null_fields_read_as_absent_not_as_undecodable_objects() {
 }
 
 mod pages {
-    use kubectl_mesh::doctor::{Input, Kind, RawLists, Snapshot, SnapshotDecoder};
+    use mesh_core::doctor::{Input, Kind, RawLists, Snapshot, SnapshotDecoder};
     use serde_json::{json, Value};
 
     fn page(items: Vec<Value>, token: &str) -> Vec<u8> {
@@ -220,9 +220,9 @@ mod pages {
         failed.push(Kind::Pod, Input::Page(&page(vec![pod("p1")], ""))).unwrap();
         failed.fail(
             Kind::Pod,
-            kubectl_mesh::doctor::Unavailable::forbidden_list(Kind::Pod, Some("b")),
+            mesh_core::doctor::Unavailable::forbidden_list(Kind::Pod, Some("b")),
         );
-        failed.fail(Kind::Pod, kubectl_mesh::doctor::Unavailable::NotServed);
+        failed.fail(Kind::Pod, mesh_core::doctor::Unavailable::NotServed);
         assert_eq!(failed.finish().pods.unwrap_err().to_string(), "needs list pods in b");
     }
 }

@@ -3,7 +3,7 @@
 mod doctor_common;
 
 use doctor_common::*;
-use kubectl_mesh::doctor::{
+use mesh_core::doctor::{
     run_checks, success, Category, Finding, Fix, Kind, OwnerKind, Status, Unavailable, CHECKS, OPT_IN_CHECKS,
 };
 use serde_json::json;

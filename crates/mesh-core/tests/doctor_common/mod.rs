@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use jiff::Timestamp;
-use kubectl_mesh::doctor::{Kind, RawLists, Snapshot, Unavailable};
+use mesh_core::doctor::{Kind, RawLists, Snapshot, Unavailable};
 use serde_json::{json, Value};
 
 pub const NOW: &str = "2026-11-23T12:00:00Z";

@@ -3,7 +3,7 @@
 mod doctor_common;
 
 use doctor_common::*;
-use kubectl_mesh::doctor::{
+use mesh_core::doctor::{
     render_json, render_table, run_checks, success, Category, Finding, Fix, Kind, OwnerKind, ResourceRef, Status,
 };
 use serde_json::{json, Value};
@@ -149,10 +149,10 @@ fn json_fix_shape_is_tagged() {
 
 #[test]
 fn list_checks_names_every_check() {
-    let list = kubectl_mesh::doctor::render_check_list();
+    let list = mesh_core::doctor::render_check_list();
     assert!(list.starts_with("ID "));
-    assert_eq!(list.lines().count(), kubectl_mesh::doctor::CHECKS.len() + 1);
-    for c in kubectl_mesh::doctor::CHECKS {
+    assert_eq!(list.lines().count(), mesh_core::doctor::CHECKS.len() + 1);
+    for c in mesh_core::doctor::CHECKS {
         assert!(list.contains(c.id) && list.contains(c.description), "{}", c.id);
     }
     pin!("doctor_list_checks", list);
