@@ -6,9 +6,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod apply;
 pub mod cli;
-pub mod cluster;
 pub mod cmd;
 pub mod error;
 pub mod output;

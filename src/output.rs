@@ -10,6 +10,10 @@ use crate::error::{MeshError, Result};
 use mesh_core::opts::{ColorChoice, OutputFormat};
 use mesh_core::render::{paint, Style};
 
+fn log_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "I kubectl-mesh: {line}");
+}
+
 #[derive(Debug, Clone)]
 pub struct Output {
     pub format: OutputFormat,
@@ -91,14 +95,63 @@ impl Output {
         let _ = writeln!(err, "{line}");
     }
 
-    /// A debug log line on stderr, shown from `-v level`.
-    pub fn debug(&self, level: u8, line: &str) {
+    /// A `-v` log line on stderr, kubectl-style (`I kubectl-mesh: …`), shown from `-v level`.
+    pub fn log(&self, level: u8, line: &str) {
         if self.verbosity >= level {
-            self.info(line);
+            log_line(line);
         }
+    }
+
+    /// The same log, for mesh-kube's requests and retries.
+    pub fn kube_log(&self) -> mesh_kube::Log {
+        mesh_kube::Log::new(self.verbosity, log_line)
     }
 
     pub fn paint(&self, text: &str, style: Style) -> String {
         paint(self.color, text, style)
+    }
+}
+
+/// Where progress of a long wait goes: an indicatif spinner on a terminal, kubectl-style lines on stderr otherwise
+/// (indicatif hides itself when stderr is not a terminal, TERM=dumb or NO_COLOR, so we decide here).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    out: Output,
+    last: String,
+}
+
+impl Progress {
+    pub fn new(out: &Output, what: &str) -> Progress {
+        let bar = out.fancy_progress().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar.set_message(format!("Waiting for {what}..."));
+            bar
+        });
+        Progress {
+            bar,
+            out: out.clone(),
+            last: String::new(),
+        }
+    }
+
+    /// A new progress line (repeats are dropped).
+    pub fn update(&mut self, line: &str) {
+        if line == self.last {
+            return;
+        }
+        self.last = line.to_string();
+        match &self.bar {
+            Some(bar) => bar.set_message(line.to_string()),
+            None => self.out.info(line),
+        }
+    }
+
+    pub fn finish(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.finish_with_message(line.to_string()),
+            None => self.out.info(line),
+        }
     }
 }

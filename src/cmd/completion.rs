@@ -13,10 +13,10 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::cluster::{Cluster, ListParams};
 use crate::cmd::{Cli, Ctx};
 use crate::error::{MeshError, Result};
 use mesh_core::resource::{HTTPROUTES, NAMESPACES, PODS, SERVICES};
+use mesh_kube::{Cluster, ListParams};
 
 /// The helper kubectl runs for plugin completion.
 pub const KUBECTL_COMPLETE_SCRIPT: &str = include_str!("../../completions/kubectl_complete-mesh");
@@ -318,7 +318,7 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
         opts.namespace = Some(ns.to_string());
     }
     opts.request_timeout = Some(Duration::from_secs(1));
-    opts.verbosity = 0;
+    opts.log = mesh_kube::Log::silent();
     let Ok(cluster) = Cluster::connect(&opts).await else {
         return Vec::new();
     };

@@ -9,15 +9,15 @@
 use clap::Args;
 
 use crate::cli::{AllNamespacesArg, OutputArgs};
-use crate::cluster::doctor_io::read_snapshot;
-use crate::cluster::portforward::read_sidecar_certs;
-use crate::cluster::Cluster;
 use crate::cmd::{Ctx, Scope};
 use crate::error::{MeshError, Result};
 use mesh_core::doctor::{
     deep, render_check_list, render_json, render_table, report, run_checks, success, Finding, Snapshot, CHECKS,
 };
 use mesh_core::opts::OutputFormat;
+use mesh_kube::read::doctor::read_snapshot;
+use mesh_kube::read::sidecar_certs::read_sidecar_certs;
+use mesh_kube::Cluster;
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
@@ -60,13 +60,13 @@ pub async fn diagnose(cluster: &Cluster, scope: &Scope) -> Result<(Snapshot, Vec
 /// Confirm or clear stale-certificate findings from the sidecars' own Envoy admins (`--deep`).
 pub async fn deepen(cluster: &Cluster, scope: &Scope, snapshot: &Snapshot, findings: Vec<Finding>) -> Vec<Finding> {
     let plan = deep::plan(snapshot, &doctor_scope(scope, cluster));
-    if cluster.verbosity() >= 1 {
-        eprintln!(
-            "I kubectl-mesh: --deep: reading the Envoy admin {} of {} sidecars",
+    cluster.log(1, || {
+        format!(
+            "--deep: reading the Envoy admin {} of {} sidecars",
             deep::CERTS_PATH,
             plan.targets.len()
-        );
-    }
+        )
+    });
     let evidence = read_sidecar_certs(cluster, &plan).await;
     deep::apply(snapshot, findings, &plan, &evidence)
 }

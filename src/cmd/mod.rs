@@ -1,5 +1,5 @@
 //! The root parser and the dispatcher, above one module per subcommand. Each command has its clap `Args`,
-//! validates them into a request, and `run`s: read a snapshot through [`crate::cluster`], plan with pure
+//! validates them into a request, and `run`s: read a snapshot through `mesh_kube`, plan with pure
 //! functions, apply, render.
 
 pub mod completion;
@@ -14,11 +14,11 @@ pub mod version;
 use clap::{Parser, Subcommand};
 
 use crate::cli::GlobalArgs;
-use crate::cluster::{Cluster, ConnectOptions};
 use crate::error::{MeshError, Result};
 use crate::output::Output;
 use mesh_core::names::check_dns1123_label;
 use mesh_core::opts::OutputFormat;
+use mesh_kube::{Cluster, ConnectOptions};
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -168,13 +168,13 @@ impl Ctx {
             user: self.global.user.clone(),
             namespace: self.global.namespace.clone(),
             request_timeout: Some(self.global.request_timeout).filter(|t| !t.is_zero()),
-            verbosity: self.global.verbosity,
+            log: self.out.kube_log(),
         }
     }
 
     /// Connect using the kubectl flags.
     pub async fn cluster(&self) -> Result<Cluster> {
-        Cluster::connect(&self.connect_options()).await
+        Ok(Cluster::connect(&self.connect_options()).await?)
     }
 
     /// `-n` validated (DNS-1123 label) when given.
@@ -243,24 +243,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-impl From<mesh_core::route::UsageError> for MeshError {
-    fn from(e: mesh_core::route::UsageError) -> Self {
-        MeshError::Usage {
-            hint: e.hint(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<mesh_core::route::PlanError> for MeshError {
-    fn from(e: mesh_core::route::PlanError) -> Self {
-        MeshError::Refused {
-            hint: e.hint(),
-            message: e.to_string(),
-        }
-    }
-}
-
 /// `--route NAME` of shift and route-user, validated as an object name before anything is sent.
 pub fn route_flag(route: Option<&str>) -> Result<Option<String>> {
     match route {
@@ -289,14 +271,14 @@ pub async fn run_route_write<P>(
     service: &str,
     write: &crate::cli::WriteArgs,
     plan: impl FnMut(&mesh_core::route::RouteSnapshot) -> Result<P>,
-    view: impl Fn(&P) -> crate::apply::RouteWrite<'_>,
+    view: impl Fn(&P) -> mesh_kube::apply::route::RouteWrite<'_>,
     render: impl Fn(&P) -> String,
 ) -> Result<u8> {
-    use crate::apply::plan_and_write;
+    use mesh_kube::apply::route::plan_and_write;
     ctx.namespace_flag()?;
     let cluster = ctx.cluster().await?;
     let namespace = target_namespace(ctx, &cluster)?;
-    let opts = crate::cluster::WriteOpts {
+    let opts = mesh_kube::WriteOpts {
         dry_run: write.dry_run(),
         field_manager: write.field_manager.clone(),
     };

@@ -2,11 +2,11 @@
 
 use clap::Args;
 
-use crate::apply::RouteWrite;
 use crate::cli::{OutputArgs, WriteArgs};
 use crate::cmd::{run_route_write, Ctx};
 use crate::error::{MeshError, Result};
 use mesh_core::route::{plan_route_user, render_user_plan, RouteUserPlan, RouteUserRequest};
+use mesh_kube::apply::route::RouteWrite;
 
 #[derive(Debug, Clone, Args)]
 pub struct RouteUserArgs {

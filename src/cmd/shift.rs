@@ -2,15 +2,15 @@
 //!
 //! Validation happens before connecting (bad input exits 2 having sent nothing); the plan is pure
 //! ([`mesh_core::route::plan_shift`]); the write carries the resourceVersion read and is re-planned on conflict
-//! ([`crate::apply::plan_and_write`]).
+//! (`mesh_kube::apply::route::plan_and_write`).
 
 use clap::Args;
 
-use crate::apply::RouteWrite;
 use crate::cli::{OutputArgs, WriteArgs};
 use crate::cmd::{run_route_write, Ctx};
 use crate::error::Result;
 use mesh_core::route::{plan_shift, render_shift_table, ShiftPlan, ShiftRequest};
+use mesh_kube::apply::route::RouteWrite;
 
 #[derive(Debug, Clone, Args)]
 pub struct ShiftArgs {

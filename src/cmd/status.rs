@@ -5,12 +5,12 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::{AllNamespacesArg, OutputArgs};
-use crate::cluster::snapshot::{load_states, Purpose};
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
 use mesh_core::opts::OutputFormat;
 use mesh_core::render::to_format;
 use mesh_core::route::{render_status_table, route_status};
+use mesh_kube::read::route::{load_states, Purpose};
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {

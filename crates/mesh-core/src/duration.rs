@@ -71,6 +71,30 @@ pub fn parse_duration(input: &str, bare_seconds: bool) -> Result<Duration, Strin
     Ok(Duration::from_nanos(total_nanos as u64))
 }
 
+/// kubectl-like duration text: `30s`, `1m30s`, `250ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +131,13 @@ mod tests {
         ] {
             assert!(parse_duration(bad, false).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn formats_like_kubectl() {
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 }

@@ -14,7 +14,7 @@ mod render;
 
 pub use finding::{Category, Finding, Fix, OwnerKind, ResourceRef, Status};
 pub use model::{Input, PodOwner, Snapshot, SnapshotDecoder};
-pub use raw::{Kind, ListRequest, RawLists, Scope, Unavailable};
+pub use raw::{Kind, ListFailure, ListRequest, RawLists, Scope, Unavailable};
 pub use render::{render_check_list, render_json, render_table, report, success};
 
 use jiff::Timestamp;

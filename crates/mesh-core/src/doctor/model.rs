@@ -1190,14 +1190,14 @@ macro_rules! snapshot_lists {
             }
 
             /// The snapshot: a kind whose LIST failed is `Err` with the reason, one never listed is
-            /// `Err(Failed("not listed"))`.
+            /// `Err(NotListed)`.
             pub fn finish(self) -> Snapshot {
                 let Self { $($field,)* listed, mut failed, errors, label_sets: _ } = self;
                 let mut avail = |kind: Kind| -> Result<(), Unavailable> {
                     match failed.remove(&kind) {
                         Some(why) => Err(why),
                         None if listed.contains(&kind) => Ok(()),
-                        None => Err(Unavailable::Failed("not listed".to_string())),
+                        None => Err(Unavailable::NotListed),
                     }
                 };
                 $(let $field = avail(Kind::$kind).map(|()| $field);)*

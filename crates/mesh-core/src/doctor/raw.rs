@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -42,9 +43,42 @@ pub enum Unavailable {
     },
     /// The API server does not serve this resource (404: e.g. Gateway API CRDs absent).
     NotServed,
-    /// Any other failure, with a short description.
-    Failed(String),
+    /// The LIST was never made (a kind missing from [`RawLists`] or from a decoder).
+    NotListed,
+    /// Any other failure, as the IO layer's error said it.
+    Failed(ListFailure),
 }
+
+/// Why a LIST failed: the IO layer's own error, kept whole (its message and source chain) rather than flattened
+/// to a string, since this crate cannot name that error's type.
+#[derive(Debug, Clone)]
+pub struct ListFailure(Arc<dyn std::error::Error + Send + Sync>);
+
+impl ListFailure {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ListFailure(Arc::new(e))
+    }
+
+    /// The error itself.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for ListFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Two failures are the same when they say the same (the errors themselves cannot be compared).
+impl PartialEq for ListFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ListFailure {}
 
 impl Unavailable {
     /// A `list` 403 for `kind` (namespace `None` = cluster-wide).
@@ -78,7 +112,8 @@ impl fmt::Display for Unavailable {
                 }
             }
             Unavailable::NotServed => write!(f, "not served by the API server"),
-            Unavailable::Failed(msg) => write!(f, "could not be read: {msg}"),
+            Unavailable::NotListed => write!(f, "could not be read: not listed"),
+            Unavailable::Failed(why) => write!(f, "could not be read: {why}"),
         }
     }
 }
@@ -288,7 +323,7 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Raw list items per kind. A kind never inserted counts as `Unavailable::Failed("not listed")`.
+/// Raw list items per kind. A kind never inserted counts as [`Unavailable::NotListed`].
 #[derive(Debug, Clone, Default)]
 pub struct RawLists {
     lists: BTreeMap<Kind, Result<Vec<Value>, Unavailable>>,
@@ -345,7 +380,7 @@ impl RawLists {
         match self.lists.get(&kind) {
             Some(Ok(items)) => Ok(items),
             Some(Err(e)) => Err(e.clone()),
-            None => Err(Unavailable::Failed("not listed".to_string())),
+            None => Err(Unavailable::NotListed),
         }
     }
 }

@@ -5,5 +5,8 @@
 pub mod plan;
 pub mod rollout;
 
-pub use plan::{plan_recover, render_plan_table, required_permissions, Action, Permission, RecoverPlan, Target};
+pub use plan::{
+    plan_recover, render_plan_table, render_results, required_permissions, Action, ActionResult, ActionStatus,
+    Permission, RecoverPlan, Target,
+};
 pub use rollout::{rollout_status, Rollout};

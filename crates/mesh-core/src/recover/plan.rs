@@ -308,6 +308,104 @@ pub fn render_plan_table(plan: &RecoverPlan) -> String {
     out
 }
 
+/// What happened to one planned action, or to a target recover leaves alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    Done,
+    Failed,
+    Skipped,
+    /// `--dry-run=client`: nothing was sent.
+    Planned,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Done => "done",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Skipped => "skipped",
+            ActionStatus::Planned => "planned",
+        }
+    }
+}
+
+/// The result of one action (or skipped target), as `recover` reports it: in its table and, field for field,
+/// in `-o json|yaml` (`{"kind","namespace","name","pods","reasons","result","detail"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionResult {
+    pub target: Target,
+    pub pods: Vec<String>,
+    pub reasons: Vec<String>,
+    pub status: ActionStatus,
+    pub detail: String,
+}
+
+impl ActionResult {
+    /// The result of acting on (or planning) `action`.
+    pub fn of(action: &Action, status: ActionStatus, detail: impl Into<String>) -> Self {
+        ActionResult {
+            target: action.target.clone(),
+            pods: action.pods.clone(),
+            reasons: action.reasons.clone(),
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// A target the plan leaves alone, with why.
+    pub fn skipped(target: &Target, why: impl Into<String>) -> Self {
+        ActionResult {
+            target: target.clone(),
+            pods: Vec::new(),
+            reasons: Vec::new(),
+            status: ActionStatus::Skipped,
+            detail: why.into(),
+        }
+    }
+
+    /// kubectl's word for a finished action: `evicted`, `restarted`; otherwise the status.
+    pub fn verb(&self) -> &'static str {
+        match (self.status, &self.target) {
+            (ActionStatus::Done, Target::Evict { .. }) => "evicted",
+            (ActionStatus::Done, Target::Restart { .. }) => "restarted",
+            (status, _) => status.as_str(),
+        }
+    }
+}
+
+impl serde::Serialize for ActionResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("ActionResult", 7)?;
+        s.serialize_field("kind", self.target.kind())?;
+        s.serialize_field("namespace", self.target.namespace())?;
+        s.serialize_field("name", self.target.name())?;
+        s.serialize_field("pods", &self.pods)?;
+        s.serialize_field("reasons", &self.reasons)?;
+        s.serialize_field("result", &self.status)?;
+        s.serialize_field("detail", &self.detail)?;
+        s.end()
+    }
+}
+
+/// Columns OWNER, KIND, NAMESPACE, RESULT, DETAIL.
+pub fn render_results(results: &[ActionResult]) -> String {
+    let rows = results
+        .iter()
+        .map(|r| {
+            vec![
+                r.target.name().to_string(),
+                r.target.kind().to_string(),
+                r.target.namespace().to_string(),
+                r.status.as_str().to_string(),
+                r.detail.clone(),
+            ]
+        })
+        .collect();
+    crate::render::table(vec!["OWNER", "KIND", "NAMESPACE", "RESULT", "DETAIL"], rows)
+}
+
 /// Permissions the plan needs: `patch` on each restarted workload kind (apps) and `create`
 /// `pods/eviction` for evictions, per namespace; sorted and unique.
 pub fn required_permissions(plan: &RecoverPlan) -> Vec<Permission> {

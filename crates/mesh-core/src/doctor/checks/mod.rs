@@ -52,7 +52,8 @@ pub(crate) fn unavailable_reason(kind: Kind, u: &Unavailable) -> String {
                 format!("{}.{group} not served by the API server", kind.plural())
             }
         }
-        Unavailable::Failed(msg) => format!("could not list {}: {msg}", kind.plural()),
+        Unavailable::NotListed => format!("could not list {}: not listed", kind.plural()),
+        Unavailable::Failed(why) => format!("could not list {}: {why}", kind.plural()),
     }
 }
 
@@ -101,7 +102,9 @@ fn api_access(s: &Snapshot) -> Vec<Finding> {
             .iter()
             .filter_map(|(k, e)| match e {
                 Some(u @ Unavailable::Forbidden { .. }) if !want_failed => Some(unavailable_reason(*k, u)),
-                Some(u @ Unavailable::Failed(_)) if want_failed => Some(unavailable_reason(*k, u)),
+                Some(u @ (Unavailable::Failed(_) | Unavailable::NotListed)) if want_failed => {
+                    Some(unavailable_reason(*k, u))
+                }
                 _ => None,
             })
             .collect()

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::error::{MeshError, Result};
+use crate::error::{KubeError, Result};
+use crate::log::Log;
 
 /// The connection flags as typed.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +22,8 @@ pub struct ConnectOptions {
     pub namespace: Option<String>,
     /// `None` = no timeout (`--request-timeout=0`).
     pub request_timeout: Option<Duration>,
-    pub verbosity: u8,
+    /// Where `-v` logs go.
+    pub log: Log,
 }
 
 /// Where the configuration came from, for `-v` logs and error messages.
@@ -43,8 +45,8 @@ impl std::fmt::Display for Source {
     }
 }
 
-fn kubeconfig_error(message: impl Into<String>, hint: impl Into<String>) -> MeshError {
-    MeshError::Kubeconfig {
+fn kubeconfig_error(message: impl Into<String>, hint: impl Into<String>) -> KubeError {
+    KubeError::Kubeconfig {
         message: message.into(),
         hint: hint.into(),
     }
@@ -100,7 +102,7 @@ fn locate(explicit: Option<&Path>) -> Result<Option<(Kubeconfig, Vec<PathBuf>)>>
     Ok(None)
 }
 
-/// Build a kube-rs `Config` from the flags. Errors are `MeshError::Kubeconfig` (exit 3).
+/// Build a kube-rs `Config` from the flags. Errors are `KubeError::Kubeconfig` (exit 3).
 pub async fn load(opts: &ConnectOptions) -> Result<(kube::Config, Source)> {
     let (mut config, source) = match locate(opts.kubeconfig.as_deref())? {
         Some((kc, paths)) => {

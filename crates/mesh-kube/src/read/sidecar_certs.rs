@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::Cluster;
+use crate::cluster::Cluster;
 use mesh_core::doctor::deep::{AdminRead, DeepEvidence, DeepPlan, ADMIN_PORT, CERTS_PATH};
 
 /// Sidecars read at the same time.

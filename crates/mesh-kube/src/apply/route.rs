@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use crate::cluster::snapshot::{load_state, parent_port_supported};
 use crate::cluster::{Cluster, WriteOpts};
-use crate::error::{MeshError, Result};
+use crate::error::{KubeError, Result};
+use crate::read::route::{load_state, parent_port_supported};
 use mesh_core::opts::DryRun;
 use mesh_core::resource::{HTTPROUTES, SERVICES};
 use mesh_core::route::{NamespaceState, RouteSnapshot};
@@ -56,17 +56,19 @@ pub struct Written<P> {
     pub outcome: Outcome,
 }
 
-/// Read → plan → write, retrying on conflicts. `plan` is pure; `view` exposes what to write.
-pub async fn plan_and_write<P, F, V>(
+/// Read → plan → write, retrying on conflicts. `plan` is pure (its error, say a `PlanError`, comes back as is in
+/// the caller's error type `E`); `view` exposes what to write.
+pub async fn plan_and_write<P, E, F, V>(
     cluster: &Cluster,
     namespace: &str,
     service: &str,
     opts: &WriteOpts,
     mut plan: F,
     view: V,
-) -> Result<Written<P>>
+) -> Result<Written<P>, E>
 where
-    F: FnMut(&RouteSnapshot) -> Result<P>,
+    E: From<KubeError>,
+    F: FnMut(&RouteSnapshot) -> Result<P, E>,
     V: Fn(&P) -> RouteWrite<'_>,
 {
     // One round trip of reads: the CRD (does parentRefs[].port exist?) and the namespace's lists, concurrently.
@@ -113,7 +115,7 @@ where
             match result {
                 Ok(_) => {}
                 Err(e) if e.is_already_exists() => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         let result = if w.create {
@@ -137,20 +139,20 @@ where
                 });
             }
             Err(e) if e.is_conflict() || e.is_already_exists() => {
-                if cluster.verbosity() >= 2 {
-                    eprintln!(
-                        "I kubectl-mesh: httproute {namespace}/{} changed while we wrote it (attempt {attempt}); re-reading",
+                cluster.log(2, || {
+                    format!(
+                        "httproute {namespace}/{} changed while we wrote it (attempt {attempt}); re-reading",
                         w.route_name
-                    );
-                }
+                    )
+                });
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(MeshError::ConflictStorm {
+    Err(E::from(KubeError::ConflictStorm {
         kind: "httproute".into(),
         name: last_name,
         attempts: MAX_WRITE_ATTEMPTS,
-    })
+    }))
 }

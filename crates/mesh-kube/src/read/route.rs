@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, ListParams, PageSink};
-use crate::error::{MeshError, Result};
+use crate::error::{KubeError, Result};
 use mesh_core::resource::{CRDS, ENDPOINTSLICES, HTTPROUTES, PODS, SERVICES};
 use mesh_core::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
 use mesh_core::wire::{decode_page, ListMeta};
@@ -315,7 +315,7 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) 
         list_pods,
     );
     let routes = routes.map_err(|e| match e {
-        MeshError::NotServed { .. } => MeshError::NotServed {
+        KubeError::NotServed { .. } => KubeError::NotServed {
             resource: "HTTPRoutes (gateway.networking.k8s.io/v1)".into(),
             hint: "install the Gateway API CRDs first: kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.0.0/standard-install.yaml".into(),
         },
@@ -347,7 +347,7 @@ pub async fn parent_port_supported(cluster: &Cluster) -> Result<bool> {
         .await
     {
         Ok(Some(crd)) => crd,
-        Ok(None) | Err(MeshError::Forbidden { .. }) | Err(MeshError::NotServed { .. }) => return Ok(false),
+        Ok(None) | Err(KubeError::Forbidden { .. }) | Err(KubeError::NotServed { .. }) => return Ok(false),
         Err(e) => return Err(e),
     };
     let versions = crd

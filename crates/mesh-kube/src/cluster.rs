@@ -3,13 +3,8 @@
 //! A thin layer over kube-rs's `Client::send`: it builds kubectl-compatible URLs, bounds every call by
 //! `--request-timeout`, retries idempotent reads on 5xx/429 (honouring Retry-After, bounded), never replays writes,
 //! follows list pagination (`limit`/`continue`, restarting once on 410 Gone), logs requests at `-v 6` like
-//! kubectl (never headers, tokens or Secret data), and turns answers into [`MeshError`]s that name the server,
+//! kubectl (never headers, tokens or Secret data), and turns answers into [`KubeError`]s that name the server,
 //! verb, resource and namespace.
-
-pub mod config;
-pub mod doctor_io;
-pub mod portforward;
-pub mod snapshot;
 
 use std::time::{Duration, Instant};
 
@@ -17,10 +12,11 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-pub use config::ConnectOptions;
-pub use mesh_core::resource::{self, Res};
+pub use crate::config::ConnectOptions;
+use mesh_core::resource::{self, Res};
 
-use crate::error::{MeshError, Result};
+use crate::error::{KubeError, Result};
+use crate::log::Log;
 use mesh_core::opts::DryRun;
 pub use mesh_core::wire::{ListMeta, Page};
 
@@ -34,14 +30,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A connected client plus what error messages need to say.
 #[derive(Clone)]
 pub struct Cluster {
-    client: kube::Client,
+    pub(crate) client: kube::Client,
     /// The API server URL, for messages.
     pub server: String,
     /// Namespace from `-n` or the context.
     pub namespace: String,
-    timeout: Option<Duration>,
-    verbosity: u8,
-    backoff_base: Duration,
+    pub(crate) timeout: Option<Duration>,
+    log: Log,
+    pub(crate) backoff_base: Duration,
 }
 
 /// What a request is for: used in 403/404 messages and logs.
@@ -136,13 +132,12 @@ struct RawAnswer {
 impl Cluster {
     /// Load the kubeconfig and build a client. Does not contact the server.
     pub async fn connect(opts: &ConnectOptions) -> Result<Cluster> {
-        let (config, source) = config::load(opts).await?;
+        let (config, source) = crate::config::load(opts).await?;
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
         let namespace = config.default_namespace.clone();
-        if opts.verbosity >= 1 {
-            eprintln!("I kubectl-mesh: using {source}, server {server}, namespace {namespace}");
-        }
-        let client = kube::Client::try_from(config).map_err(|e| MeshError::Kubeconfig {
+        opts.log
+            .at(1, || format!("using {source}, server {server}, namespace {namespace}"));
+        let client = kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig {
             message: format!("cannot build a client for {server}: {e}"),
             hint: "check the certificate and credential entries of the kubeconfig user and cluster".into(),
         })?;
@@ -151,13 +146,14 @@ impl Cluster {
             server,
             namespace,
             timeout: opts.request_timeout,
-            verbosity: opts.verbosity,
+            log: opts.log.clone(),
             backoff_base: Duration::from_millis(200),
         })
     }
 
-    pub fn verbosity(&self) -> u8 {
-        self.verbosity
+    /// The `-v` log this client writes to.
+    pub fn log(&self, level: u8, line: impl FnOnce() -> String) {
+        self.log.at(level, line);
     }
 
     /// Shorten retries (tests, completion).
@@ -170,12 +166,6 @@ impl Cluster {
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
-    }
-
-    fn log(&self, level: u8, line: impl FnOnce() -> String) {
-        if self.verbosity >= level {
-            eprintln!("I kubectl-mesh: {}", line());
-        }
     }
 
     /// One HTTP round trip, bounded by the request timeout. The answer's body is read into `buf` (cleared
@@ -198,9 +188,7 @@ impl Cluster {
             );
         let payload = match body {
             Some((content_type, bytes)) => {
-                if self.verbosity >= 8 {
-                    self.log(8, || format!("Request Body: {}", String::from_utf8_lossy(&bytes)));
-                }
+                self.log(8, || format!("Request Body: {}", String::from_utf8_lossy(&bytes)));
                 builder = builder.header(http::header::CONTENT_TYPE, content_type);
                 bytes
             }
@@ -208,7 +196,10 @@ impl Cluster {
         };
         let request = builder
             .body(kube::client::Body::from(payload))
-            .map_err(|e| MeshError::usage(format!("cannot build a request for {url}: {e}")))?;
+            .map_err(|source| KubeError::Request {
+                url: url.clone(),
+                source,
+            })?;
         let started = Instant::now();
         let exchange = async {
             let response = self.client.send(request).await.map_err(|e| self.transport_error(e))?;
@@ -222,7 +213,7 @@ impl Cluster {
             let mut body = response.into_body();
             buf.clear();
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| MeshError::Unreachable {
+                let frame = frame.map_err(|e| KubeError::Unreachable {
                     server: self.server.clone(),
                     reason: format!("the connection broke while reading the answer: {e}"),
                 })?;
@@ -230,7 +221,7 @@ impl Cluster {
                     buf.extend_from_slice(data);
                 }
             }
-            Ok::<_, MeshError>(RawAnswer {
+            Ok::<_, KubeError>(RawAnswer {
                 status,
                 retry_after,
                 body: buf,
@@ -239,7 +230,7 @@ impl Cluster {
         let answer = match self.timeout {
             Some(t) if !t.is_zero() => tokio::time::timeout(t, exchange)
                 .await
-                .map_err(|_| MeshError::Timeout {
+                .map_err(|_| KubeError::Timeout {
                     server: self.server.clone(),
                     timeout: t,
                 })?,
@@ -263,7 +254,7 @@ impl Cluster {
         answer
     }
 
-    fn transport_error(&self, e: kube::Error) -> MeshError {
+    fn transport_error(&self, e: kube::Error) -> KubeError {
         // Walk the source chain for the root cause: it names refused connections and x509 failures.
         let mut reason = e.to_string();
         let mut source = std::error::Error::source(&e);
@@ -275,14 +266,14 @@ impl Cluster {
         if lower.contains("certificate") || lower.contains("x509") || lower.contains("unknownissuer") {
             reason = x509_reason(&reason);
         }
-        MeshError::Unreachable {
+        KubeError::Unreachable {
             server: self.server.clone(),
             reason,
         }
     }
 
     /// Turn a non-success answer into the error that names it.
-    fn answer_error(&self, intent: &Intent<'_>, answer: &RawAnswer) -> MeshError {
+    fn answer_error(&self, intent: &Intent<'_>, answer: &RawAnswer) -> KubeError {
         let status: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         let message = status
             .get("message")
@@ -295,7 +286,7 @@ impl Cluster {
             .map(str::to_string)
             .unwrap_or_else(|| answer.status.canonical_reason().unwrap_or("").replace(' ', ""));
         match answer.status.as_u16() {
-            401 => MeshError::Unauthorized {
+            401 => KubeError::Unauthorized {
                 server: self.server.clone(),
                 message: if message.is_empty() {
                     "Unauthorized".into()
@@ -303,22 +294,22 @@ impl Cluster {
                     message
                 },
             },
-            403 => MeshError::Forbidden {
+            403 => KubeError::Forbidden {
                 verb: intent.verb.to_string(),
                 resource: intent.res.qualified(),
                 namespace: intent.namespace.map(str::to_string),
                 message,
             },
-            404 if intent.name.is_some() && status.pointer("/details/name").is_some() => MeshError::NotFound {
+            404 if intent.name.is_some() && status.pointer("/details/name").is_some() => KubeError::NotFound {
                 kind: intent.res.kind.to_string(),
                 name: intent.name.unwrap_or_default().to_string(),
                 namespace: intent.namespace.map(str::to_string),
             },
-            404 => MeshError::NotServed {
+            404 => KubeError::NotServed {
                 resource: intent.res.qualified(),
                 hint: not_served_hint(intent.res),
             },
-            code => MeshError::Api { code, reason, message },
+            code => KubeError::Api { code, reason, message },
         }
     }
 
@@ -338,7 +329,7 @@ impl Cluster {
                 Ok(a) if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() => a.retry_after,
                 Ok(a) => return Err(self.answer_error(intent, a)),
                 // A refused connection or an untrusted certificate will not heal in a second; a reset might.
-                Err(MeshError::Unreachable { reason, .. })
+                Err(KubeError::Unreachable { reason, .. })
                     if !reason.contains("refused") && !reason.contains("x509") && !reason.contains("dns error") =>
                 {
                     None
@@ -376,8 +367,7 @@ impl Cluster {
         content_type: &str,
         body: &Value,
     ) -> Result<Value> {
-        let bytes =
-            serde_json::to_vec(body).map_err(|e| MeshError::io("encoding a request", std::io::Error::other(e)))?;
+        let bytes = serde_json::to_vec(body).map_err(KubeError::Encode)?;
         let answer = self
             .round_trip(method, path, Some((content_type, bytes)), Vec::new())
             .await?;
@@ -403,7 +393,7 @@ impl Cluster {
     pub async fn get_opt(&self, res: &Res, ns: Option<&str>, name: &str) -> Result<Option<Value>> {
         match self.get(res, ns, name).await {
             Ok(v) => Ok(Some(v)),
-            Err(MeshError::NotFound { .. }) => Ok(None),
+            Err(KubeError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -470,7 +460,7 @@ impl Cluster {
                 );
                 let buf = decoder.buffer().await?;
                 let answer = match self.read_into(&intent, &path, buf).await {
-                    Err(MeshError::Api { code: 410, .. }) if restarts < 2 && !token.is_empty() => {
+                    Err(KubeError::Api { code: 410, .. }) if restarts < 2 && !token.is_empty() => {
                         restarts += 1;
                         self.log(6, || {
                             format!("continue token expired; restarting the list of {}", res.plural)
@@ -725,13 +715,14 @@ impl<S: PageSink + 'static> PageDecoder<S> {
 
     async fn finish(self) -> Result<S> {
         drop(self.pages);
-        self.task
-            .await
-            .map_err(|e| MeshError::io("decoding a list", std::io::Error::other(e)))
+        self.task.await.map_err(|source| KubeError::Task {
+            context: "decoding a list",
+            source,
+        })
     }
 
     /// Why the decoder stopped taking pages: the page it could not decode, else a crash.
-    async fn stopped(&mut self) -> MeshError {
+    async fn stopped(&mut self) -> KubeError {
         while self.outstanding > 0 {
             if let Err(e) = self.answer().await {
                 return e;
@@ -740,8 +731,8 @@ impl<S: PageSink + 'static> PageDecoder<S> {
         self.crashed()
     }
 
-    fn crashed(&self) -> MeshError {
-        MeshError::io("decoding a list", std::io::Error::other("the decoding task stopped"))
+    fn crashed(&self) -> KubeError {
+        KubeError::DecoderStopped
     }
 }
 
@@ -783,11 +774,10 @@ fn head_meta(body: &[u8]) -> Option<ListMeta> {
     meta
 }
 
-fn undecodable(path: &str, e: serde_json::Error) -> MeshError {
-    MeshError::Api {
-        code: 200,
-        reason: "UndecodableBody".into(),
-        message: format!("the answer to {path} is not JSON: {e}"),
+fn undecodable(path: &str, source: serde_json::Error) -> KubeError {
+    KubeError::Undecodable {
+        path: path.to_string(),
+        source,
     }
 }
 
@@ -801,18 +791,6 @@ fn not_served_hint(res: &Res) -> String {
             "check that the cluster serves {} (kubectl api-resources)",
             res.api_version()
         )
-    }
-}
-
-impl MeshError {
-    /// 409 Conflict: the resourceVersion we sent is stale.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, MeshError::Api { code: 409, reason, .. } if reason == "Conflict")
-    }
-
-    /// 409 AlreadyExists: someone created the object first.
-    pub fn is_already_exists(&self) -> bool {
-        matches!(self, MeshError::Api { code: 409, reason, .. } if reason == "AlreadyExists")
     }
 }
 
@@ -832,11 +810,9 @@ impl WatchStream {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                return serde_json::from_slice(&line).map(Some).map_err(|e| MeshError::Api {
-                    code: 200,
-                    reason: "UndecodableWatchEvent".into(),
-                    message: e.to_string(),
-                });
+                return serde_json::from_slice(&line)
+                    .map(Some)
+                    .map_err(KubeError::UndecodableEvent);
             }
             match self.body.frame().await {
                 Some(Ok(frame)) => {
@@ -896,10 +872,13 @@ impl Cluster {
                 concat!("kubectl-mesh/", env!("CARGO_PKG_VERSION")),
             )
             .body(kube::client::Body::empty())
-            .map_err(|e| MeshError::usage(format!("cannot build a request for {path}: {e}")))?;
+            .map_err(|source| KubeError::Request {
+                url: format!("{}{path}", self.server),
+                source,
+            })?;
         let send = self.client.send(request);
         let response = match self.timeout {
-            Some(t) if !t.is_zero() => tokio::time::timeout(t, send).await.map_err(|_| MeshError::Timeout {
+            Some(t) if !t.is_zero() => tokio::time::timeout(t, send).await.map_err(|_| KubeError::Timeout {
                 server: self.server.clone(),
                 timeout: t,
             })?,
@@ -944,8 +923,9 @@ fn x509_reason(reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{head_meta, x509_reason, Cluster, ListMeta, ListParams, MeshError};
-    use crate::cluster::config::ConnectOptions;
+    use super::{head_meta, x509_reason, Cluster, KubeError, ListMeta, ListParams};
+    use crate::config::ConnectOptions;
+    use crate::log::Log;
     use mesh_core::resource::PODS;
 
     fn meta(rv: &str, token: &str) -> Option<ListMeta> {
@@ -1028,7 +1008,7 @@ mod tests {
             user: None,
             namespace: None,
             request_timeout: Some(std::time::Duration::from_secs(10)),
-            verbosity: 0,
+            log: Log::silent(),
         })
         .await
         .unwrap()
@@ -1111,8 +1091,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cluster = cluster_at(&url, dir.path()).await;
         match cluster.list(&PODS, None, &ListParams::default()).await {
-            Err(MeshError::Api { code: 200, message, .. }) => {
-                assert!(message.contains("/api/v1/pods?limit=500&continue=1"), "{message}")
+            Err(KubeError::Undecodable { path, .. }) => {
+                assert!(path.contains("/api/v1/pods?limit=500&continue=1"), "{path}")
             }
             other => panic!("expected an undecodable page, got {:?}", other.map(|l| names(&l.items))),
         }

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cluster::{Cluster, ListMeta, ListParams, PageSink, Res};
-use crate::error::{MeshError, Result};
-use mesh_core::doctor::{Input, Kind, Scope, Snapshot, SnapshotDecoder, Unavailable};
+use crate::cluster::{Cluster, ListParams, PageSink};
+use crate::error::{KubeError, Result};
+use mesh_core::doctor::{Input, Kind, ListFailure, Scope, Snapshot, SnapshotDecoder, Unavailable};
+use mesh_core::resource::Res;
+use mesh_core::wire::ListMeta;
 
 const PARALLEL_LISTS: usize = 8;
 
@@ -67,10 +69,12 @@ pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot>
     }
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (kind, namespace, result) =
-            joined.map_err(|e| MeshError::io("reading the cluster", std::io::Error::other(e)))?;
+        let (kind, namespace, result) = joined.map_err(|source| KubeError::Task {
+            context: "reading the cluster",
+            source,
+        })?;
         // Nothing can be checked when the server is unreachable or rejects us: stop at once.
-        if let Err(e @ (MeshError::Unreachable { .. } | MeshError::Timeout { .. } | MeshError::Unauthorized { .. })) =
+        if let Err(e @ (KubeError::Unreachable { .. } | KubeError::Timeout { .. } | KubeError::Unauthorized { .. })) =
             result
         {
             tasks.abort_all();
@@ -84,11 +88,11 @@ pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot>
     for (kind, namespace, result) in results {
         match result {
             Ok(decoder) => snapshot.merge(decoder),
-            Err(MeshError::Forbidden { .. }) => {
+            Err(KubeError::Forbidden { .. }) => {
                 snapshot.fail(kind, Unavailable::forbidden_list(kind, namespace.as_deref()))
             }
-            Err(MeshError::NotServed { .. }) => snapshot.fail(kind, Unavailable::NotServed),
-            Err(e) => snapshot.fail(kind, Unavailable::Failed(e.to_string())),
+            Err(KubeError::NotServed { .. }) => snapshot.fail(kind, Unavailable::NotServed),
+            Err(e) => snapshot.fail(kind, Unavailable::Failed(ListFailure::new(e))),
         }
     }
     Ok(snapshot.finish())
