@@ -11,8 +11,8 @@
 //! deduplicated; a DER input that `parse_der` accepts comes back out of the PEM bundle intact.
 #![no_main]
 
-use mesh_core::doctor::certs::{base64_decode, parse_ca_bundle, parse_der, parse_pem_bundle, CertBundle};
 use libfuzzer_sys::fuzz_target;
+use mesh_core::doctor::certs::{base64_decode, parse_ca_bundle, parse_der, parse_pem_bundle, CertBundle};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const END: &str = "-----END CERTIFICATE-----";

@@ -23,14 +23,14 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
+use libfuzzer_sys::fuzz_target;
 use mesh_core::route::{
     default_rule_index, is_user_rule, plan_route_user, plan_shift, render_shift_table, render_status_table,
     render_user_plan, route_status, NamespaceState, PodInfo, RouteSnapshot, RouteUserRequest, ServiceInfo, ServicePort,
     ShiftRequest,
 };
 use mesh_sandbox::schema::CrdSchema;
-use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
-use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
 const NS: &str = "bookinfo";
@@ -626,20 +626,26 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
     if let Some(req) = shift {
         match plan_shift(&snap, &req) {
             Ok(plan) => {
-                stat(&format!("shift ok (noop: {})", plan.noop));
+                stat(&format!("shift ok (noop: {})", plan.edit.noop));
                 let _ = render_shift_table(&plan);
-                if plan.noop {
-                    assert!(!plan.create, "a no-op shift cannot create a route");
+                if plan.edit.noop {
+                    assert!(!plan.edit.create, "a no-op shift cannot create a route");
                 } else {
                     let total: u64 = plan.after.iter().map(|s| u64::from(s.weight)).sum();
                     assert_eq!(total, 100, "shift writes percents summing to 100: {:?}", plan.after);
-                    let idx = default_rule_index(&plan.route).expect("a written shift has a default rule");
-                    let refs = plan.route["spec"]["rules"][idx]["backendRefs"]
+                    let idx = default_rule_index(&plan.edit.route).expect("a written shift has a default rule");
+                    let refs = plan.edit.route["spec"]["rules"][idx]["backendRefs"]
                         .as_array()
                         .map_or(0, Vec::len);
                     assert_eq!(refs, plan.after.len(), "after lists the default rule's backends");
                 }
-                check_valid(&snap, &plan.route, &plan.route_name, plan.create, "shift");
+                check_valid(
+                    &snap,
+                    &plan.edit.route,
+                    &plan.edit.route_name,
+                    plan.edit.create,
+                    "shift",
+                );
             }
             Err(e) => {
                 stat(&format!(
@@ -653,21 +659,27 @@ fn run(routes: Vec<Value>, u: &mut Unstructured) -> ArbResult<()> {
     if let Some(req) = user {
         match plan_route_user(&snap, &req) {
             Ok(plan) => {
-                stat(&format!("route-user ok (noop: {})", plan.noop));
+                stat(&format!("route-user ok (noop: {})", plan.edit.noop));
                 let _ = render_user_plan(&plan);
-                if !plan.route.is_null() {
-                    let rules = plan.route.pointer("/spec/rules").and_then(Value::as_array);
+                if !plan.edit.route.is_null() {
+                    let rules = plan.edit.route.pointer("/spec/rules").and_then(Value::as_array);
                     let n = rules.map_or(0, |rs| {
                         rs.iter().filter(|r| is_user_rule(r, &req.header, &req.user)).count()
                     });
                     if req.remove {
-                        if !plan.noop {
+                        if !plan.edit.noop {
                             assert_eq!(n, 0, "removal leaves no rule for the user");
                         }
                     } else {
-                        assert_eq!(n, 1, "exactly one rule for the user: {}", plan.route);
+                        assert_eq!(n, 1, "exactly one rule for the user: {}", plan.edit.route);
                     }
-                    check_valid(&snap, &plan.route, &plan.route_name, plan.create, "route-user");
+                    check_valid(
+                        &snap,
+                        &plan.edit.route,
+                        &plan.edit.route_name,
+                        plan.edit.create,
+                        "route-user",
+                    );
                 }
             }
             Err(e) => {

@@ -6,8 +6,8 @@
 //! planners rely on.
 #![no_main]
 
-use mesh_core::route::{parse_weights, validate_dns_label, ShiftRequest};
 use libfuzzer_sys::fuzz_target;
+use mesh_core::route::{parse_weights, validate_dns_label, ShiftRequest};
 
 fn check_weights(args: &[String], weights: &[(String, u32)]) {
     assert!(!weights.is_empty(), "Ok with no weights from {args:?}");

@@ -237,7 +237,8 @@ fn globals_from_words(words: &[String]) -> crate::cli::GlobalArgs {
             "--context" => 1,
             "--cluster" => 2,
             "--user" => 3,
-            "-n" | "--namespace" => 4,
+            // `-n` is not taken here: each lookup names its namespace (see `analyse`), and the word may be the
+            // one being completed (`-n istio-`), which is no namespace yet.
             _ => continue,
         };
         let Some(value) = inline.or_else(|| it.peek().map(|v| v.to_string())) else {
@@ -247,8 +248,7 @@ fn globals_from_words(words: &[String]) -> crate::cli::GlobalArgs {
             0 => g.kubeconfig = Some(value.into()),
             1 => g.context = Some(value),
             2 => g.cluster = Some(value),
-            3 => g.user = Some(value),
-            _ => g.namespace = Some(value),
+            _ => g.user = Some(value),
         }
     }
     g
@@ -313,7 +313,9 @@ enum Lookup {
 }
 
 async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(String, String)> {
-    let mut opts = ctx.connect_options();
+    let Ok(mut opts) = ctx.connect_options() else {
+        return Vec::new();
+    };
     if let Some(ns) = namespace {
         opts.namespace = Some(ns.to_string());
     }

@@ -9,12 +9,13 @@
 use clap::Args;
 
 use crate::cli::{AllNamespacesArg, OutputArgs};
-use crate::cmd::{Ctx, Scope};
+use crate::cmd::{scope, Ctx};
 use crate::error::{MeshError, Result};
 use mesh_core::doctor::{
     deep, render_check_list, render_json, render_table, report, run_checks, success, Finding, Snapshot, CHECKS,
 };
 use mesh_core::opts::OutputFormat;
+use mesh_core::scope::Scope;
 use mesh_kube::read::doctor::read_snapshot;
 use mesh_kube::read::sidecar_certs::read_sidecar_certs;
 use mesh_kube::Cluster;
@@ -41,25 +42,16 @@ pub struct DoctorArgs {
     pub output: OutputArgs,
 }
 
-/// The doctor scope for a command scope: the context's (or `-n`) namespace plus cluster-wide prerequisites, or
-/// every namespace.
-pub fn doctor_scope(scope: &Scope, cluster: &Cluster) -> mesh_core::doctor::Scope {
-    match scope.resolve(cluster) {
-        None => mesh_core::doctor::Scope::All,
-        Some(ns) => mesh_core::doctor::Scope::Namespaces(vec![ns.to_string()]),
-    }
-}
-
 /// Read and check: shared with `recover`, which acts on the same findings.
 pub async fn diagnose(cluster: &Cluster, scope: &Scope) -> Result<(Snapshot, Vec<Finding>)> {
-    let snapshot = read_snapshot(cluster, &doctor_scope(scope, cluster)).await?;
+    let snapshot = read_snapshot(cluster, scope).await?;
     let findings = run_checks(&snapshot, jiff::Timestamp::now());
     Ok((snapshot, findings))
 }
 
 /// Confirm or clear stale-certificate findings from the sidecars' own Envoy admins (`--deep`).
 pub async fn deepen(cluster: &Cluster, scope: &Scope, snapshot: &Snapshot, findings: Vec<Finding>) -> Vec<Finding> {
-    let plan = deep::plan(snapshot, &doctor_scope(scope, cluster));
+    let plan = deep::plan(snapshot, scope);
     cluster.log(1, || {
         format!(
             "--deep: reading the Envoy admin {} of {} sidecars",
@@ -95,8 +87,9 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
         return Ok(0);
     }
     check_ids(&args.checks, args.deep)?;
-    let scope = ctx.scope(args.all.all_namespaces)?;
+    let all = ctx.all_namespaces(args.all.all_namespaces)?;
     let cluster = ctx.cluster().await?;
+    let scope = scope(all, &cluster);
     let (snapshot, mut findings) = diagnose(&cluster, &scope).await?;
     let deep_wanted =
         args.checks.is_empty() || args.checks.iter().any(|id| id == deep::ID || id == deep::START_TIME_ID);

@@ -18,6 +18,8 @@ use crate::error::{MeshError, Result};
 use crate::output::Output;
 use mesh_core::names::check_dns1123_label;
 use mesh_core::opts::OutputFormat;
+use mesh_core::route::RouteEdit;
+use mesh_core::scope::Scope;
 use mesh_kube::{Cluster, ConnectOptions};
 
 const ROOT_EXAMPLES: &str = "\
@@ -160,26 +162,10 @@ impl Ctx {
         Ctx { global, out }
     }
 
-    pub fn connect_options(&self) -> ConnectOptions {
-        ConnectOptions {
-            kubeconfig: self.global.kubeconfig.clone(),
-            context: self.global.context.clone(),
-            cluster: self.global.cluster.clone(),
-            user: self.global.user.clone(),
-            namespace: self.global.namespace.clone(),
-            request_timeout: Some(self.global.request_timeout).filter(|t| !t.is_zero()),
-            log: self.out.kube_log(),
-        }
-    }
-
-    /// Connect using the kubectl flags.
-    pub async fn cluster(&self) -> Result<Cluster> {
-        Ok(Cluster::connect(&self.connect_options()).await?)
-    }
-
-    /// `-n` validated (DNS-1123 label) when given.
-    pub fn namespace_flag(&self) -> Result<Option<&str>> {
-        match self.global.namespace.as_deref() {
+    /// `-n` as a request: validated here (a DNS-1123 label), the one check of the flag. Once connected, the
+    /// namespace is `cluster.namespace`: `-n`, else the kubeconfig context's.
+    pub fn connect_options(&self) -> Result<ConnectOptions> {
+        let namespace = match &self.global.namespace {
             Some(ns) => {
                 check_dns1123_label(ns).map_err(|why| {
                     MeshError::usage_hint(
@@ -187,44 +173,45 @@ impl Ctx {
                         "namespaces look like istio-demo",
                     )
                 })?;
-                Ok(Some(ns))
+                Some(ns.clone())
             }
-            None => Ok(None),
-        }
+            None => None,
+        };
+        Ok(ConnectOptions {
+            kubeconfig: self.global.kubeconfig.clone(),
+            context: self.global.context.clone(),
+            cluster: self.global.cluster.clone(),
+            user: self.global.user.clone(),
+            namespace,
+            request_timeout: Some(self.global.request_timeout).filter(|t| !t.is_zero()),
+            log: self.out.kube_log(),
+        })
     }
 
-    /// Resolve `-n`/`-A` into a scope; both together is a usage error, as in kubectl.
-    pub fn scope(&self, all_namespaces: bool) -> Result<Scope> {
-        let ns = self.namespace_flag()?;
-        match (ns, all_namespaces) {
-            (Some(_), true) => Err(MeshError::usage_hint(
+    /// Connect using the kubectl flags (does not contact the server yet).
+    pub async fn cluster(&self) -> Result<Cluster> {
+        Ok(Cluster::connect(&self.connect_options()?).await?)
+    }
+
+    /// `-A`: every namespace. With `-n` it is a usage error, as in kubectl; checked before connecting.
+    pub fn all_namespaces(&self, all: bool) -> Result<bool> {
+        if all && self.global.namespace.is_some() {
+            return Err(MeshError::usage_hint(
                 "-n/--namespace and -A/--all-namespaces cannot be used together",
                 "pass one of them",
-            )),
-            (_, true) => Ok(Scope::All),
-            (Some(ns), false) => Ok(Scope::Namespace(ns.to_string())),
-            (None, false) => Ok(Scope::ContextDefault),
+            ));
         }
+        Ok(all)
     }
 }
 
-/// Which namespaces a command looks at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    Namespace(String),
-    /// The kubeconfig context's namespace (known after connecting).
-    ContextDefault,
-}
-
-impl Scope {
-    /// The namespace to use, `None` for all.
-    pub fn resolve<'a>(&'a self, cluster: &'a Cluster) -> Option<&'a str> {
-        match self {
-            Scope::All => None,
-            Scope::Namespace(ns) => Some(ns),
-            Scope::ContextDefault => Some(&cluster.namespace),
-        }
+/// The namespaces a listing command looks at once connected: every one (`-A`), or the one `-n` (else the
+/// context) names.
+pub fn scope(all_namespaces: bool, cluster: &Cluster) -> Scope {
+    if all_namespaces {
+        Scope::All
+    } else {
+        Scope::namespace(&cluster.namespace)
     }
 }
 
@@ -255,49 +242,39 @@ pub fn route_flag(route: Option<&str>) -> Result<Option<String>> {
     }
 }
 
-/// The namespace a single-namespace command acts in: `-n`, else the context's.
-pub fn target_namespace(ctx: &Ctx, cluster: &Cluster) -> Result<String> {
-    Ok(ctx
-        .namespace_flag()?
-        .map(str::to_string)
-        .unwrap_or_else(|| cluster.namespace.clone()))
-}
-
 /// `shift` and `route-user` end to end: connect, read-plan-write with conflict retries, then print kubectl-style
 /// lines (`service/… created`, `httproute…/reviews configured`) and the plan's own table, or the written route
 /// for `-o json|yaml`.
-pub async fn run_route_write<P>(
+pub async fn run_route_write<P: AsRef<RouteEdit>>(
     ctx: &Ctx,
     service: &str,
     write: &crate::cli::WriteArgs,
     plan: impl FnMut(&mesh_core::route::RouteSnapshot) -> Result<P>,
-    view: impl Fn(&P) -> mesh_kube::apply::route::RouteWrite<'_>,
     render: impl Fn(&P) -> String,
 ) -> Result<u8> {
     use mesh_kube::apply::route::plan_and_write;
-    ctx.namespace_flag()?;
     let cluster = ctx.cluster().await?;
-    let namespace = target_namespace(ctx, &cluster)?;
+    let namespace = cluster.namespace.clone();
     let opts = mesh_kube::WriteOpts {
         dry_run: write.dry_run(),
         field_manager: write.field_manager.clone(),
     };
-    let written = plan_and_write(&cluster, &namespace, service, &opts, plan, &view).await?;
-    let w = view(&written.plan);
+    let written = plan_and_write(&cluster, &namespace, service, &opts, plan).await?;
+    let w = written.plan.as_ref();
     let text = match ctx.out.format {
         OutputFormat::Json | OutputFormat::Yaml => {
-            mesh_core::render::to_format(written.object.as_ref().unwrap_or(w.route), ctx.out.format)?
+            mesh_core::render::to_format(written.object.as_ref().unwrap_or(&w.route), ctx.out.format)?
         }
         _ => {
             let mut s = String::new();
-            for svc in w.services_to_create {
+            for svc in &w.services_to_create {
                 let name = svc
                     .pointer("/metadata/name")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("?");
                 s.push_str(&format!("service/{name} created{}\n", write.dry_run().suffix()));
             }
-            s.push_str(&format!("{}\n", written.outcome.line(w.route_name, write.dry_run())));
+            s.push_str(&format!("{}\n", written.outcome.line(&w.route_name, write.dry_run())));
             s.push_str(&render(&written.plan));
             s
         }

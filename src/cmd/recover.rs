@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::cli::{timeout_arg_parser, AllNamespacesArg, OutputArgs, WriteArgs};
 use crate::cmd::doctor::diagnose;
-use crate::cmd::Ctx;
+use crate::cmd::{scope, Ctx};
 use crate::error::{MeshError, Result};
 use crate::output::{Output, Progress};
 use mesh_core::doctor::{OwnerKind, Status};
@@ -109,8 +109,9 @@ async fn wait_rollout(
 }
 
 pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
-    let scope = ctx.scope(args.all.all_namespaces)?;
+    let all = ctx.all_namespaces(args.all.all_namespaces)?;
     let cluster = ctx.cluster().await?;
+    let scope = scope(all, &cluster);
     let dry_run = args.write.dry_run();
     let opts = WriteOpts {
         dry_run,

@@ -5,8 +5,7 @@ use clap::Args;
 use crate::cli::{OutputArgs, WriteArgs};
 use crate::cmd::{run_route_write, Ctx};
 use crate::error::{MeshError, Result};
-use mesh_core::route::{plan_route_user, render_user_plan, RouteUserPlan, RouteUserRequest};
-use mesh_kube::apply::route::RouteWrite;
+use mesh_core::route::{plan_route_user, render_user_plan, RouteUserRequest};
 
 #[derive(Debug, Clone, Args)]
 pub struct RouteUserArgs {
@@ -79,13 +78,6 @@ pub async fn run(ctx: Ctx, args: RouteUserArgs) -> Result<u8> {
         &req.service,
         &args.write,
         |snap| Ok(plan_route_user(snap, &req)?),
-        |p: &RouteUserPlan| RouteWrite {
-            route_name: &p.route_name,
-            route: &p.route,
-            create: p.create,
-            services_to_create: &p.services_to_create,
-            noop: p.noop,
-        },
         render_user_plan,
     )
     .await

@@ -10,7 +10,6 @@ use crate::cli::{OutputArgs, WriteArgs};
 use crate::cmd::{run_route_write, Ctx};
 use crate::error::Result;
 use mesh_core::route::{plan_shift, render_shift_table, ShiftPlan, ShiftRequest};
-use mesh_kube::apply::route::RouteWrite;
 
 #[derive(Debug, Clone, Args)]
 pub struct ShiftArgs {
@@ -60,13 +59,6 @@ pub async fn run(ctx: Ctx, args: ShiftArgs) -> Result<u8> {
         &req.service,
         &args.write,
         |snap| Ok(plan_shift(snap, &req)?),
-        |p: &ShiftPlan| RouteWrite {
-            route_name: &p.route_name,
-            route: &p.route,
-            create: p.create,
-            services_to_create: &p.services_to_create,
-            noop: p.noop,
-        },
         // A blank line, then the before/after table.
         |p: &ShiftPlan| format!("\n{}", render_shift_table(p)),
     )

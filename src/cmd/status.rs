@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::{AllNamespacesArg, OutputArgs};
-use crate::cmd::Ctx;
+use crate::cmd::{scope, Ctx};
 use crate::error::{MeshError, Result};
 use mesh_core::opts::OutputFormat;
 use mesh_core::render::to_format;
@@ -26,13 +26,14 @@ pub struct StatusArgs {
 }
 
 pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
-    let scope = ctx.scope(args.all.all_namespaces)?;
+    let all = ctx.all_namespaces(args.all.all_namespaces)?;
     if let Some(svc) = &args.service {
         mesh_core::names::check_dns1123_label(svc)
             .map_err(|why| MeshError::usage(format!("invalid Service name {svc:?}: {why}")))?;
     }
     let cluster = ctx.cluster().await?;
-    let ns = scope.resolve(&cluster).map(str::to_string);
+    let scope = scope(all, &cluster);
+    let ns = scope.single().map(str::to_string);
     let states = load_states(&cluster, ns.as_deref(), Purpose::Status).await?;
     let mut routes = route_status(&states);
     if let Some(svc) = &args.service {

@@ -16,4 +16,5 @@ pub mod recover;
 pub mod render;
 pub mod resource;
 pub mod route;
+pub mod scope;
 pub mod wire;

@@ -94,9 +94,10 @@ pub const MUTATING_WEBHOOKS: Res = Res::new(
 );
 pub const HTTPROUTES: Res = Res::new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true);
 pub const GATEWAYS: Res = Res::new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", true);
+/// Read at v1beta1, which every Istio release with PeerAuthentication serves (v1 only from Istio 1.22).
 pub const PEER_AUTHENTICATIONS: Res = Res::new(
     "security.istio.io",
-    "v1",
+    "v1beta1",
     "peerauthentications",
     "PeerAuthentication",
     true,

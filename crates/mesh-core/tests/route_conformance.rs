@@ -330,10 +330,10 @@ fn shift(snap: &RouteSnapshot, args: &[&str]) -> Value {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let req = ShiftRequest::new("reviews", &args).unwrap();
     let plan = plan_shift(snap, &req).unwrap();
-    assert!(!plan.noop);
-    assert_valid_everywhere(&plan.route);
+    assert!(!plan.edit.noop);
+    assert_valid_everywhere(&plan.edit.route);
     assert_eq!(plan.after.iter().map(|s| s.weight).sum::<u32>(), 100);
-    plan.route
+    plan.edit.route
 }
 
 /// Note: Istio's `route-reviews-90-10.yaml` splits v1/**v2** 90/10, so that is the split the
@@ -365,7 +365,7 @@ fn shift_sequence_reproduces_istio_samples_on_both_servers() {
         // Shifting to what is already there changes nothing.
         let snap = bookinfo(Some(stored.clone()), port_ok);
         let req = ShiftRequest::new("reviews", &["v3=100".to_string()]).unwrap();
-        assert!(plan_shift(&snap, &req).unwrap().noop);
+        assert!(plan_shift(&snap, &req).unwrap().edit.noop);
     }
 }
 
@@ -399,15 +399,15 @@ fn route_user_on_istio_sample_validates_and_is_idempotent() {
         let stored = sample(schema, "istio-bookinfo/route-reviews-v1.yaml");
         let req = RouteUserRequest::new("reviews", "vijay", Some("v2"), None, false).unwrap();
         let plan = plan_route_user(&bookinfo(Some(stored.clone()), port_ok), &req).unwrap();
-        assert_valid_everywhere(&plan.route);
-        let got = store(schema, &plan.route);
+        assert_valid_everywhere(&plan.edit.route);
+        let got = store(schema, &plan.edit.route);
         assert_eq!(got["spec"]["rules"][1], stored["spec"]["rules"][0]);
         assert_eq!(
             got["spec"]["rules"][0]["matches"][0]["headers"],
             json!([{"type": "Exact", "name": "end-user", "value": "vijay"}])
         );
         let again = plan_route_user(&bookinfo(Some(got), port_ok), &req).unwrap();
-        assert!(again.noop);
+        assert!(again.edit.noop);
     }
 }
 
@@ -440,8 +440,8 @@ fn echo_shift(route: &Value, args: &[&str]) -> Value {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let req = ShiftRequest::new("echo", &args).unwrap();
     let plan = plan_shift(&echo(route.clone()), &req).unwrap();
-    assert_valid_everywhere(&plan.route);
-    plan.route
+    assert_valid_everywhere(&plan.edit.route);
+    plan.edit.route
 }
 
 fn json_of(v: &Value) -> String {

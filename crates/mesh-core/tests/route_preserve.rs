@@ -80,7 +80,7 @@ fn shift_keeps_rule_names_timeouts_filters_and_other_rules() {
     assert_valid_on_v1_6_1(&before);
     let req = ShiftRequest::new("reviews", &["v3=20".to_string()]).unwrap();
     let plan = plan_shift(&snapshot(before.clone()), &req).unwrap();
-    let after = &plan.route;
+    let after = &plan.edit.route;
     assert_valid_on_v1_6_1(after);
     assert_eq!(text(&after["metadata"]), text(&before["metadata"]));
     assert_eq!(text(&after["spec"]["parentRefs"]), text(&before["spec"]["parentRefs"]));
@@ -116,8 +116,8 @@ fn route_user_leaves_other_rules_alone() {
     let before = route();
     let req = RouteUserRequest::new("reviews", "vijay", Some("v3"), None, false).unwrap();
     let plan = plan_route_user(&snapshot(before.clone()), &req).unwrap();
-    assert_valid_on_v1_6_1(&plan.route);
-    let rules = plan.route["spec"]["rules"].as_array().unwrap();
+    assert_valid_on_v1_6_1(&plan.edit.route);
+    let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
     assert_eq!(rules.len(), 4);
     // Inserted right before the default rule, after the path rule.
     assert_eq!(rules[2]["backendRefs"][0]["name"], "reviews-v3");
@@ -127,7 +127,7 @@ fn route_user_leaves_other_rules_alone() {
     // Re-pointing jason keeps the rule's name and matches.
     let req = RouteUserRequest::new("reviews", "jason", Some("v3"), None, false).unwrap();
     let plan = plan_route_user(&snapshot(before.clone()), &req).unwrap();
-    let r0 = &plan.route["spec"]["rules"][0];
+    let r0 = &plan.edit.route["spec"]["rules"][0];
     assert_eq!(r0["name"], "jason");
     assert_eq!(r0["backendRefs"][0]["name"], "reviews-v3");
     assert_eq!(text(&r0["matches"]), text(&before["spec"]["rules"][0]["matches"]));

@@ -109,13 +109,18 @@ impl OwnerKind {
         }
     }
 
+    /// Its entry in the one resource table ([`crate::resource`]).
+    pub fn res(self) -> &'static crate::resource::Res {
+        match self {
+            OwnerKind::Deployment => &crate::resource::DEPLOYMENTS,
+            OwnerKind::StatefulSet => &crate::resource::STATEFULSETS,
+            OwnerKind::DaemonSet => &crate::resource::DAEMONSETS,
+        }
+    }
+
     /// Resource plural in `apps/v1`.
     pub fn plural(self) -> &'static str {
-        match self {
-            OwnerKind::Deployment => "deployments",
-            OwnerKind::StatefulSet => "statefulsets",
-            OwnerKind::DaemonSet => "daemonsets",
-        }
+        self.res().plural
     }
 }
 

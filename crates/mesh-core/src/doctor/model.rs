@@ -542,11 +542,7 @@ pub struct ReplicaSet {
     pub owner: Option<OwnerRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServicePort {
-    pub name: Option<String>,
-    pub port: i64,
-}
+pub use crate::route::ServicePort;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
@@ -1033,9 +1029,11 @@ fn service(r: ServiceRaw) -> Service {
             .spec
             .ports
             .into_iter()
-            .map(|p| ServicePort {
-                name: p.name,
-                port: p.port,
+            .filter_map(|p| {
+                Some(ServicePort {
+                    name: p.name,
+                    port: i32::try_from(p.port).ok()?,
+                })
             })
             .collect(),
         selector: r.spec.selector,

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::resource::{self, Res};
+pub use crate::scope::Scope;
+
 use serde_json::Value;
 
 /// The kinds doctor reads. Order is the order of [`Kind::ALL`].
@@ -118,26 +121,6 @@ impl fmt::Display for Unavailable {
     }
 }
 
-/// Which namespaces to look at.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Scope {
-    /// Every namespace (one cluster-wide list per kind).
-    #[default]
-    All,
-    /// Only these namespaces (plus the ones doctor always needs, see [`Kind::list_requests`]).
-    Namespaces(Vec<String>),
-}
-
-impl Scope {
-    /// Whether `namespace` is inside this scope.
-    pub fn contains(&self, namespace: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Namespaces(list) => list.iter().any(|n| n == namespace),
-        }
-    }
-}
-
 /// One LIST the IO layer has to perform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListRequest {
@@ -178,77 +161,50 @@ impl Kind {
         Kind::PodDisruptionBudget,
     ];
 
+    /// Its entry in the one resource table ([`crate::resource`]).
+    pub fn res(self) -> &'static Res {
+        match self {
+            Kind::Namespace => &resource::NAMESPACES,
+            Kind::Pod => &resource::PODS,
+            Kind::Deployment => &resource::DEPLOYMENTS,
+            Kind::ReplicaSet => &resource::REPLICASETS,
+            Kind::StatefulSet => &resource::STATEFULSETS,
+            Kind::DaemonSet => &resource::DAEMONSETS,
+            Kind::Service => &resource::SERVICES,
+            Kind::EndpointSlice => &resource::ENDPOINTSLICES,
+            Kind::ConfigMap => &resource::CONFIGMAPS,
+            Kind::PeerAuthentication => &resource::PEER_AUTHENTICATIONS,
+            Kind::Gateway => &resource::GATEWAYS,
+            Kind::HttpRoute => &resource::HTTPROUTES,
+            Kind::CustomResourceDefinition => &resource::CRDS,
+            Kind::MutatingWebhookConfiguration => &resource::MUTATING_WEBHOOKS,
+            Kind::PodDisruptionBudget => &resource::PDBS,
+        }
+    }
+
     /// API group (`""` for core).
     pub fn group(self) -> &'static str {
-        match self {
-            Kind::Namespace | Kind::Pod | Kind::Service | Kind::ConfigMap => "",
-            Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet | Kind::DaemonSet => "apps",
-            Kind::EndpointSlice => "discovery.k8s.io",
-            Kind::PeerAuthentication => "security.istio.io",
-            Kind::Gateway | Kind::HttpRoute => "gateway.networking.k8s.io",
-            Kind::CustomResourceDefinition => "apiextensions.k8s.io",
-            Kind::MutatingWebhookConfiguration => "admissionregistration.k8s.io",
-            Kind::PodDisruptionBudget => "policy",
-        }
+        self.res().group
     }
 
     /// API version within the group.
     pub fn version(self) -> &'static str {
-        match self {
-            Kind::PeerAuthentication => "v1beta1",
-            _ => "v1",
-        }
+        self.res().version
     }
 
     /// `group/version`, or `v1` for core.
     pub fn api_version(self) -> String {
-        if self.group().is_empty() {
-            self.version().to_string()
-        } else {
-            format!("{}/{}", self.group(), self.version())
-        }
+        self.res().api_version()
     }
 
     /// Resource plural as used in URLs and RBAC.
     pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespaces",
-            Kind::Pod => "pods",
-            Kind::Deployment => "deployments",
-            Kind::ReplicaSet => "replicasets",
-            Kind::StatefulSet => "statefulsets",
-            Kind::DaemonSet => "daemonsets",
-            Kind::Service => "services",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::ConfigMap => "configmaps",
-            Kind::PeerAuthentication => "peerauthentications",
-            Kind::Gateway => "gateways",
-            Kind::HttpRoute => "httproutes",
-            Kind::CustomResourceDefinition => "customresourcedefinitions",
-            Kind::MutatingWebhookConfiguration => "mutatingwebhookconfigurations",
-            Kind::PodDisruptionBudget => "poddisruptionbudgets",
-        }
+        self.res().plural
     }
 
     /// The `kind` field of the objects.
     pub fn kind_name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Pod => "Pod",
-            Kind::Deployment => "Deployment",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::StatefulSet => "StatefulSet",
-            Kind::DaemonSet => "DaemonSet",
-            Kind::Service => "Service",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::PeerAuthentication => "PeerAuthentication",
-            Kind::Gateway => "Gateway",
-            Kind::HttpRoute => "HTTPRoute",
-            Kind::CustomResourceDefinition => "CustomResourceDefinition",
-            Kind::MutatingWebhookConfiguration => "MutatingWebhookConfiguration",
-            Kind::PodDisruptionBudget => "PodDisruptionBudget",
-        }
+        self.res().kind
     }
 
     /// The kind for an object's `kind` field (ignores the group).
@@ -258,10 +214,7 @@ impl Kind {
 
     /// Whether objects of this kind live in namespaces.
     pub fn namespaced(self) -> bool {
-        !matches!(
-            self,
-            Kind::Namespace | Kind::CustomResourceDefinition | Kind::MutatingWebhookConfiguration
-        )
+        self.res().namespaced
     }
 
     /// A field selector the LIST must carry, if any.
@@ -275,20 +228,12 @@ impl Kind {
     /// The LIST path (no pagination parameters) for a namespace, or cluster-wide with `None`.
     /// Cluster-scoped kinds ignore `namespace`.
     pub fn list_path(self, namespace: Option<&str>) -> String {
-        let base = if self.group().is_empty() {
-            format!("/api/{}", self.version())
-        } else {
-            format!("/apis/{}/{}", self.group(), self.version())
-        };
-        let mut path = match namespace.filter(|_| self.namespaced()) {
-            Some(ns) => format!("{base}/namespaces/{ns}/{}", self.plural()),
-            None => format!("{base}/{}", self.plural()),
-        };
-        if let Some(sel) = self.field_selector() {
-            path.push_str("?fieldSelector=");
-            path.push_str(&sel.replace('=', "%3D"));
-        }
-        path
+        let selector = self.field_selector().unwrap_or("");
+        format!(
+            "{}{}",
+            self.res().collection(namespace),
+            resource::query(&[("fieldSelector", selector)])
+        )
     }
 
     /// The LISTs needed for this kind under `scope`. Items from all of them go into one list.

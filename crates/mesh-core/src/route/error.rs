@@ -25,7 +25,11 @@ pub enum UsageError {
     #[error("weights sum to {sum}, more than 100")]
     SumOver100 { sum: u32 },
     #[error("{name:?} is not a valid Service name: {reason}")]
-    InvalidServiceName { name: String, reason: String },
+    InvalidServiceName {
+        name: String,
+        #[source]
+        reason: crate::names::NameError,
+    },
     #[error("invalid header name {name:?}: {reason}")]
     InvalidHeaderName { name: String, reason: String },
     #[error("invalid header value {value:?}: {reason}")]

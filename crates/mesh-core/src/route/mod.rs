@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::opts::DryRun;
+
 mod error;
 pub mod render;
 mod request;
@@ -27,6 +29,7 @@ pub use request::{
     DEFAULT_USER_HEADER,
 };
 pub use shift::{plan_shift, BackendShare, ShiftPlan};
+
 pub use status::{route_status, BackendStatus, ConditionStatus, MatchStatus, RouteStatus, RuleStatus};
 pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
@@ -37,7 +40,53 @@ pub const MAX_BACKEND_REFS: usize = 16;
 /// The largest backendRef weight the API server accepts.
 pub const MAX_WEIGHT: u64 = 1_000_000;
 
-/// One port of a Service.
+/// What a route plan writes, shift and route-user alike: the whole new route object, whether it is new, the
+/// Services it needs first, or nothing at all. `mesh_kube::apply::route::plan_and_write` writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RouteEdit {
+    pub namespace: String,
+    pub route_name: String,
+    /// The route does not exist yet: create it (POST), else replace it (PUT with the resourceVersion `route`
+    /// keeps).
+    pub create: bool,
+    /// The full new route object (`null` when removing from a route that does not exist).
+    pub route: Value,
+    /// Services to create first (`--create-backends`).
+    pub services_to_create: Vec<Value>,
+    /// Nothing to write: the route already says what was asked.
+    pub noop: bool,
+}
+
+impl AsRef<RouteEdit> for RouteEdit {
+    fn as_ref(&self) -> &RouteEdit {
+        self
+    }
+}
+
+/// What happened to the route a [`RouteEdit`] described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Configured,
+    Unchanged,
+    /// `--dry-run=client`: nothing sent.
+    Planned,
+}
+
+impl WriteOutcome {
+    /// kubectl's wording: `httproute.gateway.networking.k8s.io/reviews configured (server dry run)`.
+    pub fn line(self, name: &str, dry_run: DryRun) -> String {
+        let verb = match self {
+            WriteOutcome::Created => "created",
+            WriteOutcome::Configured => "configured",
+            WriteOutcome::Unchanged => "unchanged",
+            WriteOutcome::Planned => "would be configured",
+        };
+        format!("httproute.gateway.networking.k8s.io/{name} {verb}{}", dry_run.suffix())
+    }
+}
+
+/// One port of a Service (route planners and doctor read the same type).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServicePort {
     pub name: Option<String>,

@@ -4,6 +4,7 @@
 //! header syntax the API server would reject with 422) so planners never see raw input.
 
 use super::error::UsageError;
+use crate::names::check_dns1123_label;
 
 /// The header `route-user` matches on unless `--header` says otherwise.
 pub const DEFAULT_USER_HEADER: &str = "end-user";
@@ -81,30 +82,13 @@ pub fn parse_weights(args: &[String]) -> Result<Vec<(String, u32)>, UsageError> 
     Ok(out)
 }
 
-/// DNS-1123 label (RFC 1123), as Kubernetes requires of Service names.
+/// A Service name (or a version that becomes part of one) must be a DNS-1123 label
+/// ([`crate::names::check_dns1123_label`], the one checker).
 pub fn validate_dns_label(name: &str) -> Result<(), UsageError> {
-    let bad = |reason: &str| {
-        Err(UsageError::InvalidServiceName {
-            name: name.to_string(),
-            reason: reason.to_string(),
-        })
-    };
-    if name.is_empty() {
-        return bad("it is empty");
-    }
-    if name.len() > 63 {
-        return bad("it is longer than 63 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return bad("only lowercase letters, digits and '-' are allowed");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return bad("it must start and end with a letter or digit");
-    }
-    Ok(())
+    check_dns1123_label(name).map_err(|reason| UsageError::InvalidServiceName {
+        name: name.to_string(),
+        reason,
+    })
 }
 
 /// Gateway API header match name: `^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$`, at most 256 characters.

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::{
     backend_key, backend_ref, backend_weight, default_rule_index, new_mesh_route, parent_service, resolve_backend,
-    route_name, select_route, version_of, NamespaceState, PlanError, RouteSnapshot, ShiftRequest, MAX_BACKEND_REFS,
-    MAX_RULES,
+    route_name, select_route, version_of, NamespaceState, PlanError, RouteEdit, RouteSnapshot, ShiftRequest,
+    MAX_BACKEND_REFS, MAX_RULES,
 };
 
 /// One backend of a rule with its relative weight and the share of traffic that means.
@@ -29,20 +29,18 @@ pub struct BackendShare {
 /// What `shift` will write.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ShiftPlan {
-    pub namespace: String,
-    pub route_name: String,
-    /// The route does not exist yet: create it (POST), else replace it (PUT with its
-    /// resourceVersion, which `route` keeps).
-    pub create: bool,
-    /// The full new route object.
-    pub route: Value,
+    /// What to write (`noop`: the split is already in place).
+    #[serde(flatten)]
+    pub edit: RouteEdit,
     /// Backends of the default rule before and after.
     pub before: Vec<BackendShare>,
     pub after: Vec<BackendShare>,
-    /// Services to create first (`--create-backends`).
-    pub services_to_create: Vec<Value>,
-    /// The split is already in place; nothing to write.
-    pub noop: bool,
+}
+
+impl AsRef<RouteEdit> for ShiftPlan {
+    fn as_ref(&self) -> &RouteEdit {
+        &self.edit
+    }
 }
 
 /// Shares of a list of backendRefs.
@@ -230,14 +228,16 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
         shares(state, &snap.service, &refs)
     };
     Ok(ShiftPlan {
-        namespace: state.namespace.clone(),
-        route_name: name,
-        create: existing.is_none(),
-        route,
+        edit: RouteEdit {
+            namespace: state.namespace.clone(),
+            route_name: name,
+            create: existing.is_none(),
+            route,
+            services_to_create: if noop { Vec::new() } else { services_to_create },
+            noop,
+        },
         before,
         after,
-        services_to_create: if noop { Vec::new() } else { services_to_create },
-        noop,
     })
 }
 
@@ -283,12 +283,12 @@ mod tests {
     fn shift_from_single_version_with_partial_weights_gives_rest_to_it() {
         let snap = bookinfo(vec![route_v1()], true);
         let plan = plan_shift(&snap, &req(&[("v3", 10)])).unwrap();
-        assert!(!plan.create && !plan.noop);
+        assert!(!plan.edit.create && !plan.edit.noop);
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 90), ("reviews-v3", 10)])
         );
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -296,7 +296,7 @@ mod tests {
         let snap = bookinfo(vec![route_split(&[("reviews-v1", 50), ("reviews-v2", 50)])], true);
         let plan = plan_shift(&snap, &req(&[("v3", 20)])).unwrap();
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 40), ("reviews-v2", 40), ("reviews-v3", 20)])
         );
         let after: Vec<f64> = plan.after.iter().map(|s| s.percent).collect();
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(plan.before.len(), 2);
         assert_eq!(plan.before[0].percent, 50.0);
         assert_eq!(plan.after[2].version.as_deref(), Some("v3"));
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -315,12 +315,12 @@ mod tests {
         );
         let plan = plan_shift(&snap, &req(&[("v1", 0)])).unwrap();
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v2", 50), ("reviews-v3", 50)])
         );
         let snap = bookinfo(vec![route_split(&[("reviews-v1", 1), ("reviews-v2", 2)])], true);
         let plan = plan_shift(&snap, &req(&[("v3", 1)])).unwrap();
-        let got = default_backends(&plan.route);
+        let got = default_backends(&plan.edit.route);
         assert_eq!(got, pairs(&[("reviews-v1", 33), ("reviews-v2", 66), ("reviews-v3", 1)]));
         assert_eq!(got.iter().map(|(_, w)| w).sum::<u64>(), 100);
     }
@@ -329,8 +329,8 @@ mod tests {
     fn shift_to_100_removes_backends_ending_at_zero() {
         let snap = bookinfo(vec![route_split(&[("reviews-v1", 90), ("reviews-v2", 10)])], true);
         let plan = plan_shift(&snap, &req(&[("v3", 100)])).unwrap();
-        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v3", 100)]));
-        assert_valid_everywhere(&plan.route);
+        assert_eq!(default_backends(&plan.edit.route), pairs(&[("reviews-v3", 100)]));
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -338,7 +338,7 @@ mod tests {
         let snap = bookinfo(vec![route_v1()], true);
         let plan = plan_shift(&snap, &req(&[("v1", 34), ("v2", 33), ("v3", 33)])).unwrap();
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 34), ("reviews-v2", 33), ("reviews-v3", 33)])
         );
     }
@@ -349,14 +349,14 @@ mod tests {
         let user_rule_before = serde_json::to_string(&route["spec"]["rules"][0]).unwrap();
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_shift(&snap, &req(&[("v1", 50), ("v3", 50)])).unwrap();
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(serde_json::to_string(&rules[0]).unwrap(), user_rule_before);
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 50), ("reviews-v3", 50)])
         );
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -371,7 +371,7 @@ mod tests {
             "responseHeaderModifier": {"remove": ["x-b"]}}]);
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_shift(&snap, &req(&[("v1", 90), ("v2", 10)])).unwrap();
-        let out = &plan.route;
+        let out = &plan.edit.route;
         assert_eq!(out["metadata"], route["metadata"]);
         assert_eq!(out["spec"]["futureField"], json!({"x": 1}));
         assert_eq!(out["spec"]["parentRefs"], route["spec"]["parentRefs"]);
@@ -387,19 +387,19 @@ mod tests {
     fn shift_creates_route_when_none_exists() {
         let snap = bookinfo(vec![], true);
         let plan = plan_shift(&snap, &req(&[("v1", 90), ("v3", 10)])).unwrap();
-        assert!(plan.create);
-        assert_eq!(plan.route_name, "reviews");
+        assert!(plan.edit.create);
+        assert_eq!(plan.edit.route_name, "reviews");
         assert_eq!(
-            plan.route["spec"]["parentRefs"],
+            plan.edit.route["spec"]["parentRefs"],
             json!([{"group": "", "kind": "Service", "name": "reviews", "port": 9080}])
         );
         assert_eq!(
-            plan.route["spec"]["rules"],
+            plan.edit.route["spec"]["rules"],
             json!([{"backendRefs": [
                 {"name": "reviews-v1", "port": 9080, "weight": 90},
                 {"name": "reviews-v3", "port": 9080, "weight": 10}]}])
         );
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -407,10 +407,10 @@ mod tests {
         let snap = bookinfo(vec![], false);
         let plan = plan_shift(&snap, &req(&[("v1", 100)])).unwrap();
         assert_eq!(
-            plan.route["spec"]["parentRefs"],
+            plan.edit.route["spec"]["parentRefs"],
             json!([{"group": "", "kind": "Service", "name": "reviews"}])
         );
-        assert!(v1_0_0().unknown_fields(&plan.route).is_empty());
+        assert!(v1_0_0().unknown_fields(&plan.edit.route).is_empty());
     }
 
     #[test]
@@ -427,11 +427,11 @@ mod tests {
         route["spec"]["rules"].as_array_mut().unwrap().pop();
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_shift(&snap, &req(&[("v1", 100)])).unwrap();
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0], route["spec"]["rules"][0]);
-        assert_eq!(default_rule_index(&plan.route), Some(1));
-        assert_valid_everywhere(&plan.route);
+        assert_eq!(default_rule_index(&plan.edit.route), Some(1));
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -442,10 +442,10 @@ mod tests {
             {"headers": [{"name": "version", "value": "one"}], "path": {"type": "PathPrefix", "value": "/"}}]);
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_shift(&snap, &req(&[("v2", 100)])).unwrap();
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0]["matches"], route["spec"]["rules"][0]["matches"]);
-        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v2", 100)]));
+        assert_eq!(default_backends(&plan.edit.route), pairs(&[("reviews-v2", 100)]));
     }
 
     #[test]
@@ -455,11 +455,11 @@ mod tests {
         let snap = bookinfo(vec![route], true);
         let plan = plan_shift(&snap, &req(&[("v1", 90), ("v2", 10)])).unwrap();
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 90), ("reviews-v2", 10)])
         );
         assert_eq!(
-            plan.route["spec"]["rules"][0]["backendRefs"][0]["namespace"],
+            plan.edit.route["spec"]["rules"][0]["backendRefs"][0]["namespace"],
             "bookinfo"
         );
     }
@@ -468,10 +468,10 @@ mod tests {
     fn shift_same_split_is_noop() {
         let snap = bookinfo(vec![route_split(&[("reviews-v1", 9), ("reviews-v2", 1)])], true);
         let plan = plan_shift(&snap, &req(&[("v1", 90), ("v2", 10)])).unwrap();
-        assert!(plan.noop);
-        assert_eq!(plan.route, snap.state.routes[0]);
+        assert!(plan.edit.noop);
+        assert_eq!(plan.edit.route, snap.state.routes[0]);
         let plan = plan_shift(&snap, &req(&[("v1", 80), ("v2", 20)])).unwrap();
-        assert!(!plan.noop);
+        assert!(!plan.edit.noop);
     }
 
     #[test]
@@ -513,14 +513,14 @@ mod tests {
         let mut r = req(&[("v4", 10)]);
         r.create_backends = true;
         let plan = plan_shift(&snap, &r).unwrap();
-        assert_eq!(plan.services_to_create.len(), 1);
-        let svc = &plan.services_to_create[0];
+        assert_eq!(plan.edit.services_to_create.len(), 1);
+        let svc = &plan.edit.services_to_create[0];
         assert_eq!(svc["metadata"]["name"], "reviews-v4");
         assert_eq!(svc["spec"]["selector"], json!({"app": "reviews", "version": "v4"}));
         assert_eq!(svc["spec"]["ports"], json!([{"port": 9080, "name": "http"}]));
         assert_eq!(svc["metadata"]["labels"]["version"], "v4");
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 90), ("reviews-v4", 10)])
         );
         // No pods of that version: nothing to select.
@@ -590,7 +590,7 @@ mod tests {
         let mut r = req(&[("v2", 100)]);
         r.route_name = Some("reviews-b".into());
         let plan = plan_shift(&snap, &r).unwrap();
-        assert_eq!(plan.route_name, "reviews-b");
+        assert_eq!(plan.edit.route_name, "reviews-b");
         r.route_name = Some("nope".into());
         assert!(matches!(
             plan_shift(&snap, &r).unwrap_err(),
@@ -634,7 +634,7 @@ mod tests {
         snap.state.ready_endpoints.insert("reviews-canary".into(), 1);
         let plan = plan_shift(&snap, &req(&[("reviews-canary", 5)])).unwrap();
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 95), ("reviews-canary", 5)])
         );
     }
@@ -648,7 +648,7 @@ mod tests {
         );
         let plan = plan_shift(&snap, &req(&[("v3", 20)])).unwrap();
         assert_eq!(
-            default_backends(&plan.route),
+            default_backends(&plan.edit.route),
             pairs(&[("reviews-v1", 40), ("reviews-v2", 40), ("reviews-v3", 20)])
         );
         assert_eq!(plan.before[0].percent, 50.0);
@@ -675,8 +675,8 @@ mod tests {
         route["spec"]["rules"] = json!(["x"]);
         let snap = bookinfo(vec![route], true);
         let plan = plan_shift(&snap, &req(&[("v1", 100)])).unwrap();
-        assert_eq!(plan.route["spec"]["rules"][0], json!("x"));
-        assert_eq!(default_backends(&plan.route), pairs(&[("reviews-v1", 100)]));
+        assert_eq!(plan.edit.route["spec"]["rules"][0], json!("x"));
+        assert_eq!(default_backends(&plan.edit.route), pairs(&[("reviews-v1", 100)]));
     }
 
     #[test]
@@ -688,7 +688,7 @@ mod tests {
         let snap = bookinfo(vec![route], true);
         let plan = plan_shift(&snap, &req(&[("v3", 10)])).unwrap();
         assert_eq!(
-            plan.route["spec"]["rules"][0]["backendRefs"],
+            plan.edit.route["spec"]["rules"][0]["backendRefs"],
             json!([{"name": "reviews-v1", "port": 9080, "weight": 90},
                    {"name": "reviews-v3", "port": 9080, "weight": 10}])
         );

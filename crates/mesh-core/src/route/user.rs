@@ -11,25 +11,25 @@ use serde_json::{json, Value};
 use super::shift::same_split;
 use super::{
     backend_key, default_rule_index, is_catch_all_match, new_mesh_route, parent_service, resolve_backend, route_name,
-    select_route, PlanError, RouteSnapshot, RouteUserRequest, MAX_RULES,
+    select_route, PlanError, RouteEdit, RouteSnapshot, RouteUserRequest, MAX_RULES,
 };
 
 /// What `route-user` will write.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteUserPlan {
-    pub namespace: String,
-    pub route_name: String,
-    /// Create the route (POST) rather than replace it.
-    pub create: bool,
-    /// The full new route (`null` when removing from a route that does not exist).
-    pub route: Value,
+    /// What to write.
+    #[serde(flatten)]
+    pub edit: RouteEdit,
     /// The backend Service the user is sent to (`None` when removing).
     pub backend: Option<String>,
-    pub services_to_create: Vec<Value>,
-    /// Nothing to write.
-    pub noop: bool,
     /// One line saying what happens, e.g. `end-user: jason → reviews-v2 (added)`.
     pub message: String,
+}
+
+impl AsRef<RouteEdit> for RouteUserPlan {
+    fn as_ref(&self) -> &RouteEdit {
+        &self.edit
+    }
 }
 
 /// Whether a rule is the user rule for `header: value`: one match whose only condition is
@@ -84,13 +84,15 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
 
     let plan =
         |route: Value, backend: Option<String>, services: Vec<Value>, noop: bool, message: String| RouteUserPlan {
-            namespace: state.namespace.clone(),
-            route_name: name.clone(),
-            create: existing.is_none() && !noop,
-            route,
+            edit: RouteEdit {
+                namespace: state.namespace.clone(),
+                route_name: name.clone(),
+                create: existing.is_none() && !noop,
+                route,
+                services_to_create: services,
+                noop,
+            },
             backend,
-            services_to_create: services,
-            noop,
             message,
         };
 
@@ -217,8 +219,8 @@ mod tests {
     fn route_user_adds_rule_before_default() {
         let snap = bookinfo(vec![route_v1()], true);
         let plan = plan_route_user(&snap, &req("vijay", Some("v2"))).unwrap();
-        assert!(!plan.noop && !plan.create);
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert!(!plan.edit.noop && !plan.edit.create);
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(
             rules[0]["matches"],
@@ -226,22 +228,22 @@ mod tests {
         );
         assert_eq!(rule_backend(&rules[0]), "reviews-v2");
         assert_eq!(rules[1], route_v1()["spec"]["rules"][0]);
-        assert_eq!(default_rule_index(&plan.route), Some(1));
-        assert_valid_everywhere(&plan.route);
+        assert_eq!(default_rule_index(&plan.edit.route), Some(1));
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
     fn route_user_is_idempotent_after_api_server_defaulting() {
         let snap = bookinfo(vec![route_v1()], true);
         let plan = plan_route_user(&snap, &req("vijay", Some("v2"))).unwrap();
-        let mut stored = plan.route.clone();
+        let mut stored = plan.edit.route.clone();
         if let Some(s) = v1_0_0_opt() {
             s.default(&mut stored);
         }
         let snap2 = bookinfo(vec![stored.clone()], true);
         let again = plan_route_user(&snap2, &req("vijay", Some("v2"))).unwrap();
-        assert!(again.noop, "{}", again.message);
-        assert_eq!(again.route, stored);
+        assert!(again.edit.noop, "{}", again.message);
+        assert_eq!(again.edit.route, stored);
     }
 
     #[test]
@@ -249,26 +251,26 @@ mod tests {
         let route = route_with_user_rule();
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_route_user(&snap, &req("jason", Some("v3"))).unwrap();
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rule_backend(&rules[0]), "reviews-v3");
         // Filters and matches of the user rule survive; the default rule is untouched.
         assert_eq!(rules[0]["filters"], route["spec"]["rules"][0]["filters"]);
         assert_eq!(rules[0]["matches"], route["spec"]["rules"][0]["matches"]);
         assert_eq!(rules[1], route["spec"]["rules"][1]);
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
     fn route_user_keeps_each_users_rule() {
         let snap = bookinfo(vec![route_with_user_rule()], true);
         let plan = plan_route_user(&snap, &req("vijay", Some("v3"))).unwrap();
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 3);
         assert!(is_user_rule(&rules[0], "end-user", "jason"));
         assert!(is_user_rule(&rules[1], "end-user", "vijay"));
         assert!(crate::route::is_default_rule(&rules[2]));
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -276,7 +278,7 @@ mod tests {
         let snap = bookinfo(vec![route_with_user_rule()], true);
         let r = RouteUserRequest::new("reviews", "jason", Some("v2"), Some("End-User"), false).unwrap();
         let plan = plan_route_user(&snap, &r).unwrap();
-        assert!(plan.noop);
+        assert!(plan.edit.noop);
     }
 
     #[test]
@@ -287,11 +289,11 @@ mod tests {
         route["spec"]["rules"].as_array_mut().unwrap().insert(1, vijay.clone());
         let snap = bookinfo(vec![route.clone()], true);
         let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
-        assert!(!plan.noop);
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        assert!(!plan.edit.noop);
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules, &vec![vijay, route["spec"]["rules"][2].clone()]);
-        let again = plan_route_user(&bookinfo(vec![plan.route.clone()], true), &req("jason", None)).unwrap();
-        assert!(again.noop);
+        let again = plan_route_user(&bookinfo(vec![plan.edit.route.clone()], true), &req("jason", None)).unwrap();
+        assert!(again.edit.noop);
         assert!(again.message.contains("nothing to remove"));
     }
 
@@ -303,20 +305,20 @@ mod tests {
         route["spec"]["rules"].as_array_mut().unwrap().truncate(1);
         let snap = bookinfo(vec![route], true);
         let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
-        assert!(!plan.noop && !plan.create);
+        assert!(!plan.edit.noop && !plan.edit.create);
         assert_eq!(
-            plan.route["spec"]["rules"],
+            plan.edit.route["spec"]["rules"],
             json!([{"backendRefs": [{"name": "reviews", "port": 9080}]}])
         );
         assert!(plan.message.contains("everyone goes to reviews"), "{}", plan.message);
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
     fn route_user_remove_without_route_is_noop() {
         let snap = bookinfo(vec![], true);
         let plan = plan_route_user(&snap, &req("jason", None)).unwrap();
-        assert!(plan.noop && !plan.create);
+        assert!(plan.edit.noop && !plan.edit.create);
         assert!(plan.message.contains("nothing to remove"));
     }
 
@@ -324,15 +326,15 @@ mod tests {
     fn route_user_new_route_keeps_everyone_else_on_the_service() {
         let snap = bookinfo(vec![], false);
         let plan = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap();
-        assert!(plan.create);
+        assert!(plan.edit.create);
         assert_eq!(
-            plan.route["spec"]["parentRefs"],
+            plan.edit.route["spec"]["parentRefs"],
             json!([{"group": "", "kind": "Service", "name": "reviews"}])
         );
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rule_backend(&rules[0]), "reviews-v2");
         assert_eq!(rules[1], json!({"backendRefs": [{"name": "reviews", "port": 9080}]}));
-        assert_valid_everywhere(&plan.route);
+        assert_valid_everywhere(&plan.edit.route);
     }
 
     #[test]
@@ -344,7 +346,7 @@ mod tests {
         route["spec"]["rules"].as_array_mut().unwrap().insert(0, other.clone());
         let snap = bookinfo(vec![route], true);
         let plan = plan_route_user(&snap, &req("jason", Some("v2"))).unwrap();
-        let rules = plan.route["spec"]["rules"].as_array().unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 3);
         assert_eq!(rules[0], other);
         assert!(is_user_rule(&rules[1], "end-user", "jason"));

@@ -21,18 +21,10 @@ use mesh_core::opts::DryRun;
 use mesh_core::recover::plan::PAUSED_REASON;
 use mesh_core::recover::{required_permissions, rollout_status, Action, ActionResult, ActionStatus, RecoverPlan};
 use mesh_core::recover::{Rollout, Target};
-use mesh_core::resource::{Res, DAEMONSETS, DEPLOYMENTS, PODS, STATEFULSETS};
+use mesh_core::resource::PODS;
 
 /// kubectl's restart annotation (kube-rs's `Api::restart()` writes `kube.kubernetes.io/restartedAt` instead).
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
-
-fn res_of(kind: OwnerKind) -> &'static Res {
-    match kind {
-        OwnerKind::Deployment => &DEPLOYMENTS,
-        OwnerKind::StatefulSet => &STATEFULSETS,
-        OwnerKind::DaemonSet => &DAEMONSETS,
-    }
-}
 
 /// Fail before any write when a permission the plan needs is denied (SelfSubjectAccessReviews), naming every
 /// missing one.
@@ -117,7 +109,7 @@ pub async fn restart(
 ) -> ActionResult {
     let ns = action.target.namespace();
     let name = action.target.name();
-    let res = res_of(kind);
+    let res = kind.res();
     let current = match cluster.get(res, Some(ns), name).await {
         Ok(obj) => obj,
         Err(KubeError::NotFound { .. }) => {
@@ -236,7 +228,7 @@ pub async fn follow_rollout(
     deadline: Instant,
     mut progress: impl FnMut(&str),
 ) -> Result<String, RolloutError> {
-    let res = res_of(kind);
+    let res = kind.res();
     let mut last = String::new();
     let mut report = |line: String, last: &mut String| {
         if line != *last {

@@ -11,42 +11,10 @@ use crate::error::{KubeError, Result};
 use crate::read::route::{load_state, parent_port_supported};
 use mesh_core::opts::DryRun;
 use mesh_core::resource::{HTTPROUTES, SERVICES};
-use mesh_core::route::{NamespaceState, RouteSnapshot};
+use mesh_core::route::{NamespaceState, RouteEdit, RouteSnapshot, WriteOutcome as Outcome};
 
 /// How many times we re-read and re-plan after a conflict before giving up.
 pub const MAX_WRITE_ATTEMPTS: u32 = 5;
-
-/// The parts of a route plan the writer needs.
-pub struct RouteWrite<'a> {
-    pub route_name: &'a str,
-    pub route: &'a Value,
-    pub create: bool,
-    pub services_to_create: &'a [Value],
-    pub noop: bool,
-}
-
-/// What happened to the route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Created,
-    Configured,
-    Unchanged,
-    /// `--dry-run=client`: nothing sent.
-    Planned,
-}
-
-impl Outcome {
-    /// kubectl's wording: `httproute.gateway.networking.k8s.io/reviews configured (server dry run)`.
-    pub fn line(self, name: &str, dry_run: DryRun) -> String {
-        let verb = match self {
-            Outcome::Created => "created",
-            Outcome::Configured => "configured",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Planned => "would be configured",
-        };
-        format!("httproute.gateway.networking.k8s.io/{name} {verb}{}", dry_run.suffix())
-    }
-}
 
 /// The result of [`plan_and_write`]: the plan that was finally written, what the server returned, and what
 /// happened.
@@ -56,20 +24,19 @@ pub struct Written<P> {
     pub outcome: Outcome,
 }
 
-/// Read → plan → write, retrying on conflicts. `plan` is pure (its error, say a `PlanError`, comes back as is in
-/// the caller's error type `E`); `view` exposes what to write.
-pub async fn plan_and_write<P, E, F, V>(
+/// Read → plan → write, retrying on conflicts. `plan` is pure and returns a plan holding its [`RouteEdit`] (its
+/// error, say a `PlanError`, comes back as is in the caller's error type `E`).
+pub async fn plan_and_write<P, E, F>(
     cluster: &Cluster,
     namespace: &str,
     service: &str,
     opts: &WriteOpts,
     mut plan: F,
-    view: V,
 ) -> Result<Written<P>, E>
 where
+    P: AsRef<RouteEdit>,
     E: From<KubeError>,
     F: FnMut(&RouteSnapshot) -> Result<P, E>,
-    V: Fn(&P) -> RouteWrite<'_>,
 {
     // One round trip of reads: the CRD (does parentRefs[].port exist?) and the namespace's lists, concurrently.
     let (port_supported, first_state) = tokio::join!(parent_port_supported(cluster), load_state(cluster, namespace));
@@ -87,8 +54,8 @@ where
             parent_port_supported: port_supported,
         };
         let planned = plan(&snapshot)?;
-        let w = view(&planned);
-        last_name = w.route_name.to_string();
+        let w = planned.as_ref();
+        last_name = w.route_name.clone();
         if w.noop {
             return Ok(Written {
                 plan: planned,
@@ -119,10 +86,10 @@ where
             }
         }
         let result = if w.create {
-            cluster.create(&HTTPROUTES, Some(namespace), w.route, opts).await
+            cluster.create(&HTTPROUTES, Some(namespace), &w.route, opts).await
         } else {
             cluster
-                .replace(&HTTPROUTES, Some(namespace), w.route_name, w.route, opts)
+                .replace(&HTTPROUTES, Some(namespace), &w.route_name, &w.route, opts)
                 .await
         };
         match result {

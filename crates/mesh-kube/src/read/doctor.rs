@@ -11,20 +11,9 @@ use tokio::task::JoinSet;
 use crate::cluster::{Cluster, ListParams, PageSink};
 use crate::error::{KubeError, Result};
 use mesh_core::doctor::{Input, Kind, ListFailure, Scope, Snapshot, SnapshotDecoder, Unavailable};
-use mesh_core::resource::Res;
 use mesh_core::wire::ListMeta;
 
 const PARALLEL_LISTS: usize = 8;
-
-fn res_of(kind: Kind) -> Res {
-    Res {
-        group: kind.group(),
-        version: kind.version(),
-        plural: kind.plural(),
-        kind: kind.kind_name(),
-        namespaced: kind.namespaced(),
-    }
-}
 
 /// Feeds one LIST's pages of `kind` into a decoder of its own.
 struct KindSink {
@@ -53,7 +42,6 @@ pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot>
             let limit = limit.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let res = res_of(kind);
                 let params = ListParams {
                     field_selector: kind.field_selector().map(str::to_string),
                     ..Default::default()
@@ -62,7 +50,9 @@ pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot>
                     kind,
                     decoder: SnapshotDecoder::default(),
                 };
-                let result = cluster.list_pages(&res, req.namespace.as_deref(), &params, sink).await;
+                let result = cluster
+                    .list_pages(kind.res(), req.namespace.as_deref(), &params, sink)
+                    .await;
                 (kind, req.namespace, result.map(|(_, sink)| sink.decoder))
             });
         }

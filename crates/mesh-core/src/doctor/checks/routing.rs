@@ -87,7 +87,7 @@ pub(super) fn route_parent_invalid(s: &Snapshot) -> Vec<Finding> {
                     ),
                     Some(svc) => {
                         if let Some(port) = parent.port {
-                            if !svc.ports.iter().any(|p| p.port == port) {
+                            if !svc.ports.iter().any(|p| i64::from(p.port) == port) {
                                 let ports: Vec<String> = svc.ports.iter().map(|p| p.port.to_string()).collect();
                                 out.push(
                                     Finding::error(
