@@ -4,6 +4,7 @@
 //! maps to one of the documented exit codes (README "Exit codes"): 1 the operation failed or was refused, 2 usage,
 //! 3 the cluster is unreachable or refused our credentials. `main` prints it once as `error: …` + `hint: …`.
 
+use mesh_core::names::NameError;
 use mesh_core::render::RenderError;
 use mesh_core::route::{PlanError, UsageError};
 use mesh_kube::KubeError;
@@ -21,6 +22,16 @@ pub enum MeshError {
     /// Bad input that clap could not catch (values checked after parsing).
     #[error("{message}")]
     Usage { message: String, hint: Option<String> },
+
+    /// A name given on the command line that Kubernetes would reject (`-n`, `--route`, a Service).
+    #[error("invalid {what} {name:?}: {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        #[source]
+        reason: NameError,
+        hint: Option<&'static str>,
+    },
 
     /// A shift or route-user request that is malformed (weights, names, headers): a usage error.
     #[error(transparent)]
@@ -43,6 +54,15 @@ pub enum MeshError {
     NotBuiltIn {
         command: &'static str,
         feature: &'static str,
+    },
+
+    /// The demo's sandbox API server could not be set up.
+    #[cfg(feature = "demo")]
+    #[error("{context}: {source}")]
+    Sandbox {
+        context: &'static str,
+        #[source]
+        source: Box<mesh_sandbox::SandboxError>,
     },
 
     /// A result could not be rendered as `-o json|yaml`.
@@ -89,7 +109,7 @@ impl MeshError {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            MeshError::Usage { .. } | MeshError::Request(_) => exit::USAGE,
+            MeshError::Usage { .. } | MeshError::InvalidName { .. } | MeshError::Request(_) => exit::USAGE,
             MeshError::Kube(e) if e.is_unreachable() => exit::UNREACHABLE,
             _ => exit::FAILED,
         }
@@ -99,6 +119,7 @@ impl MeshError {
     pub fn hint(&self) -> Option<String> {
         match self {
             MeshError::Usage { hint, .. } => Some(hint.clone().unwrap_or_else(|| "see `kubectl mesh --help`".into())),
+            MeshError::InvalidName { hint, .. } => Some(hint.unwrap_or("see `kubectl mesh --help`").to_string()),
             MeshError::Request(e) => Some(e.hint().unwrap_or_else(|| "see `kubectl mesh --help`".into())),
             MeshError::Plan(e) => e.hint(),
             MeshError::Kube(e) => e.hint(),
@@ -107,6 +128,8 @@ impl MeshError {
                 Some("install a build with the default features: cargo install --locked --path .".into())
             }
             MeshError::Render(_) | MeshError::Io { .. } => None,
+            #[cfg(feature = "demo")]
+            MeshError::Sandbox { .. } => None,
         }
     }
 }
@@ -124,6 +147,7 @@ mod tests {
         let e = MeshError::from(KubeError::Unreachable {
             server: "https://127.0.0.1:1".into(),
             reason: "refused".into(),
+            source: None,
         });
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("https://127.0.0.1:1"));

@@ -2,11 +2,11 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use kubectl_mesh::cmd::Cli;
 use kubectl_mesh::error::{exit, MeshError};
+use kubectl_mesh::output::report_error;
 
 fn main() -> ExitCode {
     // kube-rs with rustls: pick ring explicitly so no other crate's provider choice can make rustls panic.
@@ -48,10 +48,5 @@ fn report(e: &MeshError) -> ExitCode {
             return ExitCode::from(exit::OK);
         }
     }
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {e}");
-    if let Some(hint) = e.hint() {
-        let _ = writeln!(stderr, "hint: {hint}");
-    }
-    ExitCode::from(e.exit_code())
+    ExitCode::from(report_error(e))
 }

@@ -10,6 +10,16 @@ use crate::error::{MeshError, Result};
 use mesh_core::opts::{ColorChoice, OutputFormat};
 use mesh_core::render::{paint, Style};
 
+/// Print an error once, as `error: …` and a `hint: …` line on stderr; the exit code it maps to.
+pub fn report_error(e: &MeshError) -> u8 {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {e}");
+    if let Some(hint) = e.hint() {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+    e.exit_code()
+}
+
 fn log_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "I kubectl-mesh: {line}");
 }

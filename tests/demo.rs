@@ -1,10 +1,13 @@
 //! `kubectl mesh demo`, the README's first command: the guided tour must run clean end to end, and
 //! `--serve` must leave a sandbox that real kubectl can use from another shell.
 
+#![cfg_attr(not(feature = "demo"), allow(unused_imports))]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_tour_runs_doctor_recover_shift_and_route_user() {
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
@@ -46,6 +49,7 @@ fn demo_tour_runs_doctor_recover_shift_and_route_user() {
     assert!(stdout.contains("kubeconfig: "), "{stdout}");
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_serve_is_usable_from_real_kubectl_until_interrupted() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
@@ -102,5 +106,23 @@ fn demo_serve_is_usable_from_real_kubectl_until_interrupted() {
     assert!(
         !std::path::Path::new(&kubeconfig).exists(),
         "the demo cleans up its kubeconfig"
+    );
+}
+
+/// `cargo build --no-default-features` leaves the sandbox out: the subcommand stays (help, completions and the man
+/// page are the same in every build) and says so.
+#[cfg(not(feature = "demo"))]
+#[test]
+fn without_the_demo_feature_demo_says_it_is_not_built_in() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not built into this binary"), "{stderr}");
+    assert!(
+        stderr.contains("hint: install a build with the default features"),
+        "{stderr}"
     );
 }

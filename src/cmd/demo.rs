@@ -10,21 +10,10 @@
 //! (`cargo build --no-default-features`) keeps the subcommand, so help, completions and the man page are the same
 //! in every build, and answers that it is not built in (exit 1).
 
-#[cfg(feature = "demo")]
-use std::path::PathBuf;
-
 use clap::Args;
 
-#[cfg(feature = "demo")]
-use crate::cmd::Cli;
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
-#[cfg(feature = "demo")]
-use mesh_core::render::Style;
-#[cfg(feature = "demo")]
-use mesh_sandbox::scenario::bookinfo;
-#[cfg(feature = "demo")]
-use mesh_sandbox::{ApiServer, ServerOptions};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -37,66 +26,202 @@ pub struct DemoArgs {
     pub no_tour: bool,
 }
 
+/// The guided tour: each step's command is built here as a typed [`Command`], not parsed from the line shown
+/// (a test checks that every line shown parses to exactly that command).
 #[cfg(feature = "demo")]
-/// The tour: (what it shows, the command line after `kubectl mesh`, the exit code it should have).
-const TOUR: &[(&str, &str, u8)] = &[
-    (
-        "Where does traffic go now? The reviews route sends everything to v1, as in the guide.",
-        "status -n istio-demo",
-        0,
-    ),
-    (
-        "Why do requests fail? doctor names the pods behind CERTIFICATE_VERIFY_FAILED and the 503s.",
-        "doctor -n istio-demo",
-        1,
-    ),
-    (
-        "What would recover do? Review the plan without changing anything.",
-        "recover -n istio-demo --dry-run=client",
-        0,
-    ),
-    (
-        "Fix exactly those workloads and wait for their rollouts.",
-        "recover -n istio-demo --yes --wait --timeout 60s",
-        0,
-    ),
-    ("Check again: clean.", "doctor -n istio-demo", 0),
-    (
-        "Feature 2 of the guide, traffic shifting: 50/50 between v1 and v3 ...",
-        "shift reviews v1=50 v3=50 -n istio-demo",
-        0,
-    ),
-    ("... then everything to v3.", "shift reviews v3=100 -n istio-demo", 0),
-    (
-        "Feature 1a, request routing: user vijay goes to v2 (header end-user).",
-        "route-user reviews vijay v2 -n istio-demo",
-        0,
-    ),
-    ("Where does traffic go now?", "status reviews -n istio-demo -o wide", 0),
-];
+mod tour {
+    use std::path::Path;
+    use std::time::Duration;
 
-#[cfg(feature = "demo")]
-fn split_words(line: &str) -> Vec<String> {
-    line.split_whitespace().map(str::to_string).collect()
-}
+    use crate::cli::{AllNamespacesArg, ColorChoiceOpt, DryRunOpt, GlobalArgs, OutputArgs, OutputFormatOpt, WriteArgs};
+    use crate::cmd::doctor::DoctorArgs;
+    use crate::cmd::recover::RecoverArgs;
+    use crate::cmd::route_user::RouteUserArgs;
+    use crate::cmd::shift::ShiftArgs;
+    use crate::cmd::status::StatusArgs;
+    use crate::cmd::{Cli, Command};
 
-#[cfg(feature = "demo")]
-async fn run_step(ctx: &Ctx, kubeconfig: &std::path::Path, line: &str) -> Result<u8> {
-    let mut argv = vec!["kubectl-mesh".to_string()];
-    argv.extend(split_words(line));
-    argv.push("--kubeconfig".into());
-    argv.push(kubeconfig.display().to_string());
-    argv.push("--color".into());
-    argv.push(if ctx.out.color { "always".into() } else { "never".into() });
-    let cli = Cli::parse_from_args(&argv).map_err(|e| MeshError::usage(format!("demo step {line:?}: {e}")))?;
-    match Box::pin(crate::cmd::run(cli)).await {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            ctx.out.info(&format!("error: {e}"));
-            if let Some(h) = e.hint() {
-                ctx.out.info(&format!("hint: {h}"));
+    /// The namespace the tour works in (the scenario's Bookinfo namespace).
+    pub const NAMESPACE: &str = "istio-demo";
+
+    /// One step: what it shows, the command line shown after `kubectl mesh`, the exit code it should have, and
+    /// the command itself.
+    pub struct Step {
+        pub what: &'static str,
+        pub line: &'static str,
+        pub expected: u8,
+        pub command: fn() -> Command,
+    }
+
+    fn output(format: OutputFormatOpt) -> OutputArgs {
+        OutputArgs { output: format }
+    }
+
+    fn write(dry_run: DryRunOpt) -> WriteArgs {
+        WriteArgs {
+            dry_run,
+            field_manager: "kubectl-mesh".into(),
+        }
+    }
+
+    fn this_namespace() -> AllNamespacesArg {
+        AllNamespacesArg { all_namespaces: false }
+    }
+
+    fn status(service: Option<&str>, format: OutputFormatOpt) -> Command {
+        Command::Status(StatusArgs {
+            service: service.map(str::to_string),
+            all: this_namespace(),
+            output: output(format),
+        })
+    }
+
+    fn doctor() -> Command {
+        Command::Doctor(DoctorArgs {
+            all: this_namespace(),
+            checks: Vec::new(),
+            list_checks: false,
+            deep: false,
+            output: output(OutputFormatOpt::Table),
+        })
+    }
+
+    fn recover(yes: bool, wait: bool, timeout: Duration, dry_run: DryRunOpt) -> Command {
+        Command::Recover(RecoverArgs {
+            all: this_namespace(),
+            yes,
+            wait,
+            timeout,
+            max_parallel: 8,
+            output: output(OutputFormatOpt::Table),
+            write: write(dry_run),
+        })
+    }
+
+    fn shift(weights: &[&str]) -> Command {
+        Command::Shift(ShiftArgs {
+            service: "reviews".into(),
+            weights: weights.iter().map(|w| w.to_string()).collect(),
+            route: None,
+            force: false,
+            create_backends: false,
+            output: output(OutputFormatOpt::Table),
+            write: write(DryRunOpt::None),
+        })
+    }
+
+    fn route_user(user: &str, version: &str) -> Command {
+        Command::RouteUser(RouteUserArgs {
+            service: "reviews".into(),
+            user: user.into(),
+            version: Some(version.into()),
+            header: "end-user".into(),
+            remove: false,
+            route: None,
+            force: false,
+            create_backends: false,
+            output: output(OutputFormatOpt::Table),
+            write: write(DryRunOpt::None),
+        })
+    }
+
+    pub const STEPS: &[Step] = &[
+        Step {
+            what: "Where does traffic go now? The reviews route sends everything to v1, as in the guide.",
+            line: "status -n istio-demo",
+            expected: 0,
+            command: || status(None, OutputFormatOpt::Table),
+        },
+        Step {
+            what: "Why do requests fail? doctor names the pods behind CERTIFICATE_VERIFY_FAILED and the 503s.",
+            line: "doctor -n istio-demo",
+            expected: 1,
+            command: doctor,
+        },
+        Step {
+            what: "What would recover do? Review the plan without changing anything.",
+            line: "recover -n istio-demo --dry-run=client",
+            expected: 0,
+            command: || recover(false, false, Duration::from_secs(300), DryRunOpt::Client),
+        },
+        Step {
+            what: "Fix exactly those workloads and wait for their rollouts.",
+            line: "recover -n istio-demo --yes --wait --timeout 60s",
+            expected: 0,
+            command: || recover(true, true, Duration::from_secs(60), DryRunOpt::None),
+        },
+        Step {
+            what: "Check again: clean.",
+            line: "doctor -n istio-demo",
+            expected: 0,
+            command: doctor,
+        },
+        Step {
+            what: "Feature 2 of the guide, traffic shifting: 50/50 between v1 and v3 ...",
+            line: "shift reviews v1=50 v3=50 -n istio-demo",
+            expected: 0,
+            command: || shift(&["v1=50", "v3=50"]),
+        },
+        Step {
+            what: "... then everything to v3.",
+            line: "shift reviews v3=100 -n istio-demo",
+            expected: 0,
+            command: || shift(&["v3=100"]),
+        },
+        Step {
+            what: "Feature 1a, request routing: user vijay goes to v2 (header end-user).",
+            line: "route-user reviews vijay v2 -n istio-demo",
+            expected: 0,
+            command: || route_user("vijay", "v2"),
+        },
+        Step {
+            what: "Where does traffic go now?",
+            line: "status reviews -n istio-demo -o wide",
+            expected: 0,
+            command: || status(Some("reviews"), OutputFormatOpt::Wide),
+        },
+    ];
+
+    /// A step's whole command: its own, against the sandbox's kubeconfig and namespace, coloured like the demo.
+    pub fn cli(step: &Step, kubeconfig: &Path, color: bool) -> Cli {
+        Cli {
+            global: GlobalArgs {
+                kubeconfig: Some(kubeconfig.to_path_buf()),
+                context: None,
+                cluster: None,
+                user: None,
+                namespace: Some(NAMESPACE.into()),
+                request_timeout: Duration::ZERO,
+                color: if color {
+                    ColorChoiceOpt::Always
+                } else {
+                    ColorChoiceOpt::Never
+                },
+                verbosity: 0,
+            },
+            command: (step.command)(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_line_shown_is_the_command_the_tour_runs() {
+            let kubeconfig = Path::new("/tmp/demo/kubeconfig");
+            for step in STEPS {
+                let mut argv = vec!["kubectl-mesh"];
+                argv.extend(step.line.split_whitespace());
+                argv.extend(["--kubeconfig", "/tmp/demo/kubeconfig", "--color", "never"]);
+                let parsed = Cli::parse_from_args(argv).unwrap_or_else(|e| panic!("{}: {e}", step.line));
+                assert_eq!(
+                    format!("{parsed:?}"),
+                    format!("{:?}", cli(step, kubeconfig, false)),
+                    "{}",
+                    step.line
+                );
             }
-            Ok(e.exit_code())
         }
     }
 }
@@ -112,6 +237,10 @@ pub async fn run(_ctx: Ctx, _args: DemoArgs) -> Result<u8> {
 
 #[cfg(feature = "demo")]
 pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
+    use mesh_core::render::Style;
+    use mesh_sandbox::scenario::bookinfo;
+    use mesh_sandbox::{ApiServer, ServerOptions};
+
     let opts = ServerOptions {
         ready_delay: Some(std::time::Duration::from_millis(400)),
         ..ServerOptions::default()
@@ -121,12 +250,13 @@ pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
         .map_err(|e| MeshError::io("starting the sandbox API server", e))?;
     let sandbox = server.sandbox();
     let scenario = bookinfo().stale_root_cert().missing_sidecar();
-    sandbox
-        .apply_scenario(&scenario)
-        .map_err(|e| MeshError::io("loading the Bookinfo scenario", std::io::Error::other(e.to_string())))?;
+    sandbox.apply_scenario(&scenario).map_err(|source| MeshError::Sandbox {
+        context: "loading the Bookinfo scenario",
+        source: Box::new(source),
+    })?;
     let dir = std::env::temp_dir().join(format!("kubectl-mesh-demo-{}", sandbox.addr().port()));
     std::fs::create_dir_all(&dir).map_err(|e| MeshError::io(format!("creating {}", dir.display()), e))?;
-    let kubeconfig: PathBuf = sandbox
+    let kubeconfig: std::path::PathBuf = sandbox
         .write_kubeconfig(&dir, Some("istio-demo"))
         .map_err(|e| MeshError::io(format!("writing a kubeconfig in {}", dir.display()), e))?;
 
@@ -142,15 +272,23 @@ pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
 
     let mut unexpected = Vec::new();
     if !args.no_tour {
-        for (what, line, expected) in TOUR {
+        for step in tour::STEPS {
             ctx.out.print(&format!(
                 "\n{}\n{}\n",
-                dim(&format!("# {what}")),
-                bold(&format!("$ kubectl mesh {line}"))
+                dim(&format!("# {}", step.what)),
+                bold(&format!("$ kubectl mesh {}", step.line))
             ))?;
-            let code = run_step(&ctx, &kubeconfig, line).await?;
-            if code != *expected {
-                unexpected.push(format!("`kubectl mesh {line}` exited {code}, expected {expected}"));
+            // Each step runs through the dispatcher like a command line would, and reports its own error the
+            // way `main` does; the tour goes on.
+            let code = match Box::pin(crate::cmd::run(tour::cli(step, &kubeconfig, ctx.out.color))).await {
+                Ok(code) => code,
+                Err(e) => crate::output::report_error(&e),
+            };
+            if code != step.expected {
+                unexpected.push(format!(
+                    "`kubectl mesh {}` exited {code}, expected {}",
+                    step.line, step.expected
+                ));
             }
         }
     }

@@ -167,11 +167,11 @@ impl Ctx {
     pub fn connect_options(&self) -> Result<ConnectOptions> {
         let namespace = match &self.global.namespace {
             Some(ns) => {
-                check_dns1123_label(ns).map_err(|why| {
-                    MeshError::usage_hint(
-                        format!("invalid namespace {ns:?}: {why}"),
-                        "namespaces look like istio-demo",
-                    )
+                check_dns1123_label(ns).map_err(|reason| MeshError::InvalidName {
+                    what: "namespace",
+                    name: ns.clone(),
+                    reason,
+                    hint: Some("namespaces look like istio-demo"),
                 })?;
                 Some(ns.clone())
             }
@@ -234,8 +234,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
 pub fn route_flag(route: Option<&str>) -> Result<Option<String>> {
     match route {
         Some(r) => {
-            mesh_core::names::check_dns1123_subdomain(r)
-                .map_err(|why| MeshError::usage(format!("invalid --route {r:?}: {why}")))?;
+            mesh_core::names::check_dns1123_subdomain(r).map_err(|reason| MeshError::InvalidName {
+                what: "--route",
+                name: r.to_string(),
+                reason,
+                hint: None,
+            })?;
             Ok(Some(r.to_string()))
         }
         None => Ok(None),

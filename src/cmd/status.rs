@@ -28,8 +28,12 @@ pub struct StatusArgs {
 pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
     let all = ctx.all_namespaces(args.all.all_namespaces)?;
     if let Some(svc) = &args.service {
-        mesh_core::names::check_dns1123_label(svc)
-            .map_err(|why| MeshError::usage(format!("invalid Service name {svc:?}: {why}")))?;
+        mesh_core::names::check_dns1123_label(svc).map_err(|reason| MeshError::InvalidName {
+            what: "Service name",
+            name: svc.clone(),
+            reason,
+            hint: None,
+        })?;
     }
     let cluster = ctx.cluster().await?;
     let scope = scope(all, &cluster);

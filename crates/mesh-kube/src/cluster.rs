@@ -140,6 +140,7 @@ impl Cluster {
         let client = kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig {
             message: format!("cannot build a client for {server}: {e}"),
             hint: "check the certificate and credential entries of the kubeconfig user and cluster".into(),
+            source: Some(Box::new(e)),
         })?;
         Ok(Cluster {
             client,
@@ -216,6 +217,7 @@ impl Cluster {
                 let frame = frame.map_err(|e| KubeError::Unreachable {
                     server: self.server.clone(),
                     reason: format!("the connection broke while reading the answer: {e}"),
+                    source: Some(Box::new(e)),
                 })?;
                 if let Some(data) = frame.data_ref() {
                     buf.extend_from_slice(data);
@@ -255,13 +257,7 @@ impl Cluster {
     }
 
     fn transport_error(&self, e: kube::Error) -> KubeError {
-        // Walk the source chain for the root cause: it names refused connections and x509 failures.
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            reason = s.to_string();
-            source = s.source();
-        }
+        let mut reason = crate::error::root_cause(&e);
         let lower = reason.to_lowercase();
         if lower.contains("certificate") || lower.contains("x509") || lower.contains("unknownissuer") {
             reason = x509_reason(&reason);
@@ -269,6 +265,7 @@ impl Cluster {
         KubeError::Unreachable {
             server: self.server.clone(),
             reason,
+            source: Some(Box::new(e)),
         }
     }
 

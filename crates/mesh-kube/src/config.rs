@@ -49,14 +49,29 @@ fn kubeconfig_error(message: impl Into<String>, hint: impl Into<String>) -> Kube
     KubeError::Kubeconfig {
         message: message.into(),
         hint: hint.into(),
+        source: None,
+    }
+}
+
+/// A kubeconfig problem kube found: its words in the message, and the error itself as the source.
+fn kubeconfig_error_from(
+    message: String,
+    hint: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> KubeError {
+    KubeError::Kubeconfig {
+        message,
+        hint: hint.into(),
+        source: Some(Box::new(source)),
     }
 }
 
 fn read_one(path: &Path) -> Result<Kubeconfig> {
     Kubeconfig::read_from(path).map_err(|e| {
-        kubeconfig_error(
+        kubeconfig_error_from(
             format!("cannot load kubeconfig {}: {e}", path.display()),
             "fix the file, or point --kubeconfig / KUBECONFIG at a valid one",
+            e,
         )
     })
 }
@@ -85,9 +100,10 @@ fn locate(explicit: Option<&Path>) -> Result<Option<(Kubeconfig, Vec<PathBuf>)>>
         let mut merged = Kubeconfig::default();
         for p in &paths {
             merged = merged.merge(read_one(p)?).map_err(|e| {
-                kubeconfig_error(
+                kubeconfig_error_from(
                     format!("cannot merge kubeconfig {}: {e}", p.display()),
                     "check the files in KUBECONFIG",
+                    e,
                 )
             })?;
         }
@@ -113,9 +129,10 @@ pub async fn load(opts: &ConnectOptions) -> Result<(kube::Config, Source)> {
                 user: opts.user.clone(),
             };
             let config = kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| {
-                kubeconfig_error(
+                kubeconfig_error_from(
                     format!("cannot use kubeconfig {}: {e}", paths[0].display()),
                     "check the selected context's cluster and user entries (kubectl config view --minify)",
+                    e,
                 )
             })?;
             (config, Source::File(paths))

@@ -8,13 +8,24 @@ use mesh_core::duration::format_duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
-    /// No usable kubeconfig, context, cluster or user.
+    /// No usable kubeconfig, context, cluster or user; `source` is kube's own error when it found the problem.
     #[error("{message}")]
-    Kubeconfig { message: String, hint: String },
+    Kubeconfig {
+        message: String,
+        hint: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 
-    /// The API server could not be reached at all (refused, DNS, TLS, a connection that broke).
+    /// The API server could not be reached at all (refused, DNS, TLS, a connection that broke). `reason` says it
+    /// the way kubectl does (the root cause, x509 wording); the client's own error stays the source.
     #[error("cannot reach the Kubernetes API server at {server}: {reason}")]
-    Unreachable { server: String, reason: String },
+    Unreachable {
+        server: String,
+        reason: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 
     /// The request did not complete within `--request-timeout`.
     #[error("the Kubernetes API server at {server} did not answer within {}", format_duration(*.timeout))]
@@ -169,6 +180,16 @@ impl KubeError {
 
 pub type Result<T, E = KubeError> = std::result::Result<T, E>;
 
+/// The words of the last error in `e`'s source chain: it names refused connections and x509 failures, which the
+/// outer errors of the HTTP stack only wrap.
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +199,7 @@ mod tests {
         let e = KubeError::Unreachable {
             server: "https://127.0.0.1:1".into(),
             reason: "refused".into(),
+            source: None,
         };
         assert!(e.is_unreachable());
         assert!(e.to_string().contains("https://127.0.0.1:1"));

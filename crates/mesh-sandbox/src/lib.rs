@@ -309,7 +309,7 @@ pub fn sequential_round_trips(records: &[RequestRecord]) -> usize {
 pub enum SandboxError {
     /// A YAML document could not be parsed.
     #[error("invalid YAML: {0}")]
-    Yaml(String),
+    Yaml(#[source] serde_saphyr::DeserializeError),
     /// The API server refused an object.
     #[error("{0}")]
     Api(#[from] ApiError),
@@ -731,7 +731,7 @@ pub fn parse_yaml_docs(yaml: &str) -> Result<Vec<Value>, SandboxError> {
             .lines()
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if meaningful {
-            let mut v: Value = serde_saphyr::from_str(&text).map_err(|e| SandboxError::Yaml(e.to_string()))?;
+            let mut v: Value = serde_saphyr::from_str(&text).map_err(SandboxError::Yaml)?;
             store::drop_nulls(&mut v);
             if !v.is_null() {
                 docs.push(v);

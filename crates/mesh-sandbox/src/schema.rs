@@ -43,7 +43,7 @@ pub fn bundle_has_parent_port(bundle_version: &str) -> Option<bool> {
     Some((major, minor) >= (1, 1))
 }
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error)]
 pub enum SchemaError {
     #[error("not a CustomResourceDefinition: {0}")]
     NotACrd(String),
@@ -57,6 +57,8 @@ pub enum SchemaError {
     NoSchema { crd: String, version: String },
     #[error("invalid schema at {path}: {message}")]
     Invalid { path: String, message: String },
+    #[error("the CRD is not YAML: {0}")]
+    Yaml(#[source] serde_saphyr::DeserializeError),
 }
 
 pub use crate::status::Cause;
@@ -307,10 +309,7 @@ impl CrdSchema {
 
     /// Parse a CRD from YAML text, then [`CrdSchema::from_crd`].
     pub fn from_crd_yaml(yaml: &str, version: &str) -> Result<CrdSchema, SchemaError> {
-        let crd: Value = serde_saphyr::from_str(yaml).map_err(|e| SchemaError::Invalid {
-            path: String::new(),
-            message: format!("YAML: {e}"),
-        })?;
+        let crd: Value = serde_saphyr::from_str(yaml).map_err(SchemaError::Yaml)?;
         CrdSchema::from_crd(&crd, version)
     }
 

@@ -215,15 +215,10 @@ fn classify(e: kube::Error) -> Fetch {
         },
         kube::Error::UpgradeConnection(other) => Fetch::Failed(format!("the port-forward upgrade failed: {other}")),
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = s.to_string();
-                source = s.source();
-            }
+            let reason = crate::error::root_cause(&e);
             Fetch::Transient(format!("the connection to the API server broke: {reason}"))
         }
-        _ => Fetch::Failed(e.to_string()),
+        _ => Fetch::Failed(format!("the port-forward failed: {e}")),
     }
 }
 
