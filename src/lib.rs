@@ -1,8 +1,11 @@
 //! kubectl-mesh: traffic shifting, per-user routing, diagnosis and targeted recovery for Istio meshes that use the
 //! Kubernetes Gateway API.
 //!
-//! Layout: `cli` (what was typed) → `cmd::*` (one module per subcommand: validate, read a snapshot through
-//! `cluster`, plan with pure functions, apply, render) — `cluster` is the only module that does network IO.
+//! This is the binary's own library: what was typed ([`cli`]), the root parser and the dispatcher with one module
+//! per subcommand ([`cmd`]), the terminal ([`output`]) and the one error type with its exit codes ([`error`]).
+//! Each command validates its arguments, reads through `mesh_kube` (the only crate that talks to the API
+//! server), plans with `mesh_core` (pure), writes through `mesh_kube::apply`, and prints what `mesh_core`
+//! renders.
 
 #![forbid(unsafe_code)]
 

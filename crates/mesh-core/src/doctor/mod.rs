@@ -1,8 +1,9 @@
 //! `kubectl mesh doctor`: find why requests in an Istio + Gateway API mesh fail.
 //!
-//! Pure: the IO layer lists each [`Kind`] once and hands the raw items over as [`RawLists`];
-//! [`Snapshot::from_raw`] decodes only what checks need; [`run_checks`] turns the snapshot into
-//! [`Finding`]s, which [`render_table`] / [`render_json`] print and `recover` acts on.
+//! Pure: `mesh_kube::read::doctor` lists each [`Kind`] once per namespace in scope and feeds every page to a
+//! [`SnapshotDecoder`], which keeps only what the checks read (tests build the same [`Snapshot`] from
+//! [`RawLists`] with [`Snapshot::from_raw`]); [`run_checks`] turns the snapshot into [`Finding`]s, which
+//! [`render_table`] / [`render_json`] render and `recover` acts on.
 
 pub mod certs;
 mod checks;

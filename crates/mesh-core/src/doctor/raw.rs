@@ -1,8 +1,7 @@
-//! What the IO layer hands to doctor: one raw JSON list per [`Kind`], or why it could not be read.
-//!
-//! The IO layer stays a simple loop: for every kind in [`Kind::ALL`], for every
-//! [`ListRequest`] from [`Kind::list_requests`], do a paginated LIST and append the items
-//! (or record an [`Unavailable`]) into [`RawLists`]. Nothing here does IO.
+//! What doctor reads, and why a read may be missing: the [`Kind`]s (each an entry of the one resource table),
+//! the LISTs a [`Scope`] needs ([`Kind::list_requests`]), and [`Unavailable`] for a LIST that failed.
+//! [`RawLists`] holds whole JSON lists per kind for tests and fixtures; the IO layer decodes page by page
+//! instead (`SnapshotDecoder`). Nothing here does IO.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! Reading what the route commands need, once: one LIST per kind (concurrently), decoded into the plain data the
-//! pure planners in [`crate::route`] take.
+//! pure planners in [`mesh_core::route`] take.
 
 use std::collections::BTreeMap;
 
