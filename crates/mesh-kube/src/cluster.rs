@@ -257,6 +257,14 @@ impl Cluster {
     }
 
     fn transport_error(&self, e: kube::Error) -> KubeError {
+        // The client's own read and connect timeouts are `--request-timeout` too: racing ours, they must end the
+        // request the same way (not as a broken connection, which reads retry).
+        if let Some(timeout) = self.timeout.filter(|_| crate::error::timed_out(&e)) {
+            return KubeError::Timeout {
+                server: self.server.clone(),
+                timeout,
+            };
+        }
         let mut reason = crate::error::root_cause(&e);
         let lower = reason.to_lowercase();
         if lower.contains("certificate") || lower.contains("x509") || lower.contains("unknownissuer") {
@@ -1092,6 +1100,37 @@ mod tests {
                 assert!(path.contains("/api/v1/pods?limit=500&continue=1"), "{path}")
             }
             other => panic!("expected an undecodable page, got {:?}", other.map(|l| names(&l.items))),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out_once_without_retries() {
+        // Accepts connections and reads, never answers: both our timeout and the HTTP client's read timeout
+        // fire at --request-timeout; either way it is a Timeout, which reads do not retry.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                open.push(conn);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, mesh_sandbox::kubeconfig_yaml(&url, Some("default"))).unwrap();
+        for _ in 0..5 {
+            let cluster = Cluster::connect(&ConnectOptions {
+                kubeconfig: Some(path.clone()),
+                request_timeout: Some(std::time::Duration::from_millis(300)),
+                log: Log::silent(),
+                ..ConnectOptions::default()
+            })
+            .await
+            .unwrap();
+            let started = std::time::Instant::now();
+            let result = cluster.list(&PODS, None, &ListParams::default()).await;
+            assert!(matches!(result, Err(KubeError::Timeout { .. })), "{:?}", result.err());
+            assert!(started.elapsed() < std::time::Duration::from_millis(900), "took {:?}", started.elapsed());
         }
     }
 

@@ -180,6 +180,21 @@ impl KubeError {
 
 pub type Result<T, E = KubeError> = std::result::Result<T, E>;
 
+/// Whether `e`'s source chain holds an IO timeout (the HTTP client's connect or read timeout).
+pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
 /// The words of the last error in `e`'s source chain: it names refused connections and x509 failures, which the
 /// outer errors of the HTTP stack only wrap.
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
