@@ -1130,7 +1130,11 @@ mod tests {
             let started = std::time::Instant::now();
             let result = cluster.list(&PODS, None, &ListParams::default()).await;
             assert!(matches!(result, Err(KubeError::Timeout { .. })), "{:?}", result.err());
-            assert!(started.elapsed() < std::time::Duration::from_millis(900), "took {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(900),
+                "took {:?}",
+                started.elapsed()
+            );
         }
     }
 
