@@ -2,18 +2,18 @@
 # turns each Deployment's pod template into what istiod's injector makes of it with default settings, as
 # Istio's golden test data shows (pkg/kube/inject/testdata/inject/hello.yaml -> hello.yaml.injected, Istio
 # release-1.26): the istio-init init container, the istio-proxy container, their volumes, the
-# sidecar.istio.io/status annotation and the security.istio.io/tlsMode / service.istio.io/canonical-* labels.
-# Other objects pass through unchanged. Input: one object or a List; $ns: the namespace; $image: proxyv2 image.
+# sidecar.istio.io/status annotation and the security.istio.io/tlsMode / service.istio.io/canonical-* labels;
+# bare Pods likewise (pod.yaml -> pod.yaml.injected). Other objects pass through unchanged.
+# Input: one object or a List; $ns: the namespace; $image: the proxyv2 image.
 
-def injected($ns; $image):
-  if .kind != "Deployment" then . else
-  .metadata.name as $workload
-  | .spec.template.metadata.labels as $labels
-  | [.spec.template.spec.containers[].name] as $apps
-  | [.spec.template.spec.containers[] | (.ports // [])[] | {containerPort} + (if .name then {name} else {} end) + (if .protocol then {protocol} else {} end)] as $ports
-  | ($labels.app // $workload) as $canonical
-  | ($labels.version // "latest") as $revision
-  | .spec.template.metadata.annotations = ((.spec.template.metadata.annotations // {}) + {
+# A pod or pod template ({metadata, spec}); $owner: what ISTIO_META_OWNER names.
+def inject_pod($ns; $image; $workload; $owner):
+  .metadata.labels as $labels
+  | [.spec.containers[].name] as $apps
+  | [.spec.containers[] | (.ports // [])[] | {containerPort} + (if .name then {name} else {} end) + (if .protocol then {protocol} else {} end)] as $ports
+  | (($labels // {}).app // $workload) as $canonical
+  | (($labels // {}).version // "latest") as $revision
+  | .metadata.annotations = ((.metadata.annotations // {}) + {
       "istio.io/rev": "default",
       "kubectl.kubernetes.io/default-container": $apps[0],
       "kubectl.kubernetes.io/default-logs-container": $apps[0],
@@ -22,12 +22,12 @@ def injected($ns; $image):
       "prometheus.io/scrape": "true",
       "sidecar.istio.io/status": "{\"initContainers\":[\"istio-init\"],\"containers\":[\"istio-proxy\"],\"volumes\":[\"workload-socket\",\"credential-socket\",\"workload-certs\",\"istio-envoy\",\"istio-data\",\"istio-podinfo\",\"istio-token\",\"istiod-ca-cert\"],\"imagePullSecrets\":null,\"revision\":\"default\"}"
     })
-  | .spec.template.metadata.labels = ($labels + {
+  | .metadata.labels = (($labels // {}) + {
       "security.istio.io/tlsMode": "istio",
       "service.istio.io/canonical-name": $canonical,
       "service.istio.io/canonical-revision": $revision
     })
-  | .spec.template.spec.initContainers = ((.spec.template.spec.initContainers // []) + [{
+  | .spec.initContainers = ((.spec.initContainers // []) + [{
       name: "istio-init",
       image: $image,
       args: ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "",
@@ -36,7 +36,7 @@ def injected($ns; $image):
       securityContext: {allowPrivilegeEscalation: false, capabilities: {add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"]},
                         privileged: false, readOnlyRootFilesystem: false, runAsGroup: 0, runAsNonRoot: false, runAsUser: 0}
     }])
-  | .spec.template.spec.containers += [{
+  | .spec.containers += [{
       name: "istio-proxy",
       image: $image,
       args: ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local", "--proxyLogLevel=warning",
@@ -59,7 +59,7 @@ def injected($ns; $image):
         {name: "ISTIO_META_NODE_NAME", valueFrom: {fieldRef: {fieldPath: "spec.nodeName"}}},
         {name: "ISTIO_META_INTERCEPTION_MODE", value: "REDIRECT"},
         {name: "ISTIO_META_WORKLOAD_NAME", value: $workload},
-        {name: "ISTIO_META_OWNER", value: "kubernetes://apis/apps/v1/namespaces/\($ns)/deployments/\($workload)"},
+        {name: "ISTIO_META_OWNER", value: $owner},
         {name: "ISTIO_META_MESH_ID", value: "cluster.local"},
         {name: "TRUST_DOMAIN", value: "cluster.local"}
       ],
@@ -80,7 +80,7 @@ def injected($ns; $image):
         {mountPath: "/etc/istio/pod", name: "istio-podinfo"}
       ]
     }]
-  | .spec.template.spec.volumes = ((.spec.template.spec.volumes // []) + [
+  | .spec.volumes = ((.spec.volumes // []) + [
       {name: "workload-socket", emptyDir: {}},
       {name: "credential-socket", emptyDir: {}},
       {name: "workload-certs", emptyDir: {}},
@@ -92,6 +92,15 @@ def injected($ns; $image):
       {name: "istio-token", projected: {sources: [{serviceAccountToken: {audience: "istio-ca", expirationSeconds: 43200, path: "istio-token"}}]}},
       {name: "istiod-ca-cert", configMap: {name: "istio-ca-root-cert"}}
     ])
-  end;
+  ;
+
+def injected($ns; $image):
+  if .kind == "Deployment" then
+    .metadata.name as $w
+    | .spec.template |= inject_pod($ns; $image; $w; "kubernetes://apis/apps/v1/namespaces/\($ns)/deployments/\($w)")
+  elif .kind == "Pod" then
+    .metadata.name as $w
+    | inject_pod($ns; $image; $w; "kubernetes://apis/v1/namespaces/\($ns)/pods/\($w)")
+  else . end;
 
 if .kind == "List" then .items |= map(injected($ns; $image)) else injected($ns; $image) end

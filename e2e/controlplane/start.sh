@@ -13,7 +13,9 @@
 #       up in a temporary directory, run COMMAND with KUBECONFIG set, then down (also on Ctrl-C / failure).
 #
 # Every component listens on 127.0.0.1 only, on free ports picked at start, so several instances can run at
-# once. Pod and node IPs (10.244.0.0/16, 10.0.0.x) are data written by kwok: nothing ever dials them.
+# once. Pod IPs (10.244.0.0/16) are data written by kwok: nothing dials them. The fake nodes' address is
+# 127.0.0.1 and nothing serves their kubelet port, so a request the API server would forward to a kubelet
+# (logs, exec, port-forward) is refused on loopback instead of leaving the machine.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -161,7 +163,7 @@ spawn kube-apiserver "$bin/kube-apiserver" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
-  --endpoint-reconciler-type=none \
+  --endpoint-reconciler-type=none --kubelet-preferred-address-types=InternalIP \
   --profiling=false --enable-priority-and-fairness=true \
   --v=1
 for _ in $(seq 1 300); do
@@ -215,11 +217,13 @@ spawn kube-controller-manager "$bin/kube-controller-manager" \
   --v=1
 spawn kube-scheduler "$bin/kube-scheduler" \
   --kubeconfig="$dir/pki/scheduler.kubeconfig" --secure-port=0 --leader-elect=false --v=1
-# kwok: node and pod lifecycle from its "fast" stages (nodes Ready with leases; pods Running and Ready with IPs
+# kwok: node and pod lifecycle from its "fast" stages (nodes Ready, kept so by renewing their Leases: without
+# --node-lease-duration-seconds the node controller marks them NotReady after its grace period, and with them
+# every pod; pods Running and Ready with IPs
 # and container start times). No --server-address and no --node-port: it serves nothing.
 spawn kwok "$bin/kwok" --kubeconfig="$dir/pki/kwok.kubeconfig" \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-  --cidr=10.244.0.0/16 --node-ip=10.0.0.1 --config="$bin/kwok-stages.yaml"
+  --cidr=10.244.0.0/16 --node-ip=127.0.0.1 --node-lease-duration-seconds=40 --config="$bin/kwok-stages.yaml"
 
 for n in 1 2; do
   kubectl apply -f - >/dev/null <<EOF
