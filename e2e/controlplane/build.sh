@@ -51,9 +51,10 @@ trap 'rm -rf "$tmp"' EXIT
 ldflags="-s -w"
 ldflags+=" -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
 ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
-ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+# The module zip carries no git commit: say so instead of leaving the "$Format:%H$" placeholder.
+ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/component-base/version.gitCommit=unknown"
 start=$(date +%s)
-echo "building the control plane $KUBE_VERSION into $out (cold: about 20 minutes on 2 cores)" >&2
+echo "building the control plane $KUBE_VERSION into $out (cold: about 9 minutes on 2 cores; then cached)" >&2
 (
   cd "$here"
   export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
