@@ -6,11 +6,12 @@
 #   start.sh up   [--dir DIR] [--gateway-api v1.0.0|v1.6.1] [--owner-pid PID] [--no-state]
 #       Start in the background and return when ready. Prints DIR; DIR/kubeconfig (admin token), DIR/env
 #       (KUBECONFIG=…, ports), DIR/pids, DIR/logs/*.log. With --owner-pid, everything is stopped when that
-#       process exits (the test harness passes its own PID).
+#       process exits (the test harness passes its own PID) and etcd's data is removed (the logs stay).
 #   start.sh down --dir DIR
 #       Stop every process that `up` started in DIR, by PID.
 #   start.sh run  [--gateway-api …] [--no-state] -- COMMAND [ARGS…]
-#       up in a temporary directory, run COMMAND with KUBECONFIG set, then down (also on Ctrl-C / failure).
+#       up in a temporary directory, run COMMAND with KUBECONFIG set, then down and remove the directory (also
+#       on Ctrl-C / failure).
 #
 # Every component listens on 127.0.0.1 only, on free ports picked at start, so several instances can run at
 # once. Pod IPs (10.244.0.0/16) are data written by kwok: nothing dials them. The fake nodes' address is
@@ -77,7 +78,7 @@ fi
 if [ "$cmd" = run ]; then
   [ ${#run_cmd[@]} -gt 0 ] || usage
   dir="$(mktemp -d "${TMPDIR:-/tmp}/mesh-controlplane.XXXXXX")"
-  trap 'down "$dir"' EXIT
+  trap 'down "$dir"; rm -rf "$dir"' EXIT
   trap 'exit 130' INT TERM
   args=(up --dir "$dir" --gateway-api "$gateway_api")
   [ $state = 1 ] || args+=(--no-state)
@@ -266,7 +267,8 @@ fi
 
 if [ -n "$owner" ]; then
   # Stop everything once the owner (e.g. the test binary) is gone, however it ended.
-  setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -f "$2/pids" ]; do sleep 1; done; "$3" down --dir "$2"' \
+  # etcd's data (about 100 MB) goes too; the logs stay for a look after a failure.
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -f "$2/pids" ]; do sleep 1; done; "$3" down --dir "$2"; rm -rf "$2/etcd"' \
     _ "$owner" "$dir" "$here/start.sh" </dev/null >"$dir/logs/watchdog.log" 2>&1 &
 fi
 trap - EXIT
