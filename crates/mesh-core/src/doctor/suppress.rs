@@ -3,7 +3,8 @@
 //! "a comma separated list of configuration analysis message codes to suppress … If the value is '*', then all
 //! configuration analysis messages are suppressed", istio/api annotation/annotations.gen.go).
 //!
-//! Which resources count: a finding names resources (and, when `recover` would act, the target of its fix).
+//! Which resources count: the resources a finding names (the target of its fix only when it names none: a
+//! restart's target is the owner of the pods the finding names).
 //! A resource is *covered* for a code when
 //! - a `--suppress CODE` without selector is given (covers everything), or a selector names the resource itself,
 //!   its namespace (`Namespace/NAME` covers the namespace and every object in it), or — for a Pod — its
@@ -301,16 +302,22 @@ impl<'a> Suppressions<'a> {
             if !f.status.is_problem() || f.code.is_empty() {
                 continue;
             }
+            // The objects it names; the target of its fix only when it names none (a restart's target is the
+            // owner of the pods it names, which those pods' coverage already decides).
             let mut resources: Vec<ResourceRef> = f.resources.clone();
-            match &f.fix {
-                Some(Fix::RestartOwner {
-                    kind, namespace, name, ..
-                }) => resources.push(ResourceRef::new(kind.as_str(), namespace, name)),
-                Some(Fix::EvictPod { namespace, name, .. }) => resources.push(ResourceRef::new("Pod", namespace, name)),
-                None => {}
+            if resources.is_empty() {
+                match &f.fix {
+                    Some(Fix::RestartOwner {
+                        kind, namespace, name, ..
+                    }) => resources.push(ResourceRef::new(kind.as_str(), namespace, name)),
+                    Some(Fix::EvictPod { namespace, name, .. }) => {
+                        resources.push(ResourceRef::new("Pod", namespace, name))
+                    }
+                    None => {}
+                }
             }
-            resources.sort();
-            resources.dedup();
+            let mut distinct = BTreeSet::new();
+            resources.retain(|r| distinct.insert(r.clone()));
             let by: Option<Vec<String>> = if resources.is_empty() {
                 let whole: Vec<String> = self
                     .selectors

@@ -363,17 +363,20 @@ fn log_facts(text: &Text) -> LogFacts {
         toks.push((tok, pos));
         pos += tok.len() + 1;
     }
-    for i in 1..toks.len() {
-        let (raw, _) = toks[i];
-        if !status_token(strip(raw)) {
-            continue;
-        }
-        let prev = toks[i - 1].0;
-        let http = HTTP_LINE_ENDS.iter().any(|e| prev.ends_with(e));
-        let tcp = prev == "-\"" && i >= 3 && toks[i - 2].0 == "-" && toks[i - 3].0 == "\"-";
-        if !http && !tcp {
-            continue;
-        }
+    // Status positions: a status code right after a quoted request line (`"GET /x HTTP/1.1" 503`) or a TCP
+    // line's `"- - -" 0`.
+    let starts: Vec<(usize, bool)> = (1..toks.len())
+        .filter_map(|i| {
+            if !status_token(strip(toks[i].0)) {
+                return None;
+            }
+            let prev = toks[i - 1].0;
+            let http = HTTP_LINE_ENDS.iter().any(|e| prev.ends_with(e));
+            let tcp = prev == "-\"" && i >= 3 && toks[i - 2].0 == "-" && toks[i - 3].0 == "\"-";
+            (http || tcp).then_some((i, http))
+        })
+        .collect();
+    for (n, &(i, http)) in starts.iter().enumerate() {
         if let Some((f, at)) = toks.get(i + 1) {
             if let Some(flags) = parse_flags(strip(f)) {
                 facts.flags.push((flags, *at));
@@ -391,18 +394,15 @@ fn log_facts(text: &Text) -> LogFacts {
                 });
             }
         }
-        // The authority is the quoted field two before the upstream cluster (`"reviews:9080" "10.42.0.17:9080"
-        // outbound|9080||reviews…`).
-        for c in i + 1..toks.len() {
-            let s = strip(toks[c].0);
-            if s.starts_with("outbound|") || s.starts_with("inbound|") || s.starts_with("outbound_.") {
-                if c >= 2 && toks[c - 2].0.starts_with('"') {
-                    let a = strip(toks[c - 2].0);
-                    if a != "-" {
-                        facts.authorities.push(a.to_string());
-                    }
-                }
-                break;
+        // The fields of this line: up to the next line's request line (three tokens before its status).
+        let end = starts.get(n + 1).map_or(toks.len(), |(next, _)| next.saturating_sub(3));
+        let quoted = quoted_fields(&toks[(i + 1).min(end)..end]);
+        // The authority is the second-to-last quoted field, before the upstream host (Istio's and Envoy's
+        // default formats both end their quoted fields with "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%").
+        if quoted.len() >= 2 {
+            let a = &quoted[quoted.len() - 2];
+            if a != "-" && !a.is_empty() {
+                facts.authorities.push(a.clone());
             }
         }
     }
@@ -419,6 +419,32 @@ fn log_facts(text: &Text) -> LogFacts {
         }
     }
     facts
+}
+
+/// The quoted fields among `toks` (a field opened by `"` runs to the token that closes it), unquoted.
+fn quoted_fields(toks: &[(&str, usize)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut open: Option<Vec<&str>> = None;
+    for (tok, _) in toks {
+        match &mut open {
+            Some(parts) => {
+                parts.push(tok);
+                if tok.ends_with('"') {
+                    out.push(parts.join(" ").trim_matches('"').to_string());
+                    open = None;
+                }
+            }
+            None if tok.starts_with('"') => {
+                if tok.len() >= 2 && tok.ends_with('"') {
+                    out.push(tok.trim_matches('"').to_string());
+                } else {
+                    open = Some(vec![tok]);
+                }
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// `key: value`, `"key":"value"` and `key=value` pairs of the keys an access log in JSON or logfmt has, with the
