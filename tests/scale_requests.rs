@@ -147,7 +147,7 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
         .unwrap()
         .to_string();
     let text = format!(
-        "[2026-11-23T12:00:00.000Z] \"GET / HTTP/1.1\" 503 UH no_healthy_upstream - \"-\" 0 19 0 - \"-\" \"curl/8.5.0\" \"1\" \"{service}:8080\" \"-\" outbound|8080||{service}.team-007.svc.cluster.local - 10.43.0.1:8080 10.42.0.1:5000 - default"
+        "[2026-11-23T12:00:00.000Z] \"GET / HTTP/1.1\" 503 UH no_healthy_upstream - \"-\" 0 19 0 - \"-\" \"curl/8.5.0\" \"1\" \"{service}:9080\" \"-\" outbound|9080||{service}.team-007.svc.cluster.local - 10.43.0.1:9080 10.42.0.1:5000 - default"
     );
     m.server.clear_log();
     let r = m.run(&["doctor", "--error", &text, "-o", "json"]);
