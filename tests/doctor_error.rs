@@ -267,3 +267,30 @@ fn suppression_and_fail_on_apply_to_error_runs_too() {
     assert_eq!(suppressed.len(), 2, "{report:#}");
     assert!(suppressed.iter().all(|c| c["suppressed"]["status"] == "error"));
 }
+
+#[test]
+fn the_readme_pattern_table_is_what_the_code_does() {
+    use mesh_core::doctor::symptom::scope::called_checks;
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for p in PATTERNS {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", p.id)))
+            .unwrap_or_else(|| panic!("README has no row for pattern {}", p.id));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let listed: Vec<String> = cells[2]
+            .trim_end_matches(" |")
+            .split(", ")
+            .map(|c| c.split(" (").next().unwrap().trim().to_string())
+            .collect();
+        let mut called: Vec<String> = called_checks(p, false)
+            .into_iter()
+            .filter(|c| *c != "api-access")
+            .map(str::to_string)
+            .collect();
+        called.sort();
+        let mut listed_sorted = listed.clone();
+        listed_sorted.sort();
+        assert_eq!(listed_sorted, called, "README row of {}", p.id);
+    }
+}

@@ -269,3 +269,17 @@ fn short_output_prints_only_what_is_not_ok() {
     // -o short is doctor's alone.
     m.run(&["status", "-o", "short"]).assert_code(2);
 }
+
+#[test]
+fn the_readme_check_table_gives_every_code() {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for c in mesh_core::doctor::CHECKS {
+        assert!(
+            readme.contains(&format!("| {} | `{}` | {} |", c.code, c.id, c.category)),
+            "README's check table lacks {} {}",
+            c.code,
+            c.id
+        );
+    }
+    assert!(readme.contains("(docs/checks.md)"), "README links docs/checks.md");
+}
