@@ -192,7 +192,7 @@ fn a_log_line_is_scoped_to_the_service_and_namespace_it_names() {
             );
         }
         assert!(
-            !req.path.split('/').last().unwrap_or("").contains("reviews"),
+            !req.path.rsplit('/').next().unwrap_or("").contains("reviews"),
             "a GET of one object: {}",
             req.path
         );

@@ -406,7 +406,7 @@ fn a_bookinfo_503_is_scoped_to_the_named_service_and_lists_causes_first() {
         "{text}"
     );
     assert!(
-        text.contains("1 findings about other routes") || text.contains("are hidden"),
+        text.contains("note: 1 finding about other routes in the namespaces read is hidden"),
         "{text}"
     );
 }

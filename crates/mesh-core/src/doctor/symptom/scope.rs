@@ -340,10 +340,14 @@ impl SymptomReport {
             let _ = writeln!(out, "note: {n}");
         }
         if self.hidden > 0 {
+            let (n, verb) = if self.hidden == 1 {
+                ("1 finding".to_string(), "is")
+            } else {
+                (format!("{} findings", self.hidden), "are")
+            };
             let _ = writeln!(
                 out,
-                "note: {} findings about other routes in the namespaces read are hidden; run kubectl mesh doctor for everything",
-                self.hidden
+                "note: {n} about other routes in the namespaces read {verb} hidden; run kubectl mesh doctor for everything"
             );
         }
         out.push_str(&summary(findings, color, true));
