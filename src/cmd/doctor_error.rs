@@ -87,7 +87,7 @@ pub async fn run(ctx: Ctx, args: &DoctorArgs, arg: &str) -> Result<u8> {
     if args.deep && checks.contains(&deep::ID) {
         findings = deepen(&cluster, &read_scope, &snapshot, findings).await;
     }
-    let (targets, mut notes) = focus::resolve(&recognised.targets, &default_ns, &snapshot);
+    let (targets, mut notes) = focus::resolve(&recognised.targets, &default_ns, all, &snapshot);
     let (mut findings, hidden) = focus::relevant(findings, &targets, &snapshot);
     let suppress_notes = suppress::apply(&mut findings, &snapshot, &args.suppress.suppress);
     drop(snapshot);

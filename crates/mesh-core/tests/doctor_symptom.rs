@@ -367,7 +367,7 @@ fn a_bookinfo_503_is_scoped_to_the_named_service_and_lists_causes_first() {
     let checks = called_checks(r.pattern, false);
     let findings = run_some(&snapshot, now(), &checks);
     assert!(findings.iter().all(|f| checks.contains(&f.id)));
-    let (targets, notes) = resolve(&r.targets, "default", &snapshot);
+    let (targets, notes) = resolve(&r.targets, "default", false, &snapshot);
     assert!(notes.is_empty(), "{notes:?}");
     let t: Vec<(&str, bool, Option<usize>)> = targets
         .iter()
@@ -416,7 +416,7 @@ fn a_name_dot_namespace_host_outside_the_cluster_is_external() {
     let snapshot = healthy().snapshot();
     let r = recognise("upstream connect error or disconnect/reset before headers. reset reason: connection termination GET http://httpbin.org/get").unwrap();
     assert_eq!(r.targets.len(), 1);
-    let (targets, notes) = resolve(&r.targets, "default", &snapshot);
+    let (targets, notes) = resolve(&r.targets, "default", false, &snapshot);
     assert!(targets.is_empty());
     assert!(
         notes[0].contains("httpbin.org") && notes[0].contains("external host"),
@@ -433,4 +433,23 @@ fn a_name_dot_namespace_host_outside_the_cluster_is_external() {
     };
     let closing = report.closing_notes(&[]);
     assert!(closing[0].contains("keep-alive"), "{closing:?}");
+}
+
+#[test]
+fn with_all_namespaces_a_bare_name_is_every_service_of_that_name() {
+    let mut c = healthy();
+    c.push(namespace("shop", &[]));
+    c.push(service("shop", "reviews", &[9080]));
+    let snapshot = c.snapshot();
+    let r = recognise(&fixture("f16b-curl-refused.txt")).unwrap();
+    let (targets, _) = resolve(&r.targets, "default", true, &snapshot);
+    let names: Vec<(&str, &str, bool)> = targets
+        .iter()
+        .map(|t| (t.namespace.as_str(), t.service.as_str(), t.exists))
+        .collect();
+    assert_eq!(names, [("istio-demo", "reviews", true), ("shop", "reviews", true)]);
+    // Without -A: the default namespace's.
+    let (targets, _) = resolve(&r.targets, "default", false, &snapshot);
+    assert_eq!(targets.len(), 1);
+    assert_eq!((targets[0].namespace.as_str(), targets[0].exists), ("default", false));
 }

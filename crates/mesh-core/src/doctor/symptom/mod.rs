@@ -787,7 +787,7 @@ fn targets(tx: &Text, facts: &LogFacts) -> (Vec<Target>, Vec<String>) {
     // 3. FQDNs: name.ns.svc[.cluster.local][:port].
     for (i, _) in t.match_indices(".svc") {
         let start = t[..i].rfind(|c: char| !host_char(c)).map_or(0, |s| s + 1);
-        if start > 0 && matches!(t.as_bytes()[start - 1], b'|' | b'.') {
+        if start > 0 && matches!(t.as_bytes()[start - 1], b'|' | b'.' | b'_') {
             continue; // part of a cluster or SNI, read above
         }
         let end = t[i..]

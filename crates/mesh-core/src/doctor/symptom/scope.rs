@@ -63,8 +63,14 @@ pub fn namespaces(targets: &[Target], default_ns: &str) -> Vec<String> {
 }
 
 /// Fill in namespaces, merge duplicates, and look each target up in the snapshot. A `name.ns` host whose
-/// namespace does not exist is an external host (`httpbin.org`), reported as a note instead.
-pub fn resolve(targets: &[Target], default_ns: &str, snapshot: &Snapshot) -> (Vec<TargetInfo>, Vec<String>) {
+/// namespace does not exist is an external host (`httpbin.org`), reported as a note instead. With
+/// `all_namespaces` (`-A`) a bare name is every Service of that name (`default_ns`'s when there is none).
+pub fn resolve(
+    targets: &[Target],
+    default_ns: &str,
+    all_namespaces: bool,
+    snapshot: &Snapshot,
+) -> (Vec<TargetInfo>, Vec<String>) {
     let mut notes = Vec::new();
     let mut out: Vec<TargetInfo> = Vec::new();
     let known_ns: Option<BTreeSet<&str>> = snapshot
@@ -72,11 +78,34 @@ pub fn resolve(targets: &[Target], default_ns: &str, snapshot: &Snapshot) -> (Ve
         .as_ref()
         .ok()
         .map(|list| list.iter().map(|n| n.name.as_str()).collect());
+    let mut expanded: Vec<(Target, String, bool)> = Vec::new();
     for t in targets {
-        let (ns, qualified) = match &t.namespace {
-            Some(ns) => (ns.clone(), true),
-            None => (default_ns.to_string(), false),
-        };
+        match &t.namespace {
+            Some(ns) => expanded.push((t.clone(), ns.clone(), true)),
+            None => {
+                let everywhere: Vec<String> = if all_namespaces {
+                    snapshot
+                        .services
+                        .as_ref()
+                        .map(|list| {
+                            list.iter()
+                                .filter(|s| s.name == t.service)
+                                .map(|s| s.namespace.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                if everywhere.is_empty() {
+                    expanded.push((t.clone(), default_ns.to_string(), false));
+                }
+                expanded.extend(everywhere.into_iter().map(|ns| (t.clone(), ns, false)));
+            }
+        }
+    }
+    for (t, ns, qualified) in &expanded {
+        let (t, ns, qualified) = (t, ns.clone(), *qualified);
         if out.iter().any(|o| o.service == t.service && o.namespace == ns) {
             continue;
         }
