@@ -354,7 +354,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__doctor)
-            opts="-A -o -n -v -h --all-namespaces --check --list-checks --deep --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            opts="-A -o -n -v -h --all-namespaces --check --list-checks --deep --error --fail-on --suppress --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -364,12 +364,24 @@ _kubectl__mesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --error)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "error warning" -- "${cur}"))
+                    return 0
+                    ;;
+                --suppress)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json yaml short" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json yaml short" -- "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)
@@ -574,7 +586,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__recover)
-            opts="-A -y -o -n -v -h --all-namespaces --yes --wait --timeout --max-parallel --output --dry-run --field-manager --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            opts="-A -y -o -n -v -h --all-namespaces --yes --wait --timeout --max-parallel --suppress --output --dry-run --field-manager --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +597,10 @@ _kubectl__mesh() {
                     return 0
                     ;;
                 --max-parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suppress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

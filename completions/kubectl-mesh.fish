@@ -107,11 +107,16 @@ never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s A -l all-namespaces -d 'Act on every namespace (cannot be combined with -n)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s h -l help -d 'Print help'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l check -d 'Only run these checks (ids from --list-checks); repeatable' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l check -d 'Only run these checks (ids or codes from --list-checks); repeatable' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l error -d 'Start from a failure text (an Envoy 503 body, an access-log line, curl output; - reads stdin): say which failure it is, run only the checks it calls for, scoped to the Service and namespace it names' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l fail-on -d 'What makes doctor exit 1: an error (default), or also a warning' -r -f -a "error\t'An unsuppressed error fails'
+warning\t'An unsuppressed error or warning fails'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l suppress -d 'Silence a known finding: CODE (or check id) everywhere, or CODE=KIND/NAMESPACE/NAME (KIND/NAME when cluster-scoped; * for any namespace or name); repeatable. The annotation mesh.kubectl.io/suppress: CODE,CODE on a resource, its workload or its namespace does the same' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
-yaml\t''"
+yaml\t''
+short\t'One line per error or warning (STATUS CODE ID: MESSAGE), nothing when all is well'"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l context -d 'The name of the kubeconfig context to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l cluster -d 'The name of the kubeconfig cluster to use' -r
@@ -125,9 +130,10 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s v -
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s A -l all-namespaces -d 'Act on every namespace (cannot be combined with -n)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l list-checks -d 'List the checks and exit'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l deep -d 'Also read each sidecar\'s Envoy admin /certs through a pod port-forward to confirm stale certificates (needs get and create on pods/portforward)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l timeout -d 'How long to wait for rollouts and for evictions blocked by a PodDisruptionBudget' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l max-parallel -d 'How many restarts or evictions run at once' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l suppress -d 'Silence a known finding: CODE (or check id) everywhere, or CODE=KIND/NAMESPACE/NAME (KIND/NAME when cluster-scoped; * for any namespace or name); repeatable. The annotation mesh.kubectl.io/suppress: CODE,CODE on a resource, its workload or its namespace does the same' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''

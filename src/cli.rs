@@ -173,6 +173,26 @@ pub struct AllNamespacesArg {
     pub all_namespaces: bool,
 }
 
+/// `--suppress`, shared by doctor and recover (recover skips the fixes of suppressed findings).
+#[derive(Debug, Clone, Args)]
+pub struct SuppressArgs {
+    /// Silence a known finding: CODE (or check id) everywhere, or CODE=KIND/NAMESPACE/NAME (KIND/NAME when
+    /// cluster-scoped; * for any namespace or name); repeatable. The annotation mesh.kubectl.io/suppress: CODE,CODE
+    /// on a resource, its workload or its namespace does the same
+    #[arg(long = "suppress", value_name = "CODE[=KIND/NS/NAME]", value_parser = parse_suppress)]
+    pub suppress: Vec<mesh_core::doctor::suppress::Selector>,
+}
+
+fn parse_suppress(s: &str) -> Result<mesh_core::doctor::suppress::Selector, String> {
+    mesh_core::doctor::suppress::parse_selector(s).map_err(|e| {
+        if e.starts_with("unknown code") {
+            format!("{e} (kubectl mesh doctor --list-checks lists them)")
+        } else {
+            e
+        }
+    })
+}
+
 /// `--timeout` for waiting commands.
 pub fn timeout_arg_parser(s: &str) -> Result<Duration, String> {
     parse_timeout(s)

@@ -163,7 +163,7 @@ fn deep_on_a_healthy_mesh_confirms_every_sidecar_and_exits_0() {
     let all = proxies(&m);
     assert!(
         r.stdout.contains(&format!(
-            "√ {} sidecars trust the current Istio root (serial",
+            "√ KM2031 {} sidecars trust the current Istio root (serial",
             all.len()
         )),
         "{}",

@@ -134,6 +134,30 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     }
     assert!(made.values().all(|&pages| pages == 1), "one page each: {made:?}");
     assert!(made.contains_key("/api/v1/namespaces/team-007/pods"), "{made:?}");
+
+    // doctor --error with a text naming a Service of team-007 (the context's namespace is team-000): exactly
+    // the LISTs of doctor -n team-007, nothing of the context's namespace, nothing per object.
+    let service = m
+        .server
+        .list("services", Some("team-007"))
+        .into_iter()
+        .next()
+        .expect("team-007 has Services")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = format!(
+        "[2026-11-23T12:00:00.000Z] \"GET / HTTP/1.1\" 503 UH no_healthy_upstream - \"-\" 0 19 0 - \"-\" \"curl/8.5.0\" \"1\" \"{service}:9080\" \"-\" outbound|9080||{service}.team-007.svc.cluster.local - 10.43.0.1:9080 10.42.0.1:5000 - default"
+    );
+    m.server.clear_log();
+    let r = m.run(&["doctor", "--error", &text, "-o", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert_eq!(r.json()["symptom"]["targets"][0]["namespace"], "team-007");
+    assert_eq!(
+        lists_made(&m.server.requests()),
+        made,
+        "doctor --error reads what doctor -n team-007 reads"
+    );
 }
 
 /// How many resources the error findings of check `id` name.

@@ -33,8 +33,10 @@ mod tour {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::cli::{AllNamespacesArg, ColorChoiceOpt, DryRunOpt, GlobalArgs, OutputArgs, OutputFormatOpt, WriteArgs};
-    use crate::cmd::doctor::DoctorArgs;
+    use crate::cli::{
+        AllNamespacesArg, ColorChoiceOpt, DryRunOpt, GlobalArgs, OutputArgs, OutputFormatOpt, SuppressArgs, WriteArgs,
+    };
+    use crate::cmd::doctor::{DoctorArgs, DoctorOutputArgs};
     use crate::cmd::recover::RecoverArgs;
     use crate::cmd::route_user::RouteUserArgs;
     use crate::cmd::shift::ShiftArgs;
@@ -82,7 +84,12 @@ mod tour {
             checks: Vec::new(),
             list_checks: false,
             deep: false,
-            output: output(OutputFormatOpt::Table),
+            error: None,
+            fail_on: Default::default(),
+            suppress: SuppressArgs { suppress: Vec::new() },
+            output: DoctorOutputArgs {
+                output: Default::default(),
+            },
         })
     }
 
@@ -93,6 +100,7 @@ mod tour {
             wait,
             timeout,
             max_parallel: 8,
+            suppress: SuppressArgs { suppress: Vec::new() },
             output: output(OutputFormatOpt::Table),
             write: write(dry_run),
         })

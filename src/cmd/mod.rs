@@ -5,6 +5,7 @@
 pub mod completion;
 pub mod demo;
 pub mod doctor;
+pub mod doctor_error;
 pub mod recover;
 pub mod route_user;
 pub mod shift;

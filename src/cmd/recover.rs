@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::{timeout_arg_parser, AllNamespacesArg, OutputArgs, WriteArgs};
-use crate::cmd::doctor::diagnose;
+use crate::cli::{timeout_arg_parser, AllNamespacesArg, OutputArgs, SuppressArgs, WriteArgs};
+use crate::cmd::doctor::{diagnose, print_notes};
 use crate::cmd::{scope, Ctx};
 use crate::error::{MeshError, Result};
 use crate::output::{Output, Progress};
-use mesh_core::doctor::{OwnerKind, Status};
+use mesh_core::doctor::{suppress, OwnerKind, Status};
 use mesh_core::opts::DryRun;
 use mesh_core::recover::{
     plan_recover, render_plan_table, render_results, ActionResult, ActionStatus, RecoverPlan, Target,
@@ -48,6 +48,9 @@ pub struct RecoverArgs {
     #[arg(long = "max-parallel", value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub max_parallel: u16,
+
+    #[command(flatten)]
+    pub suppress: SuppressArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -119,7 +122,10 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
     };
     let structured = ctx.out.format.is_structured();
 
-    let (snapshot, findings) = diagnose(&cluster, &scope).await?;
+    let (snapshot, mut findings) = diagnose(&cluster, &scope).await?;
+    // What the user silenced (flag or annotation) is not acted on: its fix is listed as skipped.
+    let notes = suppress::apply(&mut findings, &snapshot, &args.suppress.suppress);
+    print_notes(&ctx, &notes);
     // A plan from a half-read cluster could call it healthy: refuse instead.
     if let Some(f) = findings
         .iter()
@@ -211,7 +217,8 @@ pub async fn run(ctx: Ctx, args: RecoverArgs) -> Result<u8> {
             }
         }
         // Check again: what is healthy now, what is not.
-        let (after_snapshot, after) = diagnose(&cluster, &scope).await?;
+        let (after_snapshot, mut after) = diagnose(&cluster, &scope).await?;
+        suppress::apply(&mut after, &after_snapshot, &args.suppress.suppress);
         let remaining = plan_recover(&after, &after_snapshot);
         for r in acted.iter_mut().filter(|r| r.status == ActionStatus::Done) {
             let still = remaining

@@ -3,9 +3,7 @@
 mod doctor_common;
 
 use doctor_common::*;
-use mesh_core::doctor::{
-    run_checks, success, Category, Finding, Fix, Kind, OwnerKind, Status, Unavailable, CHECKS, OPT_IN_CHECKS,
-};
+use mesh_core::doctor::{run_checks, success, Category, Finding, Fix, Kind, OwnerKind, Status, Unavailable, CHECKS};
 use serde_json::json;
 
 fn run(c: &Cluster) -> Vec<Finding> {
@@ -52,7 +50,7 @@ fn healthy_cluster_passes_every_check() {
             f.category
         );
     }
-    for c in CHECKS.iter().filter(|c| !OPT_IN_CHECKS.contains(&c.id)) {
+    for c in CHECKS.iter().filter(|c| !c.opt_in()) {
         of(&findings, c.id);
     }
     assert!(success(&findings));

@@ -74,7 +74,19 @@ fn json_for_a_broken_cluster() {
     assert_eq!(checks.len(), findings.len());
     let first = checks[0].as_object().unwrap();
     let keys: Vec<&str> = first.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["id", "category", "status", "message", "hint", "resources"]);
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "code",
+            "category",
+            "status",
+            "message",
+            "hint",
+            "docs",
+            "resources"
+        ]
+    );
     pin!("doctor_json_broken", text);
 }
 
@@ -86,10 +98,10 @@ fn colour_only_when_asked() {
     ];
     let coloured = render_table(&findings, true);
     assert!(
-        coloured.contains("\x1b[31m×\x1b[0m pod without sidecar"),
+        coloured.contains("\x1b[31m×\x1b[0m KM2020 pod without sidecar"),
         "{coloured:?}"
     );
-    assert!(coloured.contains("\x1b[32m√\x1b[0m istiod ready"));
+    assert!(coloured.contains("\x1b[32m√\x1b[0m KM1030 istiod ready"));
     assert!(!render_table(&findings, false).contains('\x1b'));
 }
 
@@ -104,7 +116,7 @@ fn summary_counts_and_marks() {
         t.ends_with("Status check results are ‼ (1 warning, 1 skipped)\n"),
         "{t}"
     );
-    assert!(t.contains("○ needs list pods in x"));
+    assert!(t.contains("○ KM2020 needs list pods in x"));
     assert!(success(&findings));
     findings.push(Finding::error("route-weights-zero", Category::Routing, "a"));
     findings.push(Finding::error("route-weights-zero", Category::Routing, "b"));
@@ -150,10 +162,14 @@ fn json_fix_shape_is_tagged() {
 #[test]
 fn list_checks_names_every_check() {
     let list = mesh_core::doctor::render_check_list();
-    assert!(list.starts_with("ID "));
+    assert!(list.starts_with("CODE "));
     assert_eq!(list.lines().count(), mesh_core::doctor::CHECKS.len() + 1);
     for c in mesh_core::doctor::CHECKS {
-        assert!(list.contains(c.id) && list.contains(c.description), "{}", c.id);
+        assert!(
+            list.contains(&format!("{}   {}", c.code, c.id)) && list.contains(c.description),
+            "{}",
+            c.id
+        );
     }
     pin!("doctor_list_checks", list);
 }

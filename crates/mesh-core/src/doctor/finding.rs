@@ -34,7 +34,7 @@ impl fmt::Display for Category {
     }
 }
 
-/// Outcome of one finding. Only `Error` makes doctor exit non-zero.
+/// Outcome of one finding. `Error` makes doctor exit non-zero (and `Warning` with `--fail-on warning`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -42,6 +42,10 @@ pub enum Status {
     Warning,
     Error,
     Skipped,
+    /// An error or warning the user silenced (`--suppress`, annotation `mesh.kubectl.io/suppress`): it keeps its
+    /// entry, never counts for the exit code, and `recover` does not act on it. What it was is in
+    /// [`Finding::suppressed`].
+    Suppressed,
 }
 
 impl Status {
@@ -51,8 +55,24 @@ impl Status {
             Status::Warning => "warning",
             Status::Error => "error",
             Status::Skipped => "skipped",
+            Status::Suppressed => "suppressed",
         }
     }
+
+    /// An error or a warning: something to look at.
+    pub fn is_problem(self) -> bool {
+        matches!(self, Status::Error | Status::Warning)
+    }
+}
+
+/// What a suppressed finding was, and what silenced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    /// `error` or `warning`.
+    pub status: Status,
+    /// Each source that covered one of its resources: `--suppress KM2030=Deployment/istio-demo/reviews-v2`,
+    /// `annotation on namespace istio-demo`.
+    pub by: Vec<String>,
 }
 
 /// An object a finding is about.
@@ -150,31 +170,64 @@ pub enum Fix {
     },
 }
 
-/// One line of the doctor report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One line of the doctor report. JSON: `{"id","code","category","status","message","hint","docs",
+/// "resources","fix"?,"suppressed"?}` (see the `Serialize` impl).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// Stable check id (see [`crate::doctor::CHECKS`]).
     pub id: &'static str,
+    /// Its check's permanent code (`KM2030`), from the registry.
+    pub code: &'static str,
     pub category: Category,
     pub status: Status,
     pub message: String,
     pub hint: Option<String>,
     pub resources: Vec<ResourceRef>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
+    /// Set when [`Status::Suppressed`].
+    pub suppressed: Option<Suppressed>,
+}
+
+impl Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Finding", 10)?;
+        st.serialize_field("id", self.id)?;
+        st.serialize_field("code", self.code)?;
+        st.serialize_field("category", &self.category)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("message", &self.message)?;
+        st.serialize_field("hint", &self.hint)?;
+        st.serialize_field("docs", &self.docs_url())?;
+        st.serialize_field("resources", &self.resources)?;
+        if let Some(fix) = &self.fix {
+            st.serialize_field("fix", fix)?;
+        }
+        if let Some(sup) = &self.suppressed {
+            st.serialize_field("suppressed", sup)?;
+        }
+        st.end()
+    }
 }
 
 impl Finding {
     pub fn new(id: &'static str, category: Category, status: Status, message: impl Into<String>) -> Self {
         Finding {
             id,
+            code: super::registry::code_of(id),
             category,
             status,
             message: message.into(),
             hint: None,
             resources: Vec::new(),
             fix: None,
+            suppressed: None,
         }
+    }
+
+    /// The section of docs/checks.md about its code.
+    pub fn docs_url(&self) -> String {
+        super::registry::docs_url(self.code)
     }
 
     pub fn ok(id: &'static str, category: Category, message: impl Into<String>) -> Self {

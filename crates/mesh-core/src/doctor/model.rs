@@ -58,7 +58,16 @@ struct ManagedFieldRaw {
 struct NsMeta {
     name: String,
     labels: BTreeMap<String, String>,
+    annotations: SuppressOnlyRaw,
     managed_fields: Vec<ManagedFieldRaw>,
+}
+
+/// Annotations of a kind whose other annotations doctor does not read: only `mesh.kubectl.io/suppress` is kept.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SuppressOnlyRaw {
+    #[serde(rename = "mesh.kubectl.io/suppress")]
+    suppress: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +138,8 @@ struct PodStatusRaw {
 struct PodAnnotationsRaw {
     #[serde(rename = "sidecar.istio.io/inject")]
     inject: Option<String>,
+    #[serde(rename = "mesh.kubectl.io/suppress")]
+    suppress: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -413,6 +424,61 @@ struct PdbRaw {
     metadata: Meta,
     spec: PdbSpecRaw,
     status: PdbStatusRaw,
+}
+
+/// Where a raw shape keeps the annotation `mesh.kubectl.io/suppress` (collected while decoding, so reading it
+/// costs no request of its own: it comes with the LISTs doctor makes anyway).
+trait SuppressSource {
+    /// (namespace, name, value) when the object carries the annotation.
+    fn suppress(&self) -> Option<(&str, &str, &str)>;
+}
+
+macro_rules! suppress_from_meta {
+    ($($raw:ty),*) => {$(
+        impl SuppressSource for $raw {
+            fn suppress(&self) -> Option<(&str, &str, &str)> {
+                let value = self.metadata.annotations.get(super::suppress::ANNOTATION)?;
+                Some((&self.metadata.namespace, &self.metadata.name, value))
+            }
+        }
+    )*};
+}
+suppress_from_meta!(
+    WorkloadRaw,
+    ServiceRaw,
+    EndpointSliceRaw,
+    ConfigMapRaw,
+    PeerAuthRaw,
+    GatewayRaw,
+    RouteRaw,
+    CrdRaw,
+    MwcRaw,
+    PdbRaw
+);
+
+impl SuppressSource for NamespaceRaw {
+    fn suppress(&self) -> Option<(&str, &str, &str)> {
+        let value = self.metadata.annotations.suppress.as_deref()?;
+        Some(("", &self.metadata.name, value))
+    }
+}
+
+impl SuppressSource for PodRaw {
+    fn suppress(&self) -> Option<(&str, &str, &str)> {
+        let value = self.metadata.annotations.suppress.as_deref()?;
+        Some((&self.metadata.namespace, &self.metadata.name, value))
+    }
+}
+
+/// An object carrying the annotation `mesh.kubectl.io/suppress` (see [`super::suppress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressAnnotation {
+    pub kind: Kind,
+    /// `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The annotation's value as written (`KM2030,route-backend-unready`).
+    pub value: String,
 }
 
 // ---------- public decoded model ----------
@@ -748,6 +814,8 @@ pub struct Snapshot {
     pub pdbs: Avail<PodDisruptionBudget>,
     /// Items that could not be decoded: "Kind ns/name: error".
     pub decode_errors: Vec<String>,
+    /// Every object in the snapshot carrying `mesh.kubectl.io/suppress` (usually none or a few).
+    pub suppress_annotations: Vec<SuppressAnnotation>,
     /// Positions in `replica_sets`, `pods` and `deployments` sorted by (namespace, name): lookups by name
     /// without a second copy of every name (10,000 pods' names are a map of their own).
     rs_index: Vec<u32>,
@@ -804,29 +872,51 @@ pub enum Input<'a> {
 fn push<R, T>(
     out: &mut Vec<T>,
     errors: &mut Vec<String>,
+    suppress: &mut Vec<SuppressAnnotation>,
     kind: Kind,
     input: Input<'_>,
     convert: fn(R) -> T,
 ) -> Result<Option<ListMeta>, serde_json::Error>
 where
-    R: for<'de> Deserialize<'de>,
+    R: for<'de> Deserialize<'de> + SuppressSource,
 {
+    // Both the one-pass decode and the per-item fallback note annotations (decode_page holds both at once).
+    let seen = std::cell::RefCell::new(Vec::new());
+    let note = |r: &R| {
+        if let Some((namespace, name, value)) = r.suppress() {
+            seen.borrow_mut().push(SuppressAnnotation {
+                kind,
+                namespace: Some(namespace.to_string()).filter(|ns| !ns.is_empty()),
+                name: name.to_string(),
+                value: value.to_string(),
+            });
+        }
+    };
+    let convert_noting = |r: R| {
+        note(&r);
+        convert(r)
+    };
     let mut one = |item: &Value| match decode_item::<R>(item) {
-        Ok(r) => Some(convert(r)),
+        Ok(r) => {
+            note(&r);
+            Some(convert(r))
+        }
         Err(e) => {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
             errors.push(format!("{kind} {name}: {e}"));
             None
         }
     };
-    match input {
-        Input::Page(body) => decode_page(body, out, convert, one).map(Some),
+    let result = match input {
+        Input::Page(body) => decode_page(body, out, convert_noting, &mut one).map(Some),
         Input::Items(items) => {
             out.reserve(items.len());
             out.extend(items.iter().filter_map(&mut one));
             Ok(None)
         }
-    }
+    };
+    suppress.extend(seen.into_inner());
+    result
 }
 
 /// Walk `fieldsV1` for `f:metadata` → `f:labels` → `f:<key>`.
@@ -1141,6 +1231,8 @@ macro_rules! snapshot_lists {
             /// Kinds whose LIST failed (the first failure wins).
             failed: BTreeMap<Kind, Unavailable>,
             errors: Vec<String>,
+            /// Objects carrying `mesh.kubectl.io/suppress`.
+            suppress: Vec<SuppressAnnotation>,
             /// Distinct pod label sets seen, to share them (see [`Labels`]).
             label_sets: HashSet<Labels>,
         }
@@ -1155,7 +1247,7 @@ macro_rules! snapshot_lists {
                 self.listed.insert(kind);
                 let before = self.pods.len();
                 let meta = match kind {
-                    $(Kind::$kind => push::<$raw, $ty>(&mut self.$field, &mut self.errors, kind, input, $convert),)*
+                    $(Kind::$kind => push::<$raw, $ty>(&mut self.$field, &mut self.errors, &mut self.suppress, kind, input, $convert),)*
                 };
                 for pod in &mut self.pods[before..] {
                     pod.labels = intern(&mut self.label_sets, std::mem::take(&mut pod.labels));
@@ -1168,6 +1260,7 @@ macro_rules! snapshot_lists {
                 match kind {
                     $(Kind::$kind => self.$field.clear(),)*
                 }
+                self.suppress.retain(|a| a.kind != kind);
             }
 
             /// Add what another decoder collected.
@@ -1185,12 +1278,13 @@ macro_rules! snapshot_lists {
                     self.failed.entry(kind).or_insert(why);
                 }
                 self.errors.extend(other.errors);
+                self.suppress.extend(other.suppress);
             }
 
             /// The snapshot: a kind whose LIST failed is `Err` with the reason, one never listed is
             /// `Err(NotListed)`.
             pub fn finish(self) -> Snapshot {
-                let Self { $($field,)* listed, mut failed, errors, label_sets: _ } = self;
+                let Self { $($field,)* listed, mut failed, errors, suppress, label_sets: _ } = self;
                 let mut avail = |kind: Kind| -> Result<(), Unavailable> {
                     match failed.remove(&kind) {
                         Some(why) => Err(why),
@@ -1199,7 +1293,7 @@ macro_rules! snapshot_lists {
                     }
                 };
                 $(let $field = avail(Kind::$kind).map(|()| $field);)*
-                Snapshot::assemble(Lists { $($field,)* }, errors)
+                Snapshot::assemble(Lists { $($field,)* }, errors, suppress)
             }
         }
 
@@ -1261,7 +1355,7 @@ impl Snapshot {
         decoder.finish()
     }
 
-    fn assemble(lists: Lists, decode_errors: Vec<String>) -> Snapshot {
+    fn assemble(lists: Lists, decode_errors: Vec<String>, suppress_annotations: Vec<SuppressAnnotation>) -> Snapshot {
         let rs_index = sorted_index(&lists.replica_sets);
         let pod_index = sorted_index(&lists.pods);
         let deployment_index = sorted_index(&lists.deployments);
@@ -1301,6 +1395,7 @@ impl Snapshot {
             mutating_webhooks,
             pdbs,
             decode_errors,
+            suppress_annotations,
             rs_index,
         }
     }

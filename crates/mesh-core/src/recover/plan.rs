@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::doctor::{Finding, Fix, OwnerKind, PodOwner, Snapshot};
+use crate::doctor::{Finding, Fix, OwnerKind, PodOwner, Snapshot, Status};
 
 /// What one action acts on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,8 +135,30 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
         acc.reasons.insert(reason.to_string());
     };
 
+    // Targets whose only reason is a suppressed finding: listed as skipped, never acted on.
+    let mut suppressed: BTreeMap<Target, String> = BTreeMap::new();
     for finding in findings {
         let Some(fix) = &finding.fix else { continue };
+        if finding.status == Status::Suppressed {
+            let target = match fix {
+                Fix::RestartOwner {
+                    kind, namespace, name, ..
+                } => Target::Restart {
+                    kind: *kind,
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+                Fix::EvictPod { namespace, name, .. } => Target::Evict {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+            };
+            let by = finding.suppressed.as_ref().map(|s| s.by.join("; ")).unwrap_or_default();
+            suppressed
+                .entry(target)
+                .or_insert_with(|| format!("{} ({}) suppressed by {by}", finding.id, finding.code));
+            continue;
+        }
         let (namespace, pods, fallback): (&str, Vec<&str>, Target) = match fix {
             Fix::RestartOwner {
                 kind,
@@ -204,6 +226,11 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
         }
     }
 
+    for (target, why) in suppressed {
+        if !acts.contains_key(&target) {
+            skipped.entry(target).or_insert(why);
+        }
+    }
     let mut actions = Vec::new();
     for (target, acc) in acts {
         let mut note = None;

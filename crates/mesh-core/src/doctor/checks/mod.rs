@@ -15,28 +15,170 @@ use jiff::Timestamp;
 use super::finding::{Category, Finding, Fix, ResourceRef};
 use super::model::{Avail, Pod, PodOwner, Snapshot};
 use super::raw::{Kind, Unavailable};
+use super::registry::{CheckInfo, Run};
 
-/// Run every check, in [`super::CHECKS`] order.
-pub fn run(snapshot: &Snapshot, now: Timestamp) -> Vec<Finding> {
+/// Every check doctor has, in report (and run) order: the one registry (see [`super::registry`]). A check's
+/// function names its id and category again in each finding it builds; [`run_selected`] asserts (in debug
+/// builds, so in every test) that they agree with its row.
+pub const CHECKS: &[CheckInfo] = &[
+    CheckInfo {
+        code: "KM0010",
+        id: "api-access",
+        category: Category::KubernetesApi,
+        description: "every resource doctor reads could be listed (otherwise dependent checks are skipped)",
+        run: Run::Pure(api_access),
+    },
+    CheckInfo {
+        code: "KM1010",
+        id: "gateway-api-crds",
+        category: Category::Prerequisites,
+        description: "Gateway API CRDs (HTTPRoute, Gateway) are installed; reports the bundle version",
+        run: Run::Pure(prerequisites::gateway_api_crds),
+    },
+    CheckInfo {
+        code: "KM1030",
+        id: "istiod-ready",
+        category: Category::Prerequisites,
+        description: "istiod in istio-system has an available replica; reports its version",
+        run: Run::Pure(prerequisites::istiod_ready),
+    },
+    CheckInfo {
+        code: "KM1040",
+        id: "gateway-not-programmed",
+        category: Category::Prerequisites,
+        description: "every Gateway has condition Programmed=True",
+        run: Run::Pure(prerequisites::gateway_not_programmed),
+    },
+    CheckInfo {
+        code: "KM1050",
+        id: "gateway-no-address",
+        category: Category::Prerequisites,
+        description: "every Gateway's LoadBalancer Service got an external address (MetalLB on k3d)",
+        run: Run::Pure(prerequisites::gateway_no_address),
+    },
+    CheckInfo {
+        code: "KM1060",
+        id: "traefik-present",
+        category: Category::Prerequisites,
+        description: "k3s traefik does not compete with an Istio gateway for :80/:443",
+        run: Run::Pure(prerequisites::traefik_present),
+    },
+    CheckInfo {
+        code: "KM2010",
+        id: "injection-label-conflict",
+        category: Category::DataPlane,
+        description: "no namespace has both istio-injection and istio.io/rev labels",
+        run: Run::Pure(data_plane::injection_label_conflict),
+    },
+    CheckInfo {
+        code: "KM2020",
+        id: "sidecar-missing",
+        category: Category::DataPlane,
+        description: "every pod in an injected namespace has an istio-proxy sidecar (classic or native)",
+        run: Run::Pure(data_plane::sidecar_missing),
+    },
+    CheckInfo {
+        code: "KM2030",
+        id: "stale-sidecar-cert",
+        category: Category::DataPlane,
+        description: "no istio-proxy started before the current Istio root certificate (CERTIFICATE_VERIFY_FAILED)",
+        run: Run::Timed(data_plane::stale_sidecar_cert),
+    },
+    CheckInfo {
+        code: "KM2031",
+        id: "stale-sidecar-cert-deep",
+        category: Category::DataPlane,
+        description:
+            "with --deep: each sidecar's Envoy admin /certs trusts the current root's serial (via port-forward)",
+        run: Run::Deep,
+    },
+    CheckInfo {
+        code: "KM2040",
+        id: "root-cert-mismatch",
+        category: Category::DataPlane,
+        description: "every namespace's istio-ca-root-cert and the injector caBundle match istio-system's root",
+        run: Run::Pure(data_plane::root_cert_mismatch),
+    },
+    CheckInfo {
+        code: "KM2050",
+        id: "proxy-version-skew",
+        category: Category::DataPlane,
+        description: "sidecar proxy versions match istiod's",
+        run: Run::Pure(data_plane::proxy_version_skew),
+    },
+    CheckInfo {
+        code: "KM2060",
+        id: "pods-not-ready",
+        category: Category::DataPlane,
+        description: "every pod in an injected namespace is ready",
+        run: Run::Pure(data_plane::pods_not_ready),
+    },
+    CheckInfo {
+        code: "KM3010",
+        id: "route-parent-invalid",
+        category: Category::Routing,
+        description: "every HTTPRoute parent (mesh Service and port, or Gateway) exists",
+        run: Run::Pure(routing::route_parent_invalid),
+    },
+    CheckInfo {
+        code: "KM3020",
+        id: "route-not-accepted",
+        category: Category::Routing,
+        description: "no HTTPRoute parent status has Accepted or ResolvedRefs False",
+        run: Run::Pure(routing::route_not_accepted),
+    },
+    CheckInfo {
+        code: "KM3030",
+        id: "route-backend-missing",
+        category: Category::Routing,
+        description: "every weighted backend Service exists (otherwise its share gets HTTP 500)",
+        run: Run::Pure(routing::route_backend_missing),
+    },
+    CheckInfo {
+        code: "KM3040",
+        id: "route-backend-unready",
+        category: Category::Routing,
+        description: "every weighted backend Service has ready endpoints (otherwise 503 no healthy upstream)",
+        run: Run::Pure(routing::route_backend_unready),
+    },
+    CheckInfo {
+        code: "KM3050",
+        id: "route-weights-zero",
+        category: Category::Routing,
+        description: "no rule has every backend at weight 0",
+        run: Run::Pure(routing::route_weights_zero),
+    },
+    CheckInfo {
+        code: "KM3070",
+        id: "mtls-plaintext-callers",
+        category: Category::Routing,
+        description: "no sidecar-less pod in the mesh calls under STRICT mTLS (503 connection termination)",
+        run: Run::Pure(routing::mtls_plaintext_callers),
+    },
+];
+
+/// Run every check of [`CHECKS`] that `wanted` selects and that runs on the snapshot alone (not `--deep`), in
+/// table order.
+pub fn run_selected(snapshot: &Snapshot, now: Timestamp, wanted: impl Fn(&CheckInfo) -> bool) -> Vec<Finding> {
     let mut out = Vec::new();
-    out.extend(api_access(snapshot));
-    out.extend(prerequisites::gateway_api_crds(snapshot));
-    out.extend(prerequisites::istiod_ready(snapshot));
-    out.extend(prerequisites::gateway_not_programmed(snapshot));
-    out.extend(prerequisites::gateway_no_address(snapshot));
-    out.extend(prerequisites::traefik_present(snapshot));
-    out.extend(data_plane::injection_label_conflict(snapshot));
-    out.extend(data_plane::sidecar_missing(snapshot));
-    out.extend(data_plane::stale_sidecar_cert(snapshot, now));
-    out.extend(data_plane::root_cert_mismatch(snapshot));
-    out.extend(data_plane::proxy_version_skew(snapshot));
-    out.extend(data_plane::pods_not_ready(snapshot));
-    out.extend(routing::route_parent_invalid(snapshot));
-    out.extend(routing::route_not_accepted(snapshot));
-    out.extend(routing::route_backend_missing(snapshot));
-    out.extend(routing::route_backend_unready(snapshot));
-    out.extend(routing::route_weights_zero(snapshot));
-    out.extend(routing::mtls_plaintext_callers(snapshot));
+    for check in CHECKS.iter().filter(|c| wanted(c)) {
+        let findings = match check.run {
+            Run::Pure(f) => f(snapshot),
+            Run::Timed(f) => f(snapshot, now),
+            Run::Deep => continue,
+        };
+        for f in &findings {
+            debug_assert!(
+                f.id == check.id && f.category == check.category,
+                "check {} emitted a finding {} in {} (its row says {})",
+                check.id,
+                f.id,
+                f.category,
+                check.category
+            );
+        }
+        out.extend(findings);
+    }
     out
 }
 

@@ -1,0 +1,121 @@
+//! The check registry: one row per check ([`CheckInfo`]) in [`super::CHECKS`] — its stable id, its permanent
+//! code (`KM` + four digits), its report category, what it checks, and how it runs. The table's order is the
+//! report order and the run order; nothing else lists the checks.
+//!
+//! Codes are permanent: a code names one cause forever, even when the check id is renamed or its category
+//! changes, and it is never given to another check. A code lives in exactly one of three places over its life:
+//! [`RESERVED_CODES`] (assigned to a check whose implementation lands later), a row of [`super::CHECKS`] (the
+//! check exists), [`RETIRED_CODES`] (the check was removed). `crates/mesh-core/tests/doctor_codes.rs` freezes
+//! the assignment.
+//!
+//! Ranges (a code's range is chosen when it is created, never renumbered): `KM0` Kubernetes access, `KM1`
+//! prerequisites, `KM2` data plane (`KM25xx` ambient), `KM3` routing (`KM35xx` GAMMA attachment, `KM36xx`
+//! waypoints), `KM7` manifests (`doctor -f`), `KM8` multi-cluster. Steps of 10 leave room; a code ending in 1
+//! deepens the check before it (`KM2031` is `KM2030` confirmed through the proxies).
+
+use jiff::Timestamp;
+
+use super::finding::{Category, Finding};
+use super::model::Snapshot;
+
+/// Where the checks document lives; each code has a section whose anchor is the lower-cased code.
+pub const DOCS_URL: &str = "https://github.com/kubectl-mesh/kubectl-mesh/blob/main/docs/checks.md";
+
+/// How a check runs.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// A pure function of the snapshot.
+    Pure(fn(&Snapshot) -> Vec<Finding>),
+    /// A pure function of the snapshot and the current time (ages in messages).
+    Timed(fn(&Snapshot, Timestamp) -> Vec<Finding>),
+    /// Needs its own IO and a flag: `--deep` reads each sidecar's Envoy admin (see [`super::deep`]).
+    Deep,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Run::Pure(_) => "Pure",
+            Run::Timed(_) => "Timed",
+            Run::Deep => "Deep",
+        })
+    }
+}
+
+/// One check.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckInfo {
+    /// Permanent code, `KM` + four digits.
+    pub code: &'static str,
+    /// Stable id (scripts match on it).
+    pub id: &'static str,
+    pub category: Category,
+    /// What it checks, as one line (`--list-checks`, README).
+    pub description: &'static str,
+    pub run: Run,
+}
+
+impl CheckInfo {
+    /// The URL of its section in the checks document.
+    pub fn docs_url(&self) -> String {
+        docs_url(self.code)
+    }
+
+    /// Runs only with a flag of its own (`--deep`), not in a plain `doctor`.
+    pub fn opt_in(&self) -> bool {
+        matches!(self.run, Run::Deep)
+    }
+}
+
+/// A code assigned to a check that is not in [`super::CHECKS`] yet: (code, check id, where it lands). When
+/// the check lands, its row moves into the table with this code.
+pub const RESERVED_CODES: &[(&str, &str, &str)] = &[
+    ("KM1020", "gateway-api-crd-version", "issue 16"),
+    ("KM2510", "ztunnel-ready", "issue 16"),
+    ("KM2520", "ambient-and-sidecar", "issue 16"),
+    ("KM3031", "route-backend-port", "issue 18b"),
+    ("KM3041", "backend-selector-unmatched", "issue 18b"),
+    ("KM3060", "route-rule-shadowed", "issue 18b"),
+    ("KM3080", "virtualservice-conflict", "issue 16"),
+    ("KM3510", "gamma-parent-group", "issue 16"),
+    ("KM3520", "gamma-parent-headless", "issue 16"),
+    ("KM3530", "route-no-catch-all", "issue 16"),
+    ("KM3610", "route-waypoint-missing", "issue 16"),
+    ("KM3620", "waypoint-not-ready", "issue 16"),
+    ("KM3630", "waypoint-scope", "issue 16"),
+    ("KM3640", "ingress-bypasses-waypoint", "issue 16"),
+    ("KM7010", "files-duplicate-object", "issue 18b"),
+    ("KM8010", "multicluster-root-mismatch", "issue 18b"),
+    ("KM8020", "multicluster-version-skew", "issue 18b"),
+];
+
+/// Codes of removed checks: (code, the id it had). Never given to another check.
+pub const RETIRED_CODES: &[(&str, &str)] = &[];
+
+/// The registered check with this id or code (codes case-insensitive: `km2030` works).
+pub fn find(id_or_code: &str) -> Option<&'static CheckInfo> {
+    super::CHECKS
+        .iter()
+        .find(|c| c.id == id_or_code || c.code.eq_ignore_ascii_case(id_or_code))
+}
+
+/// The code of a registered check id; `""` for an id the table does not know (a debug build asserts).
+pub fn code_of(id: &str) -> &'static str {
+    match super::CHECKS.iter().find(|c| c.id == id) {
+        Some(c) => c.code,
+        None => {
+            debug_assert!(false, "check id {id:?} is not in doctor::CHECKS");
+            ""
+        }
+    }
+}
+
+/// The checks document's section for `code`.
+pub fn docs_url(code: &str) -> String {
+    format!("{DOCS_URL}#{}", code.to_ascii_lowercase())
+}
+
+/// Whether `s` has the shape of a code (`KM` + four digits).
+pub fn is_code(s: &str) -> bool {
+    s.len() == 6 && s.starts_with("KM") && s[2..].bytes().all(|b| b.is_ascii_digit())
+}
