@@ -5,6 +5,7 @@
 pub mod completion;
 pub mod demo;
 pub mod doctor;
+pub mod explain;
 pub mod recover;
 pub mod route_user;
 pub mod shift;
@@ -121,6 +122,19 @@ Examples:
   kubectl mesh status -A -o json")]
     Status(status::StatusArgs),
 
+    /// Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)
+    #[command(after_help = "\
+Examples:
+  # Where does jason's request to reviews go?
+  kubectl mesh explain reviews -H end-user=jason -n istio-demo
+
+  # A path, a method and a query param; every candidate match with -o wide
+  kubectl mesh explain reviews --path '/reviews/0?page=2' --method POST -o wide
+
+  # For scripts: exit 1 when the mesh rejects the request (no rule matches)
+  kubectl mesh explain reviews --path /admin -o json")]
+    Explain(explain::ExplainArgs),
+
     /// Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)
     #[command(after_help = "\
 Examples:
@@ -222,6 +236,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Shift(args) => shift::run(Ctx::new(global, args.output.format()), args).await,
         Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.format()), args).await,
         Command::Status(args) => status::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Explain(args) => explain::run(Ctx::new(global, args.output.format()), args).await,
         Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.format()), args).await,
         Command::Recover(args) => recover::run(Ctx::new(global, args.output.format()), args).await,
         Command::Completion(args) => completion::run(Ctx::new(global, OutputFormat::Table), args).await,
