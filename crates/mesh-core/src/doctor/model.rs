@@ -152,7 +152,15 @@ struct PodRaw {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+struct PodTemplateMetaRaw {
+    labels: BTreeMap<String, String>,
+    annotations: PodAnnotationsRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct PodTemplateRaw {
+    metadata: PodTemplateMetaRaw,
     spec: PodSpecRaw,
 }
 
@@ -185,6 +193,7 @@ struct WorkloadRaw {
 struct ServicePortRaw {
     name: Option<String>,
     port: i64,
+    target_port: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -315,6 +324,7 @@ struct BackendRefRaw {
 #[serde(default, rename_all = "camelCase")]
 struct RuleRaw {
     name: Option<String>,
+    matches: Option<Vec<Value>>,
     backend_refs: Vec<BackendRefRaw>,
 }
 
@@ -533,6 +543,23 @@ pub struct Workload {
     pub conditions: BTreeMap<String, (String, Option<String>)>,
     /// (container name, image) of the pod template.
     pub images: Vec<(String, String)>,
+    /// Labels of the pod template (what its pods will carry).
+    pub template_labels: BTreeMap<String, String>,
+    /// Annotation `sidecar.istio.io/inject` of the pod template, if set.
+    pub template_inject_annotation: Option<String>,
+}
+
+impl Workload {
+    /// Its pods opt out of injection (`sidecar.istio.io/inject: "false"` as template label or annotation).
+    pub fn template_opts_out(&self) -> bool {
+        self.template_labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
+            || self.template_inject_annotation.as_deref() == Some("false")
+    }
+
+    /// Its pods ask for injection themselves (template label `sidecar.istio.io/inject: "true"`).
+    pub fn template_requests_injection(&self) -> bool {
+        self.template_labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("true")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -553,6 +580,8 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     pub selector: BTreeMap<String, String>,
     pub lb_ingress: bool,
+    /// (port, targetPort as written) for each port with a targetPort.
+    pub target_ports: Vec<(i32, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -651,6 +680,8 @@ impl BackendRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub name: Option<String>,
+    /// The matches after the API server's defaulting (a rule without matches has the catch-all).
+    pub matches: Vec<crate::route::precedence::MatchCond>,
     pub backends: Vec<BackendRef>,
 }
 
@@ -665,6 +696,8 @@ pub struct RouteParentStatus {
 pub struct HttpRoute {
     pub namespace: String,
     pub name: String,
+    /// `metadata.creationTimestamp` (absent for an object from a file).
+    pub created: Option<Timestamp>,
     pub parents: Vec<ParentRef>,
     pub rules: Vec<Rule>,
     pub status: Vec<RouteParentStatus>,
@@ -728,9 +761,23 @@ pub enum PodOwner {
     Other { kind: String, name: String },
 }
 
+/// Where a [`Snapshot`]'s objects come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotSource {
+    /// A cluster, read whole (within the scope).
+    #[default]
+    Live,
+    /// Manifests alone (`doctor -f --offline`): what is not in the files may still exist in a cluster.
+    Files,
+    /// A cluster with the files' objects in place of the live ones (`doctor -f`).
+    Overlay,
+}
+
 /// Everything doctor knows about the cluster, decoded.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// Live, files only, or files over live.
+    pub source: SnapshotSource,
     pub namespaces: Avail<Namespace>,
     pub pods: Avail<Pod>,
     pub deployments: Avail<Workload>,
@@ -947,6 +994,8 @@ fn workload(r: WorkloadRaw) -> Workload {
             .into_iter()
             .map(|c| (c.name, c.image))
             .collect(),
+        template_labels: r.spec.template.metadata.labels,
+        template_inject_annotation: r.spec.template.metadata.annotations.inject,
     }
 }
 
@@ -979,6 +1028,13 @@ fn route(r: RouteRaw) -> HttpRoute {
         .into_iter()
         .map(|rule| Rule {
             name: rule.name,
+            matches: match rule.matches {
+                Some(ms) if !ms.is_empty() => ms
+                    .iter()
+                    .map(crate::route::precedence::MatchCond::from_value)
+                    .collect(),
+                _ => vec![crate::route::precedence::MatchCond::catch_all()],
+            },
             backends: rule
                 .backend_refs
                 .into_iter()
@@ -994,6 +1050,7 @@ fn route(r: RouteRaw) -> HttpRoute {
         })
         .collect();
     HttpRoute {
+        created: parse_time(&r.metadata.creation_timestamp),
         name: r.metadata.name,
         parents,
         rules,
@@ -1020,7 +1077,21 @@ fn replica_set(r: WorkloadRaw) -> ReplicaSet {
 }
 
 fn service(r: ServiceRaw) -> Service {
+    let target_ports = r
+        .spec
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let target = match p.target_port.as_ref()? {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((i32::try_from(p.port).ok()?, target))
+        })
+        .collect();
     Service {
+        target_ports,
         namespace: r.metadata.namespace,
         name: r.metadata.name,
         labels: r.metadata.labels,
@@ -1207,6 +1278,16 @@ macro_rules! snapshot_lists {
         struct Lists {
             $($field: Avail<$ty>,)*
         }
+
+        impl Snapshot {
+            /// Move `other`'s list of `kind` (and its decode errors) into this snapshot.
+            fn take_list(&mut self, kind: Kind, other: Snapshot) {
+                match kind {
+                    $(Kind::$kind => self.$field = other.$field,)*
+                }
+                self.decode_errors.extend(other.decode_errors);
+            }
+        }
     };
 }
 
@@ -1283,6 +1364,7 @@ impl Snapshot {
             pdbs,
         } = lists;
         Snapshot {
+            source: SnapshotSource::Live,
             pod_index,
             deployment_index,
             namespaces,
@@ -1359,6 +1441,21 @@ impl Snapshot {
                 name: owner.name.clone(),
             },
         }
+    }
+
+    /// Whether an object missing from the snapshot is missing for real: a file-only snapshot
+    /// ([`SnapshotSource::Files`]) cannot tell, so checks report such references as unverified, never as errors.
+    pub fn proves_absent(&self) -> bool {
+        self.source != SnapshotSource::Files
+    }
+
+    /// Put `other`'s list of `kind` in place of this snapshot's (the overlay of `doctor -f`), keeping the lookup
+    /// indices right.
+    pub fn replace_kind(&mut self, kind: Kind, other: Snapshot) {
+        self.take_list(kind, other);
+        self.rs_index = sorted_index(&self.replica_sets);
+        self.pod_index = sorted_index(&self.pods);
+        self.deployment_index = sorted_index(&self.deployments);
     }
 
     /// A pod by namespace and name.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::finding::{Category, Finding, Status};
+use super::finding::{Category, Change, Finding, Status};
 use crate::render::{paint, Style};
 
 /// Resources shown under one finding before "… and N more".
@@ -46,8 +46,16 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
         let _ = writeln!(out, "{}", paint(color, name, Style::Bold));
         let _ = writeln!(out, "{}", "-".repeat(name.chars().count()));
         for f in findings.iter().filter(|f| f.category == *cat) {
-            let (m, code) = mark(f.status);
-            let _ = writeln!(out, "{} {}", paint(color, m, code), f.message);
+            let (m, code) = match f.change {
+                Some(Change::Fixed) => ("√", Style::Green),
+                _ => mark(f.status),
+            };
+            let tag = match f.change {
+                Some(Change::Introduced) => "introduced: ",
+                Some(Change::Fixed) => "fixed: ",
+                _ => "",
+            };
+            let _ = writeln!(out, "{} {tag}{}", paint(color, m, code), f.message);
             for r in f.resources.iter().take(MAX_RESOURCES) {
                 let _ = writeln!(out, "    {r}");
             }
@@ -59,9 +67,11 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
             }
         }
     }
-    let errors = findings.iter().filter(|f| f.status == Status::Error).count();
-    let warnings = findings.iter().filter(|f| f.status == Status::Warning).count();
-    let skipped = findings.iter().filter(|f| f.status == Status::Skipped).count();
+    // A finding the files fix (doctor -f) is no longer a problem.
+    let now = || findings.iter().filter(|f| f.change != Some(Change::Fixed));
+    let errors = now().filter(|f| f.status == Status::Error).count();
+    let warnings = now().filter(|f| f.status == Status::Warning).count();
+    let skipped = now().filter(|f| f.status == Status::Skipped).count();
     let overall = if errors > 0 {
         Status::Error
     } else if warnings > 0 {

@@ -6,7 +6,12 @@
 
 mod data_plane;
 mod prerequisites;
+mod references;
 mod routing;
+mod shadowed;
+mod templates;
+
+pub(crate) use data_plane::istiod_versions;
 
 use std::collections::BTreeMap;
 
@@ -34,8 +39,11 @@ pub fn run(snapshot: &Snapshot, now: Timestamp) -> Vec<Finding> {
     out.extend(routing::route_parent_invalid(snapshot));
     out.extend(routing::route_not_accepted(snapshot));
     out.extend(routing::route_backend_missing(snapshot));
+    out.extend(references::route_backend_port(snapshot));
     out.extend(routing::route_backend_unready(snapshot));
+    out.extend(references::backend_selector_unmatched(snapshot));
     out.extend(routing::route_weights_zero(snapshot));
+    out.extend(shadowed::route_rule_shadowed(snapshot));
     out.extend(routing::mtls_plaintext_callers(snapshot));
     out
 }
