@@ -82,6 +82,10 @@ mod tour {
             checks: Vec::new(),
             list_checks: false,
             deep: false,
+            filenames: Vec::new(),
+            recursive: false,
+            offline: false,
+            all_contexts: false,
             output: output(OutputFormatOpt::Table),
         })
     }
@@ -187,7 +191,7 @@ mod tour {
         Cli {
             global: GlobalArgs {
                 kubeconfig: Some(kubeconfig.to_path_buf()),
-                context: None,
+                context: Vec::new(),
                 cluster: None,
                 user: None,
                 namespace: Some(NAMESPACE.into()),

@@ -38,6 +38,23 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub deep: bool,
 
+    /// Check manifests: a file or directory of YAML/JSON (several documents each), - for stdin; repeatable.
+    /// Against the cluster, the files' objects replace the live ones and findings say what the files change
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub filenames: Vec<String>,
+
+    /// Read directories given with -f recursively
+    #[arg(short = 'R', long, requires = "filenames")]
+    pub recursive: bool,
+
+    /// With -f: check the files alone, contacting no cluster (checks that need live state are skipped)
+    #[arg(long, requires = "filenames")]
+    pub offline: bool,
+
+    /// Check every context of the kubeconfig, concurrently (or repeat --context)
+    #[arg(long = "all-contexts")]
+    pub all_contexts: bool,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -63,7 +80,7 @@ pub async fn deepen(cluster: &Cluster, scope: &Scope, snapshot: &Snapshot, findi
     deep::apply(snapshot, findings, &plan, &evidence)
 }
 
-fn check_ids(ids: &[String], deep: bool) -> Result<()> {
+pub(crate) fn check_ids(ids: &[String], deep: bool) -> Result<()> {
     if !deep && ids.iter().any(|id| id == deep::ID) {
         return Err(MeshError::usage_hint(
             format!("check {:?} only runs with --deep", deep::ID),
@@ -85,6 +102,12 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     if args.list_checks {
         ctx.out.print(&render_check_list())?;
         return Ok(0);
+    }
+    if !args.filenames.is_empty() {
+        return super::doctor_files::run(ctx, args).await;
+    }
+    if args.all_contexts || ctx.contexts().len() > 1 {
+        return super::doctor_multi::run(ctx, args).await;
     }
     check_ids(&args.checks, args.deep)?;
     let all = ctx.all_namespaces(args.all.all_namespaces)?;

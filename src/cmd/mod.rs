@@ -5,6 +5,8 @@
 pub mod completion;
 pub mod demo;
 pub mod doctor;
+pub mod doctor_files;
+pub mod doctor_multi;
 pub mod explain;
 pub mod recover;
 pub mod route_user;
@@ -140,7 +142,16 @@ Examples:
 Examples:
   kubectl mesh doctor -n istio-demo
   kubectl mesh doctor -A -o json
-  kubectl mesh doctor --list-checks")]
+  kubectl mesh doctor --list-checks
+
+  # Before applying: what would these manifests break (or fix) on the cluster? Exit 1 only for new errors
+  kubectl mesh doctor -f manifests/ -R
+
+  # The manifests alone, without a cluster (CI)
+  kubectl mesh doctor -f manifests/ --offline
+
+  # Two clusters of one mesh: each checked, plus shared root and istiod versions
+  kubectl mesh doctor --context east --context west")]
     Doctor(doctor::DoctorArgs),
 
     /// Fix what doctor found by restarting exactly the affected workloads
@@ -193,7 +204,8 @@ impl Ctx {
         };
         Ok(ConnectOptions {
             kubeconfig: self.global.kubeconfig.clone(),
-            context: self.global.context.clone(),
+            // kubectl's rule: the last --context wins (doctor alone reads several, see `contexts`).
+            context: self.global.context.last().cloned(),
             cluster: self.global.cluster.clone(),
             user: self.global.user.clone(),
             namespace,
@@ -205,6 +217,17 @@ impl Ctx {
     /// Connect using the kubectl flags (does not contact the server yet).
     pub async fn cluster(&self) -> Result<Cluster> {
         Ok(Cluster::connect(&self.connect_options()?).await?)
+    }
+
+    /// Every distinct `--context`, in the order given (doctor checks each cluster).
+    pub fn contexts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.global.context {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
     }
 
     /// `-A`: every namespace. With `-n` it is a usage error, as in kubectl; checked before connecting.

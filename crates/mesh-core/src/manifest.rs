@@ -213,19 +213,38 @@ pub struct NamespaceDefault {
 /// Parse and gather the files `(name, text)`. Every file's first problem is collected (at most
 /// [`MAX_ERRORS`]) before failing.
 pub fn load(files: &[(String, String)], ns: &NamespaceDefault) -> Result<FileSet, ManifestErrors> {
+    gather(parse_all(files)?, ns)
+}
+
+/// The documents of every file, or every file's first syntax error (at most [`MAX_ERRORS`]). Needs nothing but
+/// the text, so syntax errors are reported before any cluster is contacted.
+pub fn parse_all(files: &[(String, String)]) -> Result<Vec<(String, Vec<Document>)>, ManifestErrors> {
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (file, text) in files {
+        match parse_file(file, text) {
+            Ok(docs) => out.push((file.clone(), docs)),
+            Err(e) => errors.push(e),
+        }
+        if errors.len() >= MAX_ERRORS {
+            break;
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
+
+/// Recognise, namespace and de-duplicate parsed documents (see [`load`]).
+pub fn gather(parsed: Vec<(String, Vec<Document>)>, ns: &NamespaceDefault) -> Result<FileSet, ManifestErrors> {
     let mut errors = Vec::new();
     let mut set = FileSet::default();
     let mut seen: BTreeMap<(Kind, Option<String>, String), usize> = BTreeMap::new();
-    for (file, text) in files {
-        let docs = match parse_file(file, text) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
+    for (file, docs) in parsed {
         let mut summary = FileSummary {
-            path: file.clone(),
+            path: file,
             objects: 0,
             ignored: 0,
         };
@@ -270,7 +289,6 @@ pub fn load(files: &[(String, String)], ns: &NamespaceDefault) -> Result<FileSet
     if errors.is_empty() {
         Ok(set)
     } else {
-        errors.truncate(MAX_ERRORS);
         Err(ManifestErrors(errors))
     }
 }
@@ -408,9 +426,9 @@ impl FileSet {
                 DUPLICATE_ID,
                 Category::Manifests,
                 format!(
-                    "no object is given twice ({} objects in {} files)",
-                    self.objects.len(),
-                    self.files.len()
+                    "no object is given twice ({} in {})",
+                    crate::doctor::checks_plural(self.objects.len(), "object"),
+                    crate::doctor::checks_plural(self.files.len(), "file")
                 ),
             )];
         }
@@ -421,16 +439,14 @@ impl FileSet {
                     Some(ns) => format!("{} {ns}/{}", d.kind.kind_name(), d.name),
                     None => format!("{} {}", d.kind.kind_name(), d.name),
                 };
-                let mut r = ResourceRef {
+                let r = ResourceRef {
                     kind: d.kind.kind_name().to_string(),
                     namespace: d.namespace.clone(),
                     name: d.name.clone(),
-                    file: None,
-                    line: None,
+                    file: Some(d.last.0.clone()),
+                    line: Some(d.last.1),
                     cluster: None,
                 };
-                r.file = Some(d.last.0.clone());
-                r.line = Some(d.last.1);
                 Finding::warning(
                     DUPLICATE_ID,
                     Category::Manifests,
@@ -451,10 +467,10 @@ impl FileSet {
 pub struct FileIndex(pub BTreeMap<(String, Option<String>, String), (String, usize)>);
 
 impl FileIndex {
-    /// Give every resource a finding names that comes from the files its `file` and `line`.
+    /// Give every resource a finding names that comes from the files its `file` and `line` (unless it has one).
     pub fn annotate(&self, findings: &mut [Finding]) {
         for f in findings {
-            for r in &mut f.resources {
+            for r in f.resources.iter_mut().filter(|r| r.file.is_none()) {
                 if let Some((file, line)) = self.0.get(&(r.kind.clone(), r.namespace.clone(), r.name.clone())) {
                     r.file = Some(file.clone());
                     r.line = Some(*line);

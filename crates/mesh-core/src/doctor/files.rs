@@ -31,7 +31,7 @@ pub fn run_offline(files: &FileSet, now: Timestamp) -> Vec<Finding> {
     for c in CHECKS {
         match c.offline {
             Offline::NeedsCluster if !OPT_IN_CHECKS.contains(&c.id) => {
-                out.push(Finding::skipped(c.id, c.category, NEEDS_CLUSTER));
+                out.push(Finding::skipped(c.id, c.category, format!("{}: {NEEDS_CLUSTER}", c.id)));
             }
             Offline::Runs => out.extend(all.iter().filter(|f| f.id == c.id).cloned()),
             _ => {}

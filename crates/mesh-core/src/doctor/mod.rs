@@ -56,6 +56,11 @@ impl Offline {
     }
 }
 
+/// "1 object", "3 objects".
+pub(crate) fn checks_plural(n: usize, word: &str) -> String {
+    checks::plural(n, word)
+}
+
 /// The entry of check `id`.
 pub fn check_info(id: &str) -> Option<&'static CheckInfo> {
     CHECKS.iter().find(|c| c.id == id)

@@ -78,7 +78,7 @@ pub(super) fn mtls_plaintext_templates(s: &Snapshot) -> Vec<Finding> {
             continue;
         }
         let why = if w.template_opts_out() {
-            Some("its pod template opts out of injection (sidecar.istio.io/inject: \"false\")".to_string())
+            Some("the pod template opts out of injection: sidecar.istio.io/inject \"false\"".to_string())
         } else if w.template_requests_injection() {
             None
         } else {
