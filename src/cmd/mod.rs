@@ -79,10 +79,38 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::FromArgMatches;
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
         let mut cmd = Cli::command_for_parsing();
-        let matches = cmd.try_get_matches_from_mut(args)?;
-        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+        let matches = cmd.try_get_matches_from_mut(args.iter().cloned())?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+        // clap hands a subcommand's global flag the subcommand's values only, so `--context a doctor --context b`
+        // would lose `a`; doctor checks every context given, wherever it was typed.
+        let all = contexts_typed(&args);
+        if all.len() > cli.global.context.len() {
+            cli.global.context = all;
+        }
+        Ok(cli)
     }
+}
+
+/// Every `--context` value on the command line, in order (up to a `--`). Every value clap accepted for the
+/// flag is one of these: `--context` always takes a value, and no flag of ours takes values starting with `-`.
+fn contexts_typed(args: &[std::ffi::OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--context" {
+            if let Some(v) = it.next() {
+                out.push(v.into_owned());
+            }
+        } else if let Some(v) = a.strip_prefix("--context=") {
+            out.push(v.to_string());
+        }
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
