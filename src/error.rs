@@ -130,9 +130,10 @@ impl MeshError {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            MeshError::Usage { .. } | MeshError::InvalidName { .. } | MeshError::Request(_) | MeshError::Manifest(_) => {
-                exit::USAGE
-            }
+            MeshError::Usage { .. }
+            | MeshError::InvalidName { .. }
+            | MeshError::Request(_)
+            | MeshError::Manifest(_) => exit::USAGE,
             MeshError::Hinted { source, .. } => source.exit_code(),
             MeshError::Kube(e) if e.is_unreachable() => exit::UNREACHABLE,
             _ => exit::FAILED,

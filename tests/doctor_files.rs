@@ -45,7 +45,12 @@ fn run_bare(args: &[&str], stdin: Option<&str>) -> Run {
 }
 
 fn checks<'a>(doc: &'a Value, id: &str) -> Vec<&'a Value> {
-    doc["checks"].as_array().unwrap().iter().filter(|c| c["id"] == id).collect()
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == id)
+        .collect()
 }
 
 fn with_status<'a>(doc: &'a Value, id: &str, status: &str) -> Vec<&'a Value> {
@@ -87,14 +92,33 @@ fn upstream_bookinfo_is_clean_offline_without_any_kubeconfig() {
         assert!(c["status"] == "ok" || c["status"] == "skipped", "{c}");
     }
     // Every check that reads live state is listed as skipped, by name.
-    for id in ["api-access", "sidecar-missing", "stale-sidecar-cert", "route-backend-unready", "route-not-accepted"] {
+    for id in [
+        "api-access",
+        "sidecar-missing",
+        "stale-sidecar-cert",
+        "route-backend-unready",
+        "route-not-accepted",
+    ] {
         let c = checks(&doc, id);
         assert_eq!(c.len(), 1, "{id}");
         assert_eq!(c[0]["status"], "skipped");
-        assert!(c[0]["message"].as_str().unwrap().ends_with("needs a cluster (--offline)"), "{}", c[0]);
+        assert!(
+            c[0]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("needs a cluster (--offline)"),
+            "{}",
+            c[0]
+        );
     }
     // The checks that read specs ran and passed on the real Bookinfo manifests.
-    for id in ["route-parent-invalid", "route-backend-missing", "route-backend-port", "backend-selector-unmatched", "route-rule-shadowed"] {
+    for id in [
+        "route-parent-invalid",
+        "route-backend-missing",
+        "route-backend-port",
+        "backend-selector-unmatched",
+        "route-rule-shadowed",
+    ] {
         assert_eq!(with_status(&doc, id, "ok").len(), 1, "{id}: {:?}", checks(&doc, id));
     }
 }
@@ -113,20 +137,33 @@ fn the_broken_folder_names_each_mistake_with_file_and_line() {
 
     let port = with_status(&doc, "route-backend-port", "error");
     assert_eq!(port.len(), 1, "{port:?}");
-    assert!(port[0]["message"].as_str().unwrap().contains("reviews-v3 port 9080 is not a port of the Service (ports: 80)"));
+    assert!(port[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("reviews-v3 port 9080 is not a port of the Service (ports: 80)"));
     assert_eq!(port[0]["resources"][0]["file"], route.as_str());
     assert_eq!(port[0]["resources"][0]["line"], route_lines[0]);
     assert_eq!(port[0]["resources"][1]["file"], reviews.as_str());
-    assert_eq!(port[0]["resources"][1]["line"], reviews_lines[2], "reviews-v3 is the third object");
+    assert_eq!(
+        port[0]["resources"][1]["line"], reviews_lines[2],
+        "reviews-v3 is the third object"
+    );
 
     let zero = with_status(&doc, "route-weights-zero", "error");
     assert_eq!(zero.len(), 1);
-    assert_eq!(zero[0]["resources"][0]["file"], fixture("broken/30-duplicate.yaml").as_str(), "the later copy wins");
+    assert_eq!(
+        zero[0]["resources"][0]["file"],
+        fixture("broken/30-duplicate.yaml").as_str(),
+        "the later copy wins"
+    );
     assert_eq!(zero[0]["resources"][0]["line"], 2);
 
     let mtls = with_status(&doc, "mtls-plaintext-callers", "error");
     assert_eq!(mtls.len(), 1);
-    assert_eq!(mtls[0]["resources"][0], json!({"kind": "Deployment", "namespace": "istio-demo", "name": "reviews-v1", "file": reviews, "line": reviews_lines[3]}));
+    assert_eq!(
+        mtls[0]["resources"][0],
+        json!({"kind": "Deployment", "namespace": "istio-demo", "name": "reviews-v1", "file": reviews, "line": reviews_lines[3]})
+    );
     assert_eq!(mtls[0]["resources"][1]["file"], ns.as_str());
     assert_eq!(mtls[0]["resources"][1]["line"], api_version_lines(&ns)[1]);
 
@@ -134,18 +171,30 @@ fn the_broken_folder_names_each_mistake_with_file_and_line() {
     assert_eq!(with_status(&doc, "files-duplicate-object", "warning").len(), 1);
     let sel = with_status(&doc, "backend-selector-unmatched", "warning");
     assert_eq!(sel.len(), 1, "a warning offline: the workload may exist in the cluster");
-    assert!(sel[0]["hint"].as_str().unwrap().contains("deployment reviews-v3 (app=reviews,version=3)"));
+    assert!(sel[0]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("deployment reviews-v3 (app=reviews,version=3)"));
 
     // A reference outside the files is unverified, never an error (istioctl analyze's misfire).
     let missing = checks(&doc, "route-backend-missing");
     assert_eq!(missing.len(), 1);
     assert_eq!(missing[0]["status"], "skipped");
-    assert!(missing[0]["message"].as_str().unwrap().contains("reviews-v9"), "{}", missing[0]);
+    assert!(
+        missing[0]["message"].as_str().unwrap().contains("reviews-v9"),
+        "{}",
+        missing[0]
+    );
     assert!(with_status(&doc, "route-parent-invalid", "error").is_empty());
 
     let r = run_bare(&["doctor", "-f", &dir, "--offline"], None);
     r.assert_code(1);
-    assert!(r.stdout.contains(&format!("httproute istio-demo/reviews ({route}:{})", route_lines[0])), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("httproute istio-demo/reviews ({route}:{})", route_lines[0])),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("files: 9 objects from 4 files"), "{}", r.stdout);
 }
 
@@ -164,13 +213,26 @@ fn unparseable_yaml_is_exit_2_with_file_line_and_column() {
 
 #[test]
 fn an_istio_gateway_is_not_a_gateway_api_gateway() {
-    let r = run_bare(&["doctor", "-f", &fixture("istio-gateway"), "--offline", "-o", "json"], None);
+    let r = run_bare(
+        &["doctor", "-f", &fixture("istio-gateway"), "--offline", "-o", "json"],
+        None,
+    );
     r.assert_code(0);
     let doc = r.json();
-    assert_eq!(doc["files"], json!([{"path": fixture("istio-gateway/gateway.yaml"), "objects": 1, "ignored": 1}]));
+    assert_eq!(
+        doc["files"],
+        json!([{"path": fixture("istio-gateway/gateway.yaml"), "objects": 1, "ignored": 1}])
+    );
     let parent = checks(&doc, "route-parent-invalid");
     assert_eq!(parent[0]["status"], "skipped");
-    assert!(parent[0]["message"].as_str().unwrap().contains("Gateway default/bookinfo-gateway"), "{}", parent[0]);
+    assert!(
+        parent[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Gateway default/bookinfo-gateway"),
+        "{}",
+        parent[0]
+    );
 }
 
 #[test]
@@ -180,18 +242,33 @@ fn stdin_directories_and_extensions_follow_kubectl() {
     r.assert_code(1);
     let doc = r.json();
     assert_eq!(doc["files"][0]["path"], "<stdin>");
-    assert_eq!(with_status(&doc, "route-weights-zero", "error")[0]["resources"][0]["file"], "<stdin>");
+    assert_eq!(
+        with_status(&doc, "route-weights-zero", "error")[0]["resources"][0]["file"],
+        "<stdin>"
+    );
 
     let names = |r: &Run| -> Vec<String> {
-        r.json()["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
+        r.json()["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect()
     };
     let nested = fixture("nested");
     let r = run_bare(&["doctor", "-f", &nested, "--offline", "-o", "json"], None);
     r.assert_code(0);
-    assert_eq!(names(&r), vec![fixture("nested/top.yaml")], "no .txt, no subdirectory without -R");
+    assert_eq!(
+        names(&r),
+        vec![fixture("nested/top.yaml")],
+        "no .txt, no subdirectory without -R"
+    );
     let r = run_bare(&["doctor", "-f", &nested, "-R", "--offline", "-o", "json"], None);
     r.assert_code(0);
-    assert_eq!(names(&r), vec![fixture("nested/sub/deep.yml"), fixture("nested/top.yaml")]);
+    assert_eq!(
+        names(&r),
+        vec![fixture("nested/sub/deep.yml"), fixture("nested/top.yaml")]
+    );
     // A file named explicitly is read whatever its extension.
     let r = run_bare(&["doctor", "-f", &fixture("nested/notes.txt"), "--offline"], None);
     r.assert_code(2);
@@ -199,7 +276,11 @@ fn stdin_directories_and_extensions_follow_kubectl() {
 
     let r = run_bare(&["doctor", "-f", "no/such/dir", "--offline"], None);
     r.assert_code(2);
-    assert!(r.stderr.contains("the path \"no/such/dir\" does not exist"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the path \"no/such/dir\" does not exist"),
+        "{}",
+        r.stderr
+    );
     let r = run_bare(&["doctor", "-f", "-", "-f", "-", "--offline"], Some(""));
     r.assert_code(2);
     let r = run_bare(&["doctor", "--offline"], None);
@@ -239,7 +320,10 @@ fn offline_contacts_no_cluster_even_with_a_kubeconfig() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let parent = checks(&doc, "route-parent-invalid");
     assert!(
-        parent[0]["message"].as_str().unwrap().contains("Gateway from-context/bookinfo-gateway"),
+        parent[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Gateway from-context/bookinfo-gateway"),
         "the context's namespace is read from the file: {}",
         parent[0]
     );
@@ -247,9 +331,21 @@ fn offline_contacts_no_cluster_even_with_a_kubeconfig() {
 
     // An unreachable server in the kubeconfig does not matter either.
     let unreachable = dir.path().join("unreachable");
-    std::fs::write(&unreachable, mesh_sandbox::kubeconfig_yaml("http://127.0.0.1:1", Some("x"))).unwrap();
+    std::fs::write(
+        &unreachable,
+        mesh_sandbox::kubeconfig_yaml("http://127.0.0.1:1", Some("x")),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
-        .args(["doctor", "-f", &route, "--offline", "--request-timeout", "1s", "--kubeconfig"])
+        .args([
+            "doctor",
+            "-f",
+            &route,
+            "--offline",
+            "--request-timeout",
+            "1s",
+            "--kubeconfig",
+        ])
         .arg(&unreachable)
         .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
@@ -270,7 +366,13 @@ fn write(dir: &Path, name: &str, value: &Value) -> String {
 fn as_file(mut v: Value) -> Value {
     v.as_object_mut().unwrap().remove("status");
     let meta = v["metadata"].as_object_mut().unwrap();
-    for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"] {
+    for k in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+    ] {
         meta.remove(k);
     }
     v
@@ -294,7 +396,14 @@ fn overlay_files_that_change_nothing_are_all_unchanged() {
     r.assert_code(0);
     let doc = r.json();
     assert_eq!(doc["mode"], "overlay");
-    assert!(doc["checks"].as_array().unwrap().iter().all(|c| c["change"] == "unchanged"), "{doc}");
+    assert!(
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["change"] == "unchanged"),
+        "{doc}"
+    );
     let r = m.run(&["doctor", "-f", &f]);
     r.assert_code(0);
     assert!(r.stdout.contains("the files introduce no problem"), "{}", r.stdout);
@@ -327,11 +436,19 @@ fn overlay_a_file_that_breaks_a_backend_is_an_introduced_error() {
     m.server.clear_log();
     m.run(&["doctor", "-o", "json"]).assert_code(0);
     let plain: std::collections::BTreeSet<String> = m.server.requests().into_iter().map(|q| q.path).collect();
-    assert_eq!(lists.keys().cloned().collect::<std::collections::BTreeSet<_>>(), plain, "doctor -f reads what doctor reads");
+    assert_eq!(
+        lists.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+        plain,
+        "doctor -f reads what doctor reads"
+    );
 
     let r = m.run(&["doctor", "-f", &f]);
     r.assert_code(1);
-    assert!(r.stdout.contains("× introduced: HTTPRoute istio-demo/reviews"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("× introduced: HTTPRoute istio-demo/reviews"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("the files introduce 1 error"), "{}", r.stdout);
 }
 
@@ -354,7 +471,11 @@ fn overlay_a_file_that_fixes_a_live_error_passes() {
     assert_eq!(accepted[0]["change"], "unchanged");
     let r = m.run(&["doctor", "-f", &f]);
     r.assert_code(0);
-    assert!(r.stdout.contains("√ fixed: HTTPRoute istio-demo/ratings"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("√ fixed: HTTPRoute istio-demo/ratings"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("fix 1 problem"), "{}", r.stdout);
 }
 
@@ -371,17 +492,35 @@ fn overlay_new_objects_and_new_namespaces_are_read_too() {
     let r = m.run(&["doctor", "-f", &f, "-o", "json"]);
     r.assert_code(1);
     let doc = r.json();
-    assert_eq!(changes(&doc, "introduced"), vec!["route-parent-invalid error", "route-backend-missing error"]);
-    assert!(m.server.requests().iter().any(|q| q.path == "/api/v1/namespaces/shop/services"));
+    assert_eq!(
+        changes(&doc, "introduced"),
+        vec!["route-parent-invalid error", "route-backend-missing error"]
+    );
+    assert!(m
+        .server
+        .requests()
+        .iter()
+        .any(|q| q.path == "/api/v1/namespaces/shop/services"));
 }
 
 #[test]
 fn overlay_on_an_unreachable_cluster_is_exit_3_and_suggests_offline() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, mesh_sandbox::kubeconfig_yaml("http://127.0.0.1:1", Some("istio-demo"))).unwrap();
+    std::fs::write(
+        &kubeconfig,
+        mesh_sandbox::kubeconfig_yaml("http://127.0.0.1:1", Some("istio-demo")),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-mesh"))
-        .args(["doctor", "-f", &fixture("istio-gateway"), "--request-timeout", "2s", "--kubeconfig"])
+        .args([
+            "doctor",
+            "-f",
+            &fixture("istio-gateway"),
+            "--request-timeout",
+            "2s",
+            "--kubeconfig",
+        ])
         .arg(&kubeconfig)
         .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
@@ -389,7 +528,10 @@ fn overlay_on_an_unreachable_cluster_is_exit_3_and_suggests_offline() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("hint: add --offline to check the files alone"), "{stderr}");
+    assert!(
+        stderr.contains("hint: add --offline to check the files alone"),
+        "{stderr}"
+    );
     // No kubeconfig at all: exit 3 as well, with the same hint.
     let r = run_bare(&["doctor", "-f", &fixture("istio-gateway")], None);
     r.assert_code(3);

@@ -67,16 +67,27 @@ fn use_rotated_root(s: &TestServer) {
     let mut mwc = s
         .get("mutatingwebhookconfigurations", None, "istio-sidecar-injector")
         .unwrap();
-    mwc["webhooks"][0]["clientConfig"]["caBundle"] = json!(mesh_sandbox::scenario::base64(ROTATED_ROOT_CERT_PEM.as_bytes()));
+    mwc["webhooks"][0]["clientConfig"]["caBundle"] =
+        json!(mesh_sandbox::scenario::base64(ROTATED_ROOT_CERT_PEM.as_bytes()));
     s.update(mwc).unwrap();
 }
 
 fn cross<'a>(doc: &'a Value, id: &str) -> Vec<&'a Value> {
-    doc["crossCluster"].as_array().unwrap().iter().filter(|c| c["id"] == id).collect()
+    doc["crossCluster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == id)
+        .collect()
 }
 
 fn contexts_of(doc: &Value) -> Vec<&str> {
-    doc["clusters"].as_array().unwrap().iter().map(|c| c["context"].as_str().unwrap()).collect()
+    doc["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["context"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -98,15 +109,26 @@ fn two_healthy_clusters_sharing_a_root_pass() {
     let root = cross(&doc, "multicluster-root-mismatch");
     assert_eq!(root.len(), 1);
     assert_eq!(root[0]["status"], "ok", "{}", root[0]);
-    let clusters: Vec<&Value> = root[0]["resources"].as_array().unwrap().iter().map(|r| &r["cluster"]).collect();
+    let clusters: Vec<&Value> = root[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["cluster"])
+        .collect();
     assert_eq!(clusters, vec!["east", "west"]);
     assert_eq!(cross(&doc, "multicluster-version-skew")[0]["status"], "ok");
 
     // Each server saw its own LISTs, and only reads.
     for s in [&east, &west] {
         let log = s.requests();
-        assert!(log.iter().any(|q| q.path == "/api/v1/namespaces/istio-demo/pods"), "{log:?}");
-        assert!(log.iter().all(|q| q.method == "GET" && q.query.contains("limit=500")), "{log:?}");
+        assert!(
+            log.iter().any(|q| q.path == "/api/v1/namespaces/istio-demo/pods"),
+            "{log:?}"
+        );
+        assert!(
+            log.iter().all(|q| q.method == "GET" && q.query.contains("limit=500")),
+            "{log:?}"
+        );
     }
 
     // --all-contexts is the same list, in kubeconfig order.
@@ -117,12 +139,24 @@ fn two_healthy_clusters_sharing_a_root_pass() {
     // The table: a CLUSTER column under each category, the cross-cluster section last.
     let r = run(&kc, &["doctor", "--context", "east", "--context", "west"]);
     r.assert_code(0);
-    assert!(r.stdout.starts_with(&format!("clusters: east ({}), west ({})\n", east.url(), west.url())), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with(&format!("clusters: east ({}), west ({})\n", east.url(), west.url())),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("  CLUSTER  MESSAGE\n"), "{}", r.stdout);
     assert!(r.stdout.contains("√ east     istiod ready"), "{}", r.stdout);
     assert!(r.stdout.contains("√ west     istiod ready"), "{}", r.stdout);
-    let multicluster = r.stdout.find("multicluster\n------------").expect("a multicluster section");
-    assert!(r.stdout[multicluster..].contains("east, west trust the same Istio root certificate"), "{}", r.stdout);
+    let multicluster = r
+        .stdout
+        .find("multicluster\n------------")
+        .expect("a multicluster section");
+    assert!(
+        r.stdout[multicluster..].contains("east, west trust the same Istio root certificate"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -153,7 +187,12 @@ fn clusters_with_different_roots_share_no_trust() {
     assert!(root[0]["hint"].as_str().unwrap().contains("cacerts"), "{}", root[0]);
     let r = run(&kc, &["doctor", "--context", "east", "--context", "west"]);
     r.assert_code(1);
-    assert!(r.stdout.contains("× *        east and west share no Istio root certificate"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("× *        east and west share no Istio root certificate"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -177,11 +216,17 @@ fn istiod_versions_more_than_one_minor_apart_are_a_warning() {
     assert_eq!(skew.len(), 1);
     assert_eq!(skew[0]["status"], "warning");
     assert!(
-        skew[0]["message"].as_str().unwrap().contains("east runs istiod 1.26.2, west runs 1.24.3"),
+        skew[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("east runs istiod 1.26.2, west runs 1.24.3"),
         "{}",
         skew[0]
     );
-    let r = run(&kc, &["doctor", "--context", "east", "--context", "north", "-o", "json"]);
+    let r = run(
+        &kc,
+        &["doctor", "--context", "east", "--context", "north", "-o", "json"],
+    );
     r.assert_code(0);
     assert_eq!(cross(&r.json(), "multicluster-version-skew")[0]["status"], "ok");
 }
@@ -192,7 +237,11 @@ fn an_unreachable_cluster_gets_its_own_error_and_the_others_still_run() {
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(
         dir.path(),
-        &[("east", &east.url()), ("down", "http://127.0.0.1:1"), ("west", &west.url())],
+        &[
+            ("east", &east.url()),
+            ("down", "http://127.0.0.1:1"),
+            ("west", &west.url()),
+        ],
     );
     let r = run(&kc, &["doctor", "--all-contexts", "-o", "json"]);
     r.assert_code(1);
@@ -207,14 +256,21 @@ fn an_unreachable_cluster_gets_its_own_error_and_the_others_still_run() {
         assert_eq!(doc["clusters"][i]["success"], true);
         assert!(!doc["clusters"][i]["checks"].as_array().unwrap().is_empty());
     }
-    assert_eq!(cross(&doc, "multicluster-root-mismatch")[0]["status"], "ok", "east and west compared");
+    assert_eq!(
+        cross(&doc, "multicluster-root-mismatch")[0]["status"],
+        "ok",
+        "east and west compared"
+    );
     let r = run(&kc, &["doctor", "--all-contexts"]);
     r.assert_code(1);
     assert!(r.stdout.contains("× down     could not be reached: "), "{}", r.stdout);
 
     // Nothing reachable: exit 3.
     let dir2 = tempfile::tempdir().unwrap();
-    let kc2 = kubeconfig(dir2.path(), &[("down", "http://127.0.0.1:1"), ("gone", "http://127.0.0.1:2")]);
+    let kc2 = kubeconfig(
+        dir2.path(),
+        &[("down", "http://127.0.0.1:1"), ("gone", "http://127.0.0.1:2")],
+    );
     let r = run(&kc2, &["doctor", "--all-contexts", "-o", "json"]);
     r.assert_code(3);
     assert_eq!(r.json()["success"], false);
@@ -231,11 +287,17 @@ fn context_flags_are_checked_before_any_request() {
     r.assert_code(3);
     assert!(r.stderr.contains("context \"nope\" not found"), "{}", r.stderr);
     assert!(r.stderr.contains("available contexts: east, west"), "{}", r.stderr);
-    let r = run(&kc, &["doctor", "--context", "east", "--context", "west", "--cluster", "east"]);
+    let r = run(
+        &kc,
+        &["doctor", "--context", "east", "--context", "west", "--cluster", "east"],
+    );
     r.assert_code(2);
     let r = run(&kc, &["doctor", "--context", "east", "--context", "west", "-f", "-"]);
     r.assert_code(2);
-    assert!(east.requests().is_empty() && west.requests().is_empty(), "no request was sent");
+    assert!(
+        east.requests().is_empty() && west.requests().is_empty(),
+        "no request was sent"
+    );
 
     // Every other command keeps kubectl's rule: the last --context wins.
     let r = run(&kc, &["status", "--context", "east", "--context", "west", "-o", "json"]);

@@ -19,14 +19,25 @@ fn app(cp: &ControlPlane, ns: &str, name: &str, versions: &[&str]) {
     for v in versions {
         cp.wait_available(ns, &format!("deployment/{name}-{v}"));
         let svc = format!("{name}-{v}");
-        cp.eventually(&format!("ready endpoints of {ns}/{svc}"), Duration::from_secs(90), || {
-            let slices = cp.kubectl_json(&["-n", ns, "get", "endpointslices", "-l", &format!("kubernetes.io/service-name={svc}")]);
-            slices["items"].as_array().unwrap().iter().any(|s| {
-                s["endpoints"]
-                    .as_array()
-                    .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
-            })
-        });
+        cp.eventually(
+            &format!("ready endpoints of {ns}/{svc}"),
+            Duration::from_secs(90),
+            || {
+                let slices = cp.kubectl_json(&[
+                    "-n",
+                    ns,
+                    "get",
+                    "endpointslices",
+                    "-l",
+                    &format!("kubernetes.io/service-name={svc}"),
+                ]);
+                slices["items"].as_array().unwrap().iter().any(|s| {
+                    s["endpoints"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
+                })
+            },
+        );
     }
 }
 
@@ -74,7 +85,11 @@ fn explain_follows_gateway_api_precedence_on_a_real_api_server() {
     r.ok();
     let doc = r.json();
     assert_eq!(doc["route"], "reviews");
-    assert_eq!(doc["match"]["path"], json!({"type": "PathPrefix", "value": "/"}), "the server's defaulted match: {doc}");
+    assert_eq!(
+        doc["match"]["path"],
+        json!({"type": "PathPrefix", "value": "/"}),
+        "the server's defaulted match: {doc}"
+    );
     assert_eq!(backends(&doc), vec![("reviews-v1".to_string(), 100.0, 1)]);
 
     // route-user's rule wins for jason (one header match beats none).
@@ -98,10 +113,18 @@ fn explain_follows_gateway_api_precedence_on_a_real_api_server() {
     let shadowed = d.json();
     let warn = with_status(&shadowed, "route-rule-shadowed", "warning");
     assert_eq!(warn.len(), 1, "{shadowed}");
-    assert!(warn[0]["message"].as_str().unwrap().contains("HTTPRoute e2e-explain/reviews-jason-again rules[0]"), "{}", warn[0]);
+    assert!(
+        warn[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTPRoute e2e-explain/reviews-jason-again rules[0]"),
+        "{}",
+        warn[0]
+    );
 
     // The split with ready endpoints from the real EndpointSlices.
-    cp.mesh(&["shift", "reviews", "v1=90", "v3=10", "--route", "reviews", "-n", ns]).ok();
+    cp.mesh(&["shift", "reviews", "v1=90", "v3=10", "--route", "reviews", "-n", ns])
+        .ok();
     let r = cp.mesh(&["explain", "reviews", "-n", ns, "--path", "/reviews/0?x=1", "-o", "json"]);
     r.ok();
     assert_eq!(
@@ -115,17 +138,34 @@ fn explain_follows_gateway_api_precedence_on_a_real_api_server() {
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: admin\nspec:\n  parentRefs:\n  - {group: \"\", kind: Service, name: reviews}\n  rules:\n  - matches:\n    - path: {type: Exact, value: /admin}\n    backendRefs:\n    - {name: reviews-v3, port: 9080}\n",
     );
     let r = cp.mesh(&["explain", "reviews", "-n", ns, "--path", "/admin", "-o", "json"]);
-    assert_eq!(r.json()["route"], "admin", "accepted until the controller says otherwise");
+    assert_eq!(
+        r.json()["route"],
+        "admin",
+        "accepted until the controller says otherwise"
+    );
     let status = json!({"status": {"parents": [{"parentRef": {"group": "", "kind": "Service", "name": "reviews"},
         "controllerName": "istio.io/gateway-controller",
         "conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners", "message": "rejected",
             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}]}});
-    cp.kubectl_ok(&["-n", ns, "patch", "httproute", "admin", "--subresource=status", "--type=merge", "-p", &status.to_string()]);
+    cp.kubectl_ok(&[
+        "-n",
+        ns,
+        "patch",
+        "httproute",
+        "admin",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ]);
     let r = cp.mesh(&["explain", "reviews", "-n", ns, "--path", "/admin", "-o", "json"]);
     r.ok();
     let doc = r.json();
     assert_eq!(doc["route"], "reviews", "{doc}");
-    assert!(doc["notes"].to_string().contains("HTTPRoute admin is not accepted"), "{doc}");
+    assert!(
+        doc["notes"].to_string().contains("HTTPRoute admin is not accepted"),
+        "{doc}"
+    );
 
     // A Service whose only route matches nothing of this request: rejected, exit 1.
     cp.apply(
@@ -142,7 +182,14 @@ fn explain_follows_gateway_api_precedence_on_a_real_api_server() {
 fn as_file(mut v: Value) -> Value {
     v.as_object_mut().unwrap().remove("status");
     let meta = v["metadata"].as_object_mut().unwrap();
-    for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "annotations"] {
+    for k in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "annotations",
+    ] {
         meta.remove(k);
     }
     v
@@ -180,7 +227,10 @@ fn doctor_files_overlay_on_a_real_api_server() {
     r.ok();
     let doc = r.json();
     assert_eq!(doc["mode"], "overlay");
-    assert!(changes(&doc, "introduced").is_empty() && changes(&doc, "fixed").is_empty(), "{doc}");
+    assert!(
+        changes(&doc, "introduced").is_empty() && changes(&doc, "fixed").is_empty(),
+        "{doc}"
+    );
 
     // A file sending half of reviews to v3 and relabelling v3's pod template: v3's Service then selects no pod.
     let mut route = as_file(live_route.clone());
@@ -194,9 +244,19 @@ fn doctor_files_overlay_on_a_real_api_server() {
     let r = cp.mesh(&["doctor", "-f", &relabel, "-n", ns, "-o", "json"]);
     r.assert_code(1);
     let doc = r.json();
-    assert_eq!(changes(&doc, "introduced"), vec!["backend-selector-unmatched error"], "{doc}");
+    assert_eq!(
+        changes(&doc, "introduced"),
+        vec!["backend-selector-unmatched error"],
+        "{doc}"
+    );
     let finding = with_status(&doc, "backend-selector-unmatched", "error")[0];
-    assert!(finding["hint"].as_str().unwrap().contains("deployment reviews-v3 (app=reviews,version=3)"), "{finding}");
+    assert!(
+        finding["hint"]
+            .as_str()
+            .unwrap()
+            .contains("deployment reviews-v3 (app=reviews,version=3)"),
+        "{finding}"
+    );
     assert_eq!(finding["resources"][1]["file"], relabel.as_str(), "{finding}");
 
     // A live error the files fix: a route to a Service that does not exist, fixed in the file.

@@ -53,7 +53,13 @@ fn mesh(kubeconfig: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    eprintln!("$ kubectl mesh {}\n-> {}\n{}{}", args.join(" "), run.code, run.stdout, run.stderr);
+    eprintln!(
+        "$ kubectl mesh {}\n-> {}\n{}{}",
+        args.join(" "),
+        run.code,
+        run.stdout,
+        run.stderr
+    );
     run
 }
 
@@ -94,15 +100,30 @@ fn two_real_clusters_with_their_own_roots_then_a_shared_root_then_skewed_istiods
     clusters_healthy(&doc);
     let root = cross(&doc, "multicluster-root-mismatch");
     assert_eq!(root["status"], "error", "{root}");
-    assert!(root["message"].as_str().unwrap().contains("east and west share no Istio root certificate"), "{root}");
-    let clusters: Vec<&Value> = root["resources"].as_array().unwrap().iter().map(|r| &r["cluster"]).collect();
+    assert!(
+        root["message"]
+            .as_str()
+            .unwrap()
+            .contains("east and west share no Istio root certificate"),
+        "{root}"
+    );
+    let clusters: Vec<&Value> = root["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["cluster"])
+        .collect();
     assert_eq!(clusters, vec!["east", "west"]);
     assert_eq!(cross(&doc, "multicluster-version-skew")["status"], "ok");
 
     // 2. The operator gives west east's root (every namespace's istio-ca-root-cert, as istiod would write it).
     let east_root = east.dir.join("pki/istio-root-cert.pem");
-    west.sh(&format!("bash {} --cert {} --all", script("root-cert.sh").display(), east_root.display()))
-        .ok();
+    west.sh(&format!(
+        "bash {} --cert {} --all",
+        script("root-cert.sh").display(),
+        east_root.display()
+    ))
+    .ok();
     let r = mesh(&kc, &["doctor", "--all-contexts", "-o", "json"]);
     r.assert_code(0);
     let doc = r.json();
@@ -110,17 +131,56 @@ fn two_real_clusters_with_their_own_roots_then_a_shared_root_then_skewed_istiods
     assert_eq!(cross(&doc, "multicluster-root-mismatch")["status"], "ok", "{doc}");
 
     // 3. West's istiod is two minors behind: a warning (exit 0), named in the table's multicluster section.
-    west.kubectl_ok(&["-n", "istio-system", "set", "image", "deployment/istiod", "discovery=docker.io/istio/pilot:1.24.3"]);
-    west.kubectl_ok(&["-n", "istio-system", "rollout", "status", "deployment/istiod", "--timeout=120s"]);
+    west.kubectl_ok(&[
+        "-n",
+        "istio-system",
+        "set",
+        "image",
+        "deployment/istiod",
+        "discovery=docker.io/istio/pilot:1.24.3",
+    ]);
+    west.kubectl_ok(&[
+        "-n",
+        "istio-system",
+        "rollout",
+        "status",
+        "deployment/istiod",
+        "--timeout=120s",
+    ]);
     let r = mesh(&kc, &["doctor", "--context", "east", "--context", "west", "-o", "json"]);
     let doc = r.json();
     let skew = cross(&doc, "multicluster-version-skew");
     assert_eq!(skew["status"], "warning", "{skew}");
-    assert!(skew["message"].as_str().unwrap().contains("east runs istiod 1.26.2, west runs 1.24.3"), "{skew}");
+    assert!(
+        skew["message"]
+            .as_str()
+            .unwrap()
+            .contains("east runs istiod 1.26.2, west runs 1.24.3"),
+        "{skew}"
+    );
     let r = mesh(&kc, &["doctor", "--context", "east", "--context", "west"]);
-    assert!(r.stdout.contains("‼ *        east runs istiod 1.26.2, west runs 1.24.3"), "{}", r.stdout);
-    west.kubectl_ok(&["-n", "istio-system", "set", "image", "deployment/istiod", "discovery=docker.io/istio/pilot:1.26.2"]);
-    west.kubectl_ok(&["-n", "istio-system", "rollout", "status", "deployment/istiod", "--timeout=120s"]);
+    assert!(
+        r.stdout
+            .contains("‼ *        east runs istiod 1.26.2, west runs 1.24.3"),
+        "{}",
+        r.stdout
+    );
+    west.kubectl_ok(&[
+        "-n",
+        "istio-system",
+        "set",
+        "image",
+        "deployment/istiod",
+        "discovery=docker.io/istio/pilot:1.26.2",
+    ]);
+    west.kubectl_ok(&[
+        "-n",
+        "istio-system",
+        "rollout",
+        "status",
+        "deployment/istiod",
+        "--timeout=120s",
+    ]);
 
     // 4. A third context that does not answer: its own error entry, the two real clusters still checked.
     let kc3 = kubeconfig(
@@ -131,9 +191,20 @@ fn two_real_clusters_with_their_own_roots_then_a_shared_root_then_skewed_istiods
     let r = mesh(&kc3, &["doctor", "--all-contexts", "-o", "json"]);
     r.assert_code(1);
     let doc = r.json();
-    let names: Vec<&str> = doc["clusters"].as_array().unwrap().iter().map(|c| c["context"].as_str().unwrap()).collect();
+    let names: Vec<&str> = doc["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["context"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["east", "west", "down"]);
-    assert!(doc["clusters"][2]["error"].as_str().unwrap().contains("https://127.0.0.1:1"), "{doc}");
+    assert!(
+        doc["clusters"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("https://127.0.0.1:1"),
+        "{doc}"
+    );
     assert_eq!(doc["clusters"][0]["success"], true);
     assert_eq!(doc["clusters"][1]["success"], true);
     assert_eq!(cross(&doc, "multicluster-root-mismatch")["status"], "ok");

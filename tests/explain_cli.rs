@@ -48,7 +48,16 @@ fn explain_follows_a_user_rule_and_the_default_rule() {
     assert_eq!(r.json()["rule"]["index"], user_rule);
 
     // Anyone else takes the default rule.
-    let r = m.run(&["explain", "reviews", "-H", "end-user=vijay", "--path", "/reviews/0", "-o", "json"]);
+    let r = m.run(&[
+        "explain",
+        "reviews",
+        "-H",
+        "end-user=vijay",
+        "--path",
+        "/reviews/0",
+        "-o",
+        "json",
+    ]);
     r.assert_code(0);
     let doc = r.json();
     assert_ne!(doc["rule"]["index"], user_rule);
@@ -108,11 +117,13 @@ fn an_unready_backend_is_named() {
 fn a_request_no_rule_matches_is_rejected_with_exit_1() {
     let m = Mesh::bookinfo();
     m.server
-        .insert(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        .insert(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": "ratings", "namespace": "istio-demo"},
             "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "ratings"}],
                 "rules": [{"matches": [{"path": {"type": "Exact", "value": "/x"}}],
-                           "backendRefs": [{"name": "ratings", "port": 9080}]}]}}))
+                           "backendRefs": [{"name": "ratings", "port": 9080}]}]}}),
+        )
         .unwrap();
     let r = m.run(&["explain", "ratings", "--path", "/ratings/0", "-o", "json"]);
     r.assert_code(1);
@@ -121,7 +132,10 @@ fn a_request_no_rule_matches_is_rejected_with_exit_1() {
     assert_eq!(doc["route"], Value::Null);
     assert_eq!(doc["rule"], Value::Null);
     assert_eq!(doc["backends"], json!([]));
-    assert!(doc["message"].as_str().unwrap().contains("rejects such requests"), "{doc}");
+    assert!(
+        doc["message"].as_str().unwrap().contains("rejects such requests"),
+        "{doc}"
+    );
     let r = m.run(&["explain", "ratings", "--path", "/x"]);
     r.assert_code(0);
     let r = m.run(&["explain", "ratings", "--path", "/y"]);
@@ -188,4 +202,3 @@ fn explain_reads_three_lists_and_nothing_per_object() {
         ]
     );
 }
-

@@ -287,7 +287,9 @@ pub async fn candidates(ctx: &Ctx, words: &[String]) -> Vec<(String, String)> {
             index,
             previous,
         } => match (subcommand.as_str(), index) {
-            ("shift" | "route-user" | "status" | "explain", 0) => dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await,
+            ("shift" | "route-user" | "status" | "explain", 0) => {
+                dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await
+            }
             ("shift", _) => dynamic(ctx, namespace.as_deref(), Lookup::Versions(previous[0].clone()))
                 .await
                 .into_iter()

@@ -79,7 +79,12 @@ fn read_text(name: &str, mut reader: impl std::io::Read) -> Result<String> {
 }
 
 /// `(display name, text)` of every manifest file the `-f` paths name.
-pub fn read_inputs(paths: &[String], recursive: bool, stdin_tty: bool, info: impl Fn(&str)) -> Result<Vec<(String, String)>> {
+pub fn read_inputs(
+    paths: &[String],
+    recursive: bool,
+    stdin_tty: bool,
+    info: impl Fn(&str),
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut stdin_used = false;
     for given in paths {
@@ -150,7 +155,11 @@ fn summary_line(files: &FileSet) -> String {
         s.push_str(&format!(
             " ({} of kinds doctor does not read ignored{})",
             ignored,
-            if kinds.is_empty() { String::new() } else { format!(": {}", kinds.join(", ")) }
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", kinds.join(", "))
+            }
         ));
     }
     s

@@ -205,7 +205,11 @@ fn render_text(runs: &[ClusterRun], cross: Vec<Finding>, color: bool) -> String 
     for r in runs {
         let server = r.server.as_deref().unwrap_or("-");
         header.push_str(&format!(" {} ({server})", r.context));
-        header.push(if std::ptr::eq(r, runs.last().unwrap_or(r)) { '\n' } else { ',' });
+        header.push(if std::ptr::eq(r, runs.last().unwrap_or(r)) {
+            '\n'
+        } else {
+            ','
+        });
         match &r.outcome {
             Ok((findings, _)) => all.extend(findings.iter().cloned().map(|mut f| {
                 f.message = format!("{:width$}  {}", r.context, f.message);

@@ -88,10 +88,16 @@ pub fn request(args: &ExplainArgs) -> Result<HttpRequest> {
     parse_query(query_text, &mut query);
     for q in &args.query {
         let Some((k, v)) = q.split_once('=') else {
-            return Err(bad(format!("invalid --query {q:?}: expected NAME=VALUE"), "for example: --query page=2"));
+            return Err(bad(
+                format!("invalid --query {q:?}: expected NAME=VALUE"),
+                "for example: --query page=2",
+            ));
         };
         if k.is_empty() {
-            return Err(bad(format!("invalid --query {q:?}: the name is empty"), "for example: --query page=2"));
+            return Err(bad(
+                format!("invalid --query {q:?}: the name is empty"),
+                "for example: --query page=2",
+            ));
         }
         query.push((k.to_string(), v.to_string()));
     }

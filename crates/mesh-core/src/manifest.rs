@@ -111,7 +111,10 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Document>, ManifestError
             continue;
         }
         integral_numbers(&mut value);
-        let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+        let is_list = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
             && value.get("items").is_some_and(Value::is_array);
         if is_list {
             if let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) {
@@ -310,7 +313,9 @@ fn object(doc: Document, ns: &NamespaceDefault) -> Result<Option<FileObject>, Sk
         })
     };
     if !doc.value.is_object() {
-        return Err(err("not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)".into()));
+        return Err(err(
+            "not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)".into(),
+        ));
     }
     let text = |p: &str| doc.value.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
     let (api_version, kind, name) = (text("/apiVersion"), text("/kind"), text("/metadata/name"));
@@ -323,7 +328,9 @@ fn object(doc: Document, ns: &NamespaceDefault) -> Result<Option<FileObject>, Sk
     if name.is_empty() {
         let generate = doc.value.pointer("/metadata/generateName").is_some();
         return Err(err(if generate {
-            format!("{kind} has metadata.generateName but no name: doctor needs names (kubectl create would generate one)")
+            format!(
+                "{kind} has metadata.generateName but no name: doctor needs names (kubectl create would generate one)"
+            )
         } else {
             format!("{kind} has no metadata.name")
         }));
@@ -500,12 +507,19 @@ mod tests {
             .map(|d| (d.line, d.value["metadata"]["name"].as_str().unwrap()))
             .collect();
         assert_eq!(got, vec![(3, "a"), (11, "b")]);
-        assert_eq!(docs[1].value["data"]["x"], "---\ny\n", "--- inside a block scalar is text");
+        assert_eq!(
+            docs[1].value["data"]["x"], "---\ny\n",
+            "--- inside a block scalar is text"
+        );
     }
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {
-        let e = parse_file("m/a.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  x: [a\n").unwrap_err();
+        let e = parse_file(
+            "m/a.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  x: [a\n",
+        )
+        .unwrap_err();
         assert_eq!((e.file.as_str(), e.line, e.column), ("m/a.yaml", 5, 6));
         assert!(e.message.contains("unclosed bracket"), "{e}");
         assert!(!e.message.contains("line 5"), "no repeated location: {e}");
@@ -547,7 +561,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![(Kind::Gateway, Some("ctx-ns"), "gw", 6), (Kind::Namespace, None, "shop", 11)]
+            vec![
+                (Kind::Gateway, Some("ctx-ns"), "gw", 6),
+                (Kind::Namespace, None, "shop", 11)
+            ]
         );
         assert_eq!(set.files[0].ignored, 2);
         assert_eq!(set.ignored_kinds.get("networking.istio.io/v1/Gateway"), Some(&1));
@@ -563,9 +580,9 @@ mod tests {
         let e = load(&files, &ns("other", true)).unwrap_err();
         assert_eq!(e.0[0].line, 1);
         assert!(
-            e.0[0]
-                .message
-                .contains("the namespace from the provided object \"istio-demo\" does not match the namespace \"other\""),
+            e.0[0].message.contains(
+                "the namespace from the provided object \"istio-demo\" does not match the namespace \"other\""
+            ),
             "{e}"
         );
         assert!(load(&files, &ns("other", false)).is_ok());
@@ -573,12 +590,24 @@ mod tests {
 
     #[test]
     fn objects_without_kind_or_name_are_errors_and_duplicates_keep_the_last() {
-        let bad = vec![("b.yaml".to_string(), "apiVersion: v1\nkind: Service\nmetadata: {}\n".to_string())];
+        let bad = vec![(
+            "b.yaml".to_string(),
+            "apiVersion: v1\nkind: Service\nmetadata: {}\n".to_string(),
+        )];
         let e = load(&bad, &ns("d", false)).unwrap_err();
-        assert!(e.to_string().starts_with("b.yaml:1: Service has no metadata.name"), "{e}");
+        assert!(
+            e.to_string().starts_with("b.yaml:1: Service has no metadata.name"),
+            "{e}"
+        );
         let twice = vec![
-            ("1.yaml".to_string(), "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec: {ports: [{port: 1}]}\n".to_string()),
-            ("2.yaml".to_string(), "# x\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec: {ports: [{port: 2}]}\n".to_string()),
+            (
+                "1.yaml".to_string(),
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec: {ports: [{port: 1}]}\n".to_string(),
+            ),
+            (
+                "2.yaml".to_string(),
+                "# x\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec: {ports: [{port: 2}]}\n".to_string(),
+            ),
         ];
         let set = load(&twice, &ns("d", false)).unwrap();
         assert_eq!(set.objects.len(), 1);
@@ -593,7 +622,10 @@ mod tests {
     fn every_file_reports_its_first_error() {
         let files = vec![
             ("a.yaml".to_string(), "a: [\n".to_string()),
-            ("ok.yaml".to_string(), "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n".to_string()),
+            (
+                "ok.yaml".to_string(),
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n".to_string(),
+            ),
             ("b.yaml".to_string(), "x: 1\n  y: 2\n".to_string()),
         ];
         let e = load(&files, &ns("d", false)).unwrap_err();

@@ -37,7 +37,11 @@ fn a_backend_port_that_is_the_target_port_is_named_as_such() {
         port[0].message
     );
     assert!(
-        port[0].hint.as_deref().unwrap().contains("9080 is the targetPort of the Service's port 80"),
+        port[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("9080 is the targetPort of the Service's port 80"),
         "{:?}",
         port[0].hint
     );
@@ -58,8 +62,16 @@ fn a_backend_without_port_is_an_error_even_when_the_service_is_unknown() {
     let f = run(&c);
     let port = of(&f, "route-backend-port");
     assert_eq!(status_of(&f, "route-backend-port"), vec![Status::Error]);
-    assert!(port[0].message.contains("reviews-v1 has no port"), "{}", port[0].message);
-    assert!(port[0].hint.as_deref().unwrap().contains("add port: 9080"), "{:?}", port[0].hint);
+    assert!(
+        port[0].message.contains("reviews-v1 has no port"),
+        "{}",
+        port[0].message
+    );
+    assert!(
+        port[0].hint.as_deref().unwrap().contains("add port: 9080"),
+        "{:?}",
+        port[0].hint
+    );
 }
 
 #[test]
@@ -78,9 +90,17 @@ fn a_version_service_whose_selector_no_template_carries_is_an_error() {
         "{}",
         sel[0].message
     );
-    assert!(sel[0].message.contains("HTTPRoute istio-demo/reviews rules[0] (10%)"), "{}", sel[0].message);
     assert!(
-        sel[0].hint.as_deref().unwrap().contains("deployment reviews-v3 (app=reviews-v3)"),
+        sel[0].message.contains("HTTPRoute istio-demo/reviews rules[0] (10%)"),
+        "{}",
+        sel[0].message
+    );
+    assert!(
+        sel[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("deployment reviews-v3 (app=reviews-v3)"),
         "the workload meant: {:?}",
         sel[0].hint
     );
@@ -132,8 +152,16 @@ fn a_second_catch_all_rule_and_a_duplicated_user_rule_are_shadowed() {
     let msgs: Vec<&str> = sh.iter().map(|f| f.message.as_str()).collect();
     assert_eq!(sh.len(), 2, "{msgs:#?}");
     assert!(sh.iter().all(|f| f.status == Status::Warning));
-    assert!(msgs[0].contains("rules[2] for Service istio-demo/reviews never gets a request: rules[0] already matches"), "{}", msgs[0]);
-    assert!(msgs[1].contains("rules[3]") && msgs[1].contains("rules[1] already matches path PathPrefix /"), "{}", msgs[1]);
+    assert!(
+        msgs[0].contains("rules[2] for Service istio-demo/reviews never gets a request: rules[0] already matches"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].contains("rules[3]") && msgs[1].contains("rules[1] already matches path PathPrefix /"),
+        "{}",
+        msgs[1]
+    );
 }
 
 #[test]
@@ -147,7 +175,8 @@ fn an_older_route_with_the_same_match_shadows_a_newer_one_but_not_a_more_specifi
     let sh = of(&f, "route-rule-shadowed");
     assert_eq!(sh.len(), 1, "{sh:#?}");
     assert!(
-        sh[0].message.contains("HTTPRoute istio-demo/reviews-canary rules[0]") && sh[0].message.contains("HTTPRoute istio-demo/reviews rules[0]"),
+        sh[0].message.contains("HTTPRoute istio-demo/reviews-canary rules[0]")
+            && sh[0].message.contains("HTTPRoute istio-demo/reviews rules[0]"),
         "{}",
         sh[0].message
     );

@@ -55,7 +55,13 @@ fn describe(bundle: &CertBundle) -> String {
     let certs: Vec<String> = bundle
         .certs
         .iter()
-        .map(|c| format!("{}, NotBefore {}", if c.subject.is_empty() { "no subject" } else { &c.subject }, c.not_before))
+        .map(|c| {
+            format!(
+                "{}, NotBefore {}",
+                if c.subject.is_empty() { "no subject" } else { &c.subject },
+                c.not_before
+            )
+        })
         .collect();
     certs.join("; ")
 }
@@ -91,7 +97,10 @@ fn root_mismatch(clusters: &[ClusterFacts]) -> Vec<Finding> {
             None => out.push(Finding::skipped(
                 ROOT_MISMATCH_ID,
                 CAT,
-                format!("{}: no ConfigMap istio-system/{ROOT_CM} (is Istio installed?): not compared", c.context),
+                format!(
+                    "{}: no ConfigMap istio-system/{ROOT_CM} (is Istio installed?): not compared",
+                    c.context
+                ),
             )),
         }
     }
@@ -159,7 +168,10 @@ fn root_mismatch(clusters: &[ClusterFacts]) -> Vec<Finding> {
 
 /// `1.26.2`, `1.26.2-distroless`, `1.27.0-beta.1` → (major, minor); `latest`, digests, other tags → None.
 pub fn parse_version(tag: &str) -> Option<(u64, u64)> {
-    let tag = tag.strip_suffix("-distroless").or_else(|| tag.strip_suffix("-debug")).unwrap_or(tag);
+    let tag = tag
+        .strip_suffix("-distroless")
+        .or_else(|| tag.strip_suffix("-debug"))
+        .unwrap_or(tag);
     let core = tag.split(['-', '+']).next()?;
     let mut parts = core.split('.');
     let major = parts.next()?.parse().ok()?;
@@ -167,11 +179,14 @@ pub fn parse_version(tag: &str) -> Option<(u64, u64)> {
     Some((major, minor))
 }
 
+/// An istiod image tag and its (major, minor).
+type Version = (String, (u64, u64));
+
 fn version_skew(clusters: &[ClusterFacts]) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut known: Vec<(&str, Vec<(String, (u64, u64))>)> = Vec::new();
+    let mut known: Vec<(&str, Vec<Version>)> = Vec::new();
     for c in clusters {
-        let parsed: Vec<(String, (u64, u64))> = c
+        let parsed: Vec<Version> = c
             .istiod_versions
             .iter()
             .filter_map(|v| parse_version(v).map(|p| (v.clone(), p)))
@@ -186,7 +201,10 @@ fn version_skew(clusters: &[ClusterFacts]) -> Vec<Finding> {
                     if c.istiod_versions.is_empty() {
                         "no tagged istiod Deployment in istio-system".to_string()
                     } else {
-                        format!("tag {}", c.istiod_versions.iter().cloned().collect::<Vec<_>>().join(", "))
+                        format!(
+                            "tag {}",
+                            c.istiod_versions.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )
                     }
                 ),
             ));
@@ -230,7 +248,12 @@ fn version_skew(clusters: &[ClusterFacts]) -> Vec<Finding> {
     if problems == 0 {
         let versions: Vec<String> = known
             .iter()
-            .map(|(c, v)| format!("{c} {}", v.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join("/")))
+            .map(|(c, v)| {
+                format!(
+                    "{c} {}",
+                    v.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join("/")
+                )
+            })
             .collect();
         out.push(Finding::ok(
             VERSION_SKEW_ID,
@@ -267,7 +290,11 @@ mod tests {
         let f = version_skew(&[facts("east", None, &["1.26.2"]), facts("west", None, &["1.24.3"])]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, crate::doctor::Status::Warning);
-        assert!(f[0].message.contains("east runs istiod 1.26.2, west runs 1.24.3"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("east runs istiod 1.26.2, west runs 1.24.3"),
+            "{}",
+            f[0].message
+        );
         for other in ["1.25.0", "1.26.2-distroless", "1.27.1"] {
             let f = version_skew(&[facts("east", None, &["1.26.2"]), facts("west", None, &[other])]);
             assert_eq!(f[0].status, crate::doctor::Status::Ok, "{other}: {f:?}");
@@ -286,7 +313,11 @@ mod tests {
             (f[0].status, f[0].message.clone(), f[0].resources.clone())
         };
         assert_eq!(status(A, A).0, crate::doctor::Status::Ok);
-        assert_eq!(status(&both, &format!("{B}\n{A}")).0, crate::doctor::Status::Ok, "order does not matter");
+        assert_eq!(
+            status(&both, &format!("{B}\n{A}")).0,
+            crate::doctor::Status::Ok,
+            "order does not matter"
+        );
         let (st, msg, res) = status(A, B);
         assert_eq!(st, crate::doctor::Status::Error);
         assert!(msg.contains("east and west share no Istio root certificate"), "{msg}");

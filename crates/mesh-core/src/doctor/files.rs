@@ -157,10 +157,7 @@ pub fn diff(live: Vec<Finding>, after: Vec<Finding>) -> Vec<Finding> {
     for fixed in live_problems.into_iter().flatten() {
         let mut f = fixed;
         f.change = Some(Change::Fixed);
-        let at = out
-            .iter()
-            .rposition(|o| o.id == f.id)
-            .map_or(out.len(), |p| p + 1);
+        let at = out.iter().rposition(|o| o.id == f.id).map_or(out.len(), |p| p + 1);
         out.insert(at, f);
     }
     out
@@ -240,10 +237,7 @@ mod tests {
             f("route-weights-zero", Status::Ok, "fine", "x"),
         ];
         let out = diff(live, after);
-        let got: Vec<(&str, Option<Change>)> = out
-            .iter()
-            .map(|f| (f.resources[0].name.as_str(), f.change))
-            .collect();
+        let got: Vec<(&str, Option<Change>)> = out.iter().map(|f| (f.resources[0].name.as_str(), f.change)).collect();
         assert_eq!(
             got,
             vec![

@@ -1029,10 +1029,7 @@ fn route(r: RouteRaw) -> HttpRoute {
         .map(|rule| Rule {
             name: rule.name,
             matches: match rule.matches {
-                Some(ms) if !ms.is_empty() => ms
-                    .iter()
-                    .map(crate::route::precedence::MatchCond::from_value)
-                    .collect(),
+                Some(ms) if !ms.is_empty() => ms.iter().map(crate::route::precedence::MatchCond::from_value).collect(),
                 _ => vec![crate::route::precedence::MatchCond::catch_all()],
             },
             backends: rule

@@ -339,7 +339,11 @@ pub fn explain(state: &NamespaceState, service: &str, req: &HttpRequest) -> Resu
         }
     }
     // Highest key first; ties keep route order, rule order, match order (the sort is stable).
-    scored.sort_by(|a, b| b.key.cmp(&a.key).then((a.order, a.rule, a.m).cmp(&(b.order, b.rule, b.m))));
+    scored.sort_by(|a, b| {
+        b.key
+            .cmp(&a.key)
+            .then((a.order, a.rule, a.m).cmp(&(b.order, b.rule, b.m)))
+    });
     let winner = scored.iter().position(|s| s.result == Tri::Yes);
     for (i, s) in scored.iter().enumerate() {
         let rule_name = rule_at(s.route, s.rule)
@@ -451,7 +455,10 @@ pub fn explain(state: &NamespaceState, service: &str, req: &HttpRequest) -> Resu
         out.notes.push(if filters.is_empty() {
             "the rule has no backendRefs and no filter that answers: such requests get HTTP 500".to_string()
         } else {
-            format!("the rule has no backendRefs; its filters answer: {}", filters.join(", "))
+            format!(
+                "the rule has no backendRefs; its filters answer: {}",
+                filters.join(", ")
+            )
         });
     }
     if w.route

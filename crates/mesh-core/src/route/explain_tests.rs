@@ -114,8 +114,11 @@ fn takes(st: &NamespaceState, r: &HttpRequest) -> Option<(String, usize, String)
     ))
 }
 
+/// (route, rule index, first backend) a request should take; `None`: rejected.
+type Want<'a> = Option<(&'a str, usize, &'a str)>;
+
 #[track_caller]
-fn check_table(st: &NamespaceState, rows: &[(HttpRequest, Option<(&str, usize, &str)>)]) {
+fn check_table(st: &NamespaceState, rows: &[(HttpRequest, Want)]) {
     for (r, want) in rows {
         let got = takes(st, r);
         let want = want.map(|(a, b, c)| (a.to_string(), b, c.to_string()));
@@ -130,7 +133,12 @@ fn t1_exact_beats_prefix_then_the_longest_prefix_wins() {
     let st = state(vec![route(
         "r",
         T0,
-        &[(prefix("/"), "a"), (prefix("/foo"), "b"), (exact("/foo/bar"), "c"), (prefix("/foo/bar"), "d")],
+        &[
+            (prefix("/"), "a"),
+            (prefix("/foo"), "b"),
+            (exact("/foo/bar"), "c"),
+            (prefix("/foo/bar"), "d"),
+        ],
     )]);
     check_table(
         &st,
@@ -169,8 +177,14 @@ fn t3_method_before_headers_and_length_before_method() {
         "r",
         T0,
         &[
-            (json!([{"path": {"type": "PathPrefix", "value": "/api"}, "method": "POST"}]), "p"),
-            (json!([{"path": {"type": "PathPrefix", "value": "/api"}, "headers": [{"name": "x", "value": "1"}]}]), "h"),
+            (
+                json!([{"path": {"type": "PathPrefix", "value": "/api"}, "method": "POST"}]),
+                "p",
+            ),
+            (
+                json!([{"path": {"type": "PathPrefix", "value": "/api"}, "headers": [{"name": "x", "value": "1"}]}]),
+                "h",
+            ),
             (prefix("/api/v1"), "l"),
         ],
     )]);
@@ -204,7 +218,10 @@ fn t4_more_header_matches_win_and_names_are_case_insensitive() {
     check_table(
         &st,
         &[
-            (req("GET", "/", &[("end-user", "jason"), ("x-debug", "1")]), Some(("r", 1, "v3"))),
+            (
+                req("GET", "/", &[("end-user", "jason"), ("x-debug", "1")]),
+                Some(("r", 1, "v3")),
+            ),
             (req("GET", "/", &[("end-user", "jason")]), Some(("r", 0, "v2"))),
             (req("GET", "/", &[("End-User", "jason")]), Some(("r", 0, "v2"))),
             (req("GET", "/", &[("end-user", "Jason")]), Some(("r", 2, "v1"))),
@@ -237,7 +254,11 @@ fn t5_only_the_first_of_equivalent_header_names_counts() {
     );
     let e = explain(&st, "svc", &req("GET", "/", &[("end-user", "a")])).unwrap();
     assert_eq!(e.match_.as_ref().unwrap().headers, 1, "counts as one header");
-    assert!(e.notes.iter().any(|n| n.contains("repeats a header name")), "{:?}", e.notes);
+    assert!(
+        e.notes.iter().any(|n| n.contains("repeats a header name")),
+        "{:?}",
+        e.notes
+    );
 }
 
 #[test]
@@ -249,7 +270,10 @@ fn t6_query_params_rank_after_headers_and_match_the_first_value() {
         &[
             (json!([{"queryParams": [{"name": "a", "value": "1"}]}]), "q1"),
             (json!([{"headers": [{"name": "h", "value": "1"}]}]), "h1"),
-            (json!([{"queryParams": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}]}]), "q2"),
+            (
+                json!([{"queryParams": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}]}]),
+                "q2",
+            ),
             (Value::Null, "z"),
         ],
     )]);
@@ -274,18 +298,31 @@ fn t7_ties_go_to_the_oldest_route_then_namespace_name_then_the_first_rule() {
         route("new", "2026-01-02T00:00:00Z", &[(jason.clone(), "B")]),
         route("old", T0, &[(jason.clone(), "A")]),
     ]);
-    check_table(&st, &[(req("GET", "/", &[("end-user", "jason")]), Some(("old", 0, "A")))]);
+    check_table(
+        &st,
+        &[(req("GET", "/", &[("end-user", "jason")]), Some(("old", 0, "A")))],
+    );
     let st = state(vec![
         route("b-route", T0, &[(jason.clone(), "B")]),
         route("a-route", T0, &[(jason.clone(), "A")]),
     ]);
-    check_table(&st, &[(req("GET", "/", &[("end-user", "jason")]), Some(("a-route", 0, "A")))]);
+    check_table(
+        &st,
+        &[(req("GET", "/", &[("end-user", "jason")]), Some(("a-route", 0, "A")))],
+    );
     let st = state(vec![route(
         "r",
         T0,
-        &[(jason.clone(), "first"), (prefix("/x"), "other"), (jason.clone(), "second")],
+        &[
+            (jason.clone(), "first"),
+            (prefix("/x"), "other"),
+            (jason.clone(), "second"),
+        ],
     )]);
-    check_table(&st, &[(req("GET", "/", &[("end-user", "jason")]), Some(("r", 0, "first")))]);
+    check_table(
+        &st,
+        &[(req("GET", "/", &[("end-user", "jason")]), Some(("r", 0, "first")))],
+    );
 }
 
 #[test]
@@ -324,11 +361,16 @@ fn t8_any_match_of_a_rule_suffices_upstream_conformance() {
     let st = NamespaceState {
         namespace: ns.clone(),
         routes: vec![route],
-        services: vec![service("echo", &[80, 8080]), service("echo-v1", &[8080]), service("echo-v2", &[8080])],
+        services: vec![
+            service("echo", &[80, 8080]),
+            service("echo-v1", &[8080]),
+            service("echo-v2", &[8080]),
+        ],
         ready_endpoints: BTreeMap::from([("echo-v1".into(), 1), ("echo-v2".into(), 1)]),
         pods: Vec::new(),
     };
-    let rows: &[(&str, &[(&str, &str)], &str)] = &[
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let rows: &[Row] = &[
         ("/", &[], "echo-v1"),
         ("/example", &[], "echo-v1"),
         ("/", &[("Version", "one")], "echo-v1"),
@@ -360,7 +402,10 @@ fn t9_stored_defaults_and_file_forms_give_the_same_answers() {
             (json!([{"path": {"type": "PathPrefix", "value": "/"}}]), "a"),
             (prefix("/foo"), "b"),
             (exact("/foo/bar"), "c"),
-            (json!([{"path": {"type": "PathPrefix", "value": "/foo/bar"}, "headers": [{"name": "h", "type": "Exact", "value": "1"}]}]), "d"),
+            (
+                json!([{"path": {"type": "PathPrefix", "value": "/foo/bar"}, "headers": [{"name": "h", "type": "Exact", "value": "1"}]}]),
+                "d",
+            ),
         ],
     )]);
     let file = state(vec![route(
@@ -370,17 +415,33 @@ fn t9_stored_defaults_and_file_forms_give_the_same_answers() {
             (Value::Null, "a"),
             (json!([{"path": {"value": "/foo"}}]), "b"),
             (exact("/foo/bar"), "c"),
-            (json!([{"path": {"value": "/foo/bar"}, "headers": [{"name": "h", "value": "1"}]}]), "d"),
+            (
+                json!([{"path": {"value": "/foo/bar"}, "headers": [{"name": "h", "value": "1"}]}]),
+                "d",
+            ),
         ],
     )]);
-    for path in ["/foo/bar", "/foo/bar/", "/foo/bar/baz", "/foo/baz", "/foobar", "/Foo", "/foo", "/"] {
+    for path in [
+        "/foo/bar",
+        "/foo/bar/",
+        "/foo/bar/baz",
+        "/foo/baz",
+        "/foobar",
+        "/Foo",
+        "/foo",
+        "/",
+    ] {
         for headers in [&[][..], &[("h", "1")][..]] {
             let r = req("GET", path, headers);
             assert_eq!(takes(&stored, &r), takes(&file, &r), "{path} {headers:?}");
         }
     }
     // A match with only headers has path PathPrefix "/".
-    let st = state(vec![route("r", T0, &[(json!([{"headers": [{"name": "h", "value": "1"}]}]), "h")])]);
+    let st = state(vec![route(
+        "r",
+        T0,
+        &[(json!([{"headers": [{"name": "h", "value": "1"}]}]), "h")],
+    )]);
     check_table(&st, &[(req("GET", "/any/path", &[("h", "1")]), Some(("r", 0, "h")))]);
 }
 
@@ -393,7 +454,10 @@ fn t10_regular_expressions_are_full_matches_ranked_below_prefixes() {
         "r",
         T0,
         &[
-            (json!([{"headers": [{"name": "version", "type": "RegularExpression", "value": "v[0-9]+"}]}]), "r"),
+            (
+                json!([{"headers": [{"name": "version", "type": "RegularExpression", "value": "v[0-9]+"}]}]),
+                "r",
+            ),
             (Value::Null, "d"),
         ],
     )]);
@@ -409,7 +473,10 @@ fn t10_regular_expressions_are_full_matches_ranked_below_prefixes() {
         "r",
         T0,
         &[
-            (json!([{"path": {"type": "RegularExpression", "value": "/api/.*"}}]), "re"),
+            (
+                json!([{"path": {"type": "RegularExpression", "value": "/api/.*"}}]),
+                "re",
+            ),
             (prefix("/api"), "pre"),
         ],
     )]);
@@ -419,7 +486,10 @@ fn t10_regular_expressions_are_full_matches_ranked_below_prefixes() {
         "r",
         T0,
         &[
-            (json!([{"headers": [{"name": "h", "type": "RegularExpression", "value": r"\Qa.b\E"}]}]), "q"),
+            (
+                json!([{"headers": [{"name": "h", "type": "RegularExpression", "value": r"\Qa.b\E"}]}]),
+                "q",
+            ),
             (Value::Null, "d"),
         ],
     )]);
@@ -427,7 +497,11 @@ fn t10_regular_expressions_are_full_matches_ranked_below_prefixes() {
     assert_eq!(e.rule.as_ref().unwrap().index, 1);
     assert_eq!(e.uncertain.len(), 1);
     assert_eq!((e.uncertain[0].route.as_str(), e.uncertain[0].rule), ("r", 0));
-    assert!(e.notes.iter().any(|n| n.contains("could not be evaluated")), "{:?}", e.notes);
+    assert!(
+        e.notes.iter().any(|n| n.contains("could not be evaluated")),
+        "{:?}",
+        e.notes
+    );
 }
 
 #[test]
@@ -494,10 +568,16 @@ fn the_backend_split_names_missing_and_unready_backends() {
         {"name": "v9", "port": 80, "weight": 25},
         {"name": "v0", "port": 80, "weight": 0}]);
     let mut st = state(vec![r]);
-    st.services = vec![service("svc", &[80]), service("v1", &[80]), service("v2", &[80]), service("v0", &[80])];
+    st.services = vec![
+        service("svc", &[80]),
+        service("v1", &[80]),
+        service("v2", &[80]),
+        service("v0", &[80]),
+    ];
     st.ready_endpoints = BTreeMap::from([("v1".to_string(), 1)]);
     let e = explain(&st, "svc", &req("GET", "/", &[])).unwrap();
-    let got: Vec<(&str, u64, f64, Option<u32>, Option<bool>)> = e
+    type Split<'a> = (&'a str, u64, f64, Option<u32>, Option<bool>);
+    let got: Vec<Split> = e
         .backends
         .iter()
         .map(|b| (b.service.as_str(), b.weight, b.percent, b.ready_endpoints, b.exists))
@@ -511,9 +591,16 @@ fn the_backend_split_names_missing_and_unready_backends() {
             ("v0", 0, 0.0, Some(0), Some(true)),
         ]
     );
-    assert!(e.notes.iter().any(|n| n.contains("v9 does not exist: its 25% of requests get HTTP 500")));
+    assert!(e
+        .notes
+        .iter()
+        .any(|n| n.contains("v9 does not exist: its 25% of requests get HTTP 500")));
     assert!(e.notes.iter().any(|n| n.contains("v2 has no ready endpoints")));
-    assert!(!e.notes.iter().any(|n| n.contains("v0")), "weight 0 gets nothing: {:?}", e.notes);
+    assert!(
+        !e.notes.iter().any(|n| n.contains("v0")),
+        "weight 0 gets nothing: {:?}",
+        e.notes
+    );
 }
 
 #[test]
@@ -521,7 +608,10 @@ fn json_has_the_contract_fields_first() {
     let st = state(vec![route(
         "r",
         T0,
-        &[(json!([{"headers": [{"name": "end-user", "value": "jason"}]}]), "v2"), (Value::Null, "v1")],
+        &[
+            (json!([{"headers": [{"name": "end-user", "value": "jason"}]}]), "v2"),
+            (Value::Null, "v1"),
+        ],
     )]);
     let e = explain(&st, "svc", &req("GET", "/reviews/0", &[("end-user", "jason")])).unwrap();
     let v = serde_json::to_value(&e).unwrap();
@@ -533,7 +623,13 @@ fn json_has_the_contract_fields_first() {
         json!({"service": "v2", "weight": 1, "percent": 100.0, "readyEndpoints": 1, "version": null, "exists": true})
     );
     let text = render_explain_table(&e, true);
-    assert!(text.contains("ROUTE     r (created 2026-01-01T00:00:00Z)   RULE rules[0]"), "{text}");
-    assert!(text.contains("MATCHED   path PathPrefix / + header end-user=jason"), "{text}");
+    assert!(
+        text.contains("ROUTE     r (created 2026-01-01T00:00:00Z)   RULE rules[0]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MATCHED   path PathPrefix / + header end-user=jason"),
+        "{text}"
+    );
     assert!(text.contains("won"), "{text}");
 }

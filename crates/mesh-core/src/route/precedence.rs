@@ -309,7 +309,9 @@ fn full_match(pattern: &str, value: &str, what: &str) -> Tri {
         .build()
     {
         Ok(re) => Tri::from_bool(re.is_match(value), || format!("{what} does not match regex {pattern}")),
-        Err(_) => Tri::Unknown(format!("{what}: regex {pattern:?} is not evaluated here (RE2 syntax Rust's regex does not accept)")),
+        Err(_) => Tri::Unknown(format!(
+            "{what}: regex {pattern:?} is not evaluated here (RE2 syntax Rust's regex does not accept)"
+        )),
     }
 }
 
@@ -355,7 +357,12 @@ pub fn rule_matches(rule: &Value) -> Vec<MatchCond> {
 /// newer than anything stored).
 pub fn creation_key(route: &Value) -> (bool, String) {
     match route.pointer("/metadata/creationTimestamp").and_then(Value::as_str) {
-        Some(t) => (false, t.parse::<jiff::Timestamp>().map(|ts| ts.to_string()).unwrap_or_else(|_| t.to_string())),
+        Some(t) => (
+            false,
+            t.parse::<jiff::Timestamp>()
+                .map(|ts| ts.to_string())
+                .unwrap_or_else(|_| t.to_string()),
+        ),
         None => (true, String::new()),
     }
 }
@@ -379,7 +386,13 @@ mod tests {
     #[test]
     fn prefix_matching_is_element_wise_and_ignores_a_trailing_slash() {
         let p = PathCond::Prefix("/abc".into());
-        for (path, ok) in [("/abc", true), ("/abc/", true), ("/abc/def", true), ("/abcd", false), ("/Abc", false)] {
+        for (path, ok) in [
+            ("/abc", true),
+            ("/abc/", true),
+            ("/abc/def", true),
+            ("/abcd", false),
+            ("/Abc", false),
+        ] {
             assert_eq!(p.eval(path) == Tri::Yes, ok, "{path}");
         }
         let p = PathCond::Prefix("/v2/".into());
@@ -421,8 +434,10 @@ mod tests {
 
     #[test]
     fn ties_sort_by_creation_then_namespace_and_name() {
-        let a = json!({"metadata": {"name": "b-route", "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z"}});
-        let b = json!({"metadata": {"name": "a-route", "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z"}});
+        let a =
+            json!({"metadata": {"name": "b-route", "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z"}});
+        let b =
+            json!({"metadata": {"name": "a-route", "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z"}});
         let c = json!({"metadata": {"name": "0-old", "namespace": "ns", "creationTimestamp": "2025-01-01T00:00:00Z"}});
         let d = json!({"metadata": {"name": "0-file", "namespace": "ns"}});
         let order: Vec<&str> = tie_order([&d, &a, &b, &c])

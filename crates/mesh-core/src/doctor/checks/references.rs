@@ -123,7 +123,10 @@ fn ports_of(ports: &[crate::doctor::model::ServicePort]) -> String {
 }
 
 fn selector_text(sel: &BTreeMap<String, String>) -> String {
-    sel.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    sel.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn selects(sel: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {

@@ -167,16 +167,18 @@ pub(super) fn not_in_files(id: &'static str, what: &str, mut refs: Vec<String>) 
     }
     refs.sort();
     refs.dedup();
-    Some(Finding::skipped(
-        id,
-        CAT,
-        format!(
-            "{} not in the files, unverified offline: {}",
-            plural(refs.len(), what),
-            name_list(&refs, 5)
-        ),
+    Some(
+        Finding::skipped(
+            id,
+            CAT,
+            format!(
+                "{} not in the files, unverified offline: {}",
+                plural(refs.len(), what),
+                name_list(&refs, 5)
+            ),
+        )
+        .with_hint("run without --offline to check them against the cluster"),
     )
-    .with_hint("run without --offline to check them against the cluster"))
 }
 
 pub(super) fn route_not_accepted(s: &Snapshot) -> Vec<Finding> {

@@ -22,13 +22,20 @@ fn tie_key(r: &HttpRoute) -> (bool, Option<jiff::Timestamp>, String) {
     (r.created.is_none(), r.created, format!("{}/{}", r.namespace, r.name))
 }
 
+/// A route attached to a mesh parent, with the parentRef's port (if any).
+type Attached<'a> = (&'a HttpRoute, Option<i64>);
+
 pub(super) fn route_rule_shadowed(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "route-rule-shadowed";
     let routes = routes!(s, ID);
     // Mesh parents: (namespace, Service) → routes attached (with the parentRef's port, if any).
-    let mut by_parent: BTreeMap<(&str, &str), Vec<(&HttpRoute, Option<i64>)>> = BTreeMap::new();
+    let mut by_parent: BTreeMap<(&str, &str), Vec<Attached>> = BTreeMap::new();
     for route in routes {
-        for p in route.parents.iter().filter(|p| p.is_service() && p.namespace == route.namespace) {
+        for p in route
+            .parents
+            .iter()
+            .filter(|p| p.is_service() && p.namespace == route.namespace)
+        {
             by_parent
                 .entry((p.namespace.as_str(), p.name.as_str()))
                 .or_default()
@@ -80,7 +87,10 @@ pub(super) fn route_rule_shadowed(s: &Snapshot) -> Vec<Finding> {
                 let conditions: Vec<String> = rule.matches.iter().map(|m| m.describe()).collect();
                 let mut resources = vec![route_ref(route)];
                 for (other, _) in &attached[..pos] {
-                    if winners.iter().any(|w| w.contains(&format!("{}/{} ", other.namespace, other.name))) {
+                    if winners
+                        .iter()
+                        .any(|w| w.contains(&format!("{}/{} ", other.namespace, other.name)))
+                    {
                         resources.push(route_ref(other));
                     }
                 }
@@ -110,7 +120,10 @@ pub(super) fn route_rule_shadowed(s: &Snapshot) -> Vec<Finding> {
         out.push(Finding::ok(
             ID,
             CAT,
-            format!("no mesh route rule is hidden by an earlier one ({} checked)", plural(checked, "rule")),
+            format!(
+                "no mesh route rule is hidden by an earlier one ({} checked)",
+                plural(checked, "rule")
+            ),
         ));
     }
     out

@@ -38,7 +38,9 @@ pub(super) fn mtls_plaintext_templates(s: &Snapshot) -> Vec<Finding> {
         .iter()
         .map(|n| (n.name.as_str(), n))
         .collect();
-    let mesh_wide = targets.iter().any(|t| t.pa.namespace == "istio-system" && t.pa.selector.is_none());
+    let mesh_wide = targets
+        .iter()
+        .any(|t| t.pa.namespace == "istio-system" && t.pa.selector.is_none());
     let mut out = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     let mut checked = 0usize;
@@ -48,19 +50,24 @@ pub(super) fn mtls_plaintext_templates(s: &Snapshot) -> Vec<Finding> {
         (Kind::StatefulSet, &s.stateful_sets),
         (Kind::DaemonSet, &s.daemon_sets),
     ] {
-        workloads.extend(list.as_deref().unwrap_or_default().iter().map(|w| (kind.kind_name(), w)));
+        workloads.extend(
+            list.as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|w| (kind.kind_name(), w)),
+        );
     }
     for (kind, w) in workloads {
         // The STRICT policies that apply to this workload's pods.
         let applies: Vec<&super::routing::StrictTarget> = targets
             .iter()
             .filter(|t| {
-                let ns_ok = t.pa.namespace == w.namespace || (t.pa.namespace == "istio-system" && t.pa.selector.is_none());
-                let sel_ok = t
-                    .pa
-                    .selector
-                    .as_ref()
-                    .is_none_or(|sel| sel.iter().all(|(k, v)| w.template_labels.get(k) == Some(v)));
+                let ns_ok =
+                    t.pa.namespace == w.namespace || (t.pa.namespace == "istio-system" && t.pa.selector.is_none());
+                let sel_ok =
+                    t.pa.selector
+                        .as_ref()
+                        .is_none_or(|sel| sel.iter().all(|(k, v)| w.template_labels.get(k) == Some(v)));
                 ns_ok && sel_ok
             })
             .collect();
@@ -68,7 +75,10 @@ pub(super) fn mtls_plaintext_templates(s: &Snapshot) -> Vec<Finding> {
         // reading: pods of mesh namespaces call each other).
         let covered = !applies.is_empty()
             || targets.iter().any(|t| t.pa.namespace == w.namespace)
-            || (mesh_wide && namespaces.get(w.namespace.as_str()).is_some_and(|n| n.injection_enabled()));
+            || (mesh_wide
+                && namespaces
+                    .get(w.namespace.as_str())
+                    .is_some_and(|n| n.injection_enabled()));
         if !covered {
             continue;
         }
@@ -86,7 +96,12 @@ pub(super) fn mtls_plaintext_templates(s: &Snapshot) -> Vec<Finding> {
                 Some(n) if n.injection_enabled() => None,
                 Some(n) => Some(format!("namespace {} is not labelled for injection", n.name)),
                 None => {
-                    unknown.push(format!("namespace {} (of {} {})", w.namespace, kind.to_ascii_lowercase(), w.name));
+                    unknown.push(format!(
+                        "namespace {} (of {} {})",
+                        w.namespace,
+                        kind.to_ascii_lowercase(),
+                        w.name
+                    ));
                     continue;
                 }
             }
