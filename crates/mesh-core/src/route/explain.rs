@@ -118,7 +118,7 @@ pub struct Explanation {
 fn parent_status_rejected(route: &Value, service: &str) -> Option<String> {
     let parents = route.pointer("/status/parents").and_then(Value::as_array)?;
     for p in parents {
-        let pr = p.get("parentRef")?;
+        let Some(pr) = p.get("parentRef") else { continue };
         let is_this = pr.get("kind").and_then(Value::as_str) == Some("Service")
             && pr.get("name").and_then(Value::as_str) == Some(service);
         if !is_this {
@@ -597,7 +597,3 @@ pub fn render_explain_table(e: &Explanation, wide: bool) -> String {
     }
     out
 }
-
-#[cfg(test)]
-#[path = "explain_tests.rs"]
-mod tests;

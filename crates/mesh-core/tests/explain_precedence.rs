@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::*;
-use crate::route::precedence::HttpRequest;
-use crate::route::{ServiceInfo, ServicePort};
+use mesh_core::route::explain::{explain, render_explain_table};
+use mesh_core::route::precedence::HttpRequest;
+use mesh_core::route::{NamespaceState, PlanError, ServiceInfo, ServicePort};
 
 const T0: &str = "2026-01-01T00:00:00Z";
 
@@ -352,7 +352,7 @@ fn t7_the_winner_does_not_depend_on_the_order_routes_are_listed_in() {
 /// httproute-matching.go` expects.
 #[test]
 fn t8_any_match_of_a_rule_suffices_upstream_conformance() {
-    let Some(dir) = crate::route::testutil::shared_fixtures() else {
+    let Some(dir) = mesh_sandbox::fixtures::shared_fixtures() else {
         return;
     };
     let text = std::fs::read_to_string(dir.join("gateway-api/conformance/tests/mesh/httproute-matching.yaml")).unwrap();
@@ -546,7 +546,8 @@ fn t12_a_parent_port_scopes_the_route_to_that_port() {
 #[test]
 fn rejected_core_group_and_other_namespace_parents_do_not_attach() {
     let mut rejected = route("rejected", T0, &[(prefix("/"), "x")]);
-    rejected["status"] = json!({"parents": [{"parentRef": {"group": "", "kind": "Service", "name": "svc"},
+    rejected["status"] = json!({"parents": [{"controllerName": "other.example/no-parent-ref"},
+        {"parentRef": {"group": "", "kind": "Service", "name": "svc"},
         "conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowed", "message": "no"}]}]});
     let mut core = route("core", T0, &[(prefix("/"), "y")]);
     core["spec"]["parentRefs"][0]["group"] = json!("core");
