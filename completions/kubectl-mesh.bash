@@ -25,6 +25,9 @@ _kubectl__mesh() {
             kubectl__mesh,doctor)
                 cmd="kubectl__mesh__subcmd__doctor"
                 ;;
+            kubectl__mesh,explain)
+                cmd="kubectl__mesh__subcmd__explain"
+                ;;
             kubectl__mesh,help)
                 cmd="kubectl__mesh__subcmd__help"
                 ;;
@@ -64,6 +67,9 @@ _kubectl__mesh() {
             kubectl__mesh__subcmd__help,doctor)
                 cmd="kubectl__mesh__subcmd__help__subcmd__doctor"
                 ;;
+            kubectl__mesh__subcmd__help,explain)
+                cmd="kubectl__mesh__subcmd__help__subcmd__explain"
+                ;;
             kubectl__mesh__subcmd__help,help)
                 cmd="kubectl__mesh__subcmd__help__subcmd__help"
                 ;;
@@ -92,7 +98,7 @@ _kubectl__mesh() {
 
     case "${cmd}" in
         kubectl__mesh)
-            opts="-n -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help --version shift route-user status doctor recover completion version demo help"
+            opts="-n -v -h -V --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help --version shift route-user status explain doctor recover completion version demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,7 +360,7 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__doctor)
-            opts="-A -o -n -v -h --all-namespaces --check --list-checks --deep --error --fail-on --suppress --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            opts="-A -f -R -o -n -v -h --all-namespaces --check --list-checks --deep --error --fail-on --filename --recursive --offline --all-contexts --suppress --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -370,6 +376,14 @@ _kubectl__mesh() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "error warning" -- "${cur}"))
+                    return 0
+                    ;;
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --suppress)
@@ -431,8 +445,94 @@ _kubectl__mesh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kubectl__subcmd__mesh__subcmd__explain)
+            opts="-H -o -n -v -h --header --path --method --query --port --output --kubeconfig --context --cluster --user --namespace --request-timeout --color --v --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --query)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --v)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -v)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kubectl__subcmd__mesh__subcmd__help)
-            opts="shift route-user status doctor recover completion version demo help"
+            opts="shift route-user status explain doctor recover completion version demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,6 +588,20 @@ _kubectl__mesh() {
             return 0
             ;;
         kubectl__subcmd__mesh__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl__subcmd__mesh__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -25,7 +25,7 @@ function __fish_kubectl_mesh_using_subcommand
 end
 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -39,6 +39,7 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -s V -l version 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "status" -d 'Show where traffic goes now: every mesh route, its rules, backends and weights'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "explain" -d 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "doctor" -d 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "recover" -d 'Fix what doctor found by restarting exactly the affected workloads'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "completion" -d 'Print shell completion scripts, or install kubectl\'s plugin completion helper'
@@ -55,7 +56,7 @@ client\t'Write nothing; print what would be sent'
 server\t'Send the writes with dryRun=All: the server validates them and stores nothing'"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l field-manager -d 'Name of the manager recorded in managedFields for our writes' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -78,7 +79,7 @@ client\t'Write nothing; print what would be sent'
 server\t'Send the writes with dryRun=All: the server validates them and stores nothing'"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l field-manager -d 'Name of the manager recorded in managedFields for our writes' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -96,7 +97,7 @@ wide\t''
 json\t''
 yaml\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -107,10 +108,31 @@ never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s A -l all-namespaces -d 'Act on every namespace (cannot be combined with -n)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s h -l help -d 'Print help'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -s H -l header -d 'A request header, NAME=VALUE or "NAME: VALUE"; repeatable' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l path -d 'The request path; a ?query part becomes query params' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l method -d 'The request method' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l query -d 'A query param, NAME=VALUE; repeatable (after those of --path)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l port -d 'The Service port the request is sent to (default: the port routes use, the first http one)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l request-timeout -d 'How long to wait for a single API request before giving up, e.g. 10s, 1m; 0 waits forever' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -l color -d 'When to colour output; NO_COLOR in the environment means never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l check -d 'Only run these checks (ids or codes from --list-checks); repeatable' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l error -d 'Start from a failure text (an Envoy 503 body, an access-log line, curl output; - reads stdin): say which failure it is, run only the checks it calls for, scoped to the Service and namespace it names' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l fail-on -d 'What makes doctor exit 1: an error (default), or also a warning' -r -f -a "error\t'An unsuppressed error fails'
 warning\t'An unsuppressed error or warning fails'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s f -l filename -d 'Check manifests: a file or directory of YAML/JSON (several documents each), - for stdin; repeatable. Against the cluster, the files\' objects replace the live ones and findings say what the files change' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l suppress -d 'Silence a known finding: CODE (or check id) everywhere, or CODE=KIND/NAMESPACE/NAME (KIND/NAME when cluster-scoped; * for any namespace or name); repeatable. The annotation mesh.kubectl.io/suppress: CODE,CODE on a resource, its workload or its namespace does the same' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
@@ -118,7 +140,7 @@ json\t''
 yaml\t''
 short\t'One line per error or warning (STATUS CODE ID: MESSAGE), nothing when all is well'"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -130,6 +152,9 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s v -
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s A -l all-namespaces -d 'Act on every namespace (cannot be combined with -n)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l list-checks -d 'List the checks and exit'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l deep -d 'Also read each sidecar\'s Envoy admin /certs through a pod port-forward to confirm stale certificates (needs get and create on pods/portforward)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s R -l recursive -d 'Read directories given with -f recursively'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l offline -d 'With -f: check the files alone, contacting no cluster (checks that need live state are skipped)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -l all-contexts -d 'Check every context of the kubeconfig, concurrently (or repeat --context)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l timeout -d 'How long to wait for rollouts and for evictions blocked by a PodDisruptionBudget' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l max-parallel -d 'How many restarts or evictions run at once' -r
@@ -143,7 +168,7 @@ client\t'Write nothing; print what would be sent'
 server\t'Send the writes with dryRun=All: the server validates them and stores nothing'"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l field-manager -d 'Name of the manager recorded in managedFields for our writes' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -157,7 +182,7 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -s y 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -l wait -d 'Wait for each restarted workload\'s rollout, then check again'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand recover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -171,7 +196,7 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; an
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and not __fish_seen_subcommand_from install help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -l dir -d 'Directory to install into (default: the directory holding kubectl-mesh)' -r -F
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand completion; and __fish_seen_subcommand_from install" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -188,7 +213,7 @@ wide\t''
 json\t''
 yaml\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -200,7 +225,7 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -s v 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -l client -d 'Only the plugin\'s version; do not contact the cluster'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand version" -s h -l help -d 'Print help'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l context -d 'The name of the kubeconfig context to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l cluster -d 'The name of the kubeconfig cluster to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l user -d 'The name of the kubeconfig user to use' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
@@ -212,13 +237,14 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s v -l 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l serve -d 'Keep the sandbox API server running until Ctrl-C (use it from another shell with the printed kubeconfig)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l no-tour -d 'Skip the guided tour (with --serve: just start the sandbox)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "status" -d 'Show where traffic goes now: every mesh route, its rules, backends and weights'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "doctor" -d 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "recover" -d 'Fix what doctor found by restarting exactly the affected workloads'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "completion" -d 'Print shell completion scripts, or install kubectl\'s plugin completion helper'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "version" -d 'Print the plugin version (and the cluster\'s, unless --client)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "demo" -d 'Start a sandbox API server with Bookinfo and walk through the plugin against it'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status doctor recover completion version demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "status" -d 'Show where traffic goes now: every mesh route, its rules, backends and weights'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "explain" -d 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "doctor" -d 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "recover" -d 'Fix what doctor found by restarting exactly the affected workloads'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "completion" -d 'Print shell completion scripts, or install kubectl\'s plugin completion helper'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "version" -d 'Print the plugin version (and the cluster\'s, unless --client)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "demo" -d 'Start a sandbox API server with Bookinfo and walk through the plugin against it'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and __fish_seen_subcommand_from completion" -f -a "install" -d 'Put kubectl_complete-mesh next to the kubectl-mesh binary so `kubectl mesh <TAB>` completes'

@@ -21,9 +21,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// The name of the kubeconfig context to use
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The name of the kubeconfig context to use (doctor: repeat it to check several clusters)
+    #[arg(long, global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub context: Vec<String>,
 
     /// The name of the kubeconfig cluster to use
     #[arg(long, global = true, value_name = "NAME")]

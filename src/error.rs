@@ -4,6 +4,7 @@
 //! maps to one of the documented exit codes (README "Exit codes"): 1 the operation failed or was refused, 2 usage,
 //! 3 the cluster is unreachable or refused our credentials. `main` prints it once as `error: …` + `hint: …`.
 
+use mesh_core::manifest::ManifestErrors;
 use mesh_core::names::NameError;
 use mesh_core::render::RenderError;
 use mesh_core::route::{PlanError, UsageError};
@@ -76,6 +77,18 @@ pub enum MeshError {
         #[source]
         source: std::io::Error,
     },
+
+    /// Manifests given with `-f` that cannot be read as Kubernetes objects (exit 2, like kubectl).
+    #[error(transparent)]
+    Manifest(#[from] ManifestErrors),
+
+    /// An error with one more hint the command knows (e.g. `doctor -f` on an unreachable cluster: `--offline`).
+    #[error("{source}")]
+    Hinted {
+        #[source]
+        source: Box<MeshError>,
+        hint: String,
+    },
 }
 
 impl MeshError {
@@ -107,9 +120,21 @@ impl MeshError {
         }
     }
 
+    /// This error with `hint` added after its own.
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        MeshError::Hinted {
+            source: Box::new(self),
+            hint: hint.into(),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
-            MeshError::Usage { .. } | MeshError::InvalidName { .. } | MeshError::Request(_) => exit::USAGE,
+            MeshError::Usage { .. }
+            | MeshError::InvalidName { .. }
+            | MeshError::Request(_)
+            | MeshError::Manifest(_) => exit::USAGE,
+            MeshError::Hinted { source, .. } => source.exit_code(),
             MeshError::Kube(e) if e.is_unreachable() => exit::UNREACHABLE,
             _ => exit::FAILED,
         }
@@ -128,6 +153,11 @@ impl MeshError {
                 Some("install a build with the default features: cargo install --locked --path .".into())
             }
             MeshError::Render(_) | MeshError::Io { .. } => None,
+            MeshError::Manifest(_) => Some("fix the files: kubectl apply -f would refuse them too".into()),
+            MeshError::Hinted { source, hint } => Some(match source.hint() {
+                Some(first) => format!("{first}\nhint: {hint}"),
+                None => hint.clone(),
+            }),
             #[cfg(feature = "demo")]
             MeshError::Sandbox { .. } => None,
         }

@@ -40,6 +40,12 @@ fn valid_command_lines_parse() {
         "doctor --check stale-sidecar-cert --check sidecar-missing",
         "doctor --deep",
         "doctor --deep --check stale-sidecar-cert-deep -o json",
+        "doctor -f manifests/ -R --offline -o json",
+        "doctor -f a.yaml -f - --filename b.yaml",
+        "doctor --context east --context west",
+        "doctor --all-contexts -A",
+        "explain reviews",
+        "explain reviews -H end-user=jason -H x-debug:1 --path /reviews/0 --method POST --query a=1 --port 9080 -o wide",
         "recover -y",
         "recover -A --yes --wait --timeout 2m --max-parallel 4",
         "recover --dry-run=client",
@@ -87,6 +93,10 @@ fn invalid_command_lines_are_usage_errors() {
         ("completion tcsh", ErrorKind::InvalidValue),
         ("version --bogus", ErrorKind::UnknownArgument),
         ("doctor --deep=yes", ErrorKind::TooManyValues),
+        ("doctor --offline", ErrorKind::MissingRequiredArgument),
+        ("doctor -R", ErrorKind::MissingRequiredArgument),
+        ("explain", ErrorKind::MissingRequiredArgument),
+        ("explain reviews --port 70000", ErrorKind::ValueValidation),
     ];
     for (line, kind) in bad {
         match parse(line) {
@@ -145,6 +155,29 @@ fn parsed_values_mean_what_kubectl_users_expect() {
             assert_eq!(a.timeout, std::time::Duration::from_secs(300));
             assert!(!a.yes);
         }
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn context_repeats_for_doctor_and_the_last_one_counts_elsewhere() {
+    let cli = parse("--context a doctor --context b").unwrap();
+    assert_eq!(cli.global.context, ["a", "b"]);
+    let cli = parse("--context a status --context b").unwrap();
+    assert_eq!(cli.global.context.last().map(String::as_str), Some("b"));
+    let cli = parse("explain reviews -H a=1 -H b=2 --query x=1 --query y=2").unwrap();
+    match cli.command {
+        Command::Explain(a) => {
+            assert_eq!(a.headers, ["a=1", "b=2"]);
+            assert_eq!(a.query, ["x=1", "y=2"]);
+            assert_eq!(a.path, "/");
+            assert_eq!(a.method, "GET");
+        }
+        other => panic!("parsed as {other:?}"),
+    }
+    let cli = parse("doctor -f a -f b").unwrap();
+    match cli.command {
+        Command::Doctor(a) => assert_eq!(a.filenames, ["a", "b"]),
         other => panic!("parsed as {other:?}"),
     }
 }

@@ -122,6 +122,27 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     );
     assert_eq!(lists_made(&m.server.requests()), expected_lists(&m, &status_kinds));
 
+    // explain: status's three kinds in the Service's namespace, one page each, whatever the cluster's size.
+    let route = m
+        .server
+        .list("httproutes", Some("team-000"))
+        .into_iter()
+        .next()
+        .expect("team-000 has a mesh route");
+    let service = route["spec"]["parentRefs"][0]["name"].as_str().unwrap().to_string();
+    m.server.clear_log();
+    let r = m.run(&["explain", &service, "-n", "team-000", "-o", "json"]);
+    r.assert_code(0);
+    assert_eq!(r.json()["matched"], true);
+    let expected: BTreeMap<String, usize> = status_kinds
+        .iter()
+        .map(|k| {
+            let path = k.list_path(Some("team-000"));
+            (path.split('?').next().unwrap_or_default().to_string(), 1)
+        })
+        .collect();
+    assert_eq!(lists_made(&m.server.requests()), expected);
+
     // doctor in one namespace of the big cluster never lists pods (or anything namespaced) cluster-wide.
     m.server.clear_log();
     let r = m.run(&["doctor", "-n", "team-007", "-o", "json"]);

@@ -93,7 +93,14 @@ fn readme_documents_every_doctor_check_and_exit_code() {
     for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |"] {
         assert!(readme.contains(code), "README misses exit code row {code}");
     }
-    for cmd in ["### shift", "### route-user", "### status", "### doctor", "### recover"] {
+    for cmd in [
+        "### shift",
+        "### route-user",
+        "### status",
+        "### explain",
+        "### doctor",
+        "### recover",
+    ] {
         assert!(readme.contains(cmd), "README misses {cmd}");
     }
 }

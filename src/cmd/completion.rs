@@ -218,7 +218,7 @@ fn flags_of(sub: Option<&str>) -> Vec<(String, String)> {
 fn globals_from_words(words: &[String]) -> crate::cli::GlobalArgs {
     let mut g = crate::cli::GlobalArgs {
         kubeconfig: None,
-        context: None,
+        context: Vec::new(),
         cluster: None,
         user: None,
         namespace: None,
@@ -246,7 +246,7 @@ fn globals_from_words(words: &[String]) -> crate::cli::GlobalArgs {
         };
         match slot {
             0 => g.kubeconfig = Some(value.into()),
-            1 => g.context = Some(value),
+            1 => g.context = vec![value],
             2 => g.cluster = Some(value),
             _ => g.user = Some(value),
         }
@@ -287,7 +287,9 @@ pub async fn candidates(ctx: &Ctx, words: &[String]) -> Vec<(String, String)> {
             index,
             previous,
         } => match (subcommand.as_str(), index) {
-            ("shift" | "route-user" | "status", 0) => dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await,
+            ("shift" | "route-user" | "status" | "explain", 0) => {
+                dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await
+            }
             ("shift", _) => dynamic(ctx, namespace.as_deref(), Lookup::Versions(previous[0].clone()))
                 .await
                 .into_iter()

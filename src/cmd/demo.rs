@@ -87,6 +87,10 @@ mod tour {
             error: None,
             fail_on: Default::default(),
             suppress: SuppressArgs { suppress: Vec::new() },
+            filenames: Vec::new(),
+            recursive: false,
+            offline: false,
+            all_contexts: false,
             output: DoctorOutputArgs {
                 output: Default::default(),
             },
@@ -195,7 +199,7 @@ mod tour {
         Cli {
             global: GlobalArgs {
                 kubeconfig: Some(kubeconfig.to_path_buf()),
-                context: None,
+                context: Vec::new(),
                 cluster: None,
                 user: None,
                 namespace: Some(NAMESPACE.into()),

@@ -51,6 +51,23 @@ pub struct DoctorArgs {
     #[arg(long = "fail-on", value_enum, value_name = "LEVEL", default_value_t = FailOnOpt::Error)]
     pub fail_on: FailOnOpt,
 
+    /// Check manifests: a file or directory of YAML/JSON (several documents each), - for stdin; repeatable.
+    /// Against the cluster, the files' objects replace the live ones and findings say what the files change
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub filenames: Vec<String>,
+
+    /// Read directories given with -f recursively
+    #[arg(short = 'R', long, requires = "filenames")]
+    pub recursive: bool,
+
+    /// With -f: check the files alone, contacting no cluster (checks that need live state are skipped)
+    #[arg(long, requires = "filenames")]
+    pub offline: bool,
+
+    /// Check every context of the kubeconfig, concurrently (or repeat --context)
+    #[arg(long = "all-contexts")]
+    pub all_contexts: bool,
+
     #[command(flatten)]
     pub suppress: SuppressArgs,
 
@@ -134,7 +151,7 @@ pub async fn deepen(cluster: &Cluster, scope: &Scope, snapshot: &Snapshot, findi
 }
 
 /// `--check` values as registered ids (codes accepted), checked before anything is sent.
-fn check_ids(ids: &[String], deep: bool) -> Result<Vec<&'static str>> {
+pub(crate) fn check_ids(ids: &[String], deep: bool) -> Result<Vec<&'static str>> {
     let mut out = Vec::new();
     for id in ids {
         let Some(check) = registry::find(id) else {
@@ -143,11 +160,20 @@ fn check_ids(ids: &[String], deep: bool) -> Result<Vec<&'static str>> {
                 "list the check ids and codes with: kubectl mesh doctor --list-checks",
             ));
         };
-        if check.opt_in() && !deep {
-            return Err(MeshError::usage_hint(
-                format!("check {:?} only runs with --deep", check.id),
-                "add --deep (it port-forwards to each sidecar's Envoy admin)",
-            ));
+        match check.needs() {
+            Some("--deep") if !deep => {
+                return Err(MeshError::usage_hint(
+                    format!("check {:?} only runs with --deep", check.id),
+                    "add --deep (it port-forwards to each sidecar's Envoy admin)",
+                ))
+            }
+            Some("--deep") | None => {}
+            Some(flag) => {
+                return Err(MeshError::usage_hint(
+                    format!("check {:?} only runs with {flag}", check.id),
+                    "it runs by itself when doctor is given that input; --check selects among the cluster checks",
+                ))
+            }
         }
         out.push(check.id);
     }
@@ -185,6 +211,12 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     }
     if let Some(text) = &args.error {
         return doctor_error::run(ctx, &args, text).await;
+    }
+    if !args.filenames.is_empty() {
+        return super::doctor_files::run(ctx, args).await;
+    }
+    if args.all_contexts || ctx.contexts().len() > 1 {
+        return super::doctor_multi::run(ctx, args).await;
     }
     let wanted = check_ids(&args.checks, args.deep)?;
     let fail_on = FailOn::from(args.fail_on);

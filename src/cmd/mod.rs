@@ -6,6 +6,9 @@ pub mod completion;
 pub mod demo;
 pub mod doctor;
 pub mod doctor_error;
+pub mod doctor_files;
+pub mod doctor_multi;
+pub mod explain;
 pub mod recover;
 pub mod route_user;
 pub mod shift;
@@ -77,10 +80,38 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::FromArgMatches;
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
         let mut cmd = Cli::command_for_parsing();
-        let matches = cmd.try_get_matches_from_mut(args)?;
-        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+        let matches = cmd.try_get_matches_from_mut(args.iter().cloned())?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+        // clap hands a subcommand's global flag the subcommand's values only, so `--context a doctor --context b`
+        // would lose `a`; doctor checks every context given, wherever it was typed.
+        let all = contexts_typed(&args);
+        if all.len() > cli.global.context.len() {
+            cli.global.context = all;
+        }
+        Ok(cli)
     }
+}
+
+/// Every `--context` value on the command line, in order (up to a `--`). Every value clap accepted for the
+/// flag is one of these: `--context` always takes a value, and no flag of ours takes values starting with `-`.
+fn contexts_typed(args: &[std::ffi::OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--context" {
+            if let Some(v) = it.next() {
+                out.push(v.into_owned());
+            }
+        } else if let Some(v) = a.strip_prefix("--context=") {
+            out.push(v.to_string());
+        }
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,12 +153,34 @@ Examples:
   kubectl mesh status -A -o json")]
     Status(status::StatusArgs),
 
+    /// Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)
+    #[command(after_help = "\
+Examples:
+  # Where does jason's request to reviews go?
+  kubectl mesh explain reviews -H end-user=jason -n istio-demo
+
+  # A path, a method and a query param; every candidate match with -o wide
+  kubectl mesh explain reviews --path '/reviews/0?page=2' --method POST -o wide
+
+  # For scripts: exit 1 when the mesh rejects the request (no rule matches)
+  kubectl mesh explain reviews --path /admin -o json")]
+    Explain(explain::ExplainArgs),
+
     /// Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)
     #[command(after_help = "\
 Examples:
   kubectl mesh doctor -n istio-demo
   kubectl mesh doctor -A -o json
-  kubectl mesh doctor --list-checks")]
+  kubectl mesh doctor --list-checks
+
+  # Before applying: what would these manifests break (or fix) on the cluster? Exit 1 only for new errors
+  kubectl mesh doctor -f manifests/ -R
+
+  # The manifests alone, without a cluster (CI)
+  kubectl mesh doctor -f manifests/ --offline
+
+  # Two clusters of one mesh: each checked, plus shared root and istiod versions
+  kubectl mesh doctor --context east --context west")]
     Doctor(doctor::DoctorArgs),
 
     /// Fix what doctor found by restarting exactly the affected workloads
@@ -180,7 +233,8 @@ impl Ctx {
         };
         Ok(ConnectOptions {
             kubeconfig: self.global.kubeconfig.clone(),
-            context: self.global.context.clone(),
+            // kubectl's rule: the last --context wins (doctor alone reads several, see `contexts`).
+            context: self.global.context.last().cloned(),
             cluster: self.global.cluster.clone(),
             user: self.global.user.clone(),
             namespace,
@@ -192,6 +246,17 @@ impl Ctx {
     /// Connect using the kubectl flags (does not contact the server yet).
     pub async fn cluster(&self) -> Result<Cluster> {
         Ok(Cluster::connect(&self.connect_options()?).await?)
+    }
+
+    /// Every distinct `--context`, in the order given (doctor checks each cluster).
+    pub fn contexts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.global.context {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
     }
 
     /// `-A`: every namespace. With `-n` it is a usage error, as in kubectl; checked before connecting.
@@ -223,6 +288,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Shift(args) => shift::run(Ctx::new(global, args.output.format()), args).await,
         Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.format()), args).await,
         Command::Status(args) => status::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Explain(args) => explain::run(Ctx::new(global, args.output.format()), args).await,
         Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.format()), args).await,
         Command::Recover(args) => recover::run(Ctx::new(global, args.output.format()), args).await,
         Command::Completion(args) => completion::run(Ctx::new(global, OutputFormat::Table), args).await,

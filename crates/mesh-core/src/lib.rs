@@ -10,6 +10,7 @@
 
 pub mod doctor;
 pub mod duration;
+pub mod manifest;
 pub mod names;
 pub mod opts;
 pub mod recover;

@@ -94,7 +94,7 @@ fn every_check_has_a_unique_well_formed_code_never_retired() {
 
 #[test]
 fn codes_fall_in_the_range_of_their_section() {
-    // KM0 kubernetes access, KM1 prerequisites, KM2 data plane, KM3 routing; a later category change never
+    // KM0 kubernetes access, KM1 prerequisites, KM2 data plane, KM3 routing, KM7 manifests, KM8 multi-cluster; a later category change never
     // renumbers, so this holds for the checks as they were created. KM25xx (ambient mode) is the exception by
     // design: ztunnel-ready (KM2510) is reported with the prerequisites.
     for c in CHECKS.iter().filter(|c| !c.code.starts_with("KM25")) {
@@ -104,6 +104,8 @@ fn codes_fall_in_the_range_of_their_section() {
             Category::Prerequisites => "1",
             Category::DataPlane => "2",
             Category::Routing => "3",
+            Category::Manifests => "7",
+            Category::Multicluster => "8",
         };
         assert_eq!(range, expected, "{} {}", c.code, c.id);
     }

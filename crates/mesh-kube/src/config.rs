@@ -211,3 +211,49 @@ fn check_names(kc: &Kubeconfig, opts: &ConnectOptions) -> Result<()> {
     }
     Ok(())
 }
+
+/// Every context of the kubeconfig, in file order (`doctor --all-contexts`). Without a kubeconfig (in a pod)
+/// there are no contexts to list: an error, exit 3.
+pub fn list_contexts(opts: &ConnectOptions) -> Result<Vec<String>> {
+    match locate(opts.kubeconfig.as_deref())? {
+        Some((kc, _)) => Ok(kc.contexts.iter().map(|c| c.name.clone()).collect()),
+        None => Err(kubeconfig_error(
+            "no kubeconfig found: --all-contexts lists the contexts of a kubeconfig",
+            "pass --kubeconfig PATH or set KUBECONFIG",
+        )),
+    }
+}
+
+/// Check that every context in `names` exists, before any request (the message lists those that do).
+pub fn check_contexts(opts: &ConnectOptions, names: &[String]) -> Result<()> {
+    let Some((kc, _)) = locate(opts.kubeconfig.as_deref())? else {
+        return Err(kubeconfig_error(
+            "no kubeconfig found: --context needs a kubeconfig",
+            "pass --kubeconfig PATH or set KUBECONFIG",
+        ));
+    };
+    for name in names {
+        let one = ConnectOptions {
+            context: Some(name.clone()),
+            ..opts.clone()
+        };
+        check_names(&kc, &one)?;
+    }
+    Ok(())
+}
+
+/// The namespace the selected context names, read from the kubeconfig file alone: no cluster is contacted and
+/// no credential is loaded (`doctor -f --offline`). `None` when there is no usable kubeconfig or the context
+/// names no namespace.
+pub fn context_namespace(opts: &ConnectOptions) -> Option<String> {
+    let (kc, _) = locate(opts.kubeconfig.as_deref()).ok()??;
+    let name = opts.context.clone().or(kc.current_context.clone())?;
+    kc.contexts
+        .iter()
+        .find(|c| c.name == name)?
+        .context
+        .as_ref()?
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+}

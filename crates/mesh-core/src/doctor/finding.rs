@@ -15,6 +15,10 @@ pub enum Category {
     Prerequisites,
     DataPlane,
     Routing,
+    /// `doctor -f`: problems of the files themselves.
+    Manifests,
+    /// Checks across clusters (`doctor --context A --context B`).
+    Multicluster,
 }
 
 impl Category {
@@ -24,6 +28,8 @@ impl Category {
             Category::Prerequisites => "prerequisites",
             Category::DataPlane => "data-plane",
             Category::Routing => "routing",
+            Category::Manifests => "manifests",
+            Category::Multicluster => "multicluster",
         }
     }
 }
@@ -82,6 +88,14 @@ pub struct ResourceRef {
     /// `None` for cluster-scoped objects.
     pub namespace: Option<String>,
     pub name: String,
+    /// `doctor -f`: the file the object comes from, and the line it starts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Cross-cluster findings: the kubeconfig context of the cluster the object is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 impl ResourceRef {
@@ -90,6 +104,9 @@ impl ResourceRef {
             kind: kind.to_string(),
             namespace: Some(namespace.to_string()),
             name: name.to_string(),
+            file: None,
+            line: None,
+            cluster: None,
         }
     }
 
@@ -98,16 +115,38 @@ impl ResourceRef {
             kind: kind.to_string(),
             namespace: None,
             name: name.to_string(),
+            file: None,
+            line: None,
+            cluster: None,
         }
+    }
+
+    /// The same object, in the cluster of kubeconfig context `context`.
+    pub fn in_cluster(mut self, context: &str) -> Self {
+        self.cluster = Some(context.to_string());
+        self
+    }
+
+    /// (kind, namespace, name): what the object is, wherever it was read from.
+    pub fn key(&self) -> (&str, Option<&str>, &str) {
+        (&self.kind, self.namespace.as_deref(), &self.name)
     }
 }
 
 impl fmt::Display for ResourceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = self.kind.to_ascii_lowercase();
+        if let Some(c) = &self.cluster {
+            write!(f, "{c}: ")?;
+        }
         match &self.namespace {
-            Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
-            None => write!(f, "{kind} {}", self.name),
+            Some(ns) => write!(f, "{kind} {ns}/{}", self.name)?,
+            None => write!(f, "{kind} {}", self.name)?,
+        }
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, " ({file}:{line})"),
+            (Some(file), None) => write!(f, " ({file})"),
+            _ => Ok(()),
         }
     }
 }
@@ -171,7 +210,7 @@ pub enum Fix {
 }
 
 /// One line of the doctor report. JSON: `{"id","code","category","status","message","hint","docs",
-/// "resources","fix"?,"suppressed"?}` (see the `Serialize` impl).
+/// "resources","fix"?,"suppressed"?,"change"?}` (see the `Serialize` impl).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// Stable check id (see [`crate::doctor::CHECKS`]).
@@ -186,12 +225,14 @@ pub struct Finding {
     pub fix: Option<Fix>,
     /// Set when [`Status::Suppressed`].
     pub suppressed: Option<Suppressed>,
+    /// `doctor -f` against a cluster: what applying the files changes about this finding.
+    pub change: Option<Change>,
 }
 
 impl Serialize for Finding {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Finding", 10)?;
+        let mut st = s.serialize_struct("Finding", 11)?;
         st.serialize_field("id", self.id)?;
         st.serialize_field("code", self.code)?;
         st.serialize_field("category", &self.category)?;
@@ -206,7 +247,32 @@ impl Serialize for Finding {
         if let Some(sup) = &self.suppressed {
             st.serialize_field("suppressed", sup)?;
         }
+        if let Some(change) = &self.change {
+            st.serialize_field("change", change)?;
+        }
         st.end()
+    }
+}
+
+/// What applying the files does to a finding (`doctor -f` on a live cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// A problem the files bring.
+    Introduced,
+    /// A live problem the files remove.
+    Fixed,
+    /// As live.
+    Unchanged,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Introduced => "introduced",
+            Change::Fixed => "fixed",
+            Change::Unchanged => "unchanged",
+        }
     }
 }
 
@@ -222,6 +288,7 @@ impl Finding {
             resources: Vec::new(),
             fix: None,
             suppressed: None,
+            change: None,
         }
     }
 

@@ -7,7 +7,9 @@
 
 pub mod certs;
 mod checks;
+pub mod cross;
 pub mod deep;
+pub mod files;
 pub mod finding;
 pub mod model;
 pub mod raw;
@@ -17,13 +19,23 @@ pub mod suppress;
 pub mod symptom;
 
 pub use checks::CHECKS;
-pub use finding::{Category, Finding, Fix, OwnerKind, ResourceRef, Status, Suppressed};
-pub use model::{Input, PodOwner, Snapshot, SnapshotDecoder};
+pub use finding::{Category, Change, Finding, Fix, OwnerKind, ResourceRef, Status, Suppressed};
+pub use model::{Input, PodOwner, Snapshot, SnapshotDecoder, SnapshotSource};
 pub use raw::{Kind, ListFailure, ListRequest, RawLists, Scope, Unavailable};
-pub use registry::{CheckInfo, Run};
+pub use registry::{CheckInfo, Offline, Run};
 pub use render::{render_check_list, render_json, render_short, render_table, report, report_fail_on, success, FailOn};
 
 use jiff::Timestamp;
+
+/// "1 object", "3 objects".
+pub(crate) fn checks_plural(n: usize, word: &str) -> String {
+    checks::plural(n, word)
+}
+
+/// The entry of check `id`.
+pub fn check_info(id: &str) -> Option<&'static CheckInfo> {
+    CHECKS.iter().find(|c| c.id == id)
+}
 
 /// Run every check on `snapshot` in [`CHECKS`] order, except the opt-in ones ([`CheckInfo::opt_in`]:
 /// `stale-sidecar-cert-deep` needs `--deep` and IO of its own). `now` only feeds ages in messages, keeping output

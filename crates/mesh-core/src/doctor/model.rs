@@ -163,7 +163,15 @@ struct PodRaw {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+struct PodTemplateMetaRaw {
+    labels: BTreeMap<String, String>,
+    annotations: PodAnnotationsRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct PodTemplateRaw {
+    metadata: PodTemplateMetaRaw,
     spec: PodSpecRaw,
 }
 
@@ -196,6 +204,7 @@ struct WorkloadRaw {
 struct ServicePortRaw {
     name: Option<String>,
     port: i64,
+    target_port: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -326,6 +335,7 @@ struct BackendRefRaw {
 #[serde(default, rename_all = "camelCase")]
 struct RuleRaw {
     name: Option<String>,
+    matches: Option<Vec<Value>>,
     backend_refs: Vec<BackendRefRaw>,
 }
 
@@ -599,6 +609,23 @@ pub struct Workload {
     pub conditions: BTreeMap<String, (String, Option<String>)>,
     /// (container name, image) of the pod template.
     pub images: Vec<(String, String)>,
+    /// Labels of the pod template (what its pods will carry).
+    pub template_labels: BTreeMap<String, String>,
+    /// Annotation `sidecar.istio.io/inject` of the pod template, if set.
+    pub template_inject_annotation: Option<String>,
+}
+
+impl Workload {
+    /// Its pods opt out of injection (`sidecar.istio.io/inject: "false"` as template label or annotation).
+    pub fn template_opts_out(&self) -> bool {
+        self.template_labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
+            || self.template_inject_annotation.as_deref() == Some("false")
+    }
+
+    /// Its pods ask for injection themselves (template label `sidecar.istio.io/inject: "true"`).
+    pub fn template_requests_injection(&self) -> bool {
+        self.template_labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("true")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -619,6 +646,8 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     pub selector: BTreeMap<String, String>,
     pub lb_ingress: bool,
+    /// (port, targetPort as written) for each port with a targetPort.
+    pub target_ports: Vec<(i32, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -717,6 +746,8 @@ impl BackendRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub name: Option<String>,
+    /// The matches after the API server's defaulting (a rule without matches has the catch-all).
+    pub matches: Vec<crate::route::precedence::MatchCond>,
     pub backends: Vec<BackendRef>,
 }
 
@@ -731,6 +762,8 @@ pub struct RouteParentStatus {
 pub struct HttpRoute {
     pub namespace: String,
     pub name: String,
+    /// `metadata.creationTimestamp` (absent for an object from a file).
+    pub created: Option<Timestamp>,
     pub parents: Vec<ParentRef>,
     pub rules: Vec<Rule>,
     pub status: Vec<RouteParentStatus>,
@@ -794,9 +827,23 @@ pub enum PodOwner {
     Other { kind: String, name: String },
 }
 
+/// Where a [`Snapshot`]'s objects come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotSource {
+    /// A cluster, read whole (within the scope).
+    #[default]
+    Live,
+    /// Manifests alone (`doctor -f --offline`): what is not in the files may still exist in a cluster.
+    Files,
+    /// A cluster with the files' objects in place of the live ones (`doctor -f`).
+    Overlay,
+}
+
 /// Everything doctor knows about the cluster, decoded.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// Live, files only, or files over live.
+    pub source: SnapshotSource,
     pub namespaces: Avail<Namespace>,
     pub pods: Avail<Pod>,
     pub deployments: Avail<Workload>,
@@ -1037,6 +1084,8 @@ fn workload(r: WorkloadRaw) -> Workload {
             .into_iter()
             .map(|c| (c.name, c.image))
             .collect(),
+        template_labels: r.spec.template.metadata.labels,
+        template_inject_annotation: r.spec.template.metadata.annotations.inject,
     }
 }
 
@@ -1069,6 +1118,10 @@ fn route(r: RouteRaw) -> HttpRoute {
         .into_iter()
         .map(|rule| Rule {
             name: rule.name,
+            matches: match rule.matches {
+                Some(ms) if !ms.is_empty() => ms.iter().map(crate::route::precedence::MatchCond::from_value).collect(),
+                _ => vec![crate::route::precedence::MatchCond::catch_all()],
+            },
             backends: rule
                 .backend_refs
                 .into_iter()
@@ -1084,6 +1137,7 @@ fn route(r: RouteRaw) -> HttpRoute {
         })
         .collect();
     HttpRoute {
+        created: parse_time(&r.metadata.creation_timestamp),
         name: r.metadata.name,
         parents,
         rules,
@@ -1110,7 +1164,21 @@ fn replica_set(r: WorkloadRaw) -> ReplicaSet {
 }
 
 fn service(r: ServiceRaw) -> Service {
+    let target_ports = r
+        .spec
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let target = match p.target_port.as_ref()? {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((i32::try_from(p.port).ok()?, target))
+        })
+        .collect();
     Service {
+        target_ports,
         namespace: r.metadata.namespace,
         name: r.metadata.name,
         labels: r.metadata.labels,
@@ -1301,6 +1369,16 @@ macro_rules! snapshot_lists {
         struct Lists {
             $($field: Avail<$ty>,)*
         }
+
+        impl Snapshot {
+            /// Move `other`'s list of `kind` (and its decode errors) into this snapshot.
+            fn take_list(&mut self, kind: Kind, other: Snapshot) {
+                match kind {
+                    $(Kind::$kind => self.$field = other.$field,)*
+                }
+                self.decode_errors.extend(other.decode_errors);
+            }
+        }
     };
 }
 
@@ -1377,6 +1455,7 @@ impl Snapshot {
             pdbs,
         } = lists;
         Snapshot {
+            source: SnapshotSource::Live,
             pod_index,
             deployment_index,
             namespaces,
@@ -1454,6 +1533,21 @@ impl Snapshot {
                 name: owner.name.clone(),
             },
         }
+    }
+
+    /// Whether an object missing from the snapshot is missing for real: a file-only snapshot
+    /// ([`SnapshotSource::Files`]) cannot tell, so checks report such references as unverified, never as errors.
+    pub fn proves_absent(&self) -> bool {
+        self.source != SnapshotSource::Files
+    }
+
+    /// Put `other`'s list of `kind` in place of this snapshot's (the overlay of `doctor -f`), keeping the lookup
+    /// indices right.
+    pub fn replace_kind(&mut self, kind: Kind, other: Snapshot) {
+        self.take_list(kind, other);
+        self.rs_index = sorted_index(&self.replica_sets);
+        self.pod_index = sorted_index(&self.pods);
+        self.deployment_index = sorted_index(&self.deployments);
     }
 
     /// A pod by namespace and name.

@@ -30,6 +30,10 @@ pub enum Run {
     Timed(fn(&Snapshot, Timestamp) -> Vec<Finding>),
     /// Needs its own IO and a flag: `--deep` reads each sidecar's Envoy admin (see [`super::deep`]).
     Deep,
+    /// About the files themselves: runs only with `doctor -f` (see [`crate::manifest`]).
+    Files,
+    /// Across clusters: runs only with several contexts (see [`super::cross`]).
+    Cross,
 }
 
 impl std::fmt::Debug for Run {
@@ -38,6 +42,8 @@ impl std::fmt::Debug for Run {
             Run::Pure(_) => "Pure",
             Run::Timed(_) => "Timed",
             Run::Deep => "Deep",
+            Run::Files => "Files",
+            Run::Cross => "Cross",
         })
     }
 }
@@ -53,6 +59,32 @@ pub struct CheckInfo {
     /// What it checks, as one line (`--list-checks`, README).
     pub description: &'static str,
     pub run: Run,
+    /// Whether the check can run on manifests alone (`doctor -f --offline`).
+    pub offline: Offline,
+}
+
+/// What a check needs, for `doctor -f --offline`: checks declare it, so the offline run needs no list of ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offline {
+    /// Reads only what manifests hold (specs, labels): runs on files.
+    Runs,
+    /// Reads live state (status, pods, endpoints, certificates, what is installed): listed as skipped offline.
+    NeedsCluster,
+    /// Only about the files themselves (`doctor -f`).
+    FilesOnly,
+    /// Only across clusters (`doctor --context A --context B`).
+    MultiClusterOnly,
+}
+
+impl Offline {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Offline::Runs => "runs",
+            Offline::NeedsCluster => "needs a cluster",
+            Offline::FilesOnly => "files only",
+            Offline::MultiClusterOnly => "multi-cluster only",
+        }
+    }
 }
 
 impl CheckInfo {
@@ -61,9 +93,19 @@ impl CheckInfo {
         docs_url(self.code)
     }
 
-    /// Runs only with a flag of its own (`--deep`), not in a plain `doctor`.
+    /// Runs only with a flag or input of its own (`--deep`, `-f`, several contexts), not in a plain `doctor`.
     pub fn opt_in(&self) -> bool {
-        matches!(self.run, Run::Deep)
+        self.needs().is_some()
+    }
+
+    /// The flag an opt-in check needs, as the user types it; `None` for the checks a plain `doctor` runs.
+    pub fn needs(&self) -> Option<&'static str> {
+        match self.run {
+            Run::Pure(_) | Run::Timed(_) => None,
+            Run::Deep => Some("--deep"),
+            Run::Files => Some("-f"),
+            Run::Cross => Some("several --context"),
+        }
     }
 }
 
@@ -73,9 +115,6 @@ pub const RESERVED_CODES: &[(&str, &str, &str)] = &[
     ("KM1020", "gateway-api-crd-version", "issue 16"),
     ("KM2510", "ztunnel-ready", "issue 16"),
     ("KM2520", "ambient-and-sidecar", "issue 16"),
-    ("KM3031", "route-backend-port", "issue 18b"),
-    ("KM3041", "backend-selector-unmatched", "issue 18b"),
-    ("KM3060", "route-rule-shadowed", "issue 18b"),
     ("KM3080", "virtualservice-conflict", "issue 16"),
     ("KM3510", "gamma-parent-group", "issue 16"),
     ("KM3520", "gamma-parent-headless", "issue 16"),
@@ -84,9 +123,6 @@ pub const RESERVED_CODES: &[(&str, &str, &str)] = &[
     ("KM3620", "waypoint-not-ready", "issue 16"),
     ("KM3630", "waypoint-scope", "issue 16"),
     ("KM3640", "ingress-bypasses-waypoint", "issue 16"),
-    ("KM7010", "files-duplicate-object", "issue 18b"),
-    ("KM8010", "multicluster-root-mismatch", "issue 18b"),
-    ("KM8020", "multicluster-version-skew", "issue 18b"),
 ];
 
 /// Codes of removed checks: (code, the id it had). Never given to another check.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::finding::{Category, Finding, Status};
+use super::finding::{Category, Change, Finding, Status};
 use crate::render::{paint, Style};
 
 /// Resources shown under one finding before "… and N more".
@@ -82,7 +82,15 @@ pub fn render_table(findings: &[Finding], color: bool) -> String {
 
 /// One finding: mark, code, message, then its resources, hint and (for problems) the docs link, indented.
 pub(crate) fn write_finding(out: &mut String, f: &Finding, color: bool) {
-    let (m, style) = mark(f.status);
+    let (m, style) = match f.change {
+        Some(Change::Fixed) => ("√", Style::Green),
+        _ => mark(f.status),
+    };
+    let tag = match f.change {
+        Some(Change::Introduced) => "introduced: ",
+        Some(Change::Fixed) => "fixed: ",
+        _ => "",
+    };
     let code = if f.code.is_empty() {
         String::new()
     } else {
@@ -93,7 +101,7 @@ pub(crate) fn write_finding(out: &mut String, f: &Finding, color: bool) {
     } else {
         ""
     };
-    let _ = writeln!(out, "{} {code}{suppressed}{}", paint(color, m, style), f.message);
+    let _ = writeln!(out, "{} {code}{suppressed}{tag}{}", paint(color, m, style), f.message);
     for r in f.resources.iter().take(MAX_RESOURCES) {
         let _ = writeln!(out, "    {r}");
     }
@@ -106,7 +114,7 @@ pub(crate) fn write_finding(out: &mut String, f: &Finding, color: bool) {
     if let Some(sup) = &f.suppressed {
         let _ = writeln!(out, "    {} suppressed by {}", sup.status.as_str(), sup.by.join("; "));
     }
-    if f.status.is_problem() && !f.code.is_empty() {
+    if f.status.is_problem() && f.change != Some(Change::Fixed) && !f.code.is_empty() {
         let _ = writeln!(out, "    docs: {}", f.docs_url());
     }
 }
@@ -114,10 +122,12 @@ pub(crate) fn write_finding(out: &mut String, f: &Finding, color: bool) {
 /// "Status check results are × (2 errors, 1 warning, 3 skipped, 1 suppressed)".
 pub(crate) fn summary(findings: &[Finding], color: bool, blank_line: bool) -> String {
     let mut out = String::new();
-    let errors = findings.iter().filter(|f| f.status == Status::Error).count();
-    let warnings = findings.iter().filter(|f| f.status == Status::Warning).count();
-    let skipped = findings.iter().filter(|f| f.status == Status::Skipped).count();
-    let suppressed = findings.iter().filter(|f| f.status == Status::Suppressed).count();
+    // A finding the files fix (doctor -f) is no longer a problem.
+    let now = || findings.iter().filter(|f| f.change != Some(Change::Fixed));
+    let errors = now().filter(|f| f.status == Status::Error).count();
+    let warnings = now().filter(|f| f.status == Status::Warning).count();
+    let skipped = now().filter(|f| f.status == Status::Skipped).count();
+    let suppressed = now().filter(|f| f.status == Status::Suppressed).count();
     let overall = if errors > 0 {
         Status::Error
     } else if warnings > 0 {

@@ -118,6 +118,13 @@ pub enum PlanError {
     NoOtherBackends { service: String, sum: u32 },
     #[error("HTTPRoute {route:?} is full: {reason}")]
     RouteFull { route: String, reason: String },
+    #[error("service {service:?} in namespace {namespace:?} has no port {port}")]
+    ServicePortNotFound {
+        service: String,
+        namespace: String,
+        port: i32,
+        ports: Vec<i32>,
+    },
 }
 
 fn list_or_none(v: &[String]) -> String {
@@ -180,6 +187,10 @@ impl PlanError {
             ),
             PlanError::NoOtherBackends { service, .. } => Some(format!(
                 "give weights that sum to 100, for example: kubectl mesh shift {service} v1=90 v2=10"
+            )),
+            PlanError::ServicePortNotFound { ports, .. } => Some(format!(
+                "pass --port with one of the Service's ports: {}",
+                list_or_none(&ports.iter().map(i32::to_string).collect::<Vec<_>>())
             )),
             PlanError::RouteFull { .. } => Some(
                 "remove rules you no longer need (kubectl mesh route-user SERVICE USER --remove)"

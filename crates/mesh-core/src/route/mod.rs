@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use crate::opts::DryRun;
 
 mod error;
+pub mod explain;
+pub mod precedence;
 pub mod render;
 mod request;
 mod shift;

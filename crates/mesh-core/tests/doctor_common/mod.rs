@@ -72,7 +72,8 @@ pub fn namespace_labelled_at(name: &str, label: &str, value: &str, manager: &str
 pub fn deployment(ns: &str, name: &str, image: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
-        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": name, "image": image}]}}},
+        "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": name, "image": image}]}}},
         "status": {"replicas": 1, "availableReplicas": 1, "readyReplicas": 1,
             "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}})
 }

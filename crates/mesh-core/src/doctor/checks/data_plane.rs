@@ -323,7 +323,7 @@ pub(super) fn root_cert_mismatch(s: &Snapshot) -> Vec<Finding> {
 }
 
 /// Versions of istiod (image tags of the istiod Deployments in istio-system).
-pub(super) fn istiod_versions(s: &Snapshot) -> Option<BTreeSet<String>> {
+pub(crate) fn istiod_versions(s: &Snapshot) -> Option<BTreeSet<String>> {
     let deps = s.deployments.as_ref().ok()?;
     let versions: BTreeSet<String> = deps
         .iter()

@@ -6,7 +6,12 @@
 
 mod data_plane;
 mod prerequisites;
+mod references;
 mod routing;
+mod shadowed;
+mod templates;
+
+pub(crate) use data_plane::istiod_versions;
 
 use std::collections::BTreeMap;
 
@@ -15,7 +20,7 @@ use jiff::Timestamp;
 use super::finding::{Category, Finding, Fix, ResourceRef};
 use super::model::{Avail, Pod, PodOwner, Snapshot};
 use super::raw::{Kind, Unavailable};
-use super::registry::{CheckInfo, Run};
+use super::registry::{CheckInfo, Offline, Run};
 
 /// Every check doctor has, in report (and run) order: the one registry (see [`super::registry`]). A check's
 /// function names its id and category again in each finding it builds; [`run_selected`] asserts (in debug
@@ -27,6 +32,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::KubernetesApi,
         description: "every resource doctor reads could be listed (otherwise dependent checks are skipped)",
         run: Run::Pure(api_access),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM1010",
@@ -34,6 +40,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Prerequisites,
         description: "Gateway API CRDs (HTTPRoute, Gateway) are installed; reports the bundle version",
         run: Run::Pure(prerequisites::gateway_api_crds),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM1030",
@@ -41,6 +48,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Prerequisites,
         description: "istiod in istio-system has an available replica; reports its version",
         run: Run::Pure(prerequisites::istiod_ready),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM1040",
@@ -48,6 +56,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Prerequisites,
         description: "every Gateway has condition Programmed=True",
         run: Run::Pure(prerequisites::gateway_not_programmed),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM1050",
@@ -55,6 +64,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Prerequisites,
         description: "every Gateway's LoadBalancer Service got an external address (MetalLB on k3d)",
         run: Run::Pure(prerequisites::gateway_no_address),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM1060",
@@ -62,6 +72,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Prerequisites,
         description: "k3s traefik does not compete with an Istio gateway for :80/:443",
         run: Run::Pure(prerequisites::traefik_present),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM2010",
@@ -69,6 +80,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::DataPlane,
         description: "no namespace has both istio-injection and istio.io/rev labels",
         run: Run::Pure(data_plane::injection_label_conflict),
+        offline: Offline::Runs,
     },
     CheckInfo {
         code: "KM2020",
@@ -76,6 +88,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::DataPlane,
         description: "every pod in an injected namespace has an istio-proxy sidecar (classic or native)",
         run: Run::Pure(data_plane::sidecar_missing),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM2030",
@@ -83,6 +96,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::DataPlane,
         description: "no istio-proxy started before the current Istio root certificate (CERTIFICATE_VERIFY_FAILED)",
         run: Run::Timed(data_plane::stale_sidecar_cert),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM2031",
@@ -91,6 +105,7 @@ pub const CHECKS: &[CheckInfo] = &[
         description:
             "with --deep: each sidecar's Envoy admin /certs trusts the current root's serial (via port-forward)",
         run: Run::Deep,
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM2040",
@@ -98,6 +113,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::DataPlane,
         description: "every namespace's istio-ca-root-cert and the injector caBundle match istio-system's root",
         run: Run::Pure(data_plane::root_cert_mismatch),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM2050",
@@ -105,6 +121,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::DataPlane,
         description: "sidecar proxy versions match istiod's",
         run: Run::Pure(data_plane::proxy_version_skew),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM2060",
@@ -112,6 +129,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::DataPlane,
         description: "every pod in an injected namespace is ready",
         run: Run::Pure(data_plane::pods_not_ready),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM3010",
@@ -119,6 +137,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Routing,
         description: "every HTTPRoute parent (mesh Service and port, or Gateway) exists",
         run: Run::Pure(routing::route_parent_invalid),
+        offline: Offline::Runs,
     },
     CheckInfo {
         code: "KM3020",
@@ -126,6 +145,7 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Routing,
         description: "no HTTPRoute parent status has Accepted or ResolvedRefs False",
         run: Run::Pure(routing::route_not_accepted),
+        offline: Offline::NeedsCluster,
     },
     CheckInfo {
         code: "KM3030",
@@ -133,6 +153,15 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Routing,
         description: "every weighted backend Service exists (otherwise its share gets HTTP 500)",
         run: Run::Pure(routing::route_backend_missing),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
+        code: "KM3031",
+        id: "route-backend-port",
+        category: Category::Routing,
+        description: "every Service backendRef names a port of that Service (the Service port, not the targetPort)",
+        run: Run::Pure(references::route_backend_port),
+        offline: Offline::Runs,
     },
     CheckInfo {
         code: "KM3040",
@@ -140,6 +169,15 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Routing,
         description: "every weighted backend Service has ready endpoints (otherwise 503 no healthy upstream)",
         run: Run::Pure(routing::route_backend_unready),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM3041",
+        id: "backend-selector-unmatched",
+        category: Category::Routing,
+        description: "every weighted backend Service selects the labels of some workload template or bare pod",
+        run: Run::Pure(references::backend_selector_unmatched),
+        offline: Offline::Runs,
     },
     CheckInfo {
         code: "KM3050",
@@ -147,6 +185,15 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Routing,
         description: "no rule has every backend at weight 0",
         run: Run::Pure(routing::route_weights_zero),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
+        code: "KM3060",
+        id: "route-rule-shadowed",
+        category: Category::Routing,
+        description: "no rule is hidden by an earlier rule with the same matches (it would never get a request)",
+        run: Run::Pure(shadowed::route_rule_shadowed),
+        offline: Offline::Runs,
     },
     CheckInfo {
         code: "KM3070",
@@ -154,6 +201,31 @@ pub const CHECKS: &[CheckInfo] = &[
         category: Category::Routing,
         description: "no sidecar-less pod in the mesh calls under STRICT mTLS (503 connection termination)",
         run: Run::Pure(routing::mtls_plaintext_callers),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
+        code: "KM7010",
+        id: "files-duplicate-object",
+        category: Category::Manifests,
+        description: "with -f: no object is given twice in the files (the later one would win)",
+        run: Run::Files,
+        offline: Offline::FilesOnly,
+    },
+    CheckInfo {
+        code: "KM8010",
+        id: "multicluster-root-mismatch",
+        category: Category::Multicluster,
+        description: "with several contexts: the clusters' Istio root certificates (istio-system) share a root",
+        run: Run::Cross,
+        offline: Offline::MultiClusterOnly,
+    },
+    CheckInfo {
+        code: "KM8020",
+        id: "multicluster-version-skew",
+        category: Category::Multicluster,
+        description: "with several contexts: istiod versions are at most one minor apart",
+        run: Run::Cross,
+        offline: Offline::MultiClusterOnly,
     },
 ];
 
@@ -165,7 +237,7 @@ pub fn run_selected(snapshot: &Snapshot, now: Timestamp, wanted: impl Fn(&CheckI
         let findings = match check.run {
             Run::Pure(f) => f(snapshot),
             Run::Timed(f) => f(snapshot, now),
-            Run::Deep => continue,
+            Run::Deep | Run::Files | Run::Cross => continue,
         };
         for f in &findings {
             debug_assert!(
