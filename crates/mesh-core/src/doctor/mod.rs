@@ -41,9 +41,19 @@ pub const CHECKS: &[CheckInfo] = &[
         description: "Gateway API CRDs (HTTPRoute, Gateway) are installed; reports the bundle version",
     },
     CheckInfo {
+        id: "gateway-api-crd-version",
+        category: Category::Prerequisites,
+        description: "Gateway API CRDs carry a bundle version istiod accepts (Istio ignores older ones) and are not owned by k3s's Traefik chart",
+    },
+    CheckInfo {
         id: "istiod-ready",
         category: Category::Prerequisites,
         description: "istiod in istio-system has an available replica; reports its version",
+    },
+    CheckInfo {
+        id: "ztunnel-ready",
+        category: Category::Prerequisites,
+        description: "when ambient mode is used, the ztunnel DaemonSet exists and every scheduled pod is ready",
     },
     CheckInfo {
         id: "gateway-not-programmed",
@@ -63,12 +73,17 @@ pub const CHECKS: &[CheckInfo] = &[
     CheckInfo {
         id: "injection-label-conflict",
         category: Category::DataPlane,
-        description: "no namespace has both istio-injection and istio.io/rev labels",
+        description: "no namespace mixes istio-injection, istio.io/rev and istio.io/dataplane-mode labels (as Istio's IST0123)",
     },
     CheckInfo {
         id: "sidecar-missing",
         category: Category::DataPlane,
-        description: "every pod in an injected namespace has an istio-proxy sidecar (classic or native)",
+        description: "every pod in an injected namespace has an istio-proxy sidecar (classic or native); ambient pods are covered by ztunnel",
+    },
+    CheckInfo {
+        id: "ambient-and-sidecar",
+        category: Category::DataPlane,
+        description: "no pod is labelled for ambient mode while running a sidecar (Istio keeps it in sidecar mode)",
     },
     CheckInfo {
         id: "stale-sidecar-cert",
@@ -89,12 +104,12 @@ pub const CHECKS: &[CheckInfo] = &[
     CheckInfo {
         id: "proxy-version-skew",
         category: Category::DataPlane,
-        description: "sidecar proxy versions match istiod's",
+        description: "sidecar proxy versions match istiod's (image variants such as -distroless are the same version)",
     },
     CheckInfo {
         id: "pods-not-ready",
         category: Category::DataPlane,
-        description: "every pod in an injected namespace is ready",
+        description: "every pod in an injected or ambient namespace is ready",
     },
     CheckInfo {
         id: "route-parent-invalid",
@@ -102,9 +117,39 @@ pub const CHECKS: &[CheckInfo] = &[
         description: "every HTTPRoute parent (mesh Service and port, or Gateway) exists",
     },
     CheckInfo {
+        id: "gamma-parent-group",
+        category: Category::Routing,
+        description: "every Service parentRef has group \"\" (omitted means gateway.networking.k8s.io; Istio ignores core)",
+    },
+    CheckInfo {
+        id: "gamma-parent-headless",
+        category: Category::Routing,
+        description: "every mesh route's parent Service has a cluster IP (not headless or ExternalName)",
+    },
+    CheckInfo {
         id: "route-not-accepted",
         category: Category::Routing,
-        description: "no HTTPRoute parent status has Accepted or ResolvedRefs False",
+        description: "no HTTPRoute parent status has Accepted or ResolvedRefs False (conditions another check explains are folded into it)",
+    },
+    CheckInfo {
+        id: "route-waypoint-missing",
+        category: Category::Routing,
+        description: "no mesh route of an ambient Service lacks a waypoint (istio.io/use-waypoint); otherwise Istio ignores it",
+    },
+    CheckInfo {
+        id: "waypoint-not-ready",
+        category: Category::Routing,
+        description: "every waypoint named by istio.io/use-waypoint exists, is programmed, has an address and an available replica",
+    },
+    CheckInfo {
+        id: "waypoint-scope",
+        category: Category::Routing,
+        description: "every waypoint a Service uses takes service traffic (istio.io/waypoint-for) and admits the Service's namespace",
+    },
+    CheckInfo {
+        id: "ingress-bypasses-waypoint",
+        category: Category::Routing,
+        description: "a Service with a waypoint and a mesh route that ingress routes to sets istio.io/ingress-use-waypoint=true",
     },
     CheckInfo {
         id: "route-backend-missing",
@@ -122,9 +167,19 @@ pub const CHECKS: &[CheckInfo] = &[
         description: "no rule has every backend at weight 0",
     },
     CheckInfo {
+        id: "route-no-catch-all",
+        category: Category::Routing,
+        description: "every mesh route has a rule matching every request (unmatched requests are rejected)",
+    },
+    CheckInfo {
+        id: "virtualservice-conflict",
+        category: Category::Routing,
+        description: "no VirtualService routes a host that a mesh HTTPRoute also routes",
+    },
+    CheckInfo {
         id: "mtls-plaintext-callers",
         category: Category::Routing,
-        description: "no sidecar-less pod in the mesh calls under STRICT mTLS (503 connection termination)",
+        description: "no sidecar-less pod in the mesh calls under STRICT mTLS (503 connection termination); ambient pods are covered by ztunnel",
     },
 ];
 

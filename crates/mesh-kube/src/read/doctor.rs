@@ -85,5 +85,5 @@ pub async fn read_snapshot(cluster: &Cluster, scope: &Scope) -> Result<Snapshot>
             Err(e) => snapshot.fail(kind, Unavailable::Failed(ListFailure::new(e))),
         }
     }
-    Ok(snapshot.finish())
+    Ok(snapshot.finish().with_scope(scope.clone()))
 }

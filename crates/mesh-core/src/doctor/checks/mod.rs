@@ -4,7 +4,10 @@
 //! permission) when its data could not be read — never a false `ok` — and one finding per
 //! affected owner otherwise, so `recover` can act on each one.
 
+mod ambient;
+mod crd_version;
 mod data_plane;
+mod gamma;
 mod prerequisites;
 mod routing;
 
@@ -21,21 +24,32 @@ pub fn run(snapshot: &Snapshot, now: Timestamp) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(api_access(snapshot));
     out.extend(prerequisites::gateway_api_crds(snapshot));
+    out.extend(crd_version::gateway_api_crd_version(snapshot));
     out.extend(prerequisites::istiod_ready(snapshot));
+    out.extend(ambient::ztunnel_ready(snapshot));
     out.extend(prerequisites::gateway_not_programmed(snapshot));
     out.extend(prerequisites::gateway_no_address(snapshot));
     out.extend(prerequisites::traefik_present(snapshot));
     out.extend(data_plane::injection_label_conflict(snapshot));
     out.extend(data_plane::sidecar_missing(snapshot));
+    out.extend(ambient::ambient_and_sidecar(snapshot));
     out.extend(data_plane::stale_sidecar_cert(snapshot, now));
     out.extend(data_plane::root_cert_mismatch(snapshot));
     out.extend(data_plane::proxy_version_skew(snapshot));
     out.extend(data_plane::pods_not_ready(snapshot));
     out.extend(routing::route_parent_invalid(snapshot));
+    out.extend(gamma::gamma_parent_group(snapshot));
+    out.extend(gamma::gamma_parent_headless(snapshot));
     out.extend(routing::route_not_accepted(snapshot));
+    out.extend(ambient::route_waypoint_missing(snapshot));
+    out.extend(ambient::waypoint_not_ready(snapshot));
+    out.extend(ambient::waypoint_scope(snapshot));
+    out.extend(ambient::ingress_bypasses_waypoint(snapshot));
     out.extend(routing::route_backend_missing(snapshot));
     out.extend(routing::route_backend_unready(snapshot));
     out.extend(routing::route_weights_zero(snapshot));
+    out.extend(gamma::route_no_catch_all(snapshot));
+    out.extend(gamma::virtualservice_conflict(snapshot));
     out.extend(routing::mtls_plaintext_callers(snapshot));
     out
 }
@@ -80,7 +94,7 @@ pub(crate) use need;
 fn api_access(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "api-access";
     let cat = Category::KubernetesApi;
-    let kinds: [(Kind, Option<&Unavailable>); 15] = [
+    let kinds: [(Kind, Option<&Unavailable>); 17] = [
         (Kind::Namespace, s.namespaces.as_ref().err()),
         (Kind::Pod, s.pods.as_ref().err()),
         (Kind::Deployment, s.deployments.as_ref().err()),
@@ -96,6 +110,8 @@ fn api_access(s: &Snapshot) -> Vec<Finding> {
         (Kind::CustomResourceDefinition, s.crds.as_ref().err()),
         (Kind::MutatingWebhookConfiguration, s.mutating_webhooks.as_ref().err()),
         (Kind::PodDisruptionBudget, s.pdbs.as_ref().err()),
+        (Kind::GatewayClass, s.gateway_classes.as_ref().err()),
+        (Kind::VirtualService, s.virtual_services.as_ref().err()),
     ];
     let reasons = |want_failed: bool| -> Vec<String> {
         kinds
