@@ -143,6 +143,8 @@ pub enum PlanError {
         waypoint_namespace: String,
         waypoint: String,
         cause: String,
+        /// The waypoint refuses the Service's namespace (else: it takes no service traffic).
+        attachment_denied: bool,
     },
     #[error("HTTPRoute {route:?} targets service {service:?} with parentRefs[{index}].group {group:?}{}: Istio ignores it; a mesh route needs group \"\"", if group == "gateway.networking.k8s.io" { " (the default for an omitted group)" } else { "" })]
     ParentGroupInvalid {
@@ -240,10 +242,10 @@ impl PlanError {
             PlanError::WaypointScope {
                 waypoint_namespace,
                 waypoint,
-                cause,
+                attachment_denied: true,
                 ..
-            } if cause.contains("namespace") => Some(format!(
-                "let the waypoint accept the Service's namespace (spec.listeners[protocol HBONE, port 15008].allowedRoutes.namespaces: from All, or a Selector matching it): kubectl -n {waypoint_namespace} edit gateway {waypoint}{FORCE_SUFFIX}"
+            } => Some(format!(
+                "let the waypoint admit the Service's namespace (allowedRoutes.namespaces.from All, or a Selector matching it, on its HBONE listener, port 15008): kubectl -n {waypoint_namespace} edit gateway {waypoint}{FORCE_SUFFIX}"
             )),
             PlanError::WaypointScope {
                 waypoint_namespace,

@@ -98,12 +98,13 @@ pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mu
         cause,
         missing,
     };
-    let scope = |cause: String| PlanError::WaypointScope {
+    let scope = |cause: String, attachment_denied: bool| PlanError::WaypointScope {
         service: parent.name.clone(),
         namespace: ns.clone(),
         waypoint_namespace: waypoint.namespace.clone(),
         waypoint: waypoint.name.clone(),
         cause,
+        attachment_denied,
     };
     // What Istio said about the binding, for what we cannot read ourselves.
     let bound = ambient::waypoint_bound(&parent.istio_conditions).filter(|c| c.status == "False");
@@ -115,7 +116,8 @@ pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mu
             c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
         );
         match reason.as_str() {
-            "AttachmentDenied" | "UnsupportedTrafficType" => scope(format!("does not accept it ({said})")),
+            "AttachmentDenied" => scope(format!("does not accept it ({said})"), true),
+            "UnsupportedTrafficType" => scope(format!("does not accept it ({said})"), false),
             _ => not_ready(format!("is not ready ({said})"), false),
         }
     };
@@ -154,10 +156,10 @@ pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mu
     }
     let (traffic, _) = ambient::traffic_type(gw.and_then(|g| g.waypoint_for.as_deref()), None);
     if !ambient::takes_service_traffic(traffic) {
-        return Err(scope(format!(
-            "does not take service traffic ({}={traffic})",
-            ambient::WAYPOINT_FOR
-        )));
+        return Err(scope(
+            format!("does not take service traffic ({}={traffic})", ambient::WAYPOINT_FOR),
+            false,
+        ));
     }
     // The Gateway looks usable; a refusal Istio reported on the binding still stands (AttachmentDenied for a
     // listener we did not judge). A stale WaypointIsNotReady is not: the Gateway says otherwise.
@@ -165,4 +167,273 @@ pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mu
         return Err(by_istio(c));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::{json, Value};
+
+    use crate::doctor::model::gateway_from_value;
+    use crate::route::testutil::*;
+    use crate::route::{
+        is_user_rule, matches_every_request, plan_route_user, plan_shift, PlanError, RouteSnapshot, RouteUserRequest,
+        ShiftRequest, MAX_RULES,
+    };
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn waypoint_gateway(name: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "bookinfo"},
+            "spec": {"gatewayClassName": "istio-waypoint", "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]},
+            "status": {"addresses": [{"type": "IPAddress", "value": "10.43.0.50"}],
+                "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed"}]}})
+    }
+
+    /// Bookinfo with namespace `bookinfo` in ambient mode and a waypoint `waypoint` nobody uses yet.
+    fn ambient(routes: Vec<Value>) -> RouteSnapshot {
+        let mut snap = bookinfo(routes, true);
+        snap.namespace_labels = Some(labels(&[("istio.io/dataplane-mode", "ambient")]));
+        snap.gateways = Some(vec![gateway_from_value(&waypoint_gateway("waypoint")).unwrap()]);
+        snap
+    }
+
+    fn enroll(snap: &mut RouteSnapshot, waypoint: &str) {
+        let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
+        reviews.labels.insert("istio.io/use-waypoint".into(), waypoint.into());
+    }
+
+    fn shift(weights: &[&str]) -> ShiftRequest {
+        let args: Vec<String> = weights.iter().map(|w| w.to_string()).collect();
+        ShiftRequest::new("reviews", &args).unwrap()
+    }
+
+    fn user(u: &str, version: Option<&str>) -> RouteUserRequest {
+        RouteUserRequest::new("reviews", u, version, None, version.is_none()).unwrap()
+    }
+
+    /// `error: …` and `hint: …` as the command prints them.
+    fn text(e: &PlanError) -> String {
+        format!("error: {e}\nhint: {}", e.hint().unwrap_or_default())
+    }
+
+    #[test]
+    fn refusals_name_the_cause_and_the_fix() {
+        let mut out = Vec::new();
+        // No waypoint label; a waypoint exists to enroll in.
+        let e = plan_shift(&ambient(vec![route_v1()]), &shift(&["v2=100"])).unwrap_err();
+        assert!(matches!(e, PlanError::AmbientNoWaypoint { .. }));
+        out.push(text(&e));
+        // No waypoint at all.
+        let mut snap = ambient(vec![route_v1()]);
+        snap.gateways = Some(Vec::new());
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        // Opted out of the namespace's waypoint.
+        let mut snap = ambient(vec![route_v1()]);
+        snap.namespace_labels = Some(labels(&[("istio.io/dataplane-mode", "ambient"), ("istio.io/use-waypoint", "waypoint")]));
+        enroll(&mut snap, "none");
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        // Enrolled in a waypoint that does not exist, or is not programmed.
+        let mut snap = ambient(vec![route_v1()]);
+        enroll(&mut snap, "gone");
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        let mut snap = ambient(vec![route_v1()]);
+        enroll(&mut snap, "waypoint");
+        let mut gw = waypoint_gateway("waypoint");
+        gw["status"] = json!({"conditions": [{"type": "Programmed", "status": "False", "reason": "Pending", "message": "waiting for deployment"}]});
+        snap.gateways = Some(vec![gateway_from_value(&gw).unwrap()]);
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        // A waypoint for workloads only.
+        let mut snap = ambient(vec![route_v1()]);
+        enroll(&mut snap, "waypoint");
+        let mut gw = waypoint_gateway("waypoint");
+        gw["metadata"]["labels"] = json!({"istio.io/waypoint-for": "workload"});
+        snap.gateways = Some(vec![gateway_from_value(&gw).unwrap()]);
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        // A waypoint elsewhere that Istio refused to bind.
+        let mut snap = ambient(vec![route_v1()]);
+        let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
+        reviews.labels.insert("istio.io/use-waypoint".into(), "shared".into());
+        reviews.labels.insert("istio.io/use-waypoint-namespace".into(), "mesh-gw".into());
+        reviews.istio_conditions = vec![crate::ambient::Condition {
+            type_: "istio.io/WaypointBound".into(),
+            status: "False".into(),
+            reason: Some("AttachmentDenied".into()),
+            message: Some("we cannot attach to waypoint \"mesh-gw/shared\"".into()),
+            observed_generation: None,
+        }];
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        // A parentRef whose group Istio ignores.
+        let mut core = route_v1();
+        core["spec"]["parentRefs"][0]["group"] = json!("core");
+        out.push(text(&plan_shift(&bookinfo(vec![core], true), &shift(&["v2=100"])).unwrap_err()));
+        let mut omitted = route_v1();
+        omitted["spec"]["parentRefs"][0]["group"] = json!("gateway.networking.k8s.io");
+        out.push(text(&plan_shift(&bookinfo(vec![omitted], true), &shift(&["v2=100"])).unwrap_err()));
+        // A headless parent.
+        let mut snap = bookinfo(vec![route_v1()], true);
+        snap.state.services[0].cluster_ip = Some("None".into());
+        out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
+        insta::assert_snapshot!(out.join("\n\n"));
+    }
+
+    #[test]
+    fn an_enrolled_ready_waypoint_lets_shift_and_route_user_write() {
+        let mut snap = ambient(vec![route_v1()]);
+        enroll(&mut snap, "waypoint");
+        let plan = plan_shift(&snap, &shift(&["v2=100"])).unwrap();
+        assert!(plan.edit.warnings.is_empty(), "{:?}", plan.edit.warnings);
+        assert!(plan_route_user(&snap, &user("jason", Some("v2"))).is_ok());
+        // Enrolled through the namespace label.
+        let mut snap = ambient(vec![route_v1()]);
+        snap.namespace_labels = Some(labels(&[("istio.io/dataplane-mode", "ambient"), ("istio.io/use-waypoint", "waypoint")]));
+        assert!(plan_shift(&snap, &shift(&["v2=100"])).is_ok());
+        // Not in ambient mode at all: nothing to check.
+        assert!(plan_shift(&bookinfo(vec![route_v1()], true), &shift(&["v2=100"])).is_ok());
+    }
+
+    #[test]
+    fn ambient_pods_make_the_service_ambient_in_a_plain_namespace() {
+        let mut snap = bookinfo(vec![route_v1()], true);
+        for p in &mut snap.state.pods {
+            p.labels.insert("istio.io/dataplane-mode".into(), "ambient".into());
+        }
+        // The parent selects app=reviews: its pods are ambient.
+        assert!(matches!(
+            plan_shift(&snap, &shift(&["v2=100"])).unwrap_err(),
+            PlanError::AmbientNoWaypoint { waypoint: None, .. }
+        ));
+        // With sidecars, the pods stay in sidecar mode.
+        for p in &mut snap.state.pods {
+            p.facts.proxy = Some(false);
+            p.facts.sidecar_status = true;
+        }
+        assert!(plan_shift(&snap, &shift(&["v2=100"])).is_ok());
+    }
+
+    #[test]
+    fn force_writes_the_route_and_says_it_is_ignored_until_fixed() {
+        let mut req = shift(&["v2=100"]);
+        req.force = true;
+        let plan = plan_shift(&ambient(vec![route_v1()]), &req).unwrap();
+        assert!(!plan.edit.noop);
+        assert_eq!(plan.edit.warnings.len(), 1, "{:?}", plan.edit.warnings);
+        let w = &plan.edit.warnings[0];
+        assert!(w.starts_with("service \"reviews\" in namespace \"bookinfo\" is in ambient mode and has no waypoint"), "{w}");
+        assert!(w.contains("(written anyway: --force; the route has no effect until this is fixed; to fix it: enroll the Service in waypoint bookinfo/waypoint: kubectl label service reviews -n bookinfo istio.io/use-waypoint=waypoint)"), "{w}");
+        // A route whose group Istio ignores: --force edits that route, it does not make a second one.
+        let mut core = route_v1();
+        core["spec"]["parentRefs"][0]["group"] = json!("core");
+        let plan = plan_shift(&bookinfo(vec![core.clone()], true), &req).unwrap();
+        assert!(!plan.edit.create);
+        assert_eq!(plan.edit.route["spec"]["parentRefs"], core["spec"]["parentRefs"]);
+        assert!(plan.edit.warnings[0].contains("parentRefs[0].group \"core\""), "{:?}", plan.edit.warnings);
+    }
+
+    #[test]
+    fn a_core_group_route_is_refused_not_duplicated_and_route_flag_says_the_same() {
+        let mut core = route_v1();
+        core["spec"]["parentRefs"][0]["group"] = json!("core");
+        let snap = bookinfo(vec![core], true);
+        let e = plan_shift(&snap, &shift(&["v2=100"])).unwrap_err();
+        assert!(matches!(e, PlanError::ParentGroupInvalid { index: 0, .. }), "{e:?}");
+        let mut req = shift(&["v2=100"]);
+        req.route_name = Some("reviews".into());
+        assert!(matches!(plan_shift(&snap, &req).unwrap_err(), PlanError::ParentGroupInvalid { .. }));
+        // route-user --remove still refuses: it would edit a route Istio ignores.
+        assert!(matches!(
+            plan_route_user(&snap, &user("jason", None)).unwrap_err(),
+            PlanError::ParentGroupInvalid { .. }
+        ));
+    }
+
+    #[test]
+    fn remove_is_never_refused_for_the_waypoint() {
+        let snap = ambient(vec![route_with_user_rule()]);
+        let plan = plan_route_user(&snap, &user("jason", None)).unwrap();
+        assert!(!plan.edit.noop);
+        assert!(plan.edit.warnings.is_empty());
+        // But adding is.
+        assert!(matches!(
+            plan_route_user(&snap, &user("vijay", Some("v2"))).unwrap_err(),
+            PlanError::AmbientNoWaypoint { .. }
+        ));
+    }
+
+    #[test]
+    fn without_the_namespace_or_gateways_the_plan_proceeds_and_says_what_was_not_checked() {
+        let mut snap = ambient(vec![route_v1()]);
+        snap.namespace_labels = None;
+        let plan = plan_shift(&snap, &shift(&["v2=100"])).unwrap();
+        assert_eq!(
+            plan.edit.warnings,
+            vec!["cannot read namespace bookinfo (needs get namespaces): ambient mode not checked".to_string()]
+        );
+        let mut snap = ambient(vec![route_v1()]);
+        enroll(&mut snap, "waypoint");
+        snap.gateways = None;
+        let plan = plan_shift(&snap, &shift(&["v2=100"])).unwrap();
+        assert_eq!(plan.edit.warnings.len(), 1);
+        assert!(plan.edit.warnings[0].starts_with("cannot list gateways in bookinfo (needs list gateways.gateway.networking.k8s.io): waypoint bookinfo/waypoint readiness not checked"), "{:?}", plan.edit.warnings);
+        // ...and then Istio's own word on the binding decides.
+        let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
+        reviews.istio_conditions = vec![crate::ambient::Condition {
+            type_: "istio.io/WaypointBound".into(),
+            status: "False".into(),
+            reason: Some("WaypointIsNotReady".into()),
+            message: Some("waypoint \"bookinfo/waypoint\" is not ready".into()),
+            observed_generation: None,
+        }];
+        assert!(matches!(plan_shift(&snap, &shift(&["v2=100"])).unwrap_err(), PlanError::WaypointNotReady { .. }));
+        // A waypoint in another namespace is not read: a warning names it.
+        let mut snap = ambient(vec![route_v1()]);
+        let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
+        reviews.labels.insert("istio.io/use-waypoint".into(), "shared".into());
+        reviews.labels.insert("istio.io/use-waypoint-namespace".into(), "mesh-gw".into());
+        let plan = plan_shift(&snap, &shift(&["v2=100"])).unwrap();
+        assert_eq!(
+            plan.edit.warnings,
+            vec!["waypoint mesh-gw/shared is in another namespace and was not checked; see kubectl mesh doctor -n mesh-gw".to_string()]
+        );
+    }
+
+    #[test]
+    fn route_user_never_leaves_a_route_without_a_catch_all_rule() {
+        // A route with only a header rule (requests without the header are rejected).
+        let mut route = route_with_user_rule();
+        route["spec"]["rules"].as_array_mut().unwrap().truncate(1);
+        for (req, noop_before) in [(user("vijay", Some("v3")), false), (user("jason", Some("v2")), true)] {
+            let plan = plan_route_user(&bookinfo(vec![route.clone()], true), &req).unwrap();
+            assert!(!plan.edit.noop, "noop before: {noop_before}");
+            let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
+            assert!(rules.iter().any(matches_every_request), "{rules:?}");
+            assert_eq!(rules.last().unwrap(), &json!({"backendRefs": [{"name": "reviews", "port": 9080}]}));
+            assert!(plan.message.contains("added a default rule sending everyone else to reviews"), "{}", plan.message);
+            assert_valid_everywhere(&plan.edit.route);
+        }
+        // --remove of one of two header rules.
+        let mut two = route.clone();
+        let vijay = json!({"matches": [{"headers": [{"type": "Exact", "name": "end-user", "value": "vijay"}]}],
+            "backendRefs": [{"name": "reviews-v3", "port": 9080}]});
+        two["spec"]["rules"].as_array_mut().unwrap().push(vijay);
+        let plan = plan_route_user(&bookinfo(vec![two], true), &user("jason", None)).unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert!(is_user_rule(&rules[0], "end-user", "vijay"));
+        assert!(matches_every_request(&rules[1]));
+        // Full: no room for the default rule.
+        let mut full = route.clone();
+        for i in 1..MAX_RULES {
+            full["spec"]["rules"].as_array_mut().unwrap().push(json!({
+                "matches": [{"path": {"type": "PathPrefix", "value": format!("/p{i}")}}],
+                "backendRefs": [{"name": "reviews-v1", "port": 9080}]}));
+        }
+        assert!(matches!(
+            plan_route_user(&bookinfo(vec![full], true), &user("jason", Some("v3"))).unwrap_err(),
+            PlanError::RouteFull { .. }
+        ));
+    }
 }
