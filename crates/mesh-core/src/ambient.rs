@@ -110,10 +110,14 @@ pub fn ambient_label(pod_labels: &Labels, ns_labels: Option<&Labels>) -> Option<
     }
 }
 
-/// Istio's own pods (waypoints and gateways it deploys, ztunnel): never workloads of either data plane, although
-/// they run a container named istio-proxy (`waypoint.yaml` template, ztunnel chart `daemonset.yaml:64`).
+/// Istio's own pods (waypoints and gateways it deploys, ztunnel) and the proxies of any Gateway: never
+/// workloads of either data plane, although they run a container named istio-proxy (istio-discovery
+/// `files/waypoint.yaml` and `kube-gateway.yaml` label their pods `gateway.istio.io/managed` and
+/// `gateway.networking.k8s.io/gateway-name`; ztunnel chart `daemonset.yaml`: `app: ztunnel`).
 pub fn infrastructure_pod(pod_labels: &Labels) -> bool {
-    pod_labels.contains_key(GATEWAY_MANAGED) || label(pod_labels, "app") == Some("ztunnel")
+    pod_labels.contains_key(GATEWAY_MANAGED)
+        || pod_labels.contains_key("gateway.networking.k8s.io/gateway-name")
+        || label(pod_labels, "app") == Some("ztunnel")
 }
 
 impl DataPlane {
@@ -532,6 +536,16 @@ mod tests {
             // Istio's own pods: a waypoint (it runs istio-proxy) and ztunnel.
             (
                 labels(&[(GATEWAY_MANAGED, "istio.io-mesh-controller"), NONE]),
+                PodFacts {
+                    proxy: Some(false),
+                    ..Default::default()
+                },
+                Some(&amb_ns),
+                DataPlane::None,
+            ),
+            // An ingress gateway's pod (kube-gateway.yaml labels), in an ambient namespace.
+            (
+                labels(&[("gateway.networking.k8s.io/gateway-name", "bookinfo-gateway")]),
                 PodFacts {
                     proxy: Some(false),
                     ..Default::default()
