@@ -1070,3 +1070,15 @@ fn snapshots_know_which_namespaces_were_read() {
     assert!(snap.read_in(Kind::DaemonSet, "kube-system"));
     assert!(snap.read_in(Kind::Namespace, "anything"));
 }
+
+#[test]
+fn a_namespace_outside_the_scope_using_a_waypoint_is_not_doctors_business() {
+    let mut c = ambient();
+    c.push(namespace("elsewhere", &[("istio.io/use-waypoint", "gone")]));
+    let snap = c.snapshot().with_scope(Scope::namespace(AMB));
+    let findings = run_checks(&snap, now());
+    only_ok(&findings, "waypoint-not-ready");
+    // With -A it is.
+    let e = problems(&run(&c), "waypoint-not-ready", Status::Error);
+    assert!(e[0].message.starts_with("waypoint elsewhere/gone does not exist: namespace elsewhere uses it"), "{}", e[0].message);
+}

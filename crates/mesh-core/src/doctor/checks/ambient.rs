@@ -87,6 +87,15 @@ impl WaypointUsers<'_> {
         parts.join(" and ")
     }
 
+    /// "uses" for one user, "use" for several.
+    fn verb(&self) -> &'static str {
+        if self.services.len() + self.namespaces.len() == 1 {
+            "uses"
+        } else {
+            "use"
+        }
+    }
+
     fn resources(&self) -> Vec<ResourceRef> {
         let mut out: Vec<ResourceRef> = self
             .services
@@ -111,7 +120,8 @@ impl WaypointUsers<'_> {
 }
 
 /// Every waypoint in use, by (namespace, name): the Services bound to it (their label, else their namespace's)
-/// and the namespaces whose label names it. Istio's own gateways (waypoints, east-west) have no waypoint.
+/// and the namespaces in scope whose label names it. Istio's own gateways (waypoints, east-west) have no
+/// waypoint.
 pub(super) fn waypoints_in_use(s: &Snapshot) -> BTreeMap<(String, String), WaypointUsers<'_>> {
     let mut out: BTreeMap<(String, String), WaypointUsers<'_>> = BTreeMap::new();
     let labels = namespace_labels(s);
@@ -125,7 +135,8 @@ pub(super) fn waypoints_in_use(s: &Snapshot) -> BTreeMap<(String, String), Waypo
         }
     }
     if let Ok(namespaces) = &s.namespaces {
-        for ns in namespaces {
+        // Namespaces are read cluster-wide; only those in scope are doctor's business here (`-n X` is about X).
+        for ns in namespaces.iter().filter(|n| s.scope.contains(&n.name)) {
             if let Some(name) = ns.labels.get(ambient::USE_WAYPOINT).filter(|n| *n != "none") {
                 let wns = ns
                     .labels
@@ -596,9 +607,10 @@ pub(super) fn waypoint_not_ready(s: &Snapshot) -> Vec<Finding> {
                 ID,
                 ROUTING,
                 format!(
-                    "waypoint {ns}/{name} {}: {} use it ({}), so their HTTPRoutes are ignored for ambient clients{confirmed}",
+                    "waypoint {ns}/{name} {}: {} {} it ({}), so their HTTPRoutes are ignored for ambient clients{confirmed}",
                     problem.phrase(ns),
                     users.describe(),
+                    users.verb(),
                     label_text(w, users)
                 ),
             )
@@ -669,8 +681,9 @@ pub(super) fn waypoint_scope(s: &Snapshot) -> Vec<Finding> {
                     ID,
                     ROUTING,
                     format!(
-                        "waypoint {ns}/{name} does not take service traffic ({value}), but {} uses it: Istio does not bind the Service (UnsupportedTrafficType), so its HTTPRoutes are ignored for ambient clients{}",
+                        "waypoint {ns}/{name} does not take service traffic ({value}), but {} {} it: Istio does not bind the Service (UnsupportedTrafficType), so its HTTPRoutes are ignored for ambient clients{}",
                         users.describe(),
+                        users.verb(),
                         users.confirmation(&["UnsupportedTrafficType"])
                     ),
                 )
