@@ -51,7 +51,10 @@ fn doctor_reports_the_route_istio_ignores_and_no_sidecar_errors() {
     let e = errors[0];
     assert_eq!(e["id"], "route-waypoint-missing");
     let msg = e["message"].as_str().unwrap();
-    assert!(msg.starts_with("HTTPRoute ambient-demo/ratings is ignored in ambient mode"), "{msg}");
+    assert!(
+        msg.starts_with("HTTPRoute ambient-demo/ratings is ignored in ambient mode"),
+        "{msg}"
+    );
     assert!(msg.contains("confirmed by Istio: ResolvedWaypoints"), "{msg}");
     assert!(
         e["hint"]
@@ -76,7 +79,12 @@ fn doctor_reports_the_route_istio_ignores_and_no_sidecar_errors() {
     // The table names the route and Istio's confirmation.
     let r = m.run(&["doctor", "-n", NS]);
     r.assert_code(1);
-    assert!(r.stdout.contains("× HTTPRoute ambient-demo/ratings is ignored in ambient mode"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("× HTTPRoute ambient-demo/ratings is ignored in ambient mode"),
+        "{}",
+        r.stdout
+    );
     assert!(m.write_attempts().is_empty(), "doctor is read-only");
 }
 
@@ -122,10 +130,9 @@ fn doctor_finds_each_broken_variant() {
     let report = m.run(&["doctor", "-n", NS, "-o", "json"]).json();
     let w = checks(&report, "waypoint-not-ready");
     assert!(
-        w[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("(confirmed by Istio on Service ambient-demo/reviews: istio.io/WaypointBound=False WaypointIsNotReady)"),
+        w[0]["message"].as_str().unwrap().contains(
+            "(confirmed by Istio on Service ambient-demo/reviews: istio.io/WaypointBound=False WaypointIsNotReady)"
+        ),
         "{w:#?}"
     );
     // ...and gateway-not-programmed leaves that waypoint to it.
@@ -148,24 +155,49 @@ fn shift_refuses_a_route_istio_would_ignore_and_force_writes_it() {
         "{}",
         r.stderr
     );
-    assert!(m.write_attempts().is_empty(), "nothing written: {:?}", m.write_attempts());
+    assert!(
+        m.write_attempts().is_empty(),
+        "nothing written: {:?}",
+        m.write_attempts()
+    );
     // Dry runs are refused too.
-    m.run(&["shift", "ratings", "v1=100", "-n", NS, "--dry-run=server"]).assert_code(1);
+    m.run(&["shift", "ratings", "v1=100", "-n", NS, "--dry-run=server"])
+        .assert_code(1);
     assert!(m.write_attempts().is_empty());
 
-    let r = m.run(&["shift", "ratings", "v1=50", "v2=50", "--create-backends", "-n", NS, "--force"]);
+    let r = m.run(&[
+        "shift",
+        "ratings",
+        "v1=50",
+        "v2=50",
+        "--create-backends",
+        "-n",
+        NS,
+        "--force",
+    ]);
     // ratings has no v2 pods: the backend refusal is not one --force skips.
     r.assert_code(1);
     let r = m.run(&["route-user", "ratings", "jason", "v1", "-n", NS, "--force"]);
     r.assert_code(0);
     assert!(
-        r.stderr.starts_with("warning: service \"ratings\" in namespace \"ambient-demo\" is in ambient mode and has no waypoint"),
+        r.stderr.starts_with(
+            "warning: service \"ratings\" in namespace \"ambient-demo\" is in ambient mode and has no waypoint"
+        ),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("(written anyway: --force; the route has no effect until this is fixed; to fix it: enroll the Service"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "(written anyway: --force; the route has no effect until this is fixed; to fix it: enroll the Service"
+        ),
+        "{}",
+        r.stderr
+    );
     let after = route(&m, "ratings");
-    assert_ne!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+    assert_ne!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
     assert_eq!(after["spec"]["rules"][0]["matches"][0]["headers"][0]["value"], "jason");
 }
 
@@ -182,7 +214,8 @@ fn shift_on_an_enrolled_service_works_as_in_sidecar_mode() {
     let r = m.run(&["shift", "reviews", "v2=100", "-n", NS]);
     r.assert_code(1);
     assert!(
-        r.stderr.contains("uses waypoint ambient-demo/waypoint, which is not programmed (Programmed=False: Invalid:"),
+        r.stderr
+            .contains("uses waypoint ambient-demo/waypoint, which is not programmed (Programmed=False: Invalid:"),
         "{}",
         r.stderr
     );
@@ -194,7 +227,11 @@ fn route_user_refuses_but_remove_never_does() {
     let m = ambient();
     let r = m.run(&["route-user", "ratings", "jason", "v1", "-n", NS]);
     r.assert_code(1);
-    assert!(r.stderr.contains("is in ambient mode and has no waypoint"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is in ambient mode and has no waypoint"),
+        "{}",
+        r.stderr
+    );
     let r = m.run(&["route-user", "ratings", "jason", "--remove", "-n", NS]);
     r.assert_code(0);
     assert!(r.stdout.contains("nothing to remove"), "{}", r.stdout);
@@ -243,7 +280,12 @@ fn route_user_leaves_a_catch_all_rule() {
     assert_eq!(status_of(&doctor, "route-no-catch-all"), vec!["warning"]);
     let out = m.run(&["route-user", "reviews", "vijay", "v3"]);
     out.assert_code(0);
-    assert!(out.stdout.contains("added a default rule sending everyone else to reviews"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("added a default rule sending everyone else to reviews"),
+        "{}",
+        out.stdout
+    );
     let stored = m.server.get("httproutes", Some("istio-demo"), "reviews").unwrap();
     let rules = stored["spec"]["rules"].as_array().unwrap();
     assert_eq!(rules.len(), 3, "{stored}");
@@ -261,7 +303,11 @@ fn status_wide_shows_resolved_waypoints_by_its_effect() {
     let r = m.run(&["status", "-n", NS, "-o", "wide"]);
     r.assert_code(0);
     let ratings = r.stdout.lines().find(|l| l.contains("ratings-v1")).unwrap();
-    assert!(ratings.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"), "{}", r.stdout);
+    assert!(
+        ratings.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"),
+        "{}",
+        r.stdout
+    );
     let reviews = r.stdout.lines().find(|l| l.contains("reviews-v1")).unwrap();
     assert!(reviews.contains("ResolvedWaypoints=True"), "{}", r.stdout);
     let json = m.run(&["status", "-n", NS, "-o", "json"]).json();
@@ -279,7 +325,9 @@ fn status_wide_shows_resolved_waypoints_by_its_effect() {
     assert_eq!(by("reviews")["resolved"], true);
     // Istio's condition itself stays verbatim.
     let conds = json["routes"][0]["conditions"].as_array().unwrap();
-    assert!(conds.iter().any(|c| c["type"] == "ResolvedWaypoints" && c["status"] == "True"));
+    assert!(conds
+        .iter()
+        .any(|c| c["type"] == "ResolvedWaypoints" && c["status"] == "True"));
 }
 
 #[test]
@@ -287,7 +335,12 @@ fn recover_has_nothing_to_do_for_ambient_pods() {
     let m = ambient();
     let r = m.run(&["recover", "-n", NS, "--dry-run=client"]);
     r.assert_code(0);
-    assert!(r.stdout.contains("Nothing to recover") || r.stderr.contains("Nothing to recover"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Nothing to recover") || r.stderr.contains("Nothing to recover"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
 }
 
 fn rules_of(path: &str, namespaces: &[&str]) -> Vec<RbacRule> {
@@ -319,7 +372,8 @@ fn rules_of(path: &str, namespaces: &[&str]) -> Vec<RbacRule> {
 #[test]
 fn shift_under_the_traffic_role_reads_only_its_namespace() {
     let m = ambient();
-    m.server.set_rbac(Some(rules_of("deploy/rbac/traffic-role.yaml", &[NS])));
+    m.server
+        .set_rbac(Some(rules_of("deploy/rbac/traffic-role.yaml", &[NS])));
     m.server.clear_log();
     let r = m.run(&["shift", "reviews", "v2=100", "-n", NS]);
     r.assert_code(0);
@@ -330,7 +384,8 @@ fn shift_under_the_traffic_role_reads_only_its_namespace() {
         .collect();
     assert!(forbidden.is_empty(), "{forbidden:#?}");
     assert!(
-        log.iter().any(|q| q.path == "/api/v1/namespaces/ambient-demo" && q.status == 200),
+        log.iter()
+            .any(|q| q.path == "/api/v1/namespaces/ambient-demo" && q.status == 200),
         "the Role grants get of its own namespace: {log:#?}"
     );
     assert!(r.stderr.is_empty(), "{}", r.stderr);
@@ -344,7 +399,8 @@ fn shift_under_the_traffic_role_reads_only_its_namespace() {
     let r = m.run(&["shift", "ratings", "v1=100", "-n", NS]);
     r.assert_code(0);
     assert!(
-        r.stderr.contains("warning: cannot read namespace ambient-demo (needs get namespaces): ambient mode not checked"),
+        r.stderr
+            .contains("warning: cannot read namespace ambient-demo (needs get namespaces): ambient mode not checked"),
         "{}",
         r.stderr
     );
@@ -355,7 +411,8 @@ fn the_sandbox_authorizes_a_namespace_get_in_that_namespace() {
     // kube-apiserver's RequestInfo puts GET /api/v1/namespaces/NS in namespace NS (tests/e2e_ambient.rs checks the
     // real server's answer, word for word the same).
     let m = ambient();
-    m.server.set_rbac(Some(vec![RbacRule::new(&[""], &["namespaces"], &["get"], &[NS])]));
+    m.server
+        .set_rbac(Some(vec![RbacRule::new(&[""], &["namespaces"], &["get"], &[NS])]));
     let out = std::process::Command::new("kubectl")
         .args(["--kubeconfig"])
         .arg(&m.kubeconfig)
@@ -384,5 +441,6 @@ fn the_sandbox_authorizes_a_namespace_get_in_that_namespace() {
         .args(["get", "namespaces"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot list resource \"namespaces\" in API group \"\" at the cluster scope"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot list resource \"namespaces\" in API group \"\" at the cluster scope"));
 }

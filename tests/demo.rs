@@ -56,12 +56,20 @@ fn demo_tour_runs_doctor_recover_shift_and_route_user() {
     ] {
         assert!(stdout.contains(step), "missing step {step}:\n{stdout}");
     }
-    assert!(stdout.contains("HTTPRoute ambient-demo/ratings is ignored in ambient mode"), "{stdout}");
     assert!(
-        stderr.contains("error: service \"ratings\" in namespace \"ambient-demo\" is in ambient mode and has no waypoint"),
+        stdout.contains("HTTPRoute ambient-demo/ratings is ignored in ambient mode"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "error: service \"ratings\" in namespace \"ambient-demo\" is in ambient mode and has no waypoint"
+        ),
         "{stderr}"
     );
-    assert!(stdout.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"), "{stdout}");
+    assert!(
+        stdout.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("kubeconfig: "), "{stdout}");
 }
 

@@ -38,20 +38,37 @@ fn deploy(cp: &ControlPlane, ns: &str, name: &str, versions: &[&str]) {
     for v in versions {
         cp.wait_available(ns, &format!("deployment/{name}-{v}"));
         let svc = format!("{name}-{v}");
-        cp.eventually(&format!("ready endpoints of {ns}/{svc}"), Duration::from_secs(90), || {
-            let slices = cp.kubectl_json(&["-n", ns, "get", "endpointslices", "-l", &format!("kubernetes.io/service-name={svc}")]);
-            slices["items"].as_array().unwrap().iter().any(|s| {
-                s["endpoints"]
-                    .as_array()
-                    .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
-            })
-        });
+        cp.eventually(
+            &format!("ready endpoints of {ns}/{svc}"),
+            Duration::from_secs(90),
+            || {
+                let slices = cp.kubectl_json(&[
+                    "-n",
+                    ns,
+                    "get",
+                    "endpointslices",
+                    "-l",
+                    &format!("kubernetes.io/service-name={svc}"),
+                ]);
+                slices["items"].as_array().unwrap().iter().any(|s| {
+                    s["endpoints"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
+                })
+            },
+        );
     }
 }
 
 fn ambient_namespace(cp: &ControlPlane, ns: &str) {
     cp.namespace(ns, false);
-    cp.kubectl_ok(&["label", "namespace", ns, "istio.io/dataplane-mode=ambient", "--overwrite"]);
+    cp.kubectl_ok(&[
+        "label",
+        "namespace",
+        ns,
+        "istio.io/dataplane-mode=ambient",
+        "--overwrite",
+    ]);
 }
 
 /// doctor's JSON report with only the given checks.
@@ -86,7 +103,9 @@ fn one(report: &Value, id: &str, status: &str) -> Value {
 
 #[test]
 fn parent_group_and_headless_refusals_on_what_the_server_stored() {
-    let Some(cp) = controlplane(GatewayApi::V1_0_0) else { return };
+    let Some(cp) = controlplane(GatewayApi::V1_0_0) else {
+        return;
+    };
     let ns = "e2e-gamma";
     cp.namespace(ns, false);
     deploy(cp, ns, "web", &["v1", "v2"]);
@@ -96,15 +115,23 @@ fn parent_group_and_headless_refusals_on_what_the_server_stored() {
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: web\nspec:\n  parentRefs:\n  - {kind: Service, name: web}\n  rules:\n  - backendRefs:\n    - {name: web-v1, port: 9080}\n",
     );
     let stored = route(cp, ns, "web");
-    assert_eq!(stored["spec"]["parentRefs"][0]["group"], "gateway.networking.k8s.io", "{stored}");
+    assert_eq!(
+        stored["spec"]["parentRefs"][0]["group"], "gateway.networking.k8s.io",
+        "{stored}"
+    );
     let r = cp.mesh(&["shift", "web", "v2=100", "-n", ns]);
     r.assert_code(1);
     assert!(
-        r.stderr.contains("parentRefs[0].group \"gateway.networking.k8s.io\" (the default for an omitted group): Istio ignores it"),
+        r.stderr.contains(
+            "parentRefs[0].group \"gateway.networking.k8s.io\" (the default for an omitted group): Istio ignores it"
+        ),
         "{}",
         r.stderr
     );
-    assert_eq!(route(cp, ns, "web")["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
+    assert_eq!(
+        route(cp, ns, "web")["metadata"]["resourceVersion"],
+        stored["metadata"]["resourceVersion"]
+    );
     let routes = cp.kubectl_json(&["-n", ns, "get", "httproutes"]);
     assert_eq!(routes["items"].as_array().unwrap().len(), 1, "no second route");
 
@@ -126,14 +153,27 @@ fn parent_group_and_headless_refusals_on_what_the_server_stored() {
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: api\nspec:\n  parentRefs:\n  - {group: core, kind: Service, name: api}\n  rules:\n  - backendRefs:\n    - {name: api-v1, port: 9080}\n",
     );
     assert_eq!(route(cp, ns, "api")["spec"]["parentRefs"][0]["group"], "core");
-    let f = one(&doctor(cp, ns, &["gamma-parent-group"]).1, "gamma-parent-group", "error");
+    let f = one(
+        &doctor(cp, ns, &["gamma-parent-group"]).1,
+        "gamma-parent-group",
+        "error",
+    );
     assert!(f["message"].as_str().unwrap().contains("has group \"core\""), "{f}");
     let r = cp.mesh(&["shift", "api", "v1=100", "-n", ns]);
     r.assert_code(1);
-    assert!(r.stderr.contains("parentRefs[0].group \"core\": Istio ignores it"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("parentRefs[0].group \"core\": Istio ignores it"),
+        "{}",
+        r.stderr
+    );
     let st = cp.mesh(&["status", "-n", ns]);
     st.ok();
-    assert!(st.stderr.contains("note: HTTPRoute e2e-gamma/api has a Service parentRef (api) with group \"core\""), "{}", st.stderr);
+    assert!(
+        st.stderr
+            .contains("note: HTTPRoute e2e-gamma/api has a Service parentRef (api) with group \"core\""),
+        "{}",
+        st.stderr
+    );
 
     // A headless parent.
     deploy(cp, ns, "db", &["v1"]);
@@ -142,17 +182,38 @@ fn parent_group_and_headless_refusals_on_what_the_server_stored() {
         ns,
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  clusterIP: None\n  ports:\n  - {port: 9080, name: http}\n  selector: {app: db}\n",
     );
-    assert_eq!(cp.kubectl_json(&["-n", ns, "get", "service", "db"])["spec"]["clusterIP"], "None");
+    assert_eq!(
+        cp.kubectl_json(&["-n", ns, "get", "service", "db"])["spec"]["clusterIP"],
+        "None"
+    );
     let r = cp.mesh(&["shift", "db", "v1=100", "-n", ns]);
     r.assert_code(1);
-    assert!(r.stderr.contains("service \"db\" in namespace \"e2e-gamma\" is headless (clusterIP: None)"), "{}", r.stderr);
-    assert!(cp.kubectl(&["-n", ns, "get", "httproute", "db"]).code != 0, "nothing written");
+    assert!(
+        r.stderr
+            .contains("service \"db\" in namespace \"e2e-gamma\" is headless (clusterIP: None)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        cp.kubectl(&["-n", ns, "get", "httproute", "db"]).code != 0,
+        "nothing written"
+    );
     // With --force it is written (and said to have no effect); doctor then names it.
     let r = cp.mesh(&["shift", "db", "v1=100", "-n", ns, "--force"]);
     r.ok();
     assert!(r.stderr.contains("warning: service \"db\""), "{}", r.stderr);
-    let f = one(&doctor(cp, ns, &["gamma-parent-headless"]).1, "gamma-parent-headless", "error");
-    assert!(f["message"].as_str().unwrap().contains("parent Service e2e-gamma/db is headless"), "{f}");
+    let f = one(
+        &doctor(cp, ns, &["gamma-parent-headless"]).1,
+        "gamma-parent-headless",
+        "error",
+    );
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("parent Service e2e-gamma/db is headless"),
+        "{f}"
+    );
 }
 
 fn catch_all_on(api: GatewayApi) {
@@ -166,12 +227,26 @@ fn catch_all_on(api: GatewayApi) {
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: web\nspec:\n  parentRefs:\n  - {group: \"\", kind: Service, name: web}\n  rules:\n  - matches:\n    - headers:\n      - {name: end-user, value: jason}\n    backendRefs:\n    - {name: web-v2, port: 9080}\n",
     );
     let stored = route(cp, ns, "web");
-    assert_eq!(stored["spec"]["rules"][0]["matches"][0]["path"]["value"], "/", "{stored}");
-    let f = one(&doctor(cp, ns, &["route-no-catch-all"]).1, "route-no-catch-all", "warning");
-    assert!(f["message"].as_str().unwrap().contains("(rules[0]: end-user=jason)"), "{f}");
+    assert_eq!(
+        stored["spec"]["rules"][0]["matches"][0]["path"]["value"], "/",
+        "{stored}"
+    );
+    let f = one(
+        &doctor(cp, ns, &["route-no-catch-all"]).1,
+        "route-no-catch-all",
+        "warning",
+    );
+    assert!(
+        f["message"].as_str().unwrap().contains("(rules[0]: end-user=jason)"),
+        "{f}"
+    );
     let r = cp.mesh(&["route-user", "web", "vijay", "v1", "-n", ns]);
     r.ok();
-    assert!(r.stdout.contains("added a default rule sending everyone else to web"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("added a default rule sending everyone else to web"),
+        "{}",
+        r.stdout
+    );
     let after = route(cp, ns, "web");
     assert_eq!(default_backends(&after), pairs(&[("web", 1)]), "{after}");
     assert_eq!(header_rules(&after, "end-user", "vijay").len(), 1, "{after}");
@@ -204,11 +279,19 @@ fn daemon_set_status(cp: &ControlPlane) -> (i64, i64) {
 
 #[test]
 fn ztunnel_readiness_from_the_real_daemonset_controller() {
-    let Some(cp) = controlplane(GatewayApi::V1_0_0) else { return };
+    let Some(cp) = controlplane(GatewayApi::V1_0_0) else {
+        return;
+    };
     let ns = "e2e-ztunnel";
     ambient_namespace(cp, ns);
     let f = one(&doctor(cp, ns, &["ztunnel-ready"]).1, "ztunnel-ready", "error");
-    assert!(f["message"].as_str().unwrap().contains("no ztunnel DaemonSet exists in istio-system or kube-system"), "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("no ztunnel DaemonSet exists in istio-system or kube-system"),
+        "{f}"
+    );
 
     cp.apply("istio-system", ZTUNNEL);
     let nodes = cp.kubectl_json(&["get", "nodes"])["items"].as_array().unwrap().len() as i64;
@@ -217,7 +300,9 @@ fn ztunnel_readiness_from_the_real_daemonset_controller() {
     });
     let f = one(&doctor(cp, ns, &["ztunnel-ready"]).1, "ztunnel-ready", "ok");
     assert!(
-        f["message"].as_str().unwrap().contains(&format!("ztunnel istio-system/ztunnel ready on all {nodes} nodes (version 1.26.2)")),
+        f["message"].as_str().unwrap().contains(&format!(
+            "ztunnel istio-system/ztunnel ready on all {nodes} nodes (version 1.26.2)"
+        )),
         "{f}"
     );
 
@@ -232,9 +317,17 @@ fn ztunnel_readiness_from_the_real_daemonset_controller() {
         "-p",
         r#"{"spec":{"template":{"spec":{"nodeSelector":{"e2e/no-such-node":"true"}}}}}"#,
     ]);
-    cp.eventually("ztunnel scheduled nowhere", Duration::from_secs(120), || daemon_set_status(cp).0 == 0);
+    cp.eventually("ztunnel scheduled nowhere", Duration::from_secs(120), || {
+        daemon_set_status(cp).0 == 0
+    });
     let f = one(&doctor(cp, ns, &["ztunnel-ready"]).1, "ztunnel-ready", "error");
-    assert!(f["message"].as_str().unwrap().contains("schedules no pod (desiredNumberScheduled 0)"), "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("schedules no pod (desiredNumberScheduled 0)"),
+        "{f}"
+    );
     cp.kubectl_ok(&["-n", "istio-system", "delete", "daemonset", "ztunnel", "--wait=true"]);
 }
 
@@ -252,11 +345,25 @@ fn waypoint(cp: &ControlPlane, ns: &str, programmed: bool) {
         "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: waypoint\n  labels: {istio.io/waypoint-for: service}\nspec:\n  gatewayClassName: istio-waypoint\n  listeners:\n  - {name: mesh, port: 15008, protocol: HBONE}\n",
     );
     let status = if programmed {
-        format!(r#"{{"status":{{"addresses":[{{"type":"IPAddress","value":"10.96.0.50"}}],"conditions":[{{"type":"Programmed","status":"True","reason":"Programmed","message":"Resource programmed","lastTransitionTime":"{T0}","observedGeneration":1}}]}}}}"#)
+        format!(
+            r#"{{"status":{{"addresses":[{{"type":"IPAddress","value":"10.96.0.50"}}],"conditions":[{{"type":"Programmed","status":"True","reason":"Programmed","message":"Resource programmed","lastTransitionTime":"{T0}","observedGeneration":1}}]}}}}"#
+        )
     } else {
-        format!(r#"{{"status":{{"addresses":null,"conditions":[{{"type":"Programmed","status":"False","reason":"Invalid","message":"no ready replica","lastTransitionTime":"{T0}","observedGeneration":1}}]}}}}"#)
+        format!(
+            r#"{{"status":{{"addresses":null,"conditions":[{{"type":"Programmed","status":"False","reason":"Invalid","message":"no ready replica","lastTransitionTime":"{T0}","observedGeneration":1}}]}}}}"#
+        )
     };
-    cp.kubectl_ok(&["-n", ns, "patch", "gateway", "waypoint", "--subresource=status", "--type=merge", "-p", &status]);
+    cp.kubectl_ok(&[
+        "-n",
+        ns,
+        "patch",
+        "gateway",
+        "waypoint",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status,
+    ]);
 }
 
 fn waypoint_deployment(cp: &ControlPlane, ns: &str) {
@@ -275,7 +382,9 @@ fn mesh_route_with_status(cp: &ControlPlane, ns: &str, name: &str, waypoints: &s
     );
     let generation = route(cp, ns, name)["metadata"]["generation"].as_i64().unwrap();
     let cond = |t: &str, m: &str| {
-        format!(r#"{{"type":"{t}","status":"True","reason":"{t}","message":"{m}","lastTransitionTime":"{T0}","observedGeneration":{generation}}}"#)
+        format!(
+            r#"{{"type":"{t}","status":"True","reason":"{t}","message":"{m}","lastTransitionTime":"{T0}","observedGeneration":{generation}}}"#
+        )
     };
     let status = format!(
         r#"{{"status":{{"parents":[{{"parentRef":{{"group":"","kind":"Service","name":"{name}"}},"controllerName":"istio.io/gateway-controller","conditions":[{},{},{}]}}]}}}}"#,
@@ -283,12 +392,24 @@ fn mesh_route_with_status(cp: &ControlPlane, ns: &str, name: &str, waypoints: &s
         cond("ResolvedRefs", "All references resolved"),
         cond("ResolvedWaypoints", waypoints)
     );
-    cp.kubectl_ok(&["-n", ns, "patch", "httproute", name, "--subresource=status", "--type=merge", "-p", &status]);
+    cp.kubectl_ok(&[
+        "-n",
+        ns,
+        "patch",
+        "httproute",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status,
+    ]);
 }
 
 #[test]
 fn doctor_and_shift_on_a_real_waypoint() {
-    let Some(cp) = controlplane(GatewayApi::V1_0_0) else { return };
+    let Some(cp) = controlplane(GatewayApi::V1_0_0) else {
+        return;
+    };
     let ns = "e2e-ambient";
     ambient_namespace(cp, ns);
     waypoint_class(cp);
@@ -296,7 +417,14 @@ fn doctor_and_shift_on_a_real_waypoint() {
     waypoint_deployment(cp, ns);
     deploy(cp, ns, "reviews", &["v1", "v2"]);
     deploy(cp, ns, "ratings", &["v1"]);
-    cp.kubectl_ok(&["-n", ns, "label", "service", "reviews", "istio.io/use-waypoint=waypoint"]);
+    cp.kubectl_ok(&[
+        "-n",
+        ns,
+        "label",
+        "service",
+        "reviews",
+        "istio.io/use-waypoint=waypoint",
+    ]);
     cp.kubectl_ok(&[
         "-n",
         ns,
@@ -332,9 +460,21 @@ fn doctor_and_shift_on_a_real_waypoint() {
     r.assert_code(1);
     let f = one(&report, "route-waypoint-missing", "error");
     let msg = f["message"].as_str().unwrap();
-    assert!(msg.starts_with("HTTPRoute e2e-ambient/ratings is ignored in ambient mode"), "{msg}");
-    assert!(msg.contains("(confirmed by Istio: ResolvedWaypoints \"istio.io/use-waypoint label missing"), "{msg}");
-    for id in ["waypoint-not-ready", "waypoint-scope", "sidecar-missing", "mtls-plaintext-callers", "route-not-accepted"] {
+    assert!(
+        msg.starts_with("HTTPRoute e2e-ambient/ratings is ignored in ambient mode"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("(confirmed by Istio: ResolvedWaypoints \"istio.io/use-waypoint label missing"),
+        "{msg}"
+    );
+    for id in [
+        "waypoint-not-ready",
+        "waypoint-scope",
+        "sidecar-missing",
+        "mtls-plaintext-callers",
+        "route-not-accepted",
+    ] {
         one(&report, id, "ok");
     }
 
@@ -342,22 +482,47 @@ fn doctor_and_shift_on_a_real_waypoint() {
     let before = route(cp, ns, "ratings");
     let r = cp.mesh(&["shift", "ratings", "v1=100", "-n", ns]);
     r.assert_code(1);
-    assert!(r.stderr.contains("is in ambient mode and has no waypoint"), "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("kubectl label service ratings -n {ns} istio.io/use-waypoint=waypoint")), "{}", r.stderr);
-    assert_eq!(route(cp, ns, "ratings")["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+    assert!(
+        r.stderr.contains("is in ambient mode and has no waypoint"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "kubectl label service ratings -n {ns} istio.io/use-waypoint=waypoint"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        route(cp, ns, "ratings")["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
     cp.mesh(&["shift", "reviews", "v2=100", "-n", ns]).ok();
-    assert_eq!(default_backends(&route(cp, ns, "reviews")), pairs(&[("reviews-v2", 100)]));
+    assert_eq!(
+        default_backends(&route(cp, ns, "reviews")),
+        pairs(&[("reviews-v2", 100)])
+    );
     let st = cp.mesh(&["status", "-n", ns, "-o", "wide"]);
     st.ok();
-    assert!(st.stdout.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"), "{}", st.stdout);
+    assert!(
+        st.stdout.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"),
+        "{}",
+        st.stdout
+    );
 
     // The waypoint's Deployment loses its replicas: the real controller says none is available.
     cp.kubectl_ok(&["-n", ns, "scale", "deployment", "waypoint", "--replicas=0"]);
     cp.eventually("waypoint scaled down", Duration::from_secs(60), || {
         let d = cp.kubectl_json(&["-n", ns, "get", "deployment", "waypoint"]);
-        d["status"]["availableReplicas"].as_i64().unwrap_or(0) == 0 && d["status"]["replicas"].as_i64().unwrap_or(0) == 0
+        d["status"]["availableReplicas"].as_i64().unwrap_or(0) == 0
+            && d["status"]["replicas"].as_i64().unwrap_or(0) == 0
     });
-    let f = one(&doctor(cp, ns, &["waypoint-not-ready"]).1, "waypoint-not-ready", "error");
+    let f = one(
+        &doctor(cp, ns, &["waypoint-not-ready"]).1,
+        "waypoint-not-ready",
+        "error",
+    );
     assert!(
         f["message"].as_str().unwrap().contains("waypoint e2e-ambient/waypoint has no available replica (Deployment e2e-ambient/waypoint: 0 of 0 available)"),
         "{f}"
@@ -366,7 +531,13 @@ fn doctor_and_shift_on_a_real_waypoint() {
     waypoint(cp, ns, false);
     let r = cp.mesh(&["shift", "reviews", "v1=100", "-n", ns]);
     r.assert_code(1);
-    assert!(r.stderr.contains("uses waypoint e2e-ambient/waypoint, which is not programmed (Programmed=False: Invalid: no ready replica)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "uses waypoint e2e-ambient/waypoint, which is not programmed (Programmed=False: Invalid: no ready replica)"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -374,10 +545,18 @@ fn doctor_and_shift_on_a_real_waypoint() {
 
 #[test]
 fn namespace_scoped_rbac_for_the_new_reads() {
-    let Some(cp) = controlplane(GatewayApi::V1_0_0) else { return };
+    let Some(cp) = controlplane(GatewayApi::V1_0_0) else {
+        return;
+    };
     let ns = "e2e-ambient-rbac";
     ambient_namespace(cp, ns);
-    cp.kubectl_ok(&["label", "namespace", ns, "istio.io/use-waypoint=waypoint", "--overwrite"]);
+    cp.kubectl_ok(&[
+        "label",
+        "namespace",
+        ns,
+        "istio.io/use-waypoint=waypoint",
+        "--overwrite",
+    ]);
     waypoint_class(cp);
     waypoint(cp, ns, true);
     deploy(cp, ns, "web", &["v1", "v2"]);
@@ -411,8 +590,15 @@ fn namespace_scoped_rbac_for_the_new_reads() {
             assert!(l.contains(" 200 "), "{l}");
         }
     }
-    assert!(gets.iter().any(|l| l.contains(&format!("/api/v1/namespaces/{ns} 200"))), "{gets:#?}");
-    assert!(gets.iter().any(|l| l.contains(&format!("/namespaces/{ns}/gateways?")) && l.contains(" 200 ")), "{gets:#?}");
+    assert!(
+        gets.iter().any(|l| l.contains(&format!("/api/v1/namespaces/{ns} 200"))),
+        "{gets:#?}"
+    );
+    assert!(
+        gets.iter()
+            .any(|l| l.contains(&format!("/namespaces/{ns}/gateways?")) && l.contains(" 200 ")),
+        "{gets:#?}"
+    );
     assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
 
     // Outside its namespace the Role grants nothing: the real server's answer, which the sandbox gives too
@@ -443,7 +629,11 @@ fn namespace_scoped_rbac_for_the_new_reads() {
     cp.apply(ns, &old_role);
     let applied = cp.kubectl_json(&["-n", ns, "get", "role", "kubectl-mesh-traffic-old"]);
     assert!(
-        !applied["rules"].as_array().unwrap().iter().any(|r| r["resources"][0] == "namespaces" || r["resources"][0] == "gateways"),
+        !applied["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"][0] == "namespaces" || r["resources"][0] == "gateways"),
         "{applied}"
     );
     cp.kubectl_ok(&["-n", ns, "create", "serviceaccount", "old"]);
@@ -462,7 +652,9 @@ fn namespace_scoped_rbac_for_the_new_reads() {
     let r = cp.mesh_as(&old, &["shift", "web", "v1=100", "-n", ns]);
     r.ok();
     assert!(
-        r.stderr.contains(&format!("warning: cannot read namespace {ns} (needs get namespaces): ambient mode not checked")),
+        r.stderr.contains(&format!(
+            "warning: cannot read namespace {ns} (needs get namespaces): ambient mode not checked"
+        )),
         "{}",
         r.stderr
     );
@@ -477,7 +669,9 @@ const GRPCROUTES: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResou
 
 #[test]
 fn gateway_api_crd_versions_as_installed() {
-    let Some(cp) = controlplane(GatewayApi::V1_0_0) else { return };
+    let Some(cp) = controlplane(GatewayApi::V1_0_0) else {
+        return;
+    };
     let ns = "e2e-crd-version";
     cp.namespace(ns, false);
     cp.sh(&format!("kubectl apply -f - <<'EOF'\n{GRPCROUTES}\nEOF")).ok();
@@ -487,9 +681,20 @@ fn gateway_api_crd_versions_as_installed() {
         f["message"],
         "istiod 1.26.2 ignores CRD grpcroutes.gateway.networking.k8s.io: bundle v1.0.0 is older than the v1.1.0 it requires; grpcroutes are not processed"
     );
-    assert!(f["hint"].as_str().unwrap().ends_with("/v1.1.0/experimental-install.yaml"), "{f}");
+    assert!(
+        f["hint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1.1.0/experimental-install.yaml"),
+        "{f}"
+    );
     // Stamped as Helm stamps a release's objects (k3s' traefik-crd chart).
-    cp.kubectl_ok(&["label", "crd", "grpcroutes.gateway.networking.k8s.io", "app.kubernetes.io/managed-by=Helm"]);
+    cp.kubectl_ok(&[
+        "label",
+        "crd",
+        "grpcroutes.gateway.networking.k8s.io",
+        "app.kubernetes.io/managed-by=Helm",
+    ]);
     cp.kubectl_ok(&[
         "annotate",
         "crd",
@@ -503,7 +708,14 @@ fn gateway_api_crd_versions_as_installed() {
         .filter(|f| f["message"].as_str().unwrap().contains("k3s's packaged Traefik"))
         .collect();
     assert_eq!(traefik.len(), 1, "{report:#}");
-    assert!(traefik[0]["message"].as_str().unwrap().starts_with("1 Gateway API CRD (grpcroutes) belong"), "{}", traefik[0]);
+    assert!(
+        traefik[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 Gateway API CRD (grpcroutes) belong"),
+        "{}",
+        traefik[0]
+    );
     cp.kubectl_ok(&["delete", "crd", "grpcroutes.gateway.networking.k8s.io"]);
 }
 
@@ -514,25 +726,43 @@ const VIRTUAL_SERVICES: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: Custo
 
 #[test]
 fn virtualservice_conflict_on_real_objects() {
-    let Some(cp) = controlplane(GatewayApi::V1_0_0) else { return };
+    let Some(cp) = controlplane(GatewayApi::V1_0_0) else {
+        return;
+    };
     let ns = "e2e-vs";
     cp.namespace(ns, false);
     cp.namespace("e2e-vs-other", false);
-    cp.sh(&format!("kubectl apply -f - <<'EOF'\n{VIRTUAL_SERVICES}\nEOF")).ok();
-    cp.kubectl_ok(&["wait", "--for=condition=Established", "crd/virtualservices.networking.istio.io", "--timeout=60s"]);
+    cp.sh(&format!("kubectl apply -f - <<'EOF'\n{VIRTUAL_SERVICES}\nEOF"))
+        .ok();
+    cp.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/virtualservices.networking.istio.io",
+        "--timeout=60s",
+    ]);
     deploy(cp, ns, "web", &["v1"]);
     cp.apply(
         ns,
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: web\nspec:\n  parentRefs:\n  - {group: \"\", kind: Service, name: web}\n  rules:\n  - backendRefs:\n    - {name: web-v1, port: 9080}\n",
     );
-    one(&doctor(cp, ns, &["virtualservice-conflict"]).1, "virtualservice-conflict", "ok");
+    one(
+        &doctor(cp, ns, &["virtualservice-conflict"]).1,
+        "virtualservice-conflict",
+        "ok",
+    );
     cp.apply(
         ns,
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: web\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n",
     );
-    let f = one(&doctor(cp, ns, &["virtualservice-conflict"]).1, "virtualservice-conflict", "warning");
+    let f = one(
+        &doctor(cp, ns, &["virtualservice-conflict"]).1,
+        "virtualservice-conflict",
+        "warning",
+    );
     assert!(
-        f["message"].as_str().unwrap().starts_with("VirtualService e2e-vs/web (hosts web) and mesh HTTPRoute e2e-vs/web both route Service e2e-vs/web"),
+        f["message"].as_str().unwrap().starts_with(
+            "VirtualService e2e-vs/web (hosts web) and mesh HTTPRoute e2e-vs/web both route Service e2e-vs/web"
+        ),
         "{f}"
     );
     cp.kubectl_ok(&["-n", ns, "delete", "virtualservice", "web"]);
@@ -543,7 +773,9 @@ fn virtualservice_conflict_on_real_objects() {
     );
     let r = cp.mesh(&["doctor", "-A", "-o", "json", "--check", "virtualservice-conflict"]);
     assert!(
-        findings(&r.json(), "virtualservice-conflict").iter().all(|f| !f["message"].as_str().unwrap().contains("e2e-vs-other/web")),
+        findings(&r.json(), "virtualservice-conflict")
+            .iter()
+            .all(|f| !f["message"].as_str().unwrap().contains("e2e-vs-other/web")),
         "{}",
         r.stdout
     );
@@ -555,7 +787,10 @@ fn virtualservice_conflict_on_real_objects() {
     assert!(
         findings(&r.json(), "virtualservice-conflict")
             .iter()
-            .any(|f| f["message"].as_str().unwrap().contains("VirtualService e2e-vs-other/web (hosts web.e2e-vs.svc.cluster.local)")),
+            .any(|f| f["message"]
+                .as_str()
+                .unwrap()
+                .contains("VirtualService e2e-vs-other/web (hosts web.e2e-vs.svc.cluster.local)")),
         "{}",
         r.stdout
     );

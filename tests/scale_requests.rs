@@ -78,8 +78,14 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     // pods and nothing per object.
     let expected = expected_lists(&m, &Kind::ALL);
     assert_eq!(expected.len(), 17, "{expected:?}");
-    assert!(expected.contains_key("/apis/gateway.networking.k8s.io/v1/gatewayclasses"), "{expected:?}");
-    assert!(expected.contains_key("/apis/networking.istio.io/v1beta1/virtualservices"), "{expected:?}");
+    assert!(
+        expected.contains_key("/apis/gateway.networking.k8s.io/v1/gatewayclasses"),
+        "{expected:?}"
+    );
+    assert!(
+        expected.contains_key("/apis/networking.istio.io/v1beta1/virtualservices"),
+        "{expected:?}"
+    );
     eprintln!(
         "doctor -A on 10,000 pods: {} requests (one LIST per kind and its pages)",
         expected.values().sum::<usize>()
@@ -147,8 +153,14 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
         let path = format!("/apis/apps/v1/namespaces/{ns}/daemonsets");
         assert!(made.contains_key(&path), "{path}: {made:?}");
     }
-    assert!(made.contains_key("/apis/networking.istio.io/v1beta1/namespaces/team-007/virtualservices"), "{made:?}");
-    assert!(made.contains_key("/apis/gateway.networking.k8s.io/v1/gatewayclasses"), "{made:?}");
+    assert!(
+        made.contains_key("/apis/networking.istio.io/v1beta1/namespaces/team-007/virtualservices"),
+        "{made:?}"
+    );
+    assert!(
+        made.contains_key("/apis/gateway.networking.k8s.io/v1/gatewayclasses"),
+        "{made:?}"
+    );
 }
 
 /// How many resources the error findings of check `id` name.
@@ -240,6 +252,9 @@ fn shift_waits_for_at_most_three_round_trips() {
         "/api/v1/namespaces/team-000",
         "/apis/gateway.networking.k8s.io/v1/namespaces/team-000/gateways",
     ] {
-        assert!(log.iter().any(|q| q.method == "GET" && q.path == path), "{path}: {log:#?}");
+        assert!(
+            log.iter().any(|q| q.method == "GET" && q.path == path),
+            "{path}: {log:#?}"
+        );
     }
 }

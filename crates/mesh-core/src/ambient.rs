@@ -209,7 +209,9 @@ pub fn service_binding(svc_labels: &Labels, svc_namespace: &str, ns_labels: Opti
             return Some(None);
         }
         Some(Some(WaypointRef {
-            namespace: label(labels, USE_WAYPOINT_NAMESPACE).unwrap_or(svc_namespace).to_string(),
+            namespace: label(labels, USE_WAYPOINT_NAMESPACE)
+                .unwrap_or(svc_namespace)
+                .to_string(),
             name: name.to_string(),
             via,
         }))
@@ -264,7 +266,8 @@ pub const TRAFFIC_TYPES: [&str; 4] = ["service", "workload", "all", "none"];
 /// Whether ingress gateways send a Service's traffic through its waypoint (`services.go:783-798`): the Service's
 /// `istio.io/ingress-use-waypoint` if present, else its namespace's, parsed as Go's `strconv.ParseBool`.
 pub fn ingress_uses_waypoint(svc_labels: &Labels, ns_labels: Option<&Labels>) -> bool {
-    let value = label(svc_labels, INGRESS_USE_WAYPOINT).or_else(|| ns_labels.and_then(|l| label(l, INGRESS_USE_WAYPOINT)));
+    let value =
+        label(svc_labels, INGRESS_USE_WAYPOINT).or_else(|| ns_labels.and_then(|l| label(l, INGRESS_USE_WAYPOINT)));
     matches!(value, Some("1" | "t" | "T" | "TRUE" | "true" | "True"))
 }
 
@@ -306,7 +309,12 @@ pub struct Listener {
 
 /// Whether a waypoint admits Services of namespace `ns` (`waypoints.go:441-530`): the rule of its HBONE
 /// listener on port 15008 (`Same` without one, or without `allowedRoutes.namespaces`).
-pub fn allows_namespace(gateway_namespace: &str, listeners: &[Listener], ns: &str, ns_labels: Option<&Labels>) -> Attach {
+pub fn allows_namespace(
+    gateway_namespace: &str,
+    listeners: &[Listener],
+    ns: &str,
+    ns_labels: Option<&Labels>,
+) -> Attach {
     let hbone = listeners.iter().find(|l| l.protocol == "HBONE" && l.port == 15008);
     let from = hbone.and_then(|l| l.from.as_deref()).unwrap_or("Same");
     let allowed = match from {
@@ -333,7 +341,10 @@ pub fn allows_namespace(gateway_namespace: &str, listeners: &[Listener], ns: &st
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attach {
     Allowed,
-    Denied { listener: Option<String>, from: String },
+    Denied {
+        listener: Option<String>,
+        from: String,
+    },
     /// A `Selector` listener, and the namespace's labels are unknown.
     Unknown,
 }
@@ -342,8 +353,7 @@ pub enum Attach {
 /// with status `True` and only the message tells (`conditions.go:171-182`), so the message is read, and a
 /// `False` status is taken the same way (as PR #55381 first described it).
 pub fn resolved_waypoints_missing(c: &Condition) -> bool {
-    c.type_ == RESOLVED_WAYPOINTS
-        && (c.status == "False" || c.message.as_deref() == Some(MISSING_LABEL_MESSAGE))
+    c.type_ == RESOLVED_WAYPOINTS && (c.status == "False" || c.message.as_deref() == Some(MISSING_LABEL_MESSAGE))
 }
 
 /// `ResolvedWaypoints` as a user reads it, not as Istio's always-`True` status says: `(resolved, reason)` with
@@ -381,12 +391,23 @@ pub fn waypoint_bound_confirmation(conditions: &[Condition], svc_namespace: &str
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaypointProblem {
     Missing,
-    NotAWaypoint { class: String },
-    NotProgrammed { reason: String, message: String },
+    NotAWaypoint {
+        class: String,
+    },
+    NotProgrammed {
+        reason: String,
+        message: String,
+    },
     NoProgrammedCondition,
     NoAddress,
-    DeploymentMissing { deployment: String },
-    DeploymentUnavailable { deployment: String, available: i64, replicas: i64 },
+    DeploymentMissing {
+        deployment: String,
+    },
+    DeploymentUnavailable {
+        deployment: String,
+        available: i64,
+        replicas: i64,
+    },
 }
 
 impl WaypointProblem {
@@ -517,20 +538,35 @@ mod tests {
             // Namespace label: every pod without a sidecar, unless it says none.
             (labels(&[]), plain, Some(&amb_ns), DataPlane::Ambient),
             (labels(&[NONE]), plain, Some(&amb_ns), DataPlane::None),
-            (labels(&[NONE]), classic, Some(&amb_ns), DataPlane::Sidecar { native: false }),
+            (
+                labels(&[NONE]),
+                classic,
+                Some(&amb_ns),
+                DataPlane::Sidecar { native: false },
+            ),
             // Pod label works in any namespace.
             (labels(&[AMBIENT]), plain, Some(&plain_ns), DataPlane::Ambient),
             (labels(&[AMBIENT]), plain, None, DataPlane::Ambient),
             // A sidecar wins over the label (the CNI does not capture it).
             (labels(&[]), classic, Some(&amb_ns), DataPlane::AmbientIgnored),
             (labels(&[AMBIENT]), native, Some(&plain_ns), DataPlane::AmbientIgnored),
-            (labels(&[AMBIENT]), status_only, Some(&plain_ns), DataPlane::AmbientIgnored),
+            (
+                labels(&[AMBIENT]),
+                status_only,
+                Some(&plain_ns),
+                DataPlane::AmbientIgnored,
+            ),
             // Host network pods cannot be captured.
             (labels(&[]), host, Some(&amb_ns), DataPlane::None),
             // The CNI's verdict.
             (labels(&[]), redirected, Some(&plain_ns), DataPlane::Ambient),
             // Sidecar pods outside ambient.
-            (labels(&[]), classic, Some(&plain_ns), DataPlane::Sidecar { native: false }),
+            (
+                labels(&[]),
+                classic,
+                Some(&plain_ns),
+                DataPlane::Sidecar { native: false },
+            ),
             (labels(&[]), native, None, DataPlane::Sidecar { native: true }),
             (labels(&[]), plain, Some(&plain_ns), DataPlane::None),
             // Istio's own pods: a waypoint (it runs istio-proxy) and ztunnel.
@@ -571,10 +607,16 @@ mod tests {
     #[test]
     fn namespace_in_ambient_follows_istios_analyzers() {
         assert!(namespace_in_ambient(&labels(&[AMBIENT])));
-        assert!(!namespace_in_ambient(&labels(&[AMBIENT, ("istio-injection", "enabled")])));
+        assert!(!namespace_in_ambient(&labels(&[
+            AMBIENT,
+            ("istio-injection", "enabled")
+        ])));
         assert!(!namespace_in_ambient(&labels(&[AMBIENT, ("istio.io/rev", "canary")])));
         assert!(namespace_in_ambient(&labels(&[AMBIENT, ("istio.io/rev", "")])));
-        assert!(namespace_in_ambient(&labels(&[AMBIENT, ("istio-injection", "disabled")])));
+        assert!(namespace_in_ambient(&labels(&[
+            AMBIENT,
+            ("istio-injection", "disabled")
+        ])));
         assert!(!namespace_in_ambient(&labels(&[NONE])));
     }
 
@@ -624,9 +666,21 @@ mod tests {
     #[test]
     fn traffic_type_gateway_over_class_over_default() {
         assert_eq!(traffic_type(None, None), ("service", TrafficSource::Default));
-        assert_eq!(traffic_type(None, Some("workload")), ("workload", TrafficSource::GatewayClass));
-        assert_eq!(traffic_type(Some("all"), Some("workload")), ("all", TrafficSource::Gateway));
-        for (t, ok) in [("service", true), ("all", true), ("workload", false), ("none", false), ("services", false)] {
+        assert_eq!(
+            traffic_type(None, Some("workload")),
+            ("workload", TrafficSource::GatewayClass)
+        );
+        assert_eq!(
+            traffic_type(Some("all"), Some("workload")),
+            ("all", TrafficSource::Gateway)
+        );
+        for (t, ok) in [
+            ("service", true),
+            ("all", true),
+            ("workload", false),
+            ("none", false),
+            ("services", false),
+        ] {
             assert_eq!(takes_service_traffic(t), ok, "{t}");
         }
     }
@@ -654,13 +708,22 @@ mod tests {
             selector: sel,
         };
         let team = labels(&[("team", "a")]);
-        assert_eq!(allows_namespace("w", &[hbone(None, None)], "w", Some(&team)), Attach::Allowed);
+        assert_eq!(
+            allows_namespace("w", &[hbone(None, None)], "w", Some(&team)),
+            Attach::Allowed
+        );
         assert!(matches!(
             allows_namespace("w", &[hbone(None, None)], "a", Some(&team)),
             Attach::Denied { .. }
         ));
-        assert!(matches!(allows_namespace("w", &[], "a", None), Attach::Denied { listener: None, .. }));
-        assert_eq!(allows_namespace("w", &[hbone(Some("All"), None)], "a", None), Attach::Allowed);
+        assert!(matches!(
+            allows_namespace("w", &[], "a", None),
+            Attach::Denied { listener: None, .. }
+        ));
+        assert_eq!(
+            allows_namespace("w", &[hbone(Some("All"), None)], "a", None),
+            Attach::Allowed
+        );
         let sel = LabelSelector {
             match_labels: labels(&[("team", "a")]),
             ..Default::default()
@@ -670,7 +733,12 @@ mod tests {
             Attach::Allowed
         );
         assert!(matches!(
-            allows_namespace("w", &[hbone(Some("Selector"), Some(sel.clone()))], "b", Some(&labels(&[]))),
+            allows_namespace(
+                "w",
+                &[hbone(Some("Selector"), Some(sel.clone()))],
+                "b",
+                Some(&labels(&[]))
+            ),
             Attach::Denied { .. }
         ));
         assert_eq!(
@@ -703,10 +771,21 @@ mod tests {
         assert!(resolved_waypoints_missing(&missing));
         assert!(!resolved_waypoints_missing(&ok));
         assert!(resolved_waypoints_missing(&future));
-        assert_eq!(resolved_waypoints_effect(&missing), (false, "MissingUseWaypointLabel".into()));
+        assert_eq!(
+            resolved_waypoints_effect(&missing),
+            (false, "MissingUseWaypointLabel".into())
+        );
         assert_eq!(resolved_waypoints_effect(&ok), (true, RESOLVED_WAYPOINTS.into()));
-        assert_eq!(resolved_waypoints_effect(&future), (false, "MissingUseWaypointLabel".into()));
-        let gone = cond(RESOLVED_WAYPOINTS, "True", RESOLVED_WAYPOINTS, NO_MATCHING_PARENT_MESSAGE);
+        assert_eq!(
+            resolved_waypoints_effect(&future),
+            (false, "MissingUseWaypointLabel".into())
+        );
+        let gone = cond(
+            RESOLVED_WAYPOINTS,
+            "True",
+            RESOLVED_WAYPOINTS,
+            NO_MATCHING_PARENT_MESSAGE,
+        );
         assert_eq!(resolved_waypoints_effect(&gone), (false, "NoMatchingParent".into()));
     }
 

@@ -64,7 +64,8 @@ fn daemon_set(ns: &str, name: &str, desired: i64, ready: i64) -> Value {
 
 fn ztunnel_pod(ns: &str, name: &str, ready: bool) -> Value {
     let mut p = owned(pod(ns, name), "DaemonSet", "ztunnel");
-    p["metadata"]["labels"] = json!({"app": "ztunnel", "istio.io/dataplane-mode": "none", "sidecar.istio.io/inject": "false"});
+    p["metadata"]["labels"] =
+        json!({"app": "ztunnel", "istio.io/dataplane-mode": "none", "sidecar.istio.io/inject": "false"});
     p["spec"]["containers"] = json!([{"name": "istio-proxy", "image": "docker.io/istio/ztunnel:1.26.2"}]);
     p["status"]["containerStatuses"] =
         json!([{"name": "istio-proxy", "ready": ready, "state": {"running": {"startedAt": "2026-11-20T00:00:01Z"}}}]);
@@ -89,7 +90,8 @@ fn waypoint(ns: &str, name: &str) -> Value {
 
 fn waypoint_deployment(ns: &str, name: &str, available: i64) -> Value {
     let mut d = deployment(ns, name, "docker.io/istio/proxyv2:1.26.2");
-    d["metadata"]["labels"] = json!({"gateway.networking.k8s.io/gateway-name": name, "gateway.istio.io/managed": "istio.io-mesh-controller"});
+    d["metadata"]["labels"] =
+        json!({"gateway.networking.k8s.io/gateway-name": name, "gateway.istio.io/managed": "istio.io-mesh-controller"});
     d["status"]["availableReplicas"] = json!(available);
     d
 }
@@ -199,7 +201,13 @@ fn ambient_namespace_reports_only_the_route_istio_ignores() {
     let e = problems(&findings, "route-waypoint-missing", Status::Error);
     assert_eq!(names(&e[0], "HTTPRoute"), ["ratings"]);
     assert!(e[0].message.contains("is ignored in ambient mode"), "{}", e[0].message);
-    assert!(e[0].message.contains(&format!("confirmed by Istio: ResolvedWaypoints {MISSING_LABEL_MESSAGE:?}")), "{}", e[0].message);
+    assert!(
+        e[0].message.contains(&format!(
+            "confirmed by Istio: ResolvedWaypoints {MISSING_LABEL_MESSAGE:?}"
+        )),
+        "{}",
+        e[0].message
+    );
     assert_eq!(
         e[0].hint.as_deref(),
         Some("enroll the Service in waypoint ambient-demo/waypoint: kubectl label service ratings -n ambient-demo istio.io/use-waypoint=waypoint (or the whole namespace: kubectl label namespace ambient-demo istio.io/use-waypoint=waypoint)")
@@ -209,7 +217,12 @@ fn ambient_namespace_reports_only_the_route_istio_ignores() {
     assert!(ok.message.contains("or is in ambient mode"), "{}", ok.message);
     only_ok(&findings, "sidecar-missing");
     let z = only_ok(&findings, "ztunnel-ready");
-    assert!(z.message.contains("ztunnel istio-system/ztunnel ready on all 1 node (version 1.26.2)"), "{}", z.message);
+    assert!(
+        z.message
+            .contains("ztunnel istio-system/ztunnel ready on all 1 node (version 1.26.2)"),
+        "{}",
+        z.message
+    );
     only_ok(&findings, "route-not-accepted");
     only_ok(&findings, "waypoint-not-ready");
     only_ok(&findings, "waypoint-scope");
@@ -235,7 +248,13 @@ fn pods_get_their_data_plane_from_their_namespace() {
     let mut c = ambient();
     c.push(deploy_pod(AMB, "late", "x"));
     let snap = c.snapshot();
-    let late = snap.pods.as_ref().unwrap().iter().find(|p| p.name.starts_with("late")).unwrap();
+    let late = snap
+        .pods
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| p.name.starts_with("late"))
+        .unwrap();
     assert_eq!(late.mode, DataPlane::Ambient);
 }
 
@@ -257,10 +276,19 @@ fn ztunnel_ready_errors_when_missing_unscheduled_or_unready() {
     let mut c = ambient();
     c.remove("DaemonSet", "ztunnel");
     let e = problems(&run(&c), "ztunnel-ready", Status::Error);
-    assert!(e[0].message.contains("no ztunnel DaemonSet exists in istio-system or kube-system"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .contains("no ztunnel DaemonSet exists in istio-system or kube-system"),
+        "{}",
+        e[0].message
+    );
     assert!(e[0].message.contains("namespace ambient-demo"), "{}", e[0].message);
     assert_eq!(names(&e[0], "Namespace"), [AMB]);
-    assert!(e[0].hint.as_deref().unwrap().contains("helm install ztunnel istio/ztunnel"));
+    assert!(e[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("helm install ztunnel istio/ztunnel"));
 
     let mut c = ambient();
     *c.get_mut("DaemonSet", "ztunnel") = daemon_set("istio-system", "ztunnel", 3, 0);
@@ -270,7 +298,11 @@ fn ztunnel_ready_errors_when_missing_unscheduled_or_unready() {
     let mut c = ambient();
     *c.get_mut("DaemonSet", "ztunnel") = daemon_set("istio-system", "ztunnel", 0, 0);
     let e = problems(&run(&c), "ztunnel-ready", Status::Error);
-    assert!(e[0].message.contains("schedules no pod (desiredNumberScheduled 0)"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("schedules no pod (desiredNumberScheduled 0)"),
+        "{}",
+        e[0].message
+    );
     assert!(e[0].hint.as_deref().unwrap().contains("nodeSelector and tolerations"));
 }
 
@@ -281,7 +313,11 @@ fn ztunnel_ready_warns_naming_the_pods_not_ready() {
     c.push(ztunnel_pod("istio-system", "ztunnel-b2", true));
     c.push(ztunnel_pod("istio-system", "ztunnel-c3", false));
     let w = problems(&run(&c), "ztunnel-ready", Status::Warning);
-    assert!(w[0].message.contains("has 2 of 3 pods ready (not ready: ztunnel-c3)"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("has 2 of 3 pods ready (not ready: ztunnel-c3)"),
+        "{}",
+        w[0].message
+    );
     assert_eq!(names(&w[0], "Pod"), ["ztunnel-c3"]);
     assert_eq!(names(&w[0], "DaemonSet"), ["ztunnel"]);
 }
@@ -308,7 +344,11 @@ fn ztunnel_ready_finds_it_in_kube_system_and_is_quiet_without_ambient() {
     p["metadata"]["labels"]["istio.io/dataplane-mode"] = json!("ambient");
     c.push(p);
     let e = problems(&run(&c), "ztunnel-ready", Status::Error);
-    assert!(e[0].message.contains("1 pod labelled istio.io/dataplane-mode=ambient"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("1 pod labelled istio.io/dataplane-mode=ambient"),
+        "{}",
+        e[0].message
+    );
 }
 
 #[test]
@@ -327,14 +367,31 @@ fn ztunnel_ready_is_skipped_without_daemonsets() {
 fn ambient_and_sidecar_warns_for_injected_pods_labelled_ambient() {
     // The namespace is injected and labelled ambient: its pods get sidecars, so ztunnel leaves them alone.
     let mut c = healthy();
-    set_ns_labels(&mut c, "istio-demo", json!({"istio-injection": "enabled", "istio.io/dataplane-mode": "ambient"}));
-    let mut p = with_sidecar(deploy_pod("istio-demo", "reviews-v2", "inj"), "2026-11-20T00:00:10Z", "1.26.2");
+    set_ns_labels(
+        &mut c,
+        "istio-demo",
+        json!({"istio-injection": "enabled", "istio.io/dataplane-mode": "ambient"}),
+    );
+    let mut p = with_sidecar(
+        deploy_pod("istio-demo", "reviews-v2", "inj"),
+        "2026-11-20T00:00:10Z",
+        "1.26.2",
+    );
     p["metadata"]["annotations"] = json!({"sidecar.istio.io/status": "{\"containers\":[\"istio-proxy\"]}"});
     c.push(p);
     let findings = run(&c);
     let w = problems(&findings, "ambient-and-sidecar", Status::Warning);
-    assert!(w[0].message.contains("namespace istio-demo has istio.io/dataplane-mode=ambient"), "{}", w[0].message);
-    assert!(w[0].message.contains("Istio leaves them in sidecar mode"), "{}", w[0].message);
+    assert!(
+        w[0].message
+            .contains("namespace istio-demo has istio.io/dataplane-mode=ambient"),
+        "{}",
+        w[0].message
+    );
+    assert!(
+        w[0].message.contains("Istio leaves them in sidecar mode"),
+        "{}",
+        w[0].message
+    );
     assert!(w[0].hint.as_deref().unwrap().starts_with("pick one mode for namespace istio-demo: ambient — kubectl label namespace istio-demo istio-injection- then kubectl -n istio-demo rollout restart deployment/"), "{:?}", w[0].hint);
     // The namespace itself is what injection-label-conflict reports.
     problems(&findings, "injection-label-conflict", Status::Warning);
@@ -345,7 +402,11 @@ fn ambient_and_sidecar_warns_for_injected_pods_labelled_ambient() {
     p["metadata"]["labels"]["istio.io/dataplane-mode"] = json!("ambient");
     c.push(p);
     let w = problems(&run(&c), "ambient-and-sidecar", Status::Warning);
-    assert!(w[0].message.contains("pod label istio.io/dataplane-mode=ambient"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("pod label istio.io/dataplane-mode=ambient"),
+        "{}",
+        w[0].message
+    );
     assert_eq!(names(&w[0], "Pod"), ["native"]);
 }
 
@@ -372,23 +433,35 @@ fn route_with_parent(parent: Value) -> Value {
 #[test]
 fn gamma_parent_group_fires_for_omitted_default_and_core_groups() {
     for (parent, says) in [
-        (json!({"kind": "Service", "name": "details"}), "because group is omitted"),
+        (
+            json!({"kind": "Service", "name": "details"}),
+            "because group is omitted",
+        ),
         (
             json!({"group": "gateway.networking.k8s.io", "kind": "Service", "name": "details"}),
             "the default for an omitted group",
         ),
-        (json!({"group": "core", "kind": "Service", "name": "details"}), "has group \"core\""),
+        (
+            json!({"group": "core", "kind": "Service", "name": "details"}),
+            "has group \"core\"",
+        ),
     ] {
         let mut c = healthy();
         c.push(route_with_parent(parent.clone()));
         let e = problems(&run(&c), "gamma-parent-group", Status::Error);
         assert_eq!(e.len(), 1, "{parent}");
         assert!(e[0].message.contains(says), "{}", e[0].message);
-        assert!(e[0].message.contains("parentRefs[1] {kind: Service, name: details}"), "{}", e[0].message);
+        assert!(
+            e[0].message.contains("parentRefs[1] {kind: Service, name: details}"),
+            "{}",
+            e[0].message
+        );
         // The patch names index 1: the Service parentRef, not the Gateway one before it.
         assert_eq!(
             e[0].hint.as_deref(),
-            Some(r#"set group "": kubectl -n istio-demo patch httproute details --type=json -p '[{"op":"add","path":"/spec/parentRefs/1/group","value":""}]'"#)
+            Some(
+                r#"set group "": kubectl -n istio-demo patch httproute details --type=json -p '[{"op":"add","path":"/spec/parentRefs/1/group","value":""}]'"#
+            )
         );
         assert_eq!(names(&e[0], "Service"), ["details"]);
     }
@@ -397,7 +470,9 @@ fn gamma_parent_group_fires_for_omitted_default_and_core_groups() {
 #[test]
 fn gamma_parent_group_quiet_for_core_group_and_gateway_parents() {
     let mut c = healthy();
-    c.push(route_with_parent(json!({"group": "", "kind": "Service", "name": "details"})));
+    c.push(route_with_parent(
+        json!({"group": "", "kind": "Service", "name": "details"}),
+    ));
     only_ok(&run(&c), "gamma-parent-group");
 }
 
@@ -405,7 +480,10 @@ fn gamma_parent_group_quiet_for_core_group_and_gateway_parents() {
 fn gamma_parent_headless_fires_for_headless_and_external_name() {
     for (spec, says) in [
         (json!({"clusterIP": "None"}), "is headless (clusterIP: None)"),
-        (json!({"type": "ExternalName", "externalName": "x.example.com"}), "is of type ExternalName"),
+        (
+            json!({"type": "ExternalName", "externalName": "x.example.com"}),
+            "is of type ExternalName",
+        ),
     ] {
         let mut c = healthy();
         let s = svc_mut(&mut c, "istio-demo", "reviews");
@@ -414,9 +492,14 @@ fn gamma_parent_headless_fires_for_headless_and_external_name() {
         }
         let e = problems(&run(&c), "gamma-parent-headless", Status::Error);
         assert!(e[0].message.contains(says), "{}", e[0].message);
-        assert!(e[0].message.contains("HTTPRoute istio-demo/reviews: parent Service istio-demo/reviews"));
+        assert!(e[0]
+            .message
+            .contains("HTTPRoute istio-demo/reviews: parent Service istio-demo/reviews"));
     }
-    for spec in [json!({"clusterIP": "10.43.1.2"}), json!({"type": "LoadBalancer", "clusterIP": "10.43.1.3"})] {
+    for spec in [
+        json!({"clusterIP": "10.43.1.2"}),
+        json!({"type": "LoadBalancer", "clusterIP": "10.43.1.3"}),
+    ] {
         let mut c = healthy();
         let s = svc_mut(&mut c, "istio-demo", "reviews");
         for (k, v) in spec.as_object().unwrap() {
@@ -441,23 +524,40 @@ fn route_waypoint_missing_fires_for_every_way_of_lacking_a_waypoint() {
 
     // The Service opts out of its namespace's waypoint.
     let mut c = ambient();
-    set_ns_labels(&mut c, AMB, json!({"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}));
+    set_ns_labels(
+        &mut c,
+        AMB,
+        json!({"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}),
+    );
     svc_mut(&mut c, AMB, "ratings")["metadata"]["labels"]["istio.io/use-waypoint"] = json!("none");
     let e = problems(&run(&c), "route-waypoint-missing", Status::Error);
     assert_eq!(e.len(), 1);
-    assert!(e[0].message.contains("the Service opts out of its namespace's waypoint (istio.io/use-waypoint=none)"), "{}", e[0].message);
-    assert_eq!(e[0].hint.as_deref(), Some("remove the opt-out: kubectl label service ratings -n ambient-demo istio.io/use-waypoint-"));
+    assert!(
+        e[0].message
+            .contains("the Service opts out of its namespace's waypoint (istio.io/use-waypoint=none)"),
+        "{}",
+        e[0].message
+    );
+    assert_eq!(
+        e[0].hint.as_deref(),
+        Some("remove the opt-out: kubectl label service ratings -n ambient-demo istio.io/use-waypoint-")
+    );
 
     // Only the pods are ambient (pod label in a plain namespace).
     let mut c = healthy();
     c.push(namespace("plain", &[]));
     c.push(service("plain", "web", &[9080]));
     let mut p = deploy_pod("plain", "web-v1", "x");
-    p["metadata"]["labels"] = json!({"app": "web", "istio.io/dataplane-mode": "ambient", "pod-template-hash": "5d8f9c"});
+    p["metadata"]["labels"] =
+        json!({"app": "web", "istio.io/dataplane-mode": "ambient", "pod-template-hash": "5d8f9c"});
     c.push(p);
     c.push(mesh_route("plain", "web", "web", &[("web", 1)]));
     let e = problems(&run(&c), "route-waypoint-missing", Status::Error);
-    assert!(e[0].message.contains("(its pods are in ambient mode)"), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("(its pods are in ambient mode)"),
+        "{}",
+        e[0].message
+    );
 }
 
 #[test]
@@ -470,14 +570,23 @@ fn route_waypoint_missing_is_one_finding_with_istios_condition() {
     c.get_mut("HTTPRoute", "ratings")["status"]["parents"][0]["conditions"][2] = json!({
         "type": "ResolvedWaypoints", "status": "False", "reason": "MissingUseWaypointLabel", "message": "no waypoint", "observedGeneration": 1});
     let e = problems(&run(&c), "route-waypoint-missing", Status::Error);
-    assert!(e[0].message.contains("confirmed by Istio: ResolvedWaypoints \"no waypoint\""), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .contains("confirmed by Istio: ResolvedWaypoints \"no waypoint\""),
+        "{}",
+        e[0].message
+    );
 }
 
 #[test]
 fn route_waypoint_missing_quiet_when_enrolled_or_not_ambient() {
     // Namespace label.
     let mut c = ambient();
-    set_ns_labels(&mut c, AMB, json!({"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}));
+    set_ns_labels(
+        &mut c,
+        AMB,
+        json!({"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}),
+    );
     only_ok(&run(&c), "route-waypoint-missing");
     // Service label.
     let mut c = ambient();
@@ -489,10 +598,18 @@ fn route_waypoint_missing_quiet_when_enrolled_or_not_ambient() {
     only_ok(&run(&c), "route-waypoint-missing");
     // Injection and ambient on one namespace: Istio's analyzers take it for a sidecar namespace.
     let mut c = ambient();
-    set_ns_labels(&mut c, AMB, json!({"istio.io/dataplane-mode": "ambient", "istio-injection": "enabled"}));
-    for o in c.objects.iter_mut().filter(|o| o["kind"] == "Pod" && o["metadata"]["namespace"] == AMB) {
+    set_ns_labels(
+        &mut c,
+        AMB,
+        json!({"istio.io/dataplane-mode": "ambient", "istio-injection": "enabled"}),
+    );
+    for o in c
+        .objects
+        .iter_mut()
+        .filter(|o| o["kind"] == "Pod" && o["metadata"]["namespace"] == AMB)
+    {
         o["metadata"]["annotations"] = json!({});
-        if !o["metadata"]["labels"].get("gateway.istio.io/managed").is_some() {
+        if o["metadata"]["labels"].get("gateway.istio.io/managed").is_none() {
             *o = with_sidecar(o.clone(), "2026-11-20T00:00:10Z", "1.26.2");
         }
     }
@@ -518,25 +635,46 @@ fn enrolled_ratings() -> Cluster {
 
 #[test]
 fn waypoint_not_ready_names_the_first_cause() {
-    let cases: Vec<(Box<dyn Fn(&mut Cluster)>, &str)> = vec![
-        (Box::new(|c| {
-            c.remove("Gateway", "waypoint");
-        }), "waypoint ambient-demo/waypoint does not exist"),
-        (Box::new(|c| {
-            gw_mut(c, AMB, "waypoint")["spec"]["gatewayClassName"] = json!("istio");
-        }), "is not a waypoint (gatewayClassName \"istio\"; waypoints use class istio-waypoint)"),
-        (Box::new(|c| {
-            gw_mut(c, AMB, "waypoint")["status"]["conditions"] = json!([{"type": "Programmed", "status": "False", "reason": "Invalid", "message": "bad listener"}]);
-        }), "is not programmed (Programmed=False: Invalid: bad listener)"),
-        (Box::new(|c| {
-            gw_mut(c, AMB, "waypoint")["status"]["addresses"] = json!([]);
-        }), "has no address yet: Istio uses a waypoint only once its Deployment has a ready pod"),
-        (Box::new(|c| {
-            c.get_mut("Deployment", "waypoint")["status"]["availableReplicas"] = json!(0);
-        }), "has no available replica (Deployment ambient-demo/waypoint: 0 of 1 available)"),
-        (Box::new(|c| {
-            gw_mut(c, AMB, "waypoint")["metadata"]["annotations"] = json!({"gateway.istio.io/name-override": "wp-custom"});
-        }), "has no Deployment ambient-demo/wp-custom"),
+    type Break = Box<dyn Fn(&mut Cluster)>;
+    let cases: Vec<(Break, &str)> = vec![
+        (
+            Box::new(|c| {
+                c.remove("Gateway", "waypoint");
+            }),
+            "waypoint ambient-demo/waypoint does not exist",
+        ),
+        (
+            Box::new(|c| {
+                gw_mut(c, AMB, "waypoint")["spec"]["gatewayClassName"] = json!("istio");
+            }),
+            "is not a waypoint (gatewayClassName \"istio\"; waypoints use class istio-waypoint)",
+        ),
+        (
+            Box::new(|c| {
+                gw_mut(c, AMB, "waypoint")["status"]["conditions"] =
+                    json!([{"type": "Programmed", "status": "False", "reason": "Invalid", "message": "bad listener"}]);
+            }),
+            "is not programmed (Programmed=False: Invalid: bad listener)",
+        ),
+        (
+            Box::new(|c| {
+                gw_mut(c, AMB, "waypoint")["status"]["addresses"] = json!([]);
+            }),
+            "has no address yet: Istio uses a waypoint only once its Deployment has a ready pod",
+        ),
+        (
+            Box::new(|c| {
+                c.get_mut("Deployment", "waypoint")["status"]["availableReplicas"] = json!(0);
+            }),
+            "has no available replica (Deployment ambient-demo/waypoint: 0 of 1 available)",
+        ),
+        (
+            Box::new(|c| {
+                gw_mut(c, AMB, "waypoint")["metadata"]["annotations"] =
+                    json!({"gateway.istio.io/name-override": "wp-custom"});
+            }),
+            "has no Deployment ambient-demo/wp-custom",
+        ),
     ];
     for (break_it, says) in cases {
         let mut c = enrolled_ratings();
@@ -545,7 +683,12 @@ fn waypoint_not_ready_names_the_first_cause() {
         let e = problems(&findings, "waypoint-not-ready", Status::Error);
         assert_eq!(e.len(), 1, "{says}");
         assert!(e[0].message.contains(says), "{says}: {}", e[0].message);
-        assert!(e[0].message.contains("Service ambient-demo/reviews (and 1 more) use it (istio.io/use-waypoint=waypoint)"), "{}", e[0].message);
+        assert!(
+            e[0].message
+                .contains("Service ambient-demo/reviews (and 1 more) use it (istio.io/use-waypoint=waypoint)"),
+            "{}",
+            e[0].message
+        );
         // One cause, one error: the Gateway checks leave the waypoint to this one.
         only_ok(&findings, "gateway-not-programmed");
         for f in of(&findings, "gateway-no-address") {
@@ -561,8 +704,17 @@ fn waypoint_not_ready_is_confirmed_by_the_services_condition() {
     svc_mut(&mut c, AMB, "ratings")["status"] = json!({"conditions": [{"type": "istio.io/WaypointBound", "status": "False",
         "reason": "WaypointIsNotReady", "message": "waypoint \"ambient-demo/waypoint\" is not ready"}]});
     let e = problems(&run(&c), "waypoint-not-ready", Status::Error);
-    assert!(e[0].message.contains("(confirmed by Istio on Service ambient-demo/ratings: istio.io/WaypointBound=False WaypointIsNotReady)"), "{}", e[0].message);
-    assert_eq!(e[0].hint.as_deref(), Some("create it: istioctl waypoint apply -n ambient-demo --name waypoint --wait"));
+    assert!(
+        e[0].message.contains(
+            "(confirmed by Istio on Service ambient-demo/ratings: istio.io/WaypointBound=False WaypointIsNotReady)"
+        ),
+        "{}",
+        e[0].message
+    );
+    assert_eq!(
+        e[0].hint.as_deref(),
+        Some("create it: istioctl waypoint apply -n ambient-demo --name waypoint --wait")
+    );
 }
 
 #[test]
@@ -590,9 +742,17 @@ fn waypoint_not_ready_skips_a_waypoint_outside_the_namespaces_read() {
 fn waypoint_scope_fires_when_the_waypoint_takes_no_service_traffic() {
     for (gw_label, class_label, says) in [
         (Some("workload"), None, "istio.io/waypoint-for=workload on the Gateway"),
-        (None, Some("workload"), "istio.io/waypoint-for=workload on GatewayClass istio-waypoint"),
+        (
+            None,
+            Some("workload"),
+            "istio.io/waypoint-for=workload on GatewayClass istio-waypoint",
+        ),
         (Some("none"), None, "istio.io/waypoint-for=none on the Gateway"),
-        (Some("services"), None, "istio.io/waypoint-for=\"services\" on the Gateway is not one of service, workload, all, none"),
+        (
+            Some("services"),
+            None,
+            "istio.io/waypoint-for=\"services\" on the Gateway is not one of service, workload, all, none",
+        ),
     ] {
         let mut c = ambient();
         let g = gw_mut(&mut c, AMB, "waypoint");
@@ -611,7 +771,12 @@ fn waypoint_scope_fires_when_the_waypoint_takes_no_service_traffic() {
 
 #[test]
 fn waypoint_scope_quiet_for_service_traffic() {
-    for (gw_label, class_label) in [(Some("service"), None), (Some("all"), None), (None, None), (Some("all"), Some("workload"))] {
+    for (gw_label, class_label) in [
+        (Some("service"), None),
+        (Some("all"), None),
+        (None, None),
+        (Some("all"), Some("workload")),
+    ] {
         let mut c = ambient();
         gw_mut(&mut c, AMB, "waypoint")["metadata"]["labels"] = match gw_label {
             Some(l) => json!({"istio.io/waypoint-for": l}),
@@ -634,7 +799,11 @@ fn cross_namespace(allowed: Option<Value>) -> Cluster {
     }
     c.push(w);
     c.push(waypoint_deployment("mesh-gw", "shared", 1));
-    set_ns_labels(&mut c, AMB, json!({"istio.io/dataplane-mode": "ambient", "team": "books"}));
+    set_ns_labels(
+        &mut c,
+        AMB,
+        json!({"istio.io/dataplane-mode": "ambient", "team": "books"}),
+    );
     let s = svc_mut(&mut c, AMB, "ratings");
     s["metadata"]["labels"]["istio.io/use-waypoint"] = json!("shared");
     s["metadata"]["labels"]["istio.io/use-waypoint-namespace"] = json!("mesh-gw");
@@ -650,8 +819,16 @@ fn waypoint_scope_fires_when_the_listener_refuses_the_namespace() {
     ] {
         let findings = run(&cross_namespace(allowed.clone()));
         let e = problems(&findings, "waypoint-scope", Status::Error);
-        assert!(e[0].message.contains("AttachmentDenied"), "{allowed:?}: {}", e[0].message);
-        assert!(e[0].message.contains("Service ambient-demo/ratings uses it"), "{}", e[0].message);
+        assert!(
+            e[0].message.contains("AttachmentDenied"),
+            "{allowed:?}: {}",
+            e[0].message
+        );
+        assert!(
+            e[0].message.contains("Service ambient-demo/ratings uses it"),
+            "{}",
+            e[0].message
+        );
         assert_eq!(names(&e[0], "Service"), ["ratings"]);
         only_ok(&findings, "waypoint-not-ready");
     }
@@ -686,7 +863,11 @@ fn ingress_bypasses_waypoint_warns_unless_the_service_opts_in() {
     assert!(w[0].message.contains("Service ambient-demo/reviews uses waypoint ambient-demo/waypoint and is a backend of HTTPRoute ambient-demo/front on Gateway ambient-demo/ingress"), "{}", w[0].message);
     assert!(w[0].message.contains("(Istio: istio.io/WaypointBound=True: Successfully attached to waypoint ambient-demo/waypoint. Ingress traffic is not using the waypoint"), "{}", w[0].message);
     assert_eq!(w[0].hint.as_deref(), Some("send ingress through the waypoint: kubectl label service reviews -n ambient-demo istio.io/ingress-use-waypoint=true"));
-    for (svc_label, ns_label) in [(Some("false"), None), (None, Some("false")), (Some("false"), Some("true"))] {
+    for (svc_label, ns_label) in [
+        (Some("false"), None),
+        (None, Some("false")),
+        (Some("false"), Some("true")),
+    ] {
         let mut c = with_ingress();
         if let Some(v) = svc_label {
             svc_mut(&mut c, AMB, "reviews")["metadata"]["labels"]["istio.io/ingress-use-waypoint"] = json!(v);
@@ -700,7 +881,11 @@ fn ingress_bypasses_waypoint_warns_unless_the_service_opts_in() {
 
 #[test]
 fn ingress_bypasses_waypoint_quiet_when_ingress_uses_it_or_does_not_route_there() {
-    for (svc_label, ns_label) in [(Some("true"), None), (None, Some("true")), (Some("true"), Some("false"))] {
+    for (svc_label, ns_label) in [
+        (Some("true"), None),
+        (None, Some("true")),
+        (Some("true"), Some("false")),
+    ] {
         let mut c = with_ingress();
         if let Some(v) = svc_label {
             svc_mut(&mut c, AMB, "reviews")["metadata"]["labels"]["istio.io/ingress-use-waypoint"] = json!(v);
@@ -730,7 +915,11 @@ fn route_no_catch_all_warns_for_header_only_and_path_only_rules() {
     r["spec"]["rules"][0]["matches"] = json!([{"headers": [{"type": "Exact", "name": "end-user", "value": "jason"}], "path": {"type": "PathPrefix", "value": "/"}}]);
     let w = problems(&run(&c), "route-no-catch-all", Status::Warning);
     assert!(w[0].message.contains("(rules[0]: end-user=jason)"), "{}", w[0].message);
-    assert!(w[0].message.contains("requests that match no rule are rejected"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("requests that match no rule are rejected"),
+        "{}",
+        w[0].message
+    );
     assert_eq!(w[0].hint.as_deref(), Some("add a default rule: kubectl mesh shift reviews VERSION=100 -n istio-demo appends one (or add a rule without matches)"));
 
     if let Some(dir) = shared_fixtures() {
@@ -742,7 +931,12 @@ fn route_no_catch_all_warns_for_header_only_and_path_only_rules() {
         c.push(namespace(&ns, &[]));
         c.push(route);
         let w = problems(&run(&c), "route-no-catch-all", Status::Warning);
-        assert!(w[0].message.contains("rules[0]: path Exact /v1; rules[1]: path Exact /v2"), "{}", w[0].message);
+        assert!(
+            w[0].message
+                .contains("rules[0]: path Exact /v1; rules[1]: path Exact /v2"),
+            "{}",
+            w[0].message
+        );
     }
 }
 
@@ -764,7 +958,8 @@ fn route_no_catch_all_quiet_for_default_rules_catch_all_matches_and_gateway_rout
         only_ok(&run(&c), "route-no-catch-all");
     }
     if let Some(dir) = shared_fixtures() {
-        let text = std::fs::read_to_string(dir.join("gateway-api/conformance/tests/mesh/httproute-matching.yaml")).unwrap();
+        let text =
+            std::fs::read_to_string(dir.join("gateway-api/conformance/tests/mesh/httproute-matching.yaml")).unwrap();
         let route: Value = serde_saphyr::from_str(&text).unwrap();
         let mut c = healthy();
         c.push(route);
@@ -793,13 +988,22 @@ fn virtualservice_conflict_fires_for_hosts_naming_a_mesh_routed_service() {
         ("team-b", "reviews.istio-demo.svc.cluster.local", &[][..]),
         ("istio-demo", "reviews", &[][..]),
         ("team-b", "*.istio-demo.svc.cluster.local", &[][..]),
-        ("team-b", "reviews.istio-demo.svc.cluster.local", &["mesh", "istio-demo/bookinfo-gateway"][..]),
+        (
+            "team-b",
+            "reviews.istio-demo.svc.cluster.local",
+            &["mesh", "istio-demo/bookinfo-gateway"][..],
+        ),
     ] {
         let mut c = healthy();
         c.push(virtual_service(ns, "reviews-vs", &[host], gateways));
         let w = problems(&run(&c), "virtualservice-conflict", Status::Warning);
         assert!(w[0].message.contains(&format!("VirtualService {ns}/reviews-vs (hosts {host}) and mesh HTTPRoute istio-demo/reviews both route Service istio-demo/reviews")), "{}", w[0].message);
-        assert_eq!(w[0].hint.as_deref().map(|h| h.contains(&format!("kubectl -n {ns} delete virtualservice reviews-vs"))), Some(true));
+        assert_eq!(
+            w[0].hint
+                .as_deref()
+                .map(|h| h.contains(&format!("kubectl -n {ns} delete virtualservice reviews-vs"))),
+            Some(true)
+        );
     }
 }
 
@@ -857,7 +1061,11 @@ fn gateway_api_crd_version_warns_for_crds_istiod_ignores() {
     *c.get_mut("Deployment", "istiod") = istiod("1.30.3");
     c.push(crd("tlsroutes.gateway.networking.k8s.io", "latest"));
     let w = problems(&run(&c), "gateway-api-crd-version", Status::Warning);
-    assert!(w[0].message.contains("its bundle-version \"latest\" is not a version"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("its bundle-version \"latest\" is not a version"),
+        "{}",
+        w[0].message
+    );
 
     // A patch release raised the minimum: 1.28.7 needs v1.4.1.
     let mut c = healthy();
@@ -914,7 +1122,10 @@ fn gateway_api_crd_version_quiet_on_the_upstream_bundles() {
     let mut c = healthy();
     *c.get_mut("Deployment", "istiod") = istiod("latest");
     let ok = only_ok(&run(&c), "gateway-api-crd-version");
-    assert_eq!(ok.message, "istiod's version latest is not a release, so its minimum Gateway API versions were not checked");
+    assert_eq!(
+        ok.message,
+        "istiod's version latest is not a release, so its minimum Gateway API versions were not checked"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -924,18 +1135,25 @@ fn broken_route_cluster(reason: &str, message: &str) -> Cluster {
     let mut c = healthy();
     let mut r = mesh_route("istio-demo", "ratings", "ratings", &[("ratings-v9", 1)]);
     r["metadata"]["generation"] = json!(1);
-    r["status"]["parents"][0]["conditions"][1] =
-        json!({"type": "ResolvedRefs", "status": "False", "reason": reason, "message": message, "observedGeneration": 1});
+    r["status"]["parents"][0]["conditions"][1] = json!({"type": "ResolvedRefs", "status": "False", "reason": reason, "message": message, "observedGeneration": 1});
     c.push(r);
     c
 }
 
 #[test]
 fn a_missing_backend_is_one_error_confirmed_by_istio() {
-    let findings = run(&broken_route_cluster("BackendNotFound", "backend(ratings-v9.istio-demo.svc.cluster.local) not found"));
+    let findings = run(&broken_route_cluster(
+        "BackendNotFound",
+        "backend(ratings-v9.istio-demo.svc.cluster.local) not found",
+    ));
     let e = problems(&findings, "route-backend-missing", Status::Error);
     assert_eq!(e.len(), 1);
-    assert!(e[0].message.ends_with("get HTTP 500 (confirmed by Istio: ResolvedRefs=False BackendNotFound)"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .ends_with("get HTTP 500 (confirmed by Istio: ResolvedRefs=False BackendNotFound)"),
+        "{}",
+        e[0].message
+    );
     only_ok(&findings, "route-not-accepted");
     let errors: Vec<&Finding> = findings.iter().filter(|f| f.status == Status::Error).collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -945,18 +1163,28 @@ fn a_missing_backend_is_one_error_confirmed_by_istio() {
 fn an_unrelated_resolved_refs_false_stays_in_route_not_accepted() {
     let findings = run(&broken_route_cluster("RefNotPermitted", "backendRef not permitted"));
     let e = problems(&findings, "route-not-accepted", Status::Error);
-    assert!(e[0].message.contains("ResolvedRefs is False: RefNotPermitted: backendRef not permitted"));
+    assert!(e[0]
+        .message
+        .contains("ResolvedRefs is False: RefNotPermitted: backendRef not permitted"));
     let b = problems(&findings, "route-backend-missing", Status::Error);
     assert!(!b[0].message.contains("confirmed"), "{}", b[0].message);
 }
 
 #[test]
 fn a_stale_condition_stays_in_route_not_accepted_marked_stale() {
-    let mut c = broken_route_cluster("BackendNotFound", "backend(ratings-v9.istio-demo.svc.cluster.local) not found");
+    let mut c = broken_route_cluster(
+        "BackendNotFound",
+        "backend(ratings-v9.istio-demo.svc.cluster.local) not found",
+    );
     c.get_mut("HTTPRoute", "ratings")["metadata"]["generation"] = json!(4);
     let findings = run(&c);
     let e = problems(&findings, "route-not-accepted", Status::Error);
-    assert!(e[0].message.ends_with("(status from generation 1; the route is at generation 4)"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .ends_with("(status from generation 1; the route is at generation 4)"),
+        "{}",
+        e[0].message
+    );
     let b = problems(&findings, "route-backend-missing", Status::Error);
     assert!(!b[0].message.contains("confirmed"), "{}", b[0].message);
 }
@@ -974,7 +1202,12 @@ fn a_missing_parent_service_is_one_error_confirmed_by_istio() {
     c.push(r);
     let findings = run(&c);
     let e = problems(&findings, "route-parent-invalid", Status::Error);
-    assert!(e[0].message.ends_with("applies to nothing (confirmed by Istio: Accepted=False NoMatchingParent)"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .ends_with("applies to nothing (confirmed by Istio: Accepted=False NoMatchingParent)"),
+        "{}",
+        e[0].message
+    );
     only_ok(&findings, "route-not-accepted");
     only_ok(&findings, "route-waypoint-missing");
 }
@@ -991,7 +1224,12 @@ fn sidecar_missing_and_mtls_skip_ambient_pods_even_in_injected_namespaces() {
     c.push(p);
     let findings = run(&c);
     let ok = only_ok(&findings, "sidecar-missing");
-    assert!(ok.message.ends_with("; 1 ambient pod skipped (ztunnel carries their mTLS)"), "{}", ok.message);
+    assert!(
+        ok.message
+            .ends_with("; 1 ambient pod skipped (ztunnel carries their mTLS)"),
+        "{}",
+        ok.message
+    );
     only_ok(&findings, "mtls-plaintext-callers");
 }
 
@@ -1002,22 +1240,46 @@ fn a_pod_opted_out_of_ambient_under_strict_is_told_how_to_enroll() {
     p["metadata"]["labels"]["istio.io/dataplane-mode"] = json!("none");
     c.push(p);
     let e = problems(&run(&c), "mtls-plaintext-callers", Status::Error);
-    assert!(e[0].hint.as_deref().unwrap().starts_with("enroll them in ambient mode (namespace ambient-demo is)"), "{:?}", e[0].hint);
+    assert!(
+        e[0].hint
+            .as_deref()
+            .unwrap()
+            .starts_with("enroll them in ambient mode (namespace ambient-demo is)"),
+        "{:?}",
+        e[0].hint
+    );
     assert_eq!(e[0].fix, None);
 }
 
 #[test]
 fn proxy_version_skew_ignores_image_variants_and_hand_picked_images() {
     let mut c = healthy();
-    c.push(with_sidecar(pod("default", "distroless"), "2026-11-20T00:00:10Z", "1.26.2-distroless"));
-    c.push(with_sidecar(pod("default", "debug"), "2026-11-20T00:00:10Z", "1.26.2-debug"));
+    c.push(with_sidecar(
+        pod("default", "distroless"),
+        "2026-11-20T00:00:10Z",
+        "1.26.2-distroless",
+    ));
+    c.push(with_sidecar(
+        pod("default", "debug"),
+        "2026-11-20T00:00:10Z",
+        "1.26.2-debug",
+    ));
     let mut custom = with_sidecar(pod("default", "custom"), "2026-11-20T00:00:10Z", "1.20.0");
     custom["metadata"]["annotations"] = json!({"sidecar.istio.io/proxyImage": "docker.io/istio/proxyv2:1.20.0"});
     c.push(custom);
     only_ok(&run(&c), "proxy-version-skew");
-    c.push(with_sidecar(pod("default", "old"), "2026-11-20T00:00:10Z", "1.25.1-distroless"));
+    c.push(with_sidecar(
+        pod("default", "old"),
+        "2026-11-20T00:00:10Z",
+        "1.25.1-distroless",
+    ));
     let w = problems(&run(&c), "proxy-version-skew", Status::Warning);
-    assert!(w[0].message.starts_with("1 sidecar run proxy 1.25.1 (distroless) while istiod runs 1.26.2"), "{}", w[0].message);
+    assert!(
+        w[0].message
+            .starts_with("1 sidecar run proxy 1.25.1 (distroless) while istiod runs 1.26.2"),
+        "{}",
+        w[0].message
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1027,11 +1289,17 @@ fn proxy_version_skew_ignores_image_variants_and_hand_picked_images() {
 fn recover_never_restarts_ambient_pods_or_ztunnel() {
     let mut c = ambient();
     // Label the whole namespace for injection too: sidecar-missing would want its pods, but they are ambient.
-    set_ns_labels(&mut c, AMB, json!({"istio.io/dataplane-mode": "ambient", "istio-injection": "enabled"}));
+    set_ns_labels(
+        &mut c,
+        AMB,
+        json!({"istio.io/dataplane-mode": "ambient", "istio-injection": "enabled"}),
+    );
     let snap = c.snapshot();
     let findings = run_checks(&snap, now());
     assert!(
-        !findings.iter().any(|f| f.fix.is_some() && f.resources.iter().any(|r| r.namespace.as_deref() == Some(AMB))),
+        !findings
+            .iter()
+            .any(|f| f.fix.is_some() && f.resources.iter().any(|r| r.namespace.as_deref() == Some(AMB))),
         "no fix for ambient pods: {findings:#?}"
     );
     // Even a fix that names them (from an older report, say) is not acted on.
@@ -1057,9 +1325,20 @@ fn recover_never_restarts_ambient_pods_or_ztunnel() {
     };
     let plan = plan_recover(&[forged, ztunnel], &snap);
     assert!(plan.actions.is_empty(), "{plan:#?}");
-    assert!(plan.skipped.iter().any(|(t, why)| matches!(t, Target::Evict { name, .. } if name == "ratings-v1-5d8f9c-a1") && why == AMBIENT_REASON), "{plan:#?}");
-    assert!(plan.skipped.iter().any(|(t, why)| matches!(t, Target::Restart { name, .. } if name == "ztunnel")
-        && why.contains("kubectl -n istio-system rollout restart daemonset/ztunnel")), "{plan:#?}");
+    assert!(
+        plan.skipped.iter().any(
+            |(t, why)| matches!(t, Target::Evict { name, .. } if name == "ratings-v1-5d8f9c-a1")
+                && why == AMBIENT_REASON
+        ),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.skipped.iter().any(
+            |(t, why)| matches!(t, Target::Restart { name, .. } if name == "ztunnel")
+                && why.contains("kubectl -n istio-system rollout restart daemonset/ztunnel")
+        ),
+        "{plan:#?}"
+    );
 }
 
 #[test]
@@ -1080,5 +1359,10 @@ fn a_namespace_outside_the_scope_using_a_waypoint_is_not_doctors_business() {
     only_ok(&findings, "waypoint-not-ready");
     // With -A it is.
     let e = problems(&run(&c), "waypoint-not-ready", Status::Error);
-    assert!(e[0].message.starts_with("waypoint elsewhere/gone does not exist: namespace elsewhere uses it"), "{}", e[0].message);
+    assert!(
+        e[0].message
+            .starts_with("waypoint elsewhere/gone does not exist: namespace elsewhere uses it"),
+        "{}",
+        e[0].message
+    );
 }

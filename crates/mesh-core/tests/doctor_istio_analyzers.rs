@@ -45,7 +45,11 @@ fn istiods() -> Vec<Value> {
 fn run(files: &[&str], with_istiod: bool) -> Vec<Finding> {
     let mut raw = RawLists::empty_cluster();
     for f in files {
-        assert_eq!(raw.push_objects(load(f)), 0, "every object of {f} is a kind doctor reads");
+        assert_eq!(
+            raw.push_objects(load(f)),
+            0,
+            "every object of {f} is a kind doctor reads"
+        );
     }
     if with_istiod {
         raw.push_objects(istiods());
@@ -93,11 +97,17 @@ fn injection_labels_and_missing_proxies_as_istio_judges_them() {
         .find(|f| f.id == "injection-label-conflict" && f.message.contains("multi-ns-2"))
         .unwrap();
     assert!(
-        ambient.message.contains("istio-injection=enabled, istio.io/dataplane-mode=ambient"),
+        ambient
+            .message
+            .contains("istio-injection=enabled, istio.io/dataplane-mode=ambient"),
         "{}",
         ambient.message
     );
-    assert!(ambient.hint.as_deref().unwrap().contains("kubectl label namespace multi-ns-2 istio-injection- (ambient)"));
+    assert!(ambient
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("kubectl label namespace multi-ns-2 istio-injection- (ambient)"));
     assert_eq!(
         flagged(&findings, "sidecar-missing"),
         set(&["Pod default/noninjectedpod"])
@@ -106,7 +116,9 @@ fn injection_labels_and_missing_proxies_as_istio_judges_them() {
         .iter()
         .find(|f| f.id == "sidecar-missing" && f.status == Status::Error)
         .unwrap();
-    assert!(missing.message.starts_with("pod default/noninjectedpod: 1 pod without istio-proxy sidecar"));
+    assert!(missing
+        .message
+        .starts_with("pod default/noninjectedpod: 1 pod without istio-proxy sidecar"));
 }
 
 /// `analyzers_test.go:316-327` ("istioInjectionProxyImageMismatch") and `:361-374` (with the canary revision):

@@ -383,9 +383,7 @@ impl Scenario {
         let ns = AMBIENT_NAMESPACE;
         let v = &self.istio_version;
         let now = store.now_str();
-        let cond = |t: &str, s: &str, r: &str, m: &str| {
-            json!({"type": t, "status": s, "reason": r, "message": m, "lastTransitionTime": now, "observedGeneration": 1})
-        };
+        let cond = |t: &str, s: &str, r: &str, m: &str| json!({"type": t, "status": s, "reason": r, "message": m, "lastTransitionTime": now, "observedGeneration": 1});
         let mut objects = Vec::new();
         if !ambient.no_ztunnel {
             // The ztunnel chart's DaemonSet (manifests/charts/ztunnel/templates/daemonset.yaml).
@@ -403,8 +401,10 @@ impl Scenario {
         }
         objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": ns, "labels": {"istio.io/dataplane-mode": "ambient"}}}));
-        objects.push(json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-            "metadata": {"name": "default", "namespace": ns}, "spec": {"mtls": {"mode": "STRICT"}}}));
+        objects.push(
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": ns}, "spec": {"mtls": {"mode": "STRICT"}}}),
+        );
         // The waypoint, as `istioctl waypoint apply -n ambient-demo` and Istio's deployment controller leave it
         // (istio-discovery files/waypoint.yaml: Deployment and Service named like the Gateway).
         if self.gateway_api != GatewayApiBundle::None {
@@ -422,7 +422,9 @@ impl Scenario {
                 "status": status}));
         }
         let managed = json!({"gateway.networking.k8s.io/gateway-name": "waypoint", "gateway.istio.io/managed": "istio.io-mesh-controller"});
-        objects.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "waypoint", "namespace": ns}}));
+        objects.push(
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "waypoint", "namespace": ns}}),
+        );
         objects.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "waypoint", "namespace": ns, "labels": managed},
             "spec": {"replicas": if ambient.waypoint_unready { 0 } else { 1 },
@@ -444,9 +446,19 @@ impl Scenario {
             if app == "reviews" {
                 svc["metadata"]["labels"]["istio.io/use-waypoint"] = json!("waypoint");
                 let bound = if ambient.waypoint_unready {
-                    cond("istio.io/WaypointBound", "False", "WaypointIsNotReady", "waypoint \"ambient-demo/waypoint\" is not ready")
+                    cond(
+                        "istio.io/WaypointBound",
+                        "False",
+                        "WaypointIsNotReady",
+                        "waypoint \"ambient-demo/waypoint\" is not ready",
+                    )
                 } else {
-                    cond("istio.io/WaypointBound", "True", "WaypointAccepted", "Successfully attached to waypoint ambient-demo/waypoint")
+                    cond(
+                        "istio.io/WaypointBound",
+                        "True",
+                        "WaypointAccepted",
+                        "Successfully attached to waypoint ambient-demo/waypoint",
+                    )
                 };
                 svc["status"] = json!({"conditions": [bound]});
             }

@@ -1112,18 +1112,15 @@ fn sidecar_of(spec: &PodSpecRaw, status: &PodStatusRaw) -> Option<Sidecar> {
     // A native sidecar is an init container with `restartPolicy: Always`. One without it cannot run as a sidecar
     // (it would never finish), but Istio's analyzers count an istio-proxy init container whatever its policy
     // (`injection.go:155`), and so do we: its image is the proxy's.
-    spec.init_containers
-        .iter()
-        .find(|c| c.name == ISTIO_PROXY)
-        .map(|c| {
-            let (started_at, ready) = find_status(&status.init_container_statuses);
-            Sidecar {
-                native: true,
-                image: c.image.clone(),
-                started_at,
-                ready,
-            }
-        })
+    spec.init_containers.iter().find(|c| c.name == ISTIO_PROXY).map(|c| {
+        let (started_at, ready) = find_status(&status.init_container_statuses);
+        Sidecar {
+            native: true,
+            image: c.image.clone(),
+            started_at,
+            ready,
+        }
+    })
 }
 
 fn pod(r: PodRaw) -> Pod {
@@ -1358,7 +1355,10 @@ fn gateway(mut r: GatewayRaw) -> Gateway {
             .map(|l| {
                 let namespaces = l.allowed_routes.and_then(|a| a.namespaces);
                 let (from, sel) = match namespaces {
-                    Some(n) => (Some(n.from.unwrap_or_else(|| "Same".to_string())), n.selector.map(selector)),
+                    Some(n) => (
+                        Some(n.from.unwrap_or_else(|| "Same".to_string())),
+                        n.selector.map(selector),
+                    ),
                     None => (None, None),
                 };
                 Listener {
@@ -1401,7 +1401,12 @@ fn virtual_service(r: VirtualServiceRaw) -> VirtualService {
 }
 
 fn crd(r: CrdRaw) -> Crd {
-    let helm = r.metadata.labels.get("app.kubernetes.io/managed-by").map(String::as_str) == Some("Helm");
+    let helm = r
+        .metadata
+        .labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some("Helm");
     let release = r.metadata.annotations.get("meta.helm.sh/release-name");
     let release_ns = r.metadata.annotations.get("meta.helm.sh/release-namespace");
     Crd {

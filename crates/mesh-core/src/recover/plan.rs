@@ -118,7 +118,8 @@ pub const PAUSED_REASON: &str = "paused (kubectl rollout restart refuses paused 
 pub const AMBIENT_REASON: &str = "ambient pod: ztunnel carries its traffic; restarting it adds no sidecar";
 
 /// Reason given for the ztunnel DaemonSet.
-pub const ZTUNNEL_REASON: &str = "ztunnel carries the traffic of every ambient pod on its node; restart it yourself when that is acceptable";
+pub const ZTUNNEL_REASON: &str =
+    "ztunnel carries the traffic of every ambient pod on its node; restart it yourself when that is acceptable";
 
 /// Whether a DaemonSet is ztunnel (named so, or labelled so by its chart).
 fn is_ztunnel(snapshot: &Snapshot, namespace: &str, name: &str) -> bool {

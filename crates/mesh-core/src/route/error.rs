@@ -127,21 +127,19 @@ pub enum PlanError {
     },
     #[error("service {service:?} in namespace {namespace:?} is in ambient mode and opts out of its namespace's waypoint (istio.io/use-waypoint=none): Istio ignores its HTTPRoute")]
     AmbientOptedOut { service: String, namespace: String },
-    #[error("service {service:?} in namespace {namespace:?} uses waypoint {waypoint_namespace}/{waypoint}, which {cause}: Istio ignores the HTTPRoute until it is ready")]
+    #[error("service {service:?} in namespace {namespace:?} uses waypoint {waypoint}, which {cause}: Istio ignores the HTTPRoute until it is ready")]
     WaypointNotReady {
         service: String,
         namespace: String,
-        waypoint_namespace: String,
-        waypoint: String,
+        waypoint: Box<WaypointName>,
         cause: String,
         missing: bool,
     },
-    #[error("service {service:?} in namespace {namespace:?} uses waypoint {waypoint_namespace}/{waypoint}, which {cause}: Istio does not bind the Service, so it ignores the HTTPRoute")]
+    #[error("service {service:?} in namespace {namespace:?} uses waypoint {waypoint}, which {cause}: Istio does not bind the Service, so it ignores the HTTPRoute")]
     WaypointScope {
         service: String,
         namespace: String,
-        waypoint_namespace: String,
-        waypoint: String,
+        waypoint: Box<WaypointName>,
         cause: String,
         /// The waypoint refuses the Service's namespace (else: it takes no service traffic).
         attachment_denied: bool,
@@ -160,6 +158,19 @@ pub enum PlanError {
         namespace: String,
         external_name: bool,
     },
+}
+
+/// A waypoint Gateway, `namespace/name` when shown (boxed in [`PlanError`] to keep the error small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaypointName {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for WaypointName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
 }
 
 /// How every forceable refusal's hint ends.
@@ -197,11 +208,7 @@ impl PlanError {
     /// What the fix is, without the `--force` alternative (for the warning printed when forced).
     pub fn fix(&self) -> Option<String> {
         let hint = self.hint()?;
-        Some(
-            hint.strip_suffix(FORCE_SUFFIX)
-                .map(str::to_string)
-                .unwrap_or(hint),
-        )
+        Some(hint.strip_suffix(FORCE_SUFFIX).map(str::to_string).unwrap_or(hint))
     }
 
     /// The command or flag that fixes it.
@@ -225,34 +232,28 @@ impl PlanError {
                 "remove the opt-out: kubectl label service {service} -n {namespace} istio.io/use-waypoint-{FORCE_SUFFIX}"
             )),
             PlanError::WaypointNotReady {
-                waypoint_namespace,
                 waypoint,
                 missing: true,
                 ..
             } => Some(format!(
-                "create it: istioctl waypoint apply -n {waypoint_namespace} --name {waypoint} --wait{FORCE_SUFFIX}"
+                "create it: istioctl waypoint apply -n {} --name {} --wait{FORCE_SUFFIX}",
+                waypoint.namespace, waypoint.name
             )),
-            PlanError::WaypointNotReady {
-                waypoint_namespace,
-                waypoint,
-                ..
-            } => Some(format!(
-                "check it: kubectl -n {waypoint_namespace} describe gateway {waypoint}; istioctl waypoint status -n {waypoint_namespace} --name {waypoint}{FORCE_SUFFIX}"
+            PlanError::WaypointNotReady { waypoint, .. } => Some(format!(
+                "check it: kubectl -n {0} describe gateway {1}; istioctl waypoint status -n {0} --name {1}{FORCE_SUFFIX}",
+                waypoint.namespace, waypoint.name
             )),
             PlanError::WaypointScope {
-                waypoint_namespace,
                 waypoint,
                 attachment_denied: true,
                 ..
             } => Some(format!(
-                "let the waypoint admit the Service's namespace (allowedRoutes.namespaces.from All, or a Selector matching it, on its HBONE listener, port 15008): kubectl -n {waypoint_namespace} edit gateway {waypoint}{FORCE_SUFFIX}"
+                "let the waypoint admit the Service's namespace (allowedRoutes.namespaces.from All, or a Selector matching it, on its HBONE listener, port 15008): kubectl -n {} edit gateway {}{FORCE_SUFFIX}",
+                waypoint.namespace, waypoint.name
             )),
-            PlanError::WaypointScope {
-                waypoint_namespace,
-                waypoint,
-                ..
-            } => Some(format!(
-                "let it take service traffic: kubectl label gateway {waypoint} -n {waypoint_namespace} istio.io/waypoint-for=all --overwrite (or =service if no pod uses it){FORCE_SUFFIX}"
+            PlanError::WaypointScope { waypoint, .. } => Some(format!(
+                "let it take service traffic: kubectl label gateway {} -n {} istio.io/waypoint-for=all --overwrite (or =service if no pod uses it){FORCE_SUFFIX}",
+                waypoint.name, waypoint.namespace
             )),
             PlanError::ParentGroupInvalid {
                 route,

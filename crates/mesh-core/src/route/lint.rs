@@ -2,7 +2,7 @@
 //! cluster IP, and, in ambient mode, a parent without a usable waypoint (the rules are [`crate::ambient`]'s,
 //! shared with doctor). Each refusal is a [`PlanError`] that `--force` turns into a warning.
 
-use super::{PlanError, RouteSnapshot, ServiceInfo};
+use super::{PlanError, RouteSnapshot, ServiceInfo, WaypointName};
 use crate::ambient::{self, Binding, DataPlane, GatewayView};
 
 /// `Err(e)` stays an error unless `force` and `e` is forceable: then it becomes a warning and `Ok`.
@@ -57,7 +57,11 @@ fn looks_like_waypoint(gw: &crate::doctor::model::Gateway) -> bool {
 
 /// The waypoint verdict for a route of `parent`: `Ok` when Istio will apply it (or it cannot be told, with a
 /// warning saying what was not checked), else the refusal.
-pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mut Vec<String>) -> Result<(), PlanError> {
+pub(crate) fn waypoint(
+    snap: &RouteSnapshot,
+    parent: &ServiceInfo,
+    warnings: &mut Vec<String>,
+) -> Result<(), PlanError> {
     let ns = &snap.state.namespace;
     let Some(ns_labels) = snap.namespace_labels.as_ref() else {
         warnings.push(format!(
@@ -90,19 +94,23 @@ pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mu
         }
         Binding::Waypoint(w) => w,
     };
+    let name = || {
+        Box::new(WaypointName {
+            namespace: waypoint.namespace.clone(),
+            name: waypoint.name.clone(),
+        })
+    };
     let not_ready = |cause: String, missing: bool| PlanError::WaypointNotReady {
         service: parent.name.clone(),
         namespace: ns.clone(),
-        waypoint_namespace: waypoint.namespace.clone(),
-        waypoint: waypoint.name.clone(),
+        waypoint: name(),
         cause,
         missing,
     };
     let scope = |cause: String, attachment_denied: bool| PlanError::WaypointScope {
         service: parent.name.clone(),
         namespace: ns.clone(),
-        waypoint_namespace: waypoint.namespace.clone(),
-        waypoint: waypoint.name.clone(),
+        waypoint: name(),
         cause,
         attachment_denied,
     };
@@ -163,7 +171,9 @@ pub(crate) fn waypoint(snap: &RouteSnapshot, parent: &ServiceInfo, warnings: &mu
     }
     // The Gateway looks usable; a refusal Istio reported on the binding still stands (AttachmentDenied for a
     // listener we did not judge). A stale WaypointIsNotReady is not: the Gateway says otherwise.
-    if let Some(c) = bound.filter(|c| matches!(c.reason.as_deref(), Some("AttachmentDenied" | "UnsupportedTrafficType"))) {
+    if let Some(c) =
+        bound.filter(|c| matches!(c.reason.as_deref(), Some("AttachmentDenied" | "UnsupportedTrafficType")))
+    {
         return Err(by_istio(c));
     }
     Ok(())
@@ -233,7 +243,10 @@ mod tests {
         out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
         // Opted out of the namespace's waypoint.
         let mut snap = ambient(vec![route_v1()]);
-        snap.namespace_labels = Some(labels(&[("istio.io/dataplane-mode", "ambient"), ("istio.io/use-waypoint", "waypoint")]));
+        snap.namespace_labels = Some(labels(&[
+            ("istio.io/dataplane-mode", "ambient"),
+            ("istio.io/use-waypoint", "waypoint"),
+        ]));
         enroll(&mut snap, "none");
         out.push(text(&plan_shift(&snap, &shift(&["v2=100"])).unwrap_err()));
         // Enrolled in a waypoint that does not exist, or is not programmed.
@@ -257,7 +270,9 @@ mod tests {
         let mut snap = ambient(vec![route_v1()]);
         let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
         reviews.labels.insert("istio.io/use-waypoint".into(), "shared".into());
-        reviews.labels.insert("istio.io/use-waypoint-namespace".into(), "mesh-gw".into());
+        reviews
+            .labels
+            .insert("istio.io/use-waypoint-namespace".into(), "mesh-gw".into());
         reviews.istio_conditions = vec![crate::ambient::Condition {
             type_: "istio.io/WaypointBound".into(),
             status: "False".into(),
@@ -269,10 +284,14 @@ mod tests {
         // A parentRef whose group Istio ignores.
         let mut core = route_v1();
         core["spec"]["parentRefs"][0]["group"] = json!("core");
-        out.push(text(&plan_shift(&bookinfo(vec![core], true), &shift(&["v2=100"])).unwrap_err()));
+        out.push(text(
+            &plan_shift(&bookinfo(vec![core], true), &shift(&["v2=100"])).unwrap_err(),
+        ));
         let mut omitted = route_v1();
         omitted["spec"]["parentRefs"][0]["group"] = json!("gateway.networking.k8s.io");
-        out.push(text(&plan_shift(&bookinfo(vec![omitted], true), &shift(&["v2=100"])).unwrap_err()));
+        out.push(text(
+            &plan_shift(&bookinfo(vec![omitted], true), &shift(&["v2=100"])).unwrap_err(),
+        ));
         // A headless parent.
         let mut snap = bookinfo(vec![route_v1()], true);
         snap.state.services[0].cluster_ip = Some("None".into());
@@ -289,7 +308,10 @@ mod tests {
         assert!(plan_route_user(&snap, &user("jason", Some("v2"))).is_ok());
         // Enrolled through the namespace label.
         let mut snap = ambient(vec![route_v1()]);
-        snap.namespace_labels = Some(labels(&[("istio.io/dataplane-mode", "ambient"), ("istio.io/use-waypoint", "waypoint")]));
+        snap.namespace_labels = Some(labels(&[
+            ("istio.io/dataplane-mode", "ambient"),
+            ("istio.io/use-waypoint", "waypoint"),
+        ]));
         assert!(plan_shift(&snap, &shift(&["v2=100"])).is_ok());
         // Not in ambient mode at all: nothing to check.
         assert!(plan_shift(&bookinfo(vec![route_v1()], true), &shift(&["v2=100"])).is_ok());
@@ -322,7 +344,10 @@ mod tests {
         assert!(!plan.edit.noop);
         assert_eq!(plan.edit.warnings.len(), 1, "{:?}", plan.edit.warnings);
         let w = &plan.edit.warnings[0];
-        assert!(w.starts_with("service \"reviews\" in namespace \"bookinfo\" is in ambient mode and has no waypoint"), "{w}");
+        assert!(
+            w.starts_with("service \"reviews\" in namespace \"bookinfo\" is in ambient mode and has no waypoint"),
+            "{w}"
+        );
         assert!(w.contains("(written anyway: --force; the route has no effect until this is fixed; to fix it: enroll the Service in waypoint bookinfo/waypoint: kubectl label service reviews -n bookinfo istio.io/use-waypoint=waypoint)"), "{w}");
         // A route whose group Istio ignores: --force edits that route, it does not make a second one.
         let mut core = route_v1();
@@ -330,7 +355,11 @@ mod tests {
         let plan = plan_shift(&bookinfo(vec![core.clone()], true), &req).unwrap();
         assert!(!plan.edit.create);
         assert_eq!(plan.edit.route["spec"]["parentRefs"], core["spec"]["parentRefs"]);
-        assert!(plan.edit.warnings[0].contains("parentRefs[0].group \"core\""), "{:?}", plan.edit.warnings);
+        assert!(
+            plan.edit.warnings[0].contains("parentRefs[0].group \"core\""),
+            "{:?}",
+            plan.edit.warnings
+        );
     }
 
     #[test]
@@ -342,7 +371,10 @@ mod tests {
         assert!(matches!(e, PlanError::ParentGroupInvalid { index: 0, .. }), "{e:?}");
         let mut req = shift(&["v2=100"]);
         req.route_name = Some("reviews".into());
-        assert!(matches!(plan_shift(&snap, &req).unwrap_err(), PlanError::ParentGroupInvalid { .. }));
+        assert!(matches!(
+            plan_shift(&snap, &req).unwrap_err(),
+            PlanError::ParentGroupInvalid { .. }
+        ));
         // route-user --remove still refuses: it would edit a route Istio ignores.
         assert!(matches!(
             plan_route_user(&snap, &user("jason", None)).unwrap_err(),
@@ -387,12 +419,17 @@ mod tests {
             message: Some("waypoint \"bookinfo/waypoint\" is not ready".into()),
             observed_generation: None,
         }];
-        assert!(matches!(plan_shift(&snap, &shift(&["v2=100"])).unwrap_err(), PlanError::WaypointNotReady { .. }));
+        assert!(matches!(
+            plan_shift(&snap, &shift(&["v2=100"])).unwrap_err(),
+            PlanError::WaypointNotReady { .. }
+        ));
         // A waypoint in another namespace is not read: a warning names it.
         let mut snap = ambient(vec![route_v1()]);
         let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
         reviews.labels.insert("istio.io/use-waypoint".into(), "shared".into());
-        reviews.labels.insert("istio.io/use-waypoint-namespace".into(), "mesh-gw".into());
+        reviews
+            .labels
+            .insert("istio.io/use-waypoint-namespace".into(), "mesh-gw".into());
         let plan = plan_shift(&snap, &shift(&["v2=100"])).unwrap();
         assert_eq!(
             plan.edit.warnings,
@@ -410,8 +447,16 @@ mod tests {
             assert!(!plan.edit.noop, "noop before: {noop_before}");
             let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
             assert!(rules.iter().any(matches_every_request), "{rules:?}");
-            assert_eq!(rules.last().unwrap(), &json!({"backendRefs": [{"name": "reviews", "port": 9080}]}));
-            assert!(plan.message.contains("added a default rule sending everyone else to reviews"), "{}", plan.message);
+            assert_eq!(
+                rules.last().unwrap(),
+                &json!({"backendRefs": [{"name": "reviews", "port": 9080}]})
+            );
+            assert!(
+                plan.message
+                    .contains("added a default rule sending everyone else to reviews"),
+                "{}",
+                plan.message
+            );
             assert_valid_everywhere(&plan.edit.route);
         }
         // --remove of one of two header rules.

@@ -23,7 +23,7 @@ mod shift;
 mod status;
 mod user;
 
-pub use error::{PlanError, UsageError};
+pub use error::{PlanError, UsageError, WaypointName};
 pub use render::{render_shift_table, render_status_table, render_user_plan};
 pub use request::{
     parse_weights, validate_dns_label, validate_header_name, validate_header_value, RouteUserRequest, ShiftRequest,

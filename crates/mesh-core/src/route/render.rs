@@ -51,7 +51,6 @@ pub fn render_user_plan(plan: &RouteUserPlan) -> String {
     format!("{}\n", plan.message)
 }
 
-
 /// One row per backend: `NAMESPACE SERVICE ROUTE MATCH BACKEND WEIGHT READY`; `wide` adds
 /// `VERSION` and `CONDITIONS` (`Accepted=True,…`; `ResolvedWaypoints` by its effect,
 /// `ResolvedWaypoints=False(MissingUseWaypointLabel)`). A catch-all rule shows MATCH `*`.
@@ -79,7 +78,11 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
             let m = if rule.matches.is_empty() {
                 "*".to_string()
             } else {
-                rule.matches.iter().map(super::status::match_text).collect::<Vec<_>>().join(" | ")
+                rule.matches
+                    .iter()
+                    .map(super::status::match_text)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             };
             let backends: Vec<Option<&super::BackendStatus>> = if rule.backends.is_empty() {
                 vec![None]

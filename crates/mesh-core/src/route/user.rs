@@ -216,9 +216,7 @@ fn ensure_catch_all(
     if rules.len() >= MAX_RULES {
         return Err(PlanError::RouteFull {
             route: name.to_string(),
-            reason: format!(
-                "it has {MAX_RULES} rules and none matches every request, so no default rule can be added"
-            ),
+            reason: format!("it has {MAX_RULES} rules and none matches every request, so no default rule can be added"),
         });
     }
     let was_empty = rules.is_empty();

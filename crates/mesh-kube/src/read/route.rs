@@ -103,7 +103,10 @@ fn pod_info(v: &Value) -> PodInfo {
     let proxy = |key: &str| {
         v.pointer(&format!("/spec/{key}"))
             .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| c.get("name").and_then(Value::as_str) == Some("istio-proxy")))
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.get("name").and_then(Value::as_str) == Some("istio-proxy"))
+            })
     };
     PodInfo {
         name: name_of(v),

@@ -25,7 +25,6 @@ pub(super) fn namespace_labels(s: &Snapshot) -> HashMap<&str, &ambient::Labels> 
         .unwrap_or_default()
 }
 
-
 /// Why a Service is in ambient mode, if it is: its namespace is (as Istio's analyzers say), or it selects pods
 /// that are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +33,11 @@ pub(super) enum AmbientService {
     Pods,
 }
 
-pub(super) fn service_ambient(s: &Snapshot, svc: &Service, ns_labels: Option<&ambient::Labels>) -> Option<AmbientService> {
+pub(super) fn service_ambient(
+    s: &Snapshot,
+    svc: &Service,
+    ns_labels: Option<&ambient::Labels>,
+) -> Option<AmbientService> {
     if ns_labels.is_some_and(ambient::namespace_in_ambient) {
         return Some(AmbientService::Namespace);
     }
@@ -80,7 +83,11 @@ impl WaypointUsers<'_> {
         if !self.namespaces.is_empty() {
             parts.push(format!(
                 "{} {}",
-                if self.namespaces.len() == 1 { "namespace" } else { "namespaces" },
+                if self.namespaces.len() == 1 {
+                    "namespace"
+                } else {
+                    "namespaces"
+                },
                 name_list(&self.namespaces, 3)
             ));
         }
@@ -126,7 +133,10 @@ pub(super) fn waypoints_in_use(s: &Snapshot) -> BTreeMap<(String, String), Waypo
     let mut out: BTreeMap<(String, String), WaypointUsers<'_>> = BTreeMap::new();
     let labels = namespace_labels(s);
     if let Ok(services) = &s.services {
-        for svc in services.iter().filter(|s| !ambient::service_is_istio_gateway(&s.labels)) {
+        for svc in services
+            .iter()
+            .filter(|s| !ambient::service_is_istio_gateway(&s.labels))
+        {
             if let Binding::Waypoint(w) =
                 ambient::service_binding(&svc.labels, &svc.namespace, labels.get(svc.namespace.as_str()).copied())
             {
@@ -143,7 +153,10 @@ pub(super) fn waypoints_in_use(s: &Snapshot) -> BTreeMap<(String, String), Waypo
                     .get(ambient::USE_WAYPOINT_NAMESPACE)
                     .cloned()
                     .unwrap_or_else(|| ns.name.clone());
-                out.entry((wns, name.clone())).or_default().namespaces.push(ns.name.clone());
+                out.entry((wns, name.clone()))
+                    .or_default()
+                    .namespaces
+                    .push(ns.name.clone());
             }
         }
     }
@@ -165,10 +178,12 @@ pub(super) fn waypoint_problem<'a>(
             return None;
         }
         let dname = g.waypoint_deployment();
-        Some(match deployments.iter().find(|d| d.namespace == ns && d.name == dname) {
-            Some(d) => (dname, d.available_replicas, d.replicas.unwrap_or(1)),
-            None => (dname, -1, 0),
-        })
+        Some(
+            match deployments.iter().find(|d| d.namespace == ns && d.name == dname) {
+                Some(d) => (dname, d.available_replicas, d.replicas.unwrap_or(1)),
+                None => (dname, -1, 0),
+            },
+        )
     });
     let view = gw.map(|g| GatewayView {
         class: &g.class,
@@ -216,14 +231,19 @@ pub(super) fn ztunnel_ready(s: &Snapshot) -> Vec<Finding> {
     let ambient_pods = pods.iter().filter(|p| p.mode.is_ambient()).count();
     let labelled_pods = pods
         .iter()
-        .filter(|p| p.labels.get(ambient::DATAPLANE_MODE).map(String::as_str) == Some("ambient") || p.ambient_redirected)
+        .filter(|p| {
+            p.labels.get(ambient::DATAPLANE_MODE).map(String::as_str) == Some("ambient") || p.ambient_redirected
+        })
         .count();
     if ambient_ns.is_empty() && labelled_pods == 0 {
         return vec![Finding::ok(ID, cat, "no namespace or pod uses ambient mode")];
     }
     let daemon_sets = need!(&s.daemon_sets, Kind::DaemonSet, ID, cat);
     let in_use = match ambient_ns.as_slice() {
-        [] => format!("{} labelled istio.io/dataplane-mode=ambient", plural(labelled_pods, "pod")),
+        [] => format!(
+            "{} labelled istio.io/dataplane-mode=ambient",
+            plural(labelled_pods, "pod")
+        ),
         [one] => format!("namespace {one}; {}", plural(ambient_pods, "ambient pod")),
         [one, rest @ ..] => format!(
             "namespace {one} and {} more; {}",
@@ -288,7 +308,11 @@ pub(super) fn ztunnel_ready(s: &Snapshot) -> Vec<Finding> {
         let not_ready: Vec<&Pod> = pods
             .iter()
             .filter(|p| p.namespace == ds.namespace && !p.ready && !p.completed())
-            .filter(|p| p.owner.as_ref().is_some_and(|o| o.kind == "DaemonSet" && o.name == ds.name))
+            .filter(|p| {
+                p.owner
+                    .as_ref()
+                    .is_some_and(|o| o.kind == "DaemonSet" && o.name == ds.name)
+            })
             .collect();
         let names: Vec<&str> = not_ready.iter().map(|p| p.name.as_str()).collect();
         let which = if names.is_empty() {
@@ -477,11 +501,9 @@ pub(super) fn route_waypoint_missing(s: &Snapshot) -> Vec<Finding> {
                 ),
             };
             let ambient_why = match why_ambient {
-                AmbientService::Namespace => format!(
-                    "namespace {} has {}=ambient",
-                    svc.namespace,
-                    ambient::DATAPLANE_MODE
-                ),
+                AmbientService::Namespace => {
+                    format!("namespace {} has {}=ambient", svc.namespace, ambient::DATAPLANE_MODE)
+                }
                 AmbientService::Pods => "its pods are in ambient mode".to_string(),
             };
             let confirmed = missing_waypoint_confirmation(route, parent).unwrap_or_default();
@@ -574,9 +596,7 @@ pub(super) fn waypoint_not_ready(s: &Snapshot) -> Vec<Finding> {
             out.push(Finding::skipped(
                 ID,
                 ROUTING,
-                format!(
-                    "waypoint {ns}/{name} is in namespace {ns}, which doctor did not read; run with -A or -n {ns}"
-                ),
+                format!("waypoint {ns}/{name} is in namespace {ns}, which doctor did not read; run with -A or -n {ns}"),
             ));
             continue;
         }
@@ -655,8 +675,10 @@ pub(super) fn waypoint_scope(s: &Snapshot) -> Vec<Finding> {
         checked += 1;
         // (a) The traffic it takes.
         let class = class_of(s, gw);
-        let (traffic, source) =
-            ambient::traffic_type(gw.waypoint_for.as_deref(), class.and_then(|c| c.waypoint_for.as_deref()));
+        let (traffic, source) = ambient::traffic_type(
+            gw.waypoint_for.as_deref(),
+            class.and_then(|c| c.waypoint_for.as_deref()),
+        );
         if !ambient::takes_service_traffic(traffic) {
             let on = match source {
                 TrafficSource::GatewayClass => format!("on GatewayClass {}", gw.class),
@@ -701,15 +723,23 @@ pub(super) fn waypoint_scope(s: &Snapshot) -> Vec<Finding> {
             .iter()
             .filter(|svc| {
                 matches!(
-                    ambient::allows_namespace(ns, &gw.listeners, &svc.namespace, labels.get(svc.namespace.as_str()).copied()),
+                    ambient::allows_namespace(
+                        ns,
+                        &gw.listeners,
+                        &svc.namespace,
+                        labels.get(svc.namespace.as_str()).copied()
+                    ),
                     Attach::Denied { .. }
                 )
             })
             .collect();
         if let Some(first) = denied.first() {
-            let Attach::Denied { listener, from } =
-                ambient::allows_namespace(ns, &gw.listeners, &first.namespace, labels.get(first.namespace.as_str()).copied())
-            else {
+            let Attach::Denied { listener, from } = ambient::allows_namespace(
+                ns,
+                &gw.listeners,
+                &first.namespace,
+                labels.get(first.namespace.as_str()).copied(),
+            ) else {
                 continue;
             };
             let how = match &listener {
@@ -789,7 +819,10 @@ pub(super) fn ingress_bypasses_waypoint(s: &Snapshot) -> Vec<Finding> {
     // Services that are the parent of a mesh route.
     let mesh_parents: BTreeMap<(&str, &str), &HttpRoute> = routes
         .iter()
-        .flat_map(|r| r.mesh_parents().map(move |p| ((p.namespace.as_str(), p.name.as_str()), r)))
+        .flat_map(|r| {
+            r.mesh_parents()
+                .map(move |p| ((p.namespace.as_str(), p.name.as_str()), r))
+        })
         .collect();
     let mut out = Vec::new();
     for svc in services {

@@ -28,6 +28,12 @@ pub(crate) type Version = (u64, u64, u64);
 
 const LATEST: u64 = u64::MAX;
 
+/// The minimum bundle version of each CRD (by plural) one istiod release filters.
+pub(crate) type Minimums = &'static [(&'static str, Version)];
+
+/// A row of [`MINIMUMS`]: istiod releases from, to (both included), and their minimums.
+pub(crate) type Row = (Version, Version, Minimums);
+
 /// The minimum bundle version of each CRD istiod filters, per istiod release range (both ends included).
 ///
 /// Read from every istio/istio tag 1.20.0–1.30.3 and branch `release-1.31` (= master at 86c9f01, 2026-08-22):
@@ -36,7 +42,7 @@ const LATEST: u64 = u64::MAX;
 /// `for t in $(git tag | sort -V) release-1.31; do git show $t:FILE | grep 'gateway.networking.k8s.io": *semver'; done`.
 /// Releases before 1.22.0 filter nothing. Patch releases changed the table (1.27.9, 1.28.6/7, 1.29.2/3): re-run it
 /// when adding rows. A release above the table gets its last row.
-pub(crate) const MINIMUMS: &[(Version, Version, &[(&str, Version)])] = &[
+pub(crate) const MINIMUMS: &[Row] = &[
     ((1, 22, 0), (1, 27, 8), &[("grpcroutes", (1, 1, 0))]),
     (
         (1, 27, 9),
@@ -111,7 +117,7 @@ pub(crate) const MINIMUMS: &[(Version, Version, &[(&str, Version)])] = &[
 ];
 
 /// Istio's minimums for an istiod release (`None` for a release before 1.22, which filters nothing).
-pub(crate) fn minimums(istiod: Version) -> Option<&'static [(&'static str, Version)]> {
+pub(crate) fn minimums(istiod: Version) -> Option<Minimums> {
     MINIMUMS
         .iter()
         .find(|(from, to, _)| *from <= istiod && istiod <= *to)
@@ -128,7 +134,12 @@ pub(crate) fn parse_version(text: &str) -> Option<Version> {
         return None;
     }
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.is_empty()
+        || parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let n = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse::<u64>().ok());
@@ -155,7 +166,11 @@ pub(super) fn gateway_api_crd_version(s: &Snapshot) -> Vec<Finding> {
     let crds = need!(&s.crds, Kind::CustomResourceDefinition, ID, CAT);
     let gateway_crds: Vec<&Crd> = crds.iter().filter(|c| c.group == GROUP).collect();
     if gateway_crds.is_empty() {
-        return vec![Finding::ok(ID, CAT, "no Gateway API CRDs installed (gateway-api-crds says what is missing)")];
+        return vec![Finding::ok(
+            ID,
+            CAT,
+            "no Gateway API CRDs installed (gateway-api-crds says what is missing)",
+        )];
     }
     let tags = istiod_versions(s).unwrap_or_default();
     let mut known: BTreeSet<Version> = BTreeSet::new();
@@ -196,11 +211,11 @@ pub(super) fn gateway_api_crd_version(s: &Snapshot) -> Vec<Finding> {
         let needed = ignoring.iter().map(|(_, m, _)| *m).max().unwrap_or((1, 0, 0));
         let verb = if who.len() == 1 { "ignores" } else { "ignore" };
         let cause = match why {
-            Ignored::NoAnnotation => format!(
-                "it has no {BUNDLE} annotation (istiod needs {} or newer)",
+            Ignored::NoAnnotation => format!("it has no {BUNDLE} annotation (istiod needs {} or newer)", show(needed)),
+            Ignored::Invalid(b) => format!(
+                "its bundle-version {b:?} is not a version (istiod needs {})",
                 show(needed)
             ),
-            Ignored::Invalid(b) => format!("its bundle-version {b:?} is not a version (istiod needs {})", show(needed)),
             Ignored::Below(b) => format!("bundle {b} is older than the {} it requires", show(needed)),
         };
         let install = if crd.channel.as_deref() == Some("experimental") {

@@ -70,7 +70,11 @@ pub(super) fn injection_label_conflict(s: &Snapshot) -> Vec<Finding> {
                     "new pods get sidecars, and Istio then leaves them out of ambient mode; pods without a sidecar are in ambient mode"
                         .to_string(),
                 );
-                let sidecar_label = if injection.is_some() { "istio-injection" } else { "istio.io/rev" };
+                let sidecar_label = if injection.is_some() {
+                    "istio-injection"
+                } else {
+                    "istio.io/rev"
+                };
                 hints.push(format!(
                     "pick one mode: kubectl label namespace {0} {sidecar_label}- (ambient) or kubectl label namespace {0} {1}- (sidecars)",
                     n.name,
@@ -147,7 +151,10 @@ pub(super) fn sidecar_missing(s: &Snapshot) -> Vec<Finding> {
     let groups = group_by_owner(s, missing);
     if groups.is_empty() {
         let skipped = if ambient > 0 {
-            format!("; {} skipped (ztunnel carries their mTLS)", plural(ambient, "ambient pod"))
+            format!(
+                "; {} skipped (ztunnel carries their mTLS)",
+                plural(ambient, "ambient pod")
+            )
         } else {
             String::new()
         };
@@ -515,7 +522,11 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
         .filter(|p| mesh.contains(p.namespace.as_str()) && !p.completed() && !p.ready)
         .collect();
     if not_ready.is_empty() {
-        return vec![Finding::ok(ID, CAT, "all pods in injected and ambient namespaces are ready")];
+        return vec![Finding::ok(
+            ID,
+            CAT,
+            "all pods in injected and ambient namespaces are ready",
+        )];
     }
     not_ready.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let names: Vec<String> = not_ready

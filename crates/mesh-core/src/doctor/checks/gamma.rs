@@ -52,7 +52,10 @@ pub(super) fn gamma_parent_group(s: &Snapshot) -> Vec<Finding> {
                     if p.group_omitted { "because group is omitted" } else { "the default for an omitted group" }
                 )
             } else {
-                format!("has group {:?}, which has no Service: no mesh applies the route", p.group)
+                format!(
+                    "has group {:?}, which has no Service: no mesh applies the route",
+                    p.group
+                )
             };
             let mut resources = vec![route_ref(route)];
             if index.contains_key(&(p.namespace.as_str(), p.name.as_str())) {
@@ -195,7 +198,10 @@ pub(crate) fn host_names_service(host: &str, vs_namespace: &str, name: &str, ns:
         return (host == name && vs_namespace == ns) || host == "*";
     }
     let prefix = format!("{name}.{ns}.svc.");
-    if host.strip_prefix(&prefix).is_some_and(|domain| !domain.is_empty() && !domain.contains('*')) {
+    if host
+        .strip_prefix(&prefix)
+        .is_some_and(|domain| !domain.is_empty() && !domain.contains('*'))
+    {
         return true;
     }
     if let Some(suffix) = host.strip_prefix("*.") {
@@ -283,7 +289,10 @@ mod tests {
             ("*", "team-b"),
         ];
         for (host, vs_ns) in yes {
-            assert!(host_names_service(host, vs_ns, "reviews", "istio-demo"), "{host} from {vs_ns}");
+            assert!(
+                host_names_service(host, vs_ns, "reviews", "istio-demo"),
+                "{host} from {vs_ns}"
+            );
         }
         let no = [
             ("reviews", "team-b"),
@@ -295,7 +304,10 @@ mod tests {
             ("reviews.example.com", "istio-demo"),
         ];
         for (host, vs_ns) in no {
-            assert!(!host_names_service(host, vs_ns, "reviews", "istio-demo"), "{host} from {vs_ns}");
+            assert!(
+                !host_names_service(host, vs_ns, "reviews", "istio-demo"),
+                "{host} from {vs_ns}"
+            );
         }
     }
 }

@@ -115,7 +115,10 @@ fn backend_missing_condition<'a>(route: &'a HttpRoute, b: &BackendRef) -> Option
 }
 
 /// The weighted Service backends of a route that do not exist.
-fn missing_backends<'a>(route: &'a HttpRoute, index: &HashMap<(&str, &str), &Service>) -> Vec<(usize, &'a Rule, &'a BackendRef)> {
+fn missing_backends<'a>(
+    route: &'a HttpRoute,
+    index: &HashMap<(&str, &str), &Service>,
+) -> Vec<(usize, &'a Rule, &'a BackendRef)> {
     route
         .rules
         .iter()
@@ -322,7 +325,9 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
                         b.namespace,
                         b.name,
                         percent(b.weight, total),
-                        backend_missing_condition(route, b).map(confirmation).unwrap_or_default()
+                        backend_missing_condition(route, b)
+                            .map(confirmation)
+                            .unwrap_or_default()
                     ),
                 )
                 .with_hint(format!(
