@@ -219,7 +219,7 @@ fn ambient_namespace_reports_only_the_route_istio_ignores() {
     let z = only_ok(&findings, "ztunnel-ready");
     assert!(
         z.message
-            .contains("ztunnel istio-system/ztunnel ready on all 1 node (version 1.26.2)"),
+            .contains("ztunnel istio-system/ztunnel ready on its node (version 1.26.2)"),
         "{}",
         z.message
     );

@@ -33,8 +33,23 @@ pub(super) enum AmbientService {
     Pods,
 }
 
+/// The ambient pods of each namespace (built once: a cluster holds many pods and few of them are ambient).
+pub(super) fn ambient_pods(s: &Snapshot) -> HashMap<&str, Vec<&Pod>> {
+    let mut out: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    for p in s
+        .pods
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.mode.is_ambient())
+    {
+        out.entry(p.namespace.as_str()).or_default().push(p);
+    }
+    out
+}
+
 pub(super) fn service_ambient(
-    s: &Snapshot,
+    ambient_pods: &HashMap<&str, Vec<&Pod>>,
     svc: &Service,
     ns_labels: Option<&ambient::Labels>,
 ) -> Option<AmbientService> {
@@ -44,9 +59,9 @@ pub(super) fn service_ambient(
     if svc.selector.is_empty() {
         return None;
     }
-    let pods = s.pods.as_ref().ok()?;
-    pods.iter()
-        .filter(|p| p.namespace == svc.namespace && p.mode.is_ambient())
+    ambient_pods
+        .get(svc.namespace.as_str())?
+        .iter()
         .any(|p| svc.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
         .then_some(AmbientService::Pods)
 }
@@ -333,13 +348,14 @@ pub(super) fn ztunnel_ready(s: &Snapshot) -> Vec<Finding> {
         .with_hint(look)
         .with_resources(resources)];
     }
+    let on = match ds.desired_scheduled {
+        1 => "its node".to_string(),
+        n => format!("all {n} nodes"),
+    };
     vec![Finding::ok(
         ID,
         cat,
-        format!(
-            "ztunnel {id} ready on all {}{version}; ambient mode in use ({in_use})",
-            plural(usize::try_from(ds.desired_scheduled).unwrap_or(0), "node")
-        ),
+        format!("ztunnel {id} ready on {on}{version}; ambient mode in use ({in_use})"),
     )]
 }
 
@@ -472,6 +488,7 @@ pub(super) fn route_waypoint_missing(s: &Snapshot) -> Vec<Finding> {
     need!(&s.namespaces, Kind::Namespace, ID, ROUTING);
     let index = service_index(services);
     let labels = namespace_labels(s);
+    let ambient = ambient_pods(s);
     let mut out = Vec::new();
     let mut checked = 0usize;
     for route in routes {
@@ -483,7 +500,7 @@ pub(super) fn route_waypoint_missing(s: &Snapshot) -> Vec<Finding> {
                 continue;
             }
             let ns_labels = labels.get(svc.namespace.as_str()).copied();
-            let Some(why_ambient) = service_ambient(s, svc, ns_labels) else {
+            let Some(why_ambient) = service_ambient(&ambient, svc, ns_labels) else {
                 continue;
             };
             checked += 1;
