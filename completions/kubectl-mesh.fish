@@ -65,7 +65,7 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l colo
 always\t''
 never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l force -d 'Proceed even when a backend has no ready endpoints or the route is owned by a controller'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l force -d 'Proceed even when a backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l create-backends -d 'Create missing per-version Services (SERVICE-VERSION) from the pods\' app/version labels'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l header -d 'The request header that carries the user' -r
@@ -89,7 +89,7 @@ always\t''
 never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l remove -d 'Remove this user\'s rule instead of setting it'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l force -d 'Proceed even when the backend has no ready endpoints or the route is owned by a controller'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l force -d 'Proceed even when the backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l create-backends -d 'Create the missing per-version Service from the pods\' app/version labels'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''

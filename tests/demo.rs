@@ -40,12 +40,36 @@ fn demo_tour_runs_doctor_recover_shift_and_route_user() {
         .lines()
         .filter(|l| l.starts_with("Status check results"))
         .collect();
-    assert_eq!(summaries.len(), 2, "{stdout}");
+    // Three doctor runs: the guide's failures, clean after recover, then the ambient namespace (issue 16).
+    assert_eq!(summaries.len(), 3, "{stdout}");
     assert!(
-        summaries[0].contains("×") && !summaries[1].contains("×"),
+        summaries[0].contains("×") && !summaries[1].contains("×") && summaries[2].contains("×"),
         "{summaries:?}"
     );
     assert!(stdout.contains("end-user=vijay"), "{stdout}");
+    // The ambient part: the one route Istio ignores, shift refusing it, shift on the enrolled Service.
+    for step in [
+        "$ kubectl mesh doctor -n ambient-demo",
+        "$ kubectl mesh shift ratings v1=100 -n ambient-demo",
+        "$ kubectl mesh shift reviews v2=100 -n ambient-demo",
+        "$ kubectl mesh status -n ambient-demo -o wide",
+    ] {
+        assert!(stdout.contains(step), "missing step {step}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("HTTPRoute ambient-demo/ratings is ignored in ambient mode"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "error: service \"ratings\" in namespace \"ambient-demo\" is in ambient mode and has no waypoint"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("ResolvedWaypoints=False(MissingUseWaypointLabel)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("kubeconfig: "), "{stdout}");
 }
 

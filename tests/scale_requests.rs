@@ -74,8 +74,22 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     assert_eq!(summary.pods, 10_000);
     let m = Mesh::on(server, Some("team-000"));
 
-    // doctor and recover: one LIST per kind, 21 pages of pods and nothing per object.
+    // doctor and recover: one LIST per kind (17 kinds, GatewayClasses and VirtualServices included), 21 pages of
+    // pods and nothing per object.
     let expected = expected_lists(&m, &Kind::ALL);
+    assert_eq!(expected.len(), 17, "{expected:?}");
+    assert!(
+        expected.contains_key("/apis/gateway.networking.k8s.io/v1/gatewayclasses"),
+        "{expected:?}"
+    );
+    assert!(
+        expected.contains_key("/apis/networking.istio.io/v1beta1/virtualservices"),
+        "{expected:?}"
+    );
+    eprintln!(
+        "doctor -A on 10,000 pods: {} requests (one LIST per kind and its pages)",
+        expected.values().sum::<usize>()
+    );
     assert!(
         expected["/api/v1/pods"] >= 20,
         "10,000 pods are at least 20 pages: {expected:?}"
@@ -155,6 +169,19 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     }
     assert!(made.values().all(|&pages| pages == 1), "one page each: {made:?}");
     assert!(made.contains_key("/api/v1/namespaces/team-007/pods"), "{made:?}");
+    // ztunnel's DaemonSet is looked for where Istio installs it (istio-system, or kube-system on GKE).
+    for ns in ["team-007", "istio-system", "kube-system"] {
+        let path = format!("/apis/apps/v1/namespaces/{ns}/daemonsets");
+        assert!(made.contains_key(&path), "{path}: {made:?}");
+    }
+    assert!(
+        made.contains_key("/apis/networking.istio.io/v1beta1/namespaces/team-007/virtualservices"),
+        "{made:?}"
+    );
+    assert!(
+        made.contains_key("/apis/gateway.networking.k8s.io/v1/gatewayclasses"),
+        "{made:?}"
+    );
 
     // doctor --error with a text naming a Service of team-007 (the context's namespace is team-000): exactly
     // the LISTs of doctor -n team-007, nothing of the context's namespace, nothing per object.
@@ -250,13 +277,15 @@ fn shift_waits_for_at_most_three_round_trips() {
     assert_eq!(creates.len(), 1, "the v3 Service: {creates:?}");
     assert_eq!(log.iter().filter(|q| q.method == "PUT").count(), 1, "the route");
     assert_eq!(sequential_round_trips(&log), 3, "{log:#?}");
-    // Reads are one round: the CRD and the namespace's four lists.
+    // Reads are one round: the CRD, the namespace's four lists, the namespace itself and its Gateways (ambient
+    // mode and waypoints).
     let reads = log.iter().filter(|q| q.method == "GET").count();
-    assert_eq!(reads, 5, "{log:#?}");
+    assert_eq!(reads, 7, "{log:#?}");
     assert!(
         log.iter()
             .filter(|q| q.method == "GET")
             .all(|q| q.path.starts_with("/api/v1/namespaces/team-000/")
+                || q.path == "/api/v1/namespaces/team-000"
                 || q.path.starts_with("/apis/discovery.k8s.io/v1/namespaces/team-000/")
                 || q.path
                     .starts_with("/apis/gateway.networking.k8s.io/v1/namespaces/team-000/")
@@ -264,4 +293,13 @@ fn shift_waits_for_at_most_three_round_trips() {
                     == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io"),
         "shift reads only its namespace and the HTTPRoute CRD: {log:#?}"
     );
+    for path in [
+        "/api/v1/namespaces/team-000",
+        "/apis/gateway.networking.k8s.io/v1/namespaces/team-000/gateways",
+    ] {
+        assert!(
+            log.iter().any(|q| q.method == "GET" && q.path == path),
+            "{path}: {log:#?}"
+        );
+    }
 }

@@ -481,6 +481,7 @@ fn service(name: &str, version: Option<&str>, ports: Vec<ServicePort>) -> Servic
         selector: labels.clone(),
         labels,
         ports,
+        ..ServiceInfo::default()
     }
 }
 
@@ -535,6 +536,7 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
                 app: Some("reviews".to_string()),
                 version: Some(v.into()),
                 ready: !chance(u, 1, 4)?,
+                ..PodInfo::default()
             });
         }
     }
@@ -557,6 +559,8 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
             pods,
         },
         parent_port_supported: u.arbitrary()?,
+        namespace_labels: Some(BTreeMap::new()),
+        gateways: Some(Vec::new()),
     })
 }
 

@@ -45,12 +45,15 @@ mod tour {
 
     /// The namespace the tour works in (the scenario's Bookinfo namespace).
     pub const NAMESPACE: &str = "istio-demo";
+    /// The namespace of its ambient part.
+    pub const AMBIENT: &str = "ambient-demo";
 
-    /// One step: what it shows, the command line shown after `kubectl mesh`, the exit code it should have, and
-    /// the command itself.
+    /// One step: what it shows, the command line shown after `kubectl mesh`, the namespace it runs in, the exit
+    /// code it should have, and the command itself.
     pub struct Step {
         pub what: &'static str,
         pub line: &'static str,
+        pub namespace: &'static str,
         pub expected: u8,
         pub command: fn() -> Command,
     }
@@ -111,8 +114,12 @@ mod tour {
     }
 
     fn shift(weights: &[&str]) -> Command {
+        shift_service("reviews", weights)
+    }
+
+    fn shift_service(service: &str, weights: &[&str]) -> Command {
         Command::Shift(ShiftArgs {
-            service: "reviews".into(),
+            service: service.into(),
             weights: weights.iter().map(|w| w.to_string()).collect(),
             route: None,
             force: false,
@@ -141,56 +148,93 @@ mod tour {
         Step {
             what: "Where does traffic go now? The reviews route sends everything to v1, as in the guide.",
             line: "status -n istio-demo",
+            namespace: NAMESPACE,
             expected: 0,
             command: || status(None, OutputFormatOpt::Table),
         },
         Step {
             what: "Why do requests fail? doctor names the pods behind CERTIFICATE_VERIFY_FAILED and the 503s.",
             line: "doctor -n istio-demo",
+            namespace: NAMESPACE,
             expected: 1,
             command: doctor,
         },
         Step {
             what: "What would recover do? Review the plan without changing anything.",
             line: "recover -n istio-demo --dry-run=client",
+            namespace: NAMESPACE,
             expected: 0,
             command: || recover(false, false, Duration::from_secs(300), DryRunOpt::Client),
         },
         Step {
             what: "Fix exactly those workloads and wait for their rollouts.",
             line: "recover -n istio-demo --yes --wait --timeout 60s",
+            namespace: NAMESPACE,
             expected: 0,
             command: || recover(true, true, Duration::from_secs(60), DryRunOpt::None),
         },
         Step {
             what: "Check again: clean.",
             line: "doctor -n istio-demo",
+            namespace: NAMESPACE,
             expected: 0,
             command: doctor,
         },
         Step {
             what: "Feature 2 of the guide, traffic shifting: 50/50 between v1 and v3 ...",
             line: "shift reviews v1=50 v3=50 -n istio-demo",
+            namespace: NAMESPACE,
             expected: 0,
             command: || shift(&["v1=50", "v3=50"]),
         },
         Step {
             what: "... then everything to v3.",
             line: "shift reviews v3=100 -n istio-demo",
+            namespace: NAMESPACE,
             expected: 0,
             command: || shift(&["v3=100"]),
         },
         Step {
             what: "Feature 1a, request routing: user vijay goes to v2 (header end-user).",
             line: "route-user reviews vijay v2 -n istio-demo",
+            namespace: NAMESPACE,
             expected: 0,
             command: || route_user("vijay", "v2"),
         },
         Step {
             what: "Where does traffic go now?",
             line: "status reviews -n istio-demo -o wide",
+            namespace: NAMESPACE,
             expected: 0,
             command: || status(Some("reviews"), OutputFormatOpt::Wide),
+        },
+        Step {
+            what: "Ambient mode: namespace ambient-demo has no sidecars; ztunnel carries mTLS, a waypoint applies HTTP routes. doctor finds the one route Istio ignores.",
+            line: "doctor -n ambient-demo",
+            namespace: AMBIENT,
+            expected: 1,
+            command: doctor,
+        },
+        Step {
+            what: "shift refuses a route Istio would ignore: ratings has no waypoint.",
+            line: "shift ratings v1=100 -n ambient-demo",
+            namespace: AMBIENT,
+            expected: 1,
+            command: || shift_service("ratings", &["v1=100"]),
+        },
+        Step {
+            what: "reviews is enrolled in the waypoint: shifting works as in sidecar mode.",
+            line: "shift reviews v2=100 -n ambient-demo",
+            namespace: AMBIENT,
+            expected: 0,
+            command: || shift(&["v2=100"]),
+        },
+        Step {
+            what: "Istio says which routes a waypoint applies (ResolvedWaypoints).",
+            line: "status -n ambient-demo -o wide",
+            namespace: AMBIENT,
+            expected: 0,
+            command: || status(None, OutputFormatOpt::Wide),
         },
     ];
 
@@ -202,7 +246,7 @@ mod tour {
                 context: Vec::new(),
                 cluster: None,
                 user: None,
-                namespace: Some(NAMESPACE.into()),
+                namespace: Some(step.namespace.into()),
                 request_timeout: Duration::ZERO,
                 color: if color {
                     ColorChoiceOpt::Always
@@ -261,7 +305,7 @@ pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
         .await
         .map_err(|e| MeshError::io("starting the sandbox API server", e))?;
     let sandbox = server.sandbox();
-    let scenario = bookinfo().stale_root_cert().missing_sidecar();
+    let scenario = bookinfo().stale_root_cert().missing_sidecar().ambient();
     sandbox.apply_scenario(&scenario).map_err(|source| MeshError::Sandbox {
         context: "loading the Bookinfo scenario",
         source: Box::new(source),
@@ -275,7 +319,7 @@ pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
     let bold = |s: &str| ctx.out.paint(s, Style::Bold);
     let dim = |s: &str| ctx.out.paint(s, Style::Dim);
     let mut text = format!(
-        "{}\n  API server: {}\n  kubeconfig: {}\n  Bookinfo runs in namespace istio-demo; two things are broken, as in the guide's troubleshooting.\n",
+        "{}\n  API server: {}\n  kubeconfig: {}\n  Bookinfo runs in namespace istio-demo; two things are broken, as in the guide's troubleshooting.\n  Namespace ambient-demo runs in Istio's ambient mode (ztunnel and a waypoint, no sidecars).\n",
         bold("kubectl-mesh demo: a sandbox Kubernetes API server with Istio, the Gateway API and Bookinfo"),
         sandbox.url(),
         kubeconfig.display()

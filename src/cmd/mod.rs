@@ -332,6 +332,10 @@ pub async fn run_route_write<P: AsRef<RouteEdit>>(
     };
     let written = plan_and_write(&cluster, &namespace, service, &opts, plan).await?;
     let w = written.plan.as_ref();
+    // What --force overrode, and what could not be checked.
+    for warning in &w.warnings {
+        ctx.out.info(&format!("warning: {warning}"));
+    }
     let text = match ctx.out.format {
         OutputFormat::Json | OutputFormat::Yaml => {
             mesh_core::render::to_format(written.object.as_ref().unwrap_or(&w.route), ctx.out.format)?

@@ -38,7 +38,7 @@ pub struct RouteUserArgs {
     #[arg(long, value_name = "NAME")]
     pub route: Option<String>,
 
-    /// Proceed even when the backend has no ready endpoints or the route is owned by a controller
+    /// Proceed even when the backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)
     #[arg(long)]
     pub force: bool,
 

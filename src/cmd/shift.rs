@@ -25,7 +25,7 @@ pub struct ShiftArgs {
     #[arg(long, value_name = "NAME")]
     pub route: Option<String>,
 
-    /// Proceed even when a backend has no ready endpoints or the route is owned by a controller
+    /// Proceed even when a backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)
     #[arg(long)]
     pub force: bool,
 

@@ -9,7 +9,7 @@ use crate::cmd::{scope, Ctx};
 use crate::error::{MeshError, Result};
 use mesh_core::opts::OutputFormat;
 use mesh_core::render::to_format;
-use mesh_core::route::{render_status_table, route_status};
+use mesh_core::route::{ignored_service_parents, render_status_table, route_status};
 use mesh_kube::read::route::{load_states, Purpose};
 
 #[derive(Debug, Clone, Args)]
@@ -42,6 +42,14 @@ pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
     let mut routes = route_status(&states);
     if let Some(svc) = &args.service {
         routes.retain(|r| &r.service == svc);
+    }
+    // Routes meant for a Service that Istio ignores (the parentRef's group is not ""): not listed, but said.
+    for (ns, route, service, group) in ignored_service_parents(&states) {
+        if args.service.as_ref().is_none_or(|s| *s == service) {
+            ctx.out.info(&format!(
+                "note: HTTPRoute {ns}/{route} has a Service parentRef ({service}) with group {group:?}, which Istio ignores (see kubectl mesh doctor --check gamma-parent-group)"
+            ));
+        }
     }
     let text = match ctx.out.format {
         OutputFormat::Json | OutputFormat::Yaml => to_format(&json!({ "routes": routes }), ctx.out.format)?,

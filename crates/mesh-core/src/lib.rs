@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ambient;
 pub mod doctor;
 pub mod duration;
 pub mod manifest;

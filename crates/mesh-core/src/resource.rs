@@ -94,6 +94,21 @@ pub const MUTATING_WEBHOOKS: Res = Res::new(
 );
 pub const HTTPROUTES: Res = Res::new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true);
 pub const GATEWAYS: Res = Res::new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", true);
+pub const GATEWAY_CLASSES: Res = Res::new(
+    "gateway.networking.k8s.io",
+    "v1",
+    "gatewayclasses",
+    "GatewayClass",
+    false,
+);
+/// Read at v1beta1, which Istio serves from 1.6 through 1.30 (v1 only from Istio 1.22).
+pub const VIRTUAL_SERVICES: Res = Res::new(
+    "networking.istio.io",
+    "v1beta1",
+    "virtualservices",
+    "VirtualService",
+    true,
+);
 /// Read at v1beta1, which every Istio release with PeerAuthentication serves (v1 only from Istio 1.22).
 pub const PEER_AUTHENTICATIONS: Res = Res::new(
     "security.istio.io",

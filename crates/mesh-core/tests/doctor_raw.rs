@@ -92,8 +92,14 @@ fn gamma_parent_defaults_follow_the_api_server() {
     );
     let snap = Snapshot::from_raw(&raw);
     let r = &snap.http_routes.as_ref().unwrap()[0];
-    assert!(r.parents[0].is_service());
+    // `core` is not the core group to Istio (issue 16, lead's decision): not a mesh parent, but a Service parent
+    // with a bad group (gamma-parent-group reports it).
+    assert!(!r.parents[0].is_service());
+    assert!(r.parents[0].is_service_with_bad_group());
+    assert_eq!(r.parents[0].group, "core");
     assert_eq!(r.parents[0].namespace, "n");
+    assert_eq!(r.parents[1].group, "gateway.networking.k8s.io");
+    assert!(r.parents[1].group_omitted);
     assert!(!r.parents[1].is_service());
     assert_eq!(r.parents[1].kind, "Gateway");
     assert_eq!(r.rules[0].backends[0].weight, 1);

@@ -24,6 +24,9 @@ fn service(name: &str, ports: &[i32]) -> ServiceInfo {
                 port: *p,
             })
             .collect(),
+        type_: None,
+        cluster_ip: Some("10.43.0.10".into()),
+        istio_conditions: Vec::new(),
     }
 }
 

@@ -278,6 +278,7 @@ fn service(name: &str, port: i32, labels: &[(&str, &str)]) -> ServiceInfo {
             name: Some("http".into()),
             port,
         }],
+        ..Default::default()
     }
 }
 
@@ -299,6 +300,8 @@ fn bookinfo(route: Option<Value>, parent_port_supported: bool) -> RouteSnapshot 
             pods: vec![],
         },
         parent_port_supported,
+        namespace_labels: Some(BTreeMap::new()),
+        gateways: Some(Vec::new()),
     }
 }
 
@@ -433,6 +436,8 @@ fn echo(route: Value) -> RouteSnapshot {
             pods: vec![],
         },
         parent_port_supported: true,
+        namespace_labels: Some(BTreeMap::new()),
+        gateways: Some(Vec::new()),
     }
 }
 

@@ -31,6 +31,7 @@ fn snapshot(route: Value) -> RouteSnapshot {
                 name: Some("http".into()),
                 port: 9080,
             }],
+            ..Default::default()
         }
     };
     RouteSnapshot {
@@ -52,6 +53,8 @@ fn snapshot(route: Value) -> RouteSnapshot {
             pods: vec![],
         },
         parent_port_supported: true,
+        namespace_labels: Some(BTreeMap::new()),
+        gateways: Some(Vec::new()),
     }
 }
 

@@ -413,6 +413,34 @@ pub fn inject_sidecar(store: &Store, ns: &str, pod: &mut Value) {
     }
 }
 
+/// Istio's CNI in ambient mode, at pod admission: a pod its default enablement selectors match (its own label
+/// `istio.io/dataplane-mode: ambient`, or its namespace's unless the pod says `none`; istio-cni `values.yaml`
+/// `enablementSelectors`), without a sidecar and not on the host network, is captured for ztunnel, and the CNI
+/// records it with the annotation `ambient.istio.io/redirection: enabled`. Only while a ztunnel DaemonSet exists
+/// (in istio-system or kube-system): without one the CNI has nowhere to send the pod's traffic.
+pub fn ambient_capture(store: &Store, ns: &str, pod: &mut Value) {
+    let Some(namespace) = store.raw("", "namespaces", "", ns) else {
+        return;
+    };
+    let labels = &pod["metadata"]["labels"];
+    let pod_mode = labels["istio.io/dataplane-mode"].as_str();
+    let ns_mode = namespace["metadata"]["labels"]["istio.io/dataplane-mode"].as_str();
+    let enrolled = pod_mode == Some("ambient") || (ns_mode == Some("ambient") && pod_mode != Some("none"));
+    let sidecar = pod["metadata"]["annotations"]["sidecar.istio.io/status"].is_string();
+    let host = pod["spec"]["hostNetwork"] == true;
+    let ztunnel = ["istio-system", "kube-system"]
+        .iter()
+        .any(|n| store.raw("apps", "daemonsets", n, "ztunnel").is_some());
+    if !enrolled || sidecar || host || !ztunnel {
+        return;
+    }
+    let md = &mut pod["metadata"];
+    if !md["annotations"].is_object() {
+        md["annotations"] = json!({});
+    }
+    md["annotations"]["ambient.istio.io/redirection"] = json!("enabled");
+}
+
 /// What injection adds to every pod: the init container, the proxy container and the volumes.
 #[derive(Clone)]
 struct SidecarParts {

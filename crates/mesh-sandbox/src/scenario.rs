@@ -53,6 +53,8 @@ impl GatewayApiBundle {
 
 /// Namespace Bookinfo runs in.
 pub const DEMO_NAMESPACE: &str = "istio-demo";
+/// Namespace of the ambient scenario ([`Scenario::ambient`]).
+pub const AMBIENT_NAMESPACE: &str = "ambient-demo";
 /// Namespace of istiod.
 pub const ISTIO_NAMESPACE: &str = "istio-system";
 
@@ -79,6 +81,21 @@ pub struct Scenario {
     pub broken_route: bool,
     /// No Istio at all: no istio-system, no injection label, no root cert ConfigMaps.
     pub no_istio: bool,
+    /// Istio's ambient mode in namespace `ambient-demo` (see [`Scenario::ambient`]).
+    pub ambient: Option<Ambient>,
+}
+
+/// The ambient part of a scenario and its broken variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ambient {
+    /// No ztunnel DaemonSet.
+    pub no_ztunnel: bool,
+    /// ztunnel's pod is not ready (the DaemonSet has 0 of 1 ready).
+    pub ztunnel_unready: bool,
+    /// The waypoint is not programmed, has no address and its Deployment is scaled to 0.
+    pub waypoint_unready: bool,
+    /// istio-demo (injected) is labelled `istio.io/dataplane-mode: ambient` too.
+    pub on_injected: bool,
 }
 
 /// Bookinfo in `istio-demo` with Istio and the v1.0.0-like Gateway API CRDs.
@@ -100,7 +117,48 @@ impl Scenario {
             unready_backend: false,
             broken_route: false,
             no_istio: false,
+            ambient: None,
         }
+    }
+
+    /// Add Istio's ambient mode in namespace `ambient-demo` (labelled `istio.io/dataplane-mode: ambient`): the
+    /// ztunnel DaemonSet in istio-system, the waypoint GatewayClass, a waypoint Gateway `waypoint` with its
+    /// Deployment and Service (as `istioctl waypoint apply` and Istio's deployment controller leave them),
+    /// Bookinfo's reviews (enrolled in the waypoint: `istio.io/use-waypoint: waypoint`) and ratings (not
+    /// enrolled) with their mesh HTTPRoutes and the status Istio writes on them, and STRICT mTLS in the
+    /// namespace. Pods there come up without sidecars and captured by the CNI
+    /// (`ambient.istio.io/redirection: enabled`).
+    pub fn ambient(mut self) -> Self {
+        self.ambient = Some(self.ambient.unwrap_or_default());
+        self
+    }
+
+    fn ambient_mut(&mut self) -> &mut Ambient {
+        self.ambient.get_or_insert_with(Ambient::default)
+    }
+
+    /// Ambient mode without ztunnel.
+    pub fn no_ztunnel(mut self) -> Self {
+        self.ambient_mut().no_ztunnel = true;
+        self
+    }
+
+    /// Ambient mode with ztunnel's pod not ready.
+    pub fn ztunnel_unready(mut self) -> Self {
+        self.ambient_mut().ztunnel_unready = true;
+        self
+    }
+
+    /// Ambient mode with the waypoint not programmed and its Deployment scaled to 0.
+    pub fn waypoint_unready(mut self) -> Self {
+        self.ambient_mut().waypoint_unready = true;
+        self
+    }
+
+    /// Ambient mode, and istio-demo (injected) labelled for ambient too.
+    pub fn ambient_on_injected(mut self) -> Self {
+        self.ambient_mut().on_injected = true;
+        self
     }
 
     /// Add an HTTPRoute `ratings` whose backend Service `ratings-v9` does not exist.
@@ -196,6 +254,9 @@ impl Scenario {
         }
         if !self.no_istio {
             ns["metadata"]["labels"] = json!({"istio-injection": "enabled"});
+            if self.ambient.is_some_and(|a| a.on_injected) {
+                ns["metadata"]["labels"]["istio.io/dataplane-mode"] = json!("ambient");
+            }
         }
         ins(store, ns)?;
         for app in ["details", "ratings", "reviews", "productpage"] {
@@ -269,6 +330,10 @@ impl Scenario {
             }
         }
 
+        if let (Some(ambient), false) = (self.ambient, self.no_istio) {
+            self.ambient_objects(store, ambient)?;
+        }
+
         // The root cert in every namespace.
         let namespaces: Vec<String> = store
             .all("", "namespaces")
@@ -289,6 +354,153 @@ impl Scenario {
 
         if self.extra_pods > 0 {
             self.load(store)?;
+        }
+        if self.ambient.is_some_and(|a| a.ztunnel_unready) {
+            // The kubelet reports ztunnel's container not ready; the DaemonSet controller then counts 0 ready.
+            let pods: Vec<Value> = store
+                .in_namespace("", "pods", ISTIO_NAMESPACE)
+                .filter(|p| p["metadata"]["labels"]["app"] == "ztunnel")
+                .cloned()
+                .collect();
+            for mut p in pods {
+                for c in p["status"]["conditions"].as_array_mut().into_iter().flatten() {
+                    if c["type"] == "Ready" || c["type"] == "ContainersReady" {
+                        c["status"] = json!("False");
+                    }
+                }
+                for c in p["status"]["containerStatuses"].as_array_mut().into_iter().flatten() {
+                    c["ready"] = json!(false);
+                }
+                let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                store.commit("", "pods", ISTIO_NAMESPACE, &name, p);
+            }
+            super::controllers::reconcile(store, ISTIO_NAMESPACE);
+        }
+        Ok(())
+    }
+
+    fn ambient_objects(&self, store: &mut Store, ambient: Ambient) -> Result<(), SandboxError> {
+        let ns = AMBIENT_NAMESPACE;
+        let v = &self.istio_version;
+        let now = store.now_str();
+        let cond = |t: &str, s: &str, r: &str, m: &str| json!({"type": t, "status": s, "reason": r, "message": m, "lastTransitionTime": now, "observedGeneration": 1});
+        let mut objects = Vec::new();
+        if !ambient.no_ztunnel {
+            // The ztunnel chart's DaemonSet (manifests/charts/ztunnel/templates/daemonset.yaml).
+            objects.push(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "ztunnel", "namespace": ISTIO_NAMESPACE, "labels": {"app.kubernetes.io/name": "ztunnel", "app": "ztunnel"}},
+                "spec": {"selector": {"matchLabels": {"app": "ztunnel"}},
+                    "template": {"metadata": {"labels": {"app": "ztunnel", "sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none"}},
+                        "spec": {"serviceAccountName": "ztunnel", "containers": [{"name": "istio-proxy",
+                            "image": format!("docker.io/istio/ztunnel:{v}"), "args": ["proxy", "ztunnel"]}]}}}}));
+        }
+        if self.gateway_api != GatewayApiBundle::None {
+            objects.push(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "istio-waypoint"},
+                "spec": {"controllerName": "istio.io/mesh-controller", "description": "The default Istio waypoint GatewayClass"},
+                "status": {"conditions": [cond("Accepted", "True", "Accepted", "Handled by Istio controller")]}}));
+        }
+        objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"istio.io/dataplane-mode": "ambient"}}}));
+        objects.push(
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": ns}, "spec": {"mtls": {"mode": "STRICT"}}}),
+        );
+        // The waypoint, as `istioctl waypoint apply -n ambient-demo` and Istio's deployment controller leave it
+        // (istio-discovery files/waypoint.yaml: Deployment and Service named like the Gateway).
+        if self.gateway_api != GatewayApiBundle::None {
+            let status = if ambient.waypoint_unready {
+                json!({"conditions": [cond("Accepted", "True", "Accepted", "Resource accepted"),
+                    cond("Programmed", "False", "Invalid", "Deployment ambient-demo/waypoint has no ready replica")]})
+            } else {
+                json!({"addresses": [{"type": "IPAddress", "value": "10.43.0.50"}],
+                    "conditions": [cond("Accepted", "True", "Accepted", "Resource accepted"),
+                        cond("Programmed", "True", "Programmed", "Resource programmed, assigned to service(s) waypoint.ambient-demo.svc.cluster.local:15008")]})
+            };
+            objects.push(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": "waypoint", "namespace": ns, "labels": {"istio.io/waypoint-for": "service"}},
+                "spec": {"gatewayClassName": "istio-waypoint", "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]},
+                "status": status}));
+        }
+        let managed = json!({"gateway.networking.k8s.io/gateway-name": "waypoint", "gateway.istio.io/managed": "istio.io-mesh-controller"});
+        objects.push(
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "waypoint", "namespace": ns}}),
+        );
+        objects.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "waypoint", "namespace": ns, "labels": managed},
+            "spec": {"replicas": if ambient.waypoint_unready { 0 } else { 1 },
+                "selector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "waypoint"}},
+                "template": {"metadata": {"labels": {"gateway.networking.k8s.io/gateway-name": "waypoint", "gateway.istio.io/managed": "istio.io-mesh-controller",
+                        "sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none", "service.istio.io/canonical-name": "waypoint"},
+                        "annotations": {"istio.io/rev": "default"}},
+                    "spec": {"serviceAccountName": "waypoint", "containers": [{"name": "istio-proxy",
+                        "image": format!("docker.io/istio/proxyv2:{v}"), "args": ["proxy", "waypoint", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+                        "ports": [{"containerPort": 15021, "name": "status-port", "protocol": "TCP"}, {"containerPort": 15008, "name": "mesh", "protocol": "TCP"}]}]}}}}));
+        objects.push(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "waypoint", "namespace": ns, "labels": managed},
+            "spec": {"selector": {"gateway.networking.k8s.io/gateway-name": "waypoint"},
+                "ports": [{"name": "status-port", "port": 15021, "protocol": "TCP"}, {"name": "mesh", "port": 15008, "protocol": "TCP"}]}}));
+        // Bookinfo's reviews (enrolled) and ratings (not).
+        for app in ["reviews", "ratings"] {
+            let mut svc = bookinfo_service(app, json!({"app": app}), json!({"app": app, "service": app}));
+            svc["metadata"]["namespace"] = json!(ns);
+            if app == "reviews" {
+                svc["metadata"]["labels"]["istio.io/use-waypoint"] = json!("waypoint");
+                let bound = if ambient.waypoint_unready {
+                    cond(
+                        "istio.io/WaypointBound",
+                        "False",
+                        "WaypointIsNotReady",
+                        "waypoint \"ambient-demo/waypoint\" is not ready",
+                    )
+                } else {
+                    cond(
+                        "istio.io/WaypointBound",
+                        "True",
+                        "WaypointAccepted",
+                        "Successfully attached to waypoint ambient-demo/waypoint",
+                    )
+                };
+                svc["status"] = json!({"conditions": [bound]});
+            }
+            objects.push(svc);
+            let mut sa = bookinfo_service_account(app);
+            sa["metadata"]["namespace"] = json!(ns);
+            objects.push(sa);
+        }
+        for (app, version, image) in [
+            ("reviews", "v1", "docker.io/istio/examples-bookinfo-reviews-v1:1.20.3"),
+            ("reviews", "v2", "docker.io/istio/examples-bookinfo-reviews-v2:1.20.3"),
+            ("ratings", "v1", "docker.io/istio/examples-bookinfo-ratings-v1:1.20.3"),
+        ] {
+            let name = format!("{app}-{version}");
+            let mut svc = bookinfo_service(&name, json!({"app": app, "version": version}), json!({}));
+            svc["metadata"]["namespace"] = json!(ns);
+            if let Some(m) = svc["metadata"].as_object_mut() {
+                m.shift_remove("labels");
+            }
+            objects.push(svc);
+            let mut d = bookinfo_deployment(app, version, image);
+            d["metadata"]["namespace"] = json!(ns);
+            objects.push(d);
+        }
+        if self.gateway_api != GatewayApiBundle::None {
+            // Istio's status on the routes (ResolvedWaypoints is always status True: its message tells).
+            for (app, waypoints) in [
+                ("reviews", "All waypoints resolved"),
+                ("ratings", "istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected"),
+            ] {
+                objects.push(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": app, "namespace": ns},
+                    "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": app}],
+                        "rules": [{"backendRefs": [{"name": format!("{app}-v1"), "port": 9080}]}]},
+                    "status": {"parents": [{"parentRef": {"group": "", "kind": "Service", "name": app},
+                        "controllerName": "istio.io/gateway-controller",
+                        "conditions": [cond("Accepted", "True", "Accepted", "Route was valid"),
+                            cond("ResolvedRefs", "True", "ResolvedRefs", "All references resolved"),
+                            cond("ResolvedWaypoints", "True", "ResolvedWaypoints", waypoints)]}]}}));
+            }
+        }
+        for o in objects {
+            store.insert(o)?;
         }
         Ok(())
     }
@@ -313,7 +525,7 @@ impl Scenario {
             json!({"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": "bookinfo-gateway-istio", "namespace": ns, "labels": {"gateway.networking.k8s.io/gateway-name": "bookinfo-gateway", "gateway.istio.io/managed": "istio.io-gateway-controller"}},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "bookinfo-gateway"}},
-                    "template": {"metadata": {"labels": {"gateway.networking.k8s.io/gateway-name": "bookinfo-gateway", "sidecar.istio.io/inject": "false", "service.istio.io/canonical-name": "bookinfo-gateway-istio"},
+                    "template": {"metadata": {"labels": {"gateway.networking.k8s.io/gateway-name": "bookinfo-gateway", "gateway.istio.io/managed": "istio.io-gateway-controller", "sidecar.istio.io/inject": "false", "service.istio.io/canonical-name": "bookinfo-gateway-istio"},
                             "annotations": {"inject.istio.io/templates": "gateway"}},
                         "spec": {"serviceAccountName": "bookinfo-gateway-istio", "containers": [{"name": "istio-proxy",
                             "image": format!("docker.io/istio/proxyv2:{}", self.istio_version),

@@ -386,6 +386,17 @@ fn resource_route(store: &Store, group: &str, version: &str, rest: &[&str]) -> R
     }
 }
 
+/// The namespace a request is authorized in, as kube-apiserver's `RequestInfoFactory` says
+/// (`staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go`): a path `/api/v1/namespaces/NS…` is in
+/// namespace NS, the Namespace object itself (and its `status` and `finalize`) included, so a namespaced Role can
+/// grant `get` of its own Namespace.
+fn authorization_namespace(target: &Target) -> Option<&str> {
+    if target.rt.group.is_empty() && target.rt.plural == "namespaces" {
+        return target.name.as_deref();
+    }
+    target.namespace.as_deref()
+}
+
 fn verb_of(method: &Method, target: &Target, q: &Query) -> &'static str {
     match *method {
         Method::GET if q.flag("watch") => "watch",
@@ -630,14 +641,15 @@ async fn dispatch(
         let rules = lock(&shared.rbac);
         // Every authenticated user may ask what it may do (system:basic-user).
         let always_allowed = target.rt.plural == "selfsubjectaccessreviews";
-        if !always_allowed && !rbac_allows(&rules, verb, &target.rt.group, &resource, target.namespace.as_deref()) {
+        let ns = authorization_namespace(&target);
+        if !always_allowed && !rbac_allows(&rules, verb, &target.rt.group, &resource, ns) {
             let e = ApiError::forbidden(
                 &shared.user,
                 verb,
                 &target.rt.group,
                 &resource,
                 target.name.as_deref().unwrap_or_default(),
-                target.namespace.as_deref(),
+                ns,
             );
             return error_response(&e);
         }

@@ -1033,6 +1033,7 @@ impl Store {
                 self.init_metadata(rt, nsk, &mut new);
                 if rt.group.is_empty() && rt.plural == "pods" {
                     super::controllers::inject_sidecar(self, nsk, &mut new);
+                    super::controllers::ambient_capture(self, nsk, &mut new);
                     if self.start_pods_on_create {
                         super::controllers::start_pod(self, &mut new);
                     }

@@ -70,8 +70,15 @@ pub fn overlay(snapshot: &mut Snapshot, live: &RawLists, files: &FileSet) {
                 map.remove("status");
             }
             if let Some(current) = by_key.get(key) {
-                if let Some(status) = current.get("status") {
+                // The live status describes the live spec. When the files change the spec, the API server bumps
+                // the generation and the controller judges the new spec afresh: its old verdict (a route's
+                // ResolvedRefs about a backend the files no longer name) says nothing about the files.
+                let same_spec = current.get("spec") == v.get("spec");
+                if let Some(status) = current.get("status").filter(|_| same_spec) {
                     v["status"] = status.clone();
+                }
+                if let Some(generation) = current.pointer("/metadata/generation").and_then(Value::as_i64) {
+                    v["metadata"]["generation"] = Value::from(if same_spec { generation } else { generation + 1 });
                 }
                 if let Some(created) = current.pointer("/metadata/creationTimestamp") {
                     v["metadata"]["creationTimestamp"] = created.clone();

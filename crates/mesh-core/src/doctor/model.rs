@@ -11,7 +11,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::raw::{Kind, RawLists, Unavailable};
+use super::raw::{Kind, RawLists, Scope, Unavailable};
+use crate::ambient::{DataPlane, LabelSelector, Listener, PodFacts};
 use crate::wire::{decode_item, decode_page, ListMeta};
 
 /// A list that may not have been readable.
@@ -120,6 +121,7 @@ struct ConditionRaw {
     status: String,
     reason: Option<String>,
     message: Option<String>,
+    observed_generation: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -131,8 +133,8 @@ struct PodStatusRaw {
     init_container_statuses: Vec<ContainerStatusRaw>,
 }
 
-/// Pod annotations: only the one doctor reads (others, like the large
-/// `sidecar.istio.io/status`, are skipped without allocating).
+/// Pod annotations: only the ones doctor reads (others are skipped without allocating; the large
+/// `sidecar.istio.io/status` only counts as present).
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PodAnnotationsRaw {
@@ -140,6 +142,12 @@ struct PodAnnotationsRaw {
     inject: Option<String>,
     #[serde(rename = "mesh.kubectl.io/suppress")]
     suppress: Option<String>,
+    #[serde(rename = "sidecar.istio.io/status")]
+    sidecar_status: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "ambient.istio.io/redirection")]
+    redirection: Option<String>,
+    #[serde(rename = "sidecar.istio.io/proxyImage")]
+    proxy_image: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +197,10 @@ struct WorkloadStatusRaw {
     available_replicas: Option<i64>,
     ready_replicas: Option<i64>,
     conditions: Vec<ConditionRaw>,
+    // DaemonSets.
+    desired_number_scheduled: Option<i64>,
+    number_ready: Option<i64>,
+    number_available: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -212,6 +224,8 @@ struct ServicePortRaw {
 struct ServiceSpecRaw {
     #[serde(rename = "type")]
     type_: Option<String>,
+    #[serde(rename = "clusterIP")]
+    cluster_ip: Option<String>,
     ports: Vec<ServicePortRaw>,
     selector: BTreeMap<String, String>,
 }
@@ -226,6 +240,7 @@ struct LoadBalancerRaw {
 #[serde(default, rename_all = "camelCase")]
 struct ServiceStatusRaw {
     load_balancer: LoadBalancerRaw,
+    conditions: Vec<ConditionRaw>,
 }
 
 #[derive(Deserialize, Default)]
@@ -292,6 +307,71 @@ struct PeerAuthRaw {
 #[serde(default, rename_all = "camelCase")]
 struct GatewaySpecRaw {
     gateway_class_name: String,
+    listeners: Vec<ListenerRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ListenerRaw {
+    name: String,
+    port: i64,
+    protocol: String,
+    allowed_routes: Option<AllowedRoutesRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AllowedRoutesRaw {
+    namespaces: Option<RouteNamespacesRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RouteNamespacesRaw {
+    from: Option<String>,
+    selector: Option<FullSelectorRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct FullSelectorRaw {
+    match_labels: BTreeMap<String, String>,
+    match_expressions: Vec<SelectorExpressionRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SelectorExpressionRaw {
+    key: String,
+    operator: String,
+    values: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GatewayClassSpecRaw {
+    controller_name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GatewayClassRaw {
+    metadata: Meta,
+    spec: GatewayClassSpecRaw,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VirtualServiceSpecRaw {
+    hosts: Vec<String>,
+    gateways: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VirtualServiceRaw {
+    metadata: Meta,
+    spec: VirtualServiceSpecRaw,
 }
 
 #[derive(Deserialize, Default)]
@@ -335,7 +415,8 @@ struct BackendRefRaw {
 #[serde(default, rename_all = "camelCase")]
 struct RuleRaw {
     name: Option<String>,
-    matches: Option<Vec<Value>>,
+    /// Kept as JSON: the catch-all rule and the match texts are the route module's (one definition).
+    matches: Option<Value>,
     backend_refs: Vec<BackendRefRaw>,
 }
 
@@ -361,9 +442,19 @@ struct RouteStatusRaw {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RouteMetaRaw {
+    name: String,
+    namespace: String,
+    generation: Option<i64>,
+    annotations: BTreeMap<String, String>,
+    creation_timestamp: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
 #[serde(default)]
 struct RouteRaw {
-    metadata: Meta,
+    metadata: RouteMetaRaw,
     spec: RouteSpecRaw,
     status: RouteStatusRaw,
 }
@@ -463,7 +554,9 @@ suppress_from_meta!(
     RouteRaw,
     CrdRaw,
     MwcRaw,
-    PdbRaw
+    PdbRaw,
+    GatewayClassRaw,
+    VirtualServiceRaw
 );
 
 impl SuppressSource for NamespaceRaw {
@@ -575,13 +668,37 @@ pub struct Pod {
     /// Pod condition Ready is True.
     pub ready: bool,
     pub sidecar: Option<Sidecar>,
+    /// Annotation `sidecar.istio.io/status` is present (the injector ran). Its value, about 6 KB, is not kept.
+    pub has_sidecar_status: bool,
+    /// Annotation `ambient.istio.io/redirection: enabled`: the CNI captured the pod for ztunnel.
+    pub ambient_redirected: bool,
+    /// Annotation `sidecar.istio.io/proxyImage`: a proxy image chosen by hand, not the injector's.
+    pub custom_proxy_image: bool,
+    /// Its data plane, from its labels, its namespace's and the above ([`DataPlane::of`]); set once the
+    /// snapshot is assembled (namespaces read).
+    pub mode: DataPlane,
 }
 
 impl Pod {
-    /// `sidecar.istio.io/inject: "false"` as label or annotation.
+    /// `sidecar.istio.io/inject` says `false`: the label if set (it wins, as in Istio's injector and analyzers,
+    /// `injection.go:142-148`), else the annotation.
     pub fn injection_opted_out(&self) -> bool {
-        self.labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
-            || self.inject_annotation.as_deref() == Some("false")
+        let value = self
+            .labels
+            .get("sidecar.istio.io/inject")
+            .map(String::as_str)
+            .or(self.inject_annotation.as_deref());
+        value.is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    }
+
+    /// What decides its data plane besides its labels.
+    pub fn facts(&self) -> PodFacts {
+        PodFacts {
+            sidecar_status: self.has_sidecar_status,
+            proxy: self.sidecar.as_ref().map(|s| s.native),
+            redirected: self.ambient_redirected,
+            host_network: self.host_network,
+        }
     }
 
     /// Label `sidecar.istio.io/inject: "true"` (injection asked for by the pod itself).
@@ -609,6 +726,10 @@ pub struct Workload {
     pub conditions: BTreeMap<String, (String, Option<String>)>,
     /// (container name, image) of the pod template.
     pub images: Vec<(String, String)>,
+    /// DaemonSets: `status.desiredNumberScheduled`, `numberReady`, `numberAvailable` (0 when absent).
+    pub desired_scheduled: i64,
+    pub number_ready: i64,
+    pub number_available: i64,
     /// Labels of the pod template (what its pods will carry).
     pub template_labels: BTreeMap<String, String>,
     /// Annotation `sidecar.istio.io/inject` of the pod template, if set.
@@ -643,11 +764,22 @@ pub struct Service {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub type_: String,
+    /// `spec.clusterIP` (`None` for a headless Service).
+    pub cluster_ip: Option<String>,
     pub ports: Vec<ServicePort>,
     pub selector: BTreeMap<String, String>,
     pub lb_ingress: bool,
     /// (port, targetPort as written) for each port with a targetPort.
     pub target_ports: Vec<(i32, String)>,
+    /// `status.conditions` Istio writes (type `istio.io/…`, e.g. `istio.io/WaypointBound`).
+    pub istio_conditions: Vec<Condition>,
+}
+
+impl Service {
+    /// Headless (`clusterIP: None`) or ExternalName: no cluster IP a mesh route could catch.
+    pub fn without_cluster_ip(&self) -> bool {
+        self.type_ == "ExternalName" || self.cluster_ip.as_deref() == Some("None")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -677,13 +809,14 @@ pub struct PeerAuthentication {
     pub mode: String,
 }
 
-/// One Gateway condition.
+/// One status condition (Gateway, route parent, Service).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     pub type_: String,
     pub status: String,
     pub reason: Option<String>,
     pub message: Option<String>,
+    pub observed_generation: Option<i64>,
 }
 
 fn conditions(raw: Vec<ConditionRaw>) -> Vec<Condition> {
@@ -693,6 +826,7 @@ fn conditions(raw: Vec<ConditionRaw>) -> Vec<Condition> {
             status: c.status,
             reason: c.reason,
             message: c.message,
+            observed_generation: c.observed_generation,
         })
         .collect()
 }
@@ -704,12 +838,46 @@ pub struct Gateway {
     pub class: String,
     pub conditions: Vec<Condition>,
     pub has_addresses: bool,
+    /// Label `istio.io/waypoint-for`.
+    pub waypoint_for: Option<String>,
+    /// Annotation `gateway.istio.io/name-override`: the name of the Deployment and Service Istio generates.
+    pub name_override: Option<String>,
+    pub listeners: Vec<Listener>,
+}
+
+impl Gateway {
+    /// The Deployment Istio generates for it: named like the Gateway (waypoints set `DisableNameSuffix`), or by
+    /// `gateway.istio.io/name-override`.
+    pub fn waypoint_deployment(&self) -> &str {
+        self.name_override.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A GatewayClass: its controller and the waypoint traffic type it gives its Gateways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayClass {
+    pub name: String,
+    pub controller: String,
+    /// Label `istio.io/waypoint-for`.
+    pub waypoint_for: Option<String>,
+}
+
+/// An Istio VirtualService: the hosts it routes and the gateways it applies to (`mesh` when empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualService {
+    pub namespace: String,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParentRef {
-    /// Defaulted as the API server does: `gateway.networking.k8s.io`; `core` is normalised to `""`.
+    /// As stored; an omitted group is `gateway.networking.k8s.io`, as the API server defaults it. `core` stays
+    /// `core` (Istio does not take it for the core group).
     pub group: String,
+    /// The group was absent from the object (only in objects the API server has not stored).
+    pub group_omitted: bool,
     /// Defaulted: `Gateway`.
     pub kind: String,
     pub name: String,
@@ -717,12 +885,29 @@ pub struct ParentRef {
     pub namespace: String,
     pub port: Option<i64>,
     pub section_name: Option<String>,
+    /// Position in `spec.parentRefs`.
+    pub index: usize,
 }
 
 impl ParentRef {
-    /// A GAMMA (mesh) parent: a Service.
+    /// A GAMMA (mesh) parent: a Service in the core group (`group: ""`), the only form Istio accepts.
     pub fn is_service(&self) -> bool {
         self.group.is_empty() && self.kind == "Service"
+    }
+
+    /// `kind: Service` with another group: meant as a Service, taken by nobody.
+    pub fn is_service_with_bad_group(&self) -> bool {
+        !self.group.is_empty() && self.kind == "Service"
+    }
+
+    /// Whether a route status `parentRef` names this parent.
+    pub fn same_as(&self, other: &ParentRef) -> bool {
+        self.group == other.group
+            && self.kind == other.kind
+            && self.name == other.name
+            && self.namespace == other.namespace
+            && (other.port.is_none() || self.port == other.port)
+            && (other.section_name.is_none() || self.section_name == other.section_name)
     }
 }
 
@@ -749,13 +934,24 @@ pub struct Rule {
     /// The matches after the API server's defaulting (a rule without matches has the catch-all).
     pub matches: Vec<crate::route::precedence::MatchCond>,
     pub backends: Vec<BackendRef>,
+    /// The rule matches every request (no matches, or a `PathPrefix /` match: [`crate::route::matches_every_request`]).
+    pub catch_all: bool,
+    /// Its matches as `status` shows them (`end-user=jason`, `path Exact /v2`).
+    pub match_summary: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteParentStatus {
-    pub parent_name: String,
+    pub parent_ref: ParentRef,
     pub controller: String,
     pub conditions: Vec<Condition>,
+}
+
+impl RouteParentStatus {
+    /// Written by Istio.
+    pub fn by_istio(&self) -> bool {
+        self.controller == crate::ambient::GATEWAY_CONTROLLER
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -764,9 +960,34 @@ pub struct HttpRoute {
     pub name: String,
     /// `metadata.creationTimestamp` (absent for an object from a file).
     pub created: Option<Timestamp>,
+    /// `metadata.generation` (absent in objects not stored by an API server).
+    pub generation: Option<i64>,
     pub parents: Vec<ParentRef>,
     pub rules: Vec<Rule>,
     pub status: Vec<RouteParentStatus>,
+}
+
+impl HttpRoute {
+    /// Whether a condition describes the route as it is now: its `observedGeneration` is the route's
+    /// generation, or either is unknown.
+    pub fn current(&self, c: &Condition) -> bool {
+        match (self.generation, c.observed_generation) {
+            (Some(g), Some(o)) => g == o,
+            _ => true,
+        }
+    }
+
+    /// The status entries Istio wrote for `parent`.
+    pub fn istio_status_of<'a>(&'a self, parent: &'a ParentRef) -> impl Iterator<Item = &'a RouteParentStatus> + 'a {
+        self.status
+            .iter()
+            .filter(move |st| st.by_istio() && parent.same_as(&st.parent_ref))
+    }
+
+    /// Its mesh parents (Service parents with `group: ""`).
+    pub fn mesh_parents(&self) -> impl Iterator<Item = &ParentRef> {
+        self.parents.iter().filter(|p| p.is_service())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -777,6 +998,9 @@ pub struct Crd {
     pub served_versions: Vec<String>,
     pub bundle_version: Option<String>,
     pub channel: Option<String>,
+    /// (release name, release namespace) when Helm installed it: label `app.kubernetes.io/managed-by: Helm`
+    /// and annotations `meta.helm.sh/release-name`, `meta.helm.sh/release-namespace`.
+    pub helm_release: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -859,6 +1083,11 @@ pub struct Snapshot {
     pub crds: Avail<Crd>,
     pub mutating_webhooks: Avail<MutatingWebhookConfiguration>,
     pub pdbs: Avail<PodDisruptionBudget>,
+    pub gateway_classes: Avail<GatewayClass>,
+    pub virtual_services: Avail<VirtualService>,
+    /// The namespaces that were read ([`Scope::All`] unless the reader says otherwise with
+    /// [`Snapshot::with_scope`]).
+    pub scope: Scope,
     /// Items that could not be decoded: "Kind ns/name: error".
     pub decode_errors: Vec<String>,
     /// Every object in the snapshot carrying `mesh.kubectl.io/suppress` (usually none or a few).
@@ -1020,18 +1249,18 @@ fn sidecar_of(spec: &PodSpecRaw, status: &PodStatusRaw) -> Option<Sidecar> {
             ready,
         });
     }
-    spec.init_containers
-        .iter()
-        .find(|c| c.name == ISTIO_PROXY && c.restart_policy.as_deref() == Some("Always"))
-        .map(|c| {
-            let (started_at, ready) = find_status(&status.init_container_statuses);
-            Sidecar {
-                native: true,
-                image: c.image.clone(),
-                started_at,
-                ready,
-            }
-        })
+    // A native sidecar is an init container with `restartPolicy: Always`. One without it cannot run as a sidecar
+    // (it would never finish), but Istio's analyzers count an istio-proxy init container whatever its policy
+    // (`injection.go:155`), and so do we: its image is the proxy's.
+    spec.init_containers.iter().find(|c| c.name == ISTIO_PROXY).map(|c| {
+        let (started_at, ready) = find_status(&status.init_container_statuses);
+        Sidecar {
+            native: true,
+            image: c.image.clone(),
+            started_at,
+            ready,
+        }
+    })
 }
 
 fn pod(r: PodRaw) -> Pod {
@@ -1041,24 +1270,32 @@ fn pod(r: PodRaw) -> Pod {
         .conditions
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
+    let annotations = r.metadata.annotations;
     Pod {
         owner: controller_of(&r.metadata.owner_references),
         created: parse_time(&r.metadata.creation_timestamp),
         namespace: r.metadata.namespace,
         name: r.metadata.name,
         labels: Arc::new(r.metadata.labels),
-        inject_annotation: r.metadata.annotations.inject,
+        inject_annotation: annotations.inject,
         phase: r.status.phase.unwrap_or_default(),
         host_network: r.spec.host_network,
         ready,
         sidecar,
+        has_sidecar_status: annotations.sidecar_status.is_some(),
+        ambient_redirected: annotations.redirection.as_deref() == Some("enabled"),
+        custom_proxy_image: annotations.proxy_image.is_some_and(|i| !i.is_empty()),
+        mode: DataPlane::None,
     }
 }
 
 /// Build a [`Pod`] from a pod template (`spec` of a Pod, or `spec.template` of a workload),
 /// e.g. to check sidecar detection against injector output.
 pub fn pod_from_value(value: &Value) -> Result<Pod, serde_json::Error> {
-    PodRaw::deserialize(value).map(pod)
+    PodRaw::deserialize(value).map(pod).map(|mut p| {
+        p.mode = DataPlane::of(&p.labels, &p.facts(), None);
+        p
+    })
 }
 
 fn workload(r: WorkloadRaw) -> Workload {
@@ -1086,14 +1323,31 @@ fn workload(r: WorkloadRaw) -> Workload {
             .collect(),
         template_labels: r.spec.template.metadata.labels,
         template_inject_annotation: r.spec.template.metadata.annotations.inject,
+        desired_scheduled: r.status.desired_number_scheduled.unwrap_or(0),
+        number_ready: r.status.number_ready.unwrap_or(0),
+        number_available: r.status.number_available.unwrap_or(0),
     }
 }
 
-fn normalise_group(group: Option<String>, default: &str) -> String {
+/// A backendRef's group: `core` is read as `""` there (only parentRefs are strict about it, see [`ParentRef`]).
+fn backend_group(group: Option<String>) -> String {
     match group {
         Some(g) if g == "core" => String::new(),
         Some(g) => g,
-        None => default.to_string(),
+        None => String::new(),
+    }
+}
+
+fn parent_ref(p: ParentRefRaw, route_ns: &str, index: usize) -> ParentRef {
+    ParentRef {
+        group_omitted: p.group.is_none(),
+        group: p.group.unwrap_or_else(|| "gateway.networking.k8s.io".to_string()),
+        kind: p.kind.unwrap_or_else(|| "Gateway".to_string()),
+        name: p.name,
+        namespace: p.namespace.unwrap_or_else(|| route_ns.to_string()),
+        port: p.port,
+        section_name: p.section_name,
+        index,
     }
 }
 
@@ -1103,42 +1357,49 @@ fn route(r: RouteRaw) -> HttpRoute {
         .spec
         .parent_refs
         .into_iter()
-        .map(|p| ParentRef {
-            group: normalise_group(p.group, "gateway.networking.k8s.io"),
-            kind: p.kind.unwrap_or_else(|| "Gateway".to_string()),
-            name: p.name,
-            namespace: p.namespace.unwrap_or_else(|| ns.clone()),
-            port: p.port,
-            section_name: p.section_name,
-        })
+        .enumerate()
+        .map(|(i, p)| parent_ref(p, &ns, i))
         .collect();
     let rules = r
         .spec
         .rules
         .into_iter()
-        .map(|rule| Rule {
-            name: rule.name,
-            matches: match rule.matches {
-                Some(ms) if !ms.is_empty() => ms.iter().map(crate::route::precedence::MatchCond::from_value).collect(),
-                _ => vec![crate::route::precedence::MatchCond::catch_all()],
-            },
-            backends: rule
-                .backend_refs
-                .into_iter()
-                .map(|b| BackendRef {
-                    group: normalise_group(b.group, ""),
-                    kind: b.kind.unwrap_or_else(|| "Service".to_string()),
-                    name: b.name,
-                    namespace: b.namespace.unwrap_or_else(|| ns.clone()),
-                    port: b.port,
-                    weight: b.weight.unwrap_or(1),
-                })
-                .collect(),
+        .map(|rule| {
+            let matches = rule.matches.unwrap_or(Value::Null);
+            let as_rule = serde_json::json!({ "matches": matches });
+            let match_summary = matches
+                .as_array()
+                .map(|ms| ms.iter().map(crate::route::describe_match).collect())
+                .unwrap_or_default();
+            Rule {
+                name: rule.name,
+                matches: match matches.as_array() {
+                    Some(ms) if !ms.is_empty() => {
+                        ms.iter().map(crate::route::precedence::MatchCond::from_value).collect()
+                    }
+                    _ => vec![crate::route::precedence::MatchCond::catch_all()],
+                },
+                catch_all: crate::route::matches_every_request(&as_rule),
+                match_summary,
+                backends: rule
+                    .backend_refs
+                    .into_iter()
+                    .map(|b| BackendRef {
+                        group: backend_group(b.group),
+                        kind: b.kind.unwrap_or_else(|| "Service".to_string()),
+                        name: b.name,
+                        namespace: b.namespace.unwrap_or_else(|| ns.clone()),
+                        port: b.port,
+                        weight: b.weight.unwrap_or(1),
+                    })
+                    .collect(),
+            }
         })
         .collect();
     HttpRoute {
         created: parse_time(&r.metadata.creation_timestamp),
         name: r.metadata.name,
+        generation: r.metadata.generation,
         parents,
         rules,
         status: r
@@ -1146,7 +1407,7 @@ fn route(r: RouteRaw) -> HttpRoute {
             .parents
             .into_iter()
             .map(|p| RouteParentStatus {
-                parent_name: p.parent_ref.name,
+                parent_ref: parent_ref(p.parent_ref, &ns, 0),
                 controller: p.controller_name,
                 conditions: conditions(p.conditions),
             })
@@ -1183,6 +1444,11 @@ fn service(r: ServiceRaw) -> Service {
         name: r.metadata.name,
         labels: r.metadata.labels,
         type_: r.spec.type_.unwrap_or_else(|| "ClusterIP".to_string()),
+        cluster_ip: r.spec.cluster_ip,
+        istio_conditions: conditions(r.status.conditions)
+            .into_iter()
+            .filter(|c| c.type_.starts_with("istio.io/"))
+            .collect(),
         ports: r
             .spec
             .ports
@@ -1230,8 +1496,43 @@ fn peer_authentication(r: PeerAuthRaw) -> PeerAuthentication {
     }
 }
 
-fn gateway(r: GatewayRaw) -> Gateway {
+fn selector(s: FullSelectorRaw) -> LabelSelector {
+    LabelSelector {
+        match_labels: s.match_labels,
+        match_expressions: s
+            .match_expressions
+            .into_iter()
+            .map(|e| (e.key, e.operator, e.values))
+            .collect(),
+    }
+}
+
+fn gateway(mut r: GatewayRaw) -> Gateway {
     Gateway {
+        waypoint_for: r.metadata.labels.remove(crate::ambient::WAYPOINT_FOR),
+        name_override: r.metadata.annotations.remove(crate::ambient::NAME_OVERRIDE),
+        listeners: r
+            .spec
+            .listeners
+            .into_iter()
+            .map(|l| {
+                let namespaces = l.allowed_routes.and_then(|a| a.namespaces);
+                let (from, sel) = match namespaces {
+                    Some(n) => (
+                        Some(n.from.unwrap_or_else(|| "Same".to_string())),
+                        n.selector.map(selector),
+                    ),
+                    None => (None, None),
+                };
+                Listener {
+                    name: l.name,
+                    port: l.port,
+                    protocol: l.protocol,
+                    from,
+                    selector: sel,
+                }
+            })
+            .collect(),
         namespace: r.metadata.namespace,
         name: r.metadata.name,
         class: r.spec.gateway_class_name,
@@ -1240,8 +1541,42 @@ fn gateway(r: GatewayRaw) -> Gateway {
     }
 }
 
+/// A Gateway from its JSON (the route planners read Gateways with their own LIST).
+pub fn gateway_from_value(value: &Value) -> Result<Gateway, serde_json::Error> {
+    GatewayRaw::deserialize(value).map(gateway)
+}
+
+fn gateway_class(mut r: GatewayClassRaw) -> GatewayClass {
+    GatewayClass {
+        waypoint_for: r.metadata.labels.remove(crate::ambient::WAYPOINT_FOR),
+        name: r.metadata.name,
+        controller: r.spec.controller_name,
+    }
+}
+
+fn virtual_service(r: VirtualServiceRaw) -> VirtualService {
+    VirtualService {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        hosts: r.spec.hosts,
+        gateways: r.spec.gateways,
+    }
+}
+
 fn crd(r: CrdRaw) -> Crd {
+    let helm = r
+        .metadata
+        .labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some("Helm");
+    let release = r.metadata.annotations.get("meta.helm.sh/release-name");
+    let release_ns = r.metadata.annotations.get("meta.helm.sh/release-namespace");
     Crd {
+        helm_release: match (helm, release, release_ns) {
+            (true, Some(n), Some(ns)) => Some((n.clone(), ns.clone())),
+            _ => None,
+        },
         bundle_version: r
             .metadata
             .annotations
@@ -1407,6 +1742,8 @@ snapshot_lists! {
     crds: CustomResourceDefinition, CrdRaw => Crd, crd;
     mutating_webhooks: MutatingWebhookConfiguration, MwcRaw => MutatingWebhookConfiguration, mutating_webhook;
     pdbs: PodDisruptionBudget, PdbRaw => PodDisruptionBudget, pdb;
+    gateway_classes: GatewayClass, GatewayClassRaw => GatewayClass, gateway_class;
+    virtual_services: VirtualService, VirtualServiceRaw => VirtualService, virtual_service;
 }
 
 impl SnapshotDecoder {
@@ -1453,7 +1790,21 @@ impl Snapshot {
             crds,
             mutating_webhooks,
             pdbs,
+            gateway_classes,
+            virtual_services,
         } = lists;
+        let mut pods = pods;
+        if let Ok(pods) = &mut pods {
+            // Each pod's data plane needs its namespace's labels (namespaces are cluster-scoped: all are read).
+            let ns_labels: std::collections::HashMap<&str, &BTreeMap<String, String>> = namespaces
+                .as_ref()
+                .map(|nss| nss.iter().map(|n| (n.name.as_str(), &n.labels)).collect())
+                .unwrap_or_default();
+            for pod in pods.iter_mut() {
+                let facts = pod.facts();
+                pod.mode = DataPlane::of(&pod.labels, &facts, ns_labels.get(pod.namespace.as_str()).copied());
+            }
+        }
         Snapshot {
             source: SnapshotSource::Live,
             pod_index,
@@ -1473,6 +1824,9 @@ impl Snapshot {
             crds,
             mutating_webhooks,
             pdbs,
+            gateway_classes,
+            virtual_services,
+            scope: Scope::All,
             decode_errors,
             suppress_annotations,
             rs_index,
@@ -1533,6 +1887,27 @@ impl Snapshot {
                 name: owner.name.clone(),
             },
         }
+    }
+
+    /// Record the namespaces that were read.
+    pub fn with_scope(mut self, scope: Scope) -> Snapshot {
+        self.scope = scope;
+        self
+    }
+
+    /// Whether objects of `kind` in `namespace` were read (listed in scope, or a namespace doctor always reads).
+    pub fn read_in(&self, kind: Kind, namespace: &str) -> bool {
+        !kind.namespaced() || self.scope.contains(namespace) || kind.always_read_in(namespace)
+    }
+
+    /// The labels of a namespace, when namespaces were read and it exists.
+    pub fn namespace_labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
+        self.namespaces
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|n| n.name == namespace)
+            .map(|n| &n.labels)
     }
 
     /// Whether an object missing from the snapshot is missing for real: a file-only snapshot

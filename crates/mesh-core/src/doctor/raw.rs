@@ -31,6 +31,10 @@ pub enum Kind {
     CustomResourceDefinition,
     MutatingWebhookConfiguration,
     PodDisruptionBudget,
+    /// Cluster-scoped: a waypoint's traffic type may come from its class (`istio.io/waypoint-for`).
+    GatewayClass,
+    /// Istio's own routing API, which must not route a host a mesh HTTPRoute routes.
+    VirtualService,
 }
 
 /// Why a list is missing.
@@ -136,13 +140,15 @@ fn always_needed(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Deployment | Kind::Service => &["istio-system", "kube-system"],
         Kind::ConfigMap | Kind::PeerAuthentication | Kind::Pod => &["istio-system"],
+        // ztunnel runs in istio-system, or in kube-system on GKE (Istio's platform prerequisites).
+        Kind::DaemonSet => &["istio-system", "kube-system"],
         _ => &[],
     }
 }
 
 impl Kind {
     /// Every kind doctor reads.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Deployment,
@@ -158,6 +164,8 @@ impl Kind {
         Kind::CustomResourceDefinition,
         Kind::MutatingWebhookConfiguration,
         Kind::PodDisruptionBudget,
+        Kind::GatewayClass,
+        Kind::VirtualService,
     ];
 
     /// Its entry in the one resource table ([`crate::resource`]).
@@ -178,6 +186,8 @@ impl Kind {
             Kind::CustomResourceDefinition => &resource::CRDS,
             Kind::MutatingWebhookConfiguration => &resource::MUTATING_WEBHOOKS,
             Kind::PodDisruptionBudget => &resource::PDBS,
+            Kind::GatewayClass => &resource::GATEWAY_CLASSES,
+            Kind::VirtualService => &resource::VIRTUAL_SERVICES,
         }
     }
 
@@ -233,6 +243,11 @@ impl Kind {
             self.res().collection(namespace),
             resource::query(&[("fieldSelector", selector)])
         )
+    }
+
+    /// Whether doctor reads this kind in `namespace` whatever the scope (istio-system for istiod, …).
+    pub fn always_read_in(self, namespace: &str) -> bool {
+        always_needed(self).contains(&namespace)
     }
 
     /// The LISTs needed for this kind under `scope`. Items from all of them go into one list.

@@ -114,6 +114,25 @@ impl fmt::Display for Permission {
 /// Reason given for paused Deployments.
 pub const PAUSED_REASON: &str = "paused (kubectl rollout restart refuses paused deployments)";
 
+/// Reason given for pods in ambient mode.
+pub const AMBIENT_REASON: &str = "ambient pod: ztunnel carries its traffic; restarting it adds no sidecar";
+
+/// Reason given for the ztunnel DaemonSet.
+pub const ZTUNNEL_REASON: &str =
+    "ztunnel carries the traffic of every ambient pod on its node; restart it yourself when that is acceptable";
+
+/// Whether a DaemonSet is ztunnel (named so, or labelled so by its chart).
+fn is_ztunnel(snapshot: &Snapshot, namespace: &str, name: &str) -> bool {
+    name == "ztunnel"
+        || snapshot.daemon_sets.as_ref().is_ok_and(|dss| {
+            dss.iter().any(|d| {
+                d.namespace == namespace
+                    && d.name == name
+                    && d.labels.get("app.kubernetes.io/name").map(String::as_str) == Some("ztunnel")
+            })
+        })
+}
+
 #[derive(Default)]
 struct Acc {
     pods: BTreeSet<String>,
@@ -193,6 +212,17 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
                 add(fallback.clone(), Some(pod_name), finding.id);
                 continue;
             };
+            // Recover's fixes give pods a (fresh) sidecar: an ambient pod gets none, and needs none.
+            if pod.mode.is_ambient() {
+                skipped.insert(
+                    Target::Evict {
+                        namespace: namespace.to_string(),
+                        name: pod_name.to_string(),
+                    },
+                    AMBIENT_REASON.to_string(),
+                );
+                continue;
+            }
             match snapshot.owner_of(pod) {
                 PodOwner::Workload { kind, name } => add(
                     Target::Restart {
@@ -244,6 +274,18 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
                 // Budgets change as pods become ready: the executor retries the 429 until --timeout.
                 Some(EvictionBlock::Now(reason)) => note = Some(reason),
                 None => {}
+            }
+        }
+        if let Target::Restart {
+            kind: OwnerKind::DaemonSet,
+            namespace,
+            name,
+        } = &target
+        {
+            if is_ztunnel(snapshot, namespace, name) {
+                let reason = format!("{ZTUNNEL_REASON}: kubectl -n {namespace} rollout restart daemonset/{name}");
+                skipped.insert(target, reason);
+                continue;
             }
         }
         if let Target::Restart {

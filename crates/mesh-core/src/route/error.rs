@@ -125,7 +125,63 @@ pub enum PlanError {
         port: i32,
         ports: Vec<i32>,
     },
+    #[error("service {service:?} in namespace {namespace:?} is in ambient mode and has no waypoint: Istio ignores its HTTPRoute (in ambient mode only a waypoint applies HTTP routes)")]
+    AmbientNoWaypoint {
+        service: String,
+        namespace: String,
+        /// A waypoint Gateway that exists in the namespace, to enroll the Service in.
+        waypoint: Option<String>,
+    },
+    #[error("service {service:?} in namespace {namespace:?} is in ambient mode and opts out of its namespace's waypoint (istio.io/use-waypoint=none): Istio ignores its HTTPRoute")]
+    AmbientOptedOut { service: String, namespace: String },
+    #[error("service {service:?} in namespace {namespace:?} uses waypoint {waypoint}, which {cause}: Istio ignores the HTTPRoute until it is ready")]
+    WaypointNotReady {
+        service: String,
+        namespace: String,
+        waypoint: Box<WaypointName>,
+        cause: String,
+        missing: bool,
+    },
+    #[error("service {service:?} in namespace {namespace:?} uses waypoint {waypoint}, which {cause}: Istio does not bind the Service, so it ignores the HTTPRoute")]
+    WaypointScope {
+        service: String,
+        namespace: String,
+        waypoint: Box<WaypointName>,
+        cause: String,
+        /// The waypoint refuses the Service's namespace (else: it takes no service traffic).
+        attachment_denied: bool,
+    },
+    #[error("HTTPRoute {route:?} targets service {service:?} with parentRefs[{index}].group {group:?}{}: Istio ignores it; a mesh route needs group \"\"", if group == "gateway.networking.k8s.io" { " (the default for an omitted group)" } else { "" })]
+    ParentGroupInvalid {
+        route: String,
+        service: String,
+        namespace: String,
+        index: usize,
+        group: String,
+    },
+    #[error("service {service:?} in namespace {namespace:?} {}: a mesh route needs a ClusterIP Service as its parent", if *external_name { "is of type ExternalName (no cluster IP)" } else { "is headless (clusterIP: None)" })]
+    ParentHeadless {
+        service: String,
+        namespace: String,
+        external_name: bool,
+    },
 }
+
+/// A waypoint Gateway, `namespace/name` when shown (boxed in [`PlanError`] to keep the error small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaypointName {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for WaypointName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// How every forceable refusal's hint ends.
+const FORCE_SUFFIX: &str = " (or pass --force to write the route anyway)";
 
 fn list_or_none(v: &[String]) -> String {
     if v.is_empty() {
@@ -141,9 +197,83 @@ impl PlanError {
         1
     }
 
+    /// Refusals `--force` overrides (the route is written, and the refusal printed as a warning).
+    pub fn forceable(&self) -> bool {
+        matches!(
+            self,
+            PlanError::BackendUnready { .. }
+                | PlanError::OwnedByController { .. }
+                | PlanError::AmbientNoWaypoint { .. }
+                | PlanError::AmbientOptedOut { .. }
+                | PlanError::WaypointNotReady { .. }
+                | PlanError::WaypointScope { .. }
+                | PlanError::ParentGroupInvalid { .. }
+                | PlanError::ParentHeadless { .. }
+        )
+    }
+
+    /// What the fix is, without the `--force` alternative (for the warning printed when forced).
+    pub fn fix(&self) -> Option<String> {
+        let hint = self.hint()?;
+        Some(hint.strip_suffix(FORCE_SUFFIX).map(str::to_string).unwrap_or(hint))
+    }
+
     /// The command or flag that fixes it.
     pub fn hint(&self) -> Option<String> {
         match self {
+            PlanError::AmbientNoWaypoint {
+                service,
+                namespace,
+                waypoint: Some(w),
+            } => Some(format!(
+                "enroll the Service in waypoint {namespace}/{w}: kubectl label service {service} -n {namespace} istio.io/use-waypoint={w}{FORCE_SUFFIX}"
+            )),
+            PlanError::AmbientNoWaypoint {
+                namespace,
+                waypoint: None,
+                ..
+            } => Some(format!(
+                "deploy a waypoint and enroll the namespace: istioctl waypoint apply -n {namespace} --enroll-namespace --wait{FORCE_SUFFIX}"
+            )),
+            PlanError::AmbientOptedOut { service, namespace } => Some(format!(
+                "remove the opt-out: kubectl label service {service} -n {namespace} istio.io/use-waypoint-{FORCE_SUFFIX}"
+            )),
+            PlanError::WaypointNotReady {
+                waypoint,
+                missing: true,
+                ..
+            } => Some(format!(
+                "create it: istioctl waypoint apply -n {} --name {} --wait{FORCE_SUFFIX}",
+                waypoint.namespace, waypoint.name
+            )),
+            PlanError::WaypointNotReady { waypoint, .. } => Some(format!(
+                "check it: kubectl -n {0} describe gateway {1}; istioctl waypoint status -n {0} --name {1}{FORCE_SUFFIX}",
+                waypoint.namespace, waypoint.name
+            )),
+            PlanError::WaypointScope {
+                waypoint,
+                attachment_denied: true,
+                ..
+            } => Some(format!(
+                "let the waypoint admit the Service's namespace (allowedRoutes.namespaces.from All, or a Selector matching it, on its HBONE listener, port 15008): kubectl -n {} edit gateway {}{FORCE_SUFFIX}",
+                waypoint.namespace, waypoint.name
+            )),
+            PlanError::WaypointScope { waypoint, .. } => Some(format!(
+                "let it take service traffic: kubectl label gateway {} -n {} istio.io/waypoint-for=all --overwrite (or =service if no pod uses it){FORCE_SUFFIX}",
+                waypoint.name, waypoint.namespace
+            )),
+            PlanError::ParentGroupInvalid {
+                route,
+                namespace,
+                index,
+                ..
+            } => Some(format!(
+                "{}{FORCE_SUFFIX}",
+                super::group_fix_command(namespace, route, *index)
+            )),
+            PlanError::ParentHeadless { .. } => Some(format!(
+                "route through a ClusterIP Service that selects the same pods{FORCE_SUFFIX}"
+            )),
             PlanError::ServiceNotFound { namespace, .. } => Some(format!(
                 "list services with: kubectl get services -n {namespace}"
             )),

@@ -17,6 +17,7 @@ use crate::opts::DryRun;
 
 mod error;
 pub mod explain;
+mod lint;
 pub mod precedence;
 pub mod render;
 mod request;
@@ -24,7 +25,7 @@ mod shift;
 mod status;
 mod user;
 
-pub use error::{PlanError, UsageError};
+pub use error::{PlanError, UsageError, WaypointName};
 pub use render::{render_shift_table, render_status_table, render_user_plan};
 pub use request::{
     parse_weights, validate_dns_label, validate_header_name, validate_header_value, RouteUserRequest, ShiftRequest,
@@ -32,7 +33,10 @@ pub use request::{
 };
 pub use shift::{plan_shift, BackendShare, ShiftPlan};
 
-pub use status::{route_status, BackendStatus, ConditionStatus, MatchStatus, RouteStatus, RuleStatus};
+pub use status::{
+    describe_match, ignored_service_parents, route_status, BackendStatus, ConditionStatus, MatchStatus,
+    ResolvedWaypoints, RouteStatus, RuleStatus,
+};
 pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
@@ -57,6 +61,9 @@ pub struct RouteEdit {
     pub services_to_create: Vec<Value>,
     /// Nothing to write: the route already says what was asked.
     pub noop: bool,
+    /// Refusals `--force` overrode, and what could not be checked: printed as `warning: …` on stderr.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl AsRef<RouteEdit> for RouteEdit {
@@ -102,6 +109,12 @@ pub struct ServiceInfo {
     pub labels: BTreeMap<String, String>,
     pub selector: BTreeMap<String, String>,
     pub ports: Vec<ServicePort>,
+    /// `spec.type` (`None` = ClusterIP).
+    pub type_: Option<String>,
+    /// `spec.clusterIP` (`None` in the field = headless).
+    pub cluster_ip: Option<String>,
+    /// `status.conditions` Istio writes (`istio.io/WaypointBound`).
+    pub istio_conditions: Vec<crate::ambient::Condition>,
 }
 
 impl ServiceInfo {
@@ -116,14 +129,16 @@ impl ServiceInfo {
     }
 }
 
-/// A pod's `app` and `version` labels (the only ones the route code reads; a pod's whole label map would cost
-/// more than the rest of it, for every pod of the cluster) and readiness.
+/// A pod as the planners read it (one namespace's pods): its `app` and `version` labels, readiness, and what
+/// tells its data plane (its labels, [`crate::ambient::PodFacts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodInfo {
     pub name: String,
     pub app: Option<String>,
     pub version: Option<String>,
     pub ready: bool,
+    pub labels: BTreeMap<String, String>,
+    pub facts: crate::ambient::PodFacts,
 }
 
 /// Everything about one namespace the route code reads.
@@ -160,6 +175,11 @@ pub struct RouteSnapshot {
     pub state: NamespaceState,
     /// Whether the served HTTPRoute schema has `spec.parentRefs[].port` (v1.0.0 does not).
     pub parent_port_supported: bool,
+    /// The namespace's labels (ambient mode, waypoint enrollment); `None` when it could not be read (a Role
+    /// without `get namespaces`): ambient mode is then not checked.
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+    /// The namespace's Gateways (waypoints); `None` when they could not be listed.
+    pub gateways: Option<Vec<crate::doctor::model::Gateway>>,
 }
 
 /// Count ready endpoints per Service from EndpointSlice objects (label
@@ -192,8 +212,46 @@ pub(crate) fn route_name(route: &Value) -> &str {
 }
 
 fn is_core_group(v: Option<&Value>) -> bool {
-    // An absent group defaults to gateway.networking.k8s.io for parentRefs: not a Service.
-    matches!(v.and_then(Value::as_str), Some("") | Some("core"))
+    // An absent group defaults to gateway.networking.k8s.io for parentRefs: not a Service. `core` is the usual
+    // name of the group "", but Istio does not map it and ignores such a parentRef (istio/istio
+    // pilot/pkg/config/kube/gateway/conversion.go `toInternalParentReference`; kubernetes-sigs/gateway-api#2309).
+    v.and_then(Value::as_str) == Some("")
+}
+
+/// The group a parentRef has as stored: absent means `gateway.networking.k8s.io` (the API server's default).
+pub fn parent_group(parent_ref: &Value) -> &str {
+    parent_ref
+        .get("group")
+        .and_then(Value::as_str)
+        .unwrap_or("gateway.networking.k8s.io")
+}
+
+/// A parentRef meant as a Service of the route's namespace (`kind: Service`) whose group is not `""`, so that
+/// no mesh takes it: (its index in `spec.parentRefs`, the Service name, the group as stored).
+pub fn bad_group_service_parents(route: &Value) -> Vec<(usize, &str, &str)> {
+    let route_ns = route.pointer("/metadata/namespace").and_then(Value::as_str);
+    route
+        .pointer("/spec/parentRefs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, p)| p.get("kind").and_then(Value::as_str) == Some("Service"))
+        .filter(|(_, p)| !is_core_group(p.get("group")))
+        .filter(|(_, p)| {
+            let ns = p.get("namespace").and_then(Value::as_str);
+            ns.is_none() || ns == route_ns
+        })
+        .filter_map(|(i, p)| Some((i, p.get("name").and_then(Value::as_str)?, parent_group(p))))
+        .collect()
+}
+
+/// The JSON patch that sets `spec.parentRefs[index].group` to `""` (`add` replaces or inserts the member,
+/// whether or not the server defaulted it).
+pub fn group_fix_command(namespace: &str, route: &str, index: usize) -> String {
+    format!(
+        "kubectl -n {namespace} patch httproute {route} --type=json -p '[{{\"op\":\"add\",\"path\":\"/spec/parentRefs/{index}/group\",\"value\":\"\"}}]'"
+    )
 }
 
 /// Whether a parentRef points at Service `service` in the route's namespace.
@@ -218,7 +276,7 @@ pub fn mesh_parent_service<'a>(parent_ref: &'a Value, route: &Value) -> Option<&
     parent_ref.get("name").and_then(Value::as_str)
 }
 
-/// Routes whose `spec.parentRefs` contain `{group: "" | "core", kind: Service, name: SERVICE}`.
+/// Routes whose `spec.parentRefs` contain `{group: "", kind: Service, name: SERVICE}`.
 pub fn find_mesh_routes<'a>(routes: &'a [Value], service: &str) -> Vec<&'a Value> {
     routes
         .iter()
@@ -282,6 +340,14 @@ pub fn has_catch_all_match(rule: &Value) -> bool {
     rule.get("matches")
         .and_then(Value::as_array)
         .is_some_and(|ms| ms.iter().any(is_catch_all_match))
+}
+
+/// Whether a rule matches every request: it has no matches (the API server then stores the one `PathPrefix /`
+/// match), or one of its matches is that catch-all. A mesh route none of whose rules does this rejects the
+/// requests it does not match, once attached (Gateway API mesh docs: "requests that do not match at least one
+/// of the Routes will be rejected").
+pub fn matches_every_request(rule: &Value) -> bool {
+    is_default_rule(rule) || has_catch_all_match(rule)
 }
 
 /// Index of the rule that carries default traffic: the first [`is_default_rule`] rule, else
@@ -446,6 +512,18 @@ pub(crate) fn backend_ref(name: &str, port: i32, weight: u32) -> Value {
     json!({"name": name, "port": port, "weight": weight})
 }
 
+/// Parent Service facts, or the error to report. A parent without a cluster IP (headless, ExternalName) is
+/// refused unless `force` (then a warning).
+pub(crate) fn parent_service_linted<'a>(
+    snap: &'a RouteSnapshot,
+    force: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(&'a ServiceInfo, i32), PlanError> {
+    let (parent, port) = parent_service(snap)?;
+    lint::forced(lint::headless(snap, parent), force, warnings)?;
+    Ok((parent, port))
+}
+
 /// Parent Service facts, or the error to report.
 pub(crate) fn parent_service(snap: &RouteSnapshot) -> Result<(&ServiceInfo, i32), PlanError> {
     let parent = snap
@@ -462,12 +540,29 @@ pub(crate) fn parent_service(snap: &RouteSnapshot) -> Result<(&ServiceInfo, i32)
     Ok((parent, port))
 }
 
+/// The refusal for a route whose `kind: Service` parentRef naming SERVICE has a group other than `""`.
+fn group_refusal(snap: &RouteSnapshot, route: &Value) -> Option<PlanError> {
+    bad_group_service_parents(route)
+        .into_iter()
+        .find(|(_, svc, _)| *svc == snap.service)
+        .map(|(index, _, group)| PlanError::ParentGroupInvalid {
+            route: route_name(route).to_string(),
+            service: snap.service.clone(),
+            namespace: snap.state.namespace.clone(),
+            index,
+            group: group.to_string(),
+        })
+}
+
 /// Pick the route to edit: `--route NAME` (must be a mesh route of SERVICE), the only mesh route,
-/// or `None` (create one). Refuses controller-owned routes unless `force`.
+/// or `None` (create one). Refuses controller-owned routes unless `force`. A route that names SERVICE with a
+/// parentRef group Istio ignores (omitted, or `core`) is refused rather than passed over (shift would otherwise
+/// create a second route); with `force` it is the route edited, with a warning.
 pub(crate) fn select_route<'a>(
     snap: &'a RouteSnapshot,
     route_name_opt: Option<&str>,
     force: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<&'a Value>, PlanError> {
     let route = match route_name_opt {
         Some(name) => {
@@ -476,17 +571,38 @@ pub(crate) fn select_route<'a>(
                 namespace: snap.state.namespace.clone(),
             })?;
             if find_mesh_routes(std::slice::from_ref(r), &snap.service).is_empty() {
-                return Err(PlanError::NotMeshRoute {
-                    route: name.to_string(),
-                    service: snap.service.clone(),
-                });
+                match group_refusal(snap, r) {
+                    Some(e) => lint::forced(Err(e), force, warnings)?,
+                    None => {
+                        return Err(PlanError::NotMeshRoute {
+                            route: name.to_string(),
+                            service: snap.service.clone(),
+                        })
+                    }
+                }
             }
             Some(r)
         }
         None => {
             let found = find_mesh_routes(&snap.state.routes, &snap.service);
             match found.len() {
-                0 => None,
+                0 => {
+                    let near: Vec<&Value> = snap
+                        .state
+                        .routes
+                        .iter()
+                        .filter(|r| group_refusal(snap, r).is_some())
+                        .collect();
+                    match near.as_slice() {
+                        [] => None,
+                        [r] => {
+                            lint::forced(Err(group_refusal(snap, r).expect("filtered")), force, warnings)?;
+                            Some(*r)
+                        }
+                        // Several: refuse with the first (they all need the same fix), even with --force.
+                        [r, ..] => return Err(group_refusal(snap, r).expect("filtered")),
+                    }
+                }
                 1 => Some(found[0]),
                 _ => {
                     return Err(PlanError::RouteAmbiguous {
@@ -620,7 +736,26 @@ mod tests {
             .into_iter()
             .map(route_name)
             .collect();
-        assert_eq!(names, vec!["a", "b"]);
+        // `core` is not the core group to Istio (issue 16): route b is not a mesh route, but a near miss.
+        assert_eq!(names, vec!["a"]);
+        assert_eq!(bad_group_service_parents(&routes[1]), vec![(0, "reviews", "core")]);
+        assert_eq!(bad_group_service_parents(&routes[0]), vec![]);
+        // `c` names no kind: a Gateway parent, not a Service one.
+        assert_eq!(bad_group_service_parents(&routes[2]), vec![]);
+        let omitted = json!({"metadata": {"name": "f", "namespace": "ns"},
+            "spec": {"parentRefs": [{"name": "x"}, {"kind": "Service", "name": "reviews"}]}});
+        assert_eq!(
+            bad_group_service_parents(&omitted),
+            vec![(1, "reviews", "gateway.networking.k8s.io")]
+        );
+    }
+
+    #[test]
+    fn the_group_fix_is_a_json_patch_of_that_parent_ref() {
+        assert_eq!(
+            group_fix_command("istio-demo", "reviews", 1),
+            r#"kubectl -n istio-demo patch httproute reviews --type=json -p '[{"op":"add","path":"/spec/parentRefs/1/group","value":""}]'"#
+        );
     }
 
     #[test]

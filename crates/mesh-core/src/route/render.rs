@@ -51,17 +51,9 @@ pub fn render_user_plan(plan: &RouteUserPlan) -> String {
     format!("{}\n", plan.message)
 }
 
-fn match_cell(m: &super::MatchStatus) -> String {
-    let mut parts = Vec::new();
-    if let (Some(h), Some(v)) = (&m.header, &m.value) {
-        parts.push(format!("{h}={v}"));
-    }
-    parts.extend(m.other.iter().cloned());
-    parts.join(" ")
-}
-
 /// One row per backend: `NAMESPACE SERVICE ROUTE MATCH BACKEND WEIGHT READY`; `wide` adds
-/// `VERSION` and `CONDITIONS` (`Accepted=True,…`). A catch-all rule shows MATCH `*`.
+/// `VERSION` and `CONDITIONS` (`Accepted=True,…`; `ResolvedWaypoints` by its effect,
+/// `ResolvedWaypoints=False(MissingUseWaypointLabel)`). A catch-all rule shows MATCH `*`.
 pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
     let mut header = vec!["NAMESPACE", "SERVICE", "ROUTE", "MATCH", "BACKEND"];
     if wide {
@@ -78,7 +70,7 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
         } else {
             st.conditions
                 .iter()
-                .map(|c| format!("{}={}", c.type_, c.status))
+                .map(super::ConditionStatus::cell)
                 .collect::<Vec<_>>()
                 .join(",")
         };
@@ -86,7 +78,11 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
             let m = if rule.matches.is_empty() {
                 "*".to_string()
             } else {
-                rule.matches.iter().map(match_cell).collect::<Vec<_>>().join(" | ")
+                rule.matches
+                    .iter()
+                    .map(super::status::match_text)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             };
             let backends: Vec<Option<&super::BackendStatus>> = if rule.backends.is_empty() {
                 vec![None]

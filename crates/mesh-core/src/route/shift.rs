@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{
-    backend_key, backend_ref, backend_weight, default_rule_index, new_mesh_route, parent_service, resolve_backend,
-    route_name, select_route, version_of, NamespaceState, PlanError, RouteEdit, RouteSnapshot, ShiftRequest,
-    MAX_BACKEND_REFS, MAX_RULES,
+    backend_key, backend_ref, backend_weight, default_rule_index, lint, new_mesh_route, parent_service_linted,
+    resolve_backend, route_name, select_route, version_of, NamespaceState, PlanError, RouteEdit, RouteSnapshot,
+    ShiftRequest, MAX_BACKEND_REFS, MAX_RULES,
 };
 
 /// One backend of a rule with its relative weight and the share of traffic that means.
@@ -107,8 +107,9 @@ pub(crate) fn same_split(a: &[Value], b: &[Value], ns: &str) -> bool {
 /// Plan `kubectl mesh shift SERVICE VERSION=PERCENT…`.
 pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan, PlanError> {
     let state = &snap.state;
-    let (parent, port) = parent_service(snap)?;
-    let existing = select_route(snap, req.route_name.as_deref(), req.force)?;
+    let mut warnings = Vec::new();
+    let (parent, port) = parent_service_linted(snap, req.force, &mut warnings)?;
+    let existing = select_route(snap, req.route_name.as_deref(), req.force, &mut warnings)?;
 
     // Resolve versions to Services; only backends that will receive traffic are checked.
     let mut requested: Vec<(String, u64)> = Vec::new();
@@ -129,6 +130,10 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
         }
     }
     let sum: u64 = requested.iter().map(|(_, w)| w).sum();
+    // A route Istio would ignore (ambient mode without a usable waypoint) is refused, even when nothing changes:
+    // the user asked for traffic to move, and it would not.
+    let lint = lint::waypoint(snap, parent, &mut warnings);
+    lint::forced(lint, req.force, &mut warnings)?;
 
     let default_idx = existing.and_then(default_rule_index);
     // Only objects are backendRefs; anything else in the list is dropped when rewriting it.
@@ -235,6 +240,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
             route,
             services_to_create: if noop { Vec::new() } else { services_to_create },
             noop,
+            warnings,
         },
         before,
         after,

@@ -20,6 +20,20 @@ pub struct RouteStatus {
     pub route: String,
     pub rules: Vec<RuleStatus>,
     pub conditions: Vec<ConditionStatus>,
+    /// Istio's `ResolvedWaypoints` condition read by its effect (Istio always writes status `True`; the message
+    /// says whether a waypoint applies the route in ambient mode); `null` when Istio wrote none.
+    pub resolved_waypoints: Option<ResolvedWaypoints>,
+}
+
+/// Whether a waypoint applies the route (ambient mode), as Istio's `ResolvedWaypoints` condition says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedWaypoints {
+    pub resolved: bool,
+    /// `ResolvedWaypoints`, or, when not resolved, Istio's internal reason `MissingUseWaypointLabel` or
+    /// `NoMatchingParent`.
+    pub reason: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,8 +76,77 @@ pub struct ConditionStatus {
     pub message: String,
 }
 
+impl ConditionStatus {
+    fn condition(&self) -> crate::ambient::Condition {
+        crate::ambient::Condition {
+            type_: self.type_.clone(),
+            status: self.status.clone(),
+            reason: Some(self.reason.clone()),
+            message: Some(self.message.clone()),
+            observed_generation: None,
+        }
+    }
+
+    fn resolved_waypoints(&self) -> ResolvedWaypoints {
+        let (resolved, reason) = crate::ambient::resolved_waypoints_effect(&self.condition());
+        ResolvedWaypoints {
+            resolved,
+            reason,
+            message: self.message.clone(),
+        }
+    }
+
+    /// `Accepted=True`; `ResolvedWaypoints` by its effect: `ResolvedWaypoints=False(MissingUseWaypointLabel)`.
+    pub fn cell(&self) -> String {
+        if self.type_ == crate::ambient::RESOLVED_WAYPOINTS {
+            let rw = self.resolved_waypoints();
+            return if rw.resolved {
+                format!("{}=True", self.type_)
+            } else {
+                format!("{}=False({})", self.type_, rw.reason)
+            };
+        }
+        format!("{}={}", self.type_, self.status)
+    }
+}
+
+/// Routes of the namespaces with a `kind: Service` parentRef whose group is not `""`: Istio ignores such a
+/// parent, so [`route_status`] does not list them. (namespace, route, Service, group as stored).
+pub fn ignored_service_parents(namespaces: &[NamespaceState]) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for state in namespaces {
+        for route in &state.routes {
+            for (_, svc, group) in super::bad_group_service_parents(route) {
+                out.push((
+                    state.namespace.clone(),
+                    route_name(route).to_string(),
+                    svc.to_string(),
+                    group.to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn s(v: Option<&Value>) -> String {
     v.and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+/// One match as `status` shows it: `end-user=jason`, `path Exact /v2 method GET`.
+pub fn describe_match(m: &Value) -> String {
+    match_text(&match_status(m))
+}
+
+/// The MATCH cell of one match.
+pub(crate) fn match_text(m: &MatchStatus) -> String {
+    let mut parts = Vec::new();
+    if let (Some(h), Some(v)) = (&m.header, &m.value) {
+        parts.push(format!("{h}={v}"));
+    }
+    parts.extend(m.other.iter().cloned());
+    parts.join(" ")
 }
 
 fn match_status(m: &Value) -> MatchStatus {
@@ -176,13 +259,18 @@ pub fn route_status(namespaces: &[NamespaceState]) -> Vec<RouteStatus> {
                         reason: s(c.get("reason")),
                         message: s(c.get("message")),
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                let resolved_waypoints = conditions
+                    .iter()
+                    .find(|c| c.type_ == crate::ambient::RESOLVED_WAYPOINTS)
+                    .map(ConditionStatus::resolved_waypoints);
                 out.push(RouteStatus {
                     namespace: state.namespace.clone(),
                     service: service.to_string(),
                     route: route_name(route).to_string(),
                     rules,
                     conditions,
+                    resolved_waypoints,
                 });
             }
         }
@@ -224,7 +312,8 @@ mod tests {
                      "backends": [
                         {"service": "reviews-v1", "version": "v1", "weight": 90, "percent": 90.0, "readyEndpoints": 1},
                         {"service": "reviews-v3", "version": "v3", "weight": 10, "percent": 10.0, "readyEndpoints": 0}]}],
-                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route was valid"}]
+                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route was valid"}],
+                "resolvedWaypoints": null
             }])
         );
     }

@@ -101,6 +101,7 @@ pub fn svc(name: &str, app: &str, version: Option<&str>) -> ServiceInfo {
             name: Some("http".into()),
             port: 9080,
         }],
+        ..Default::default()
     }
 }
 
@@ -110,6 +111,8 @@ pub fn pod(name: &str, app: &str, version: &str, ready: bool) -> PodInfo {
         app: Some(app.into()),
         version: Some(version.into()),
         ready,
+        labels: BTreeMap::from([("app".into(), app.into()), ("version".into(), version.into())]),
+        facts: Default::default(),
     }
 }
 
@@ -136,6 +139,8 @@ pub fn bookinfo(routes: Vec<Value>, parent_port_supported: bool) -> RouteSnapsho
             pods,
         },
         parent_port_supported,
+        namespace_labels: Some(BTreeMap::new()),
+        gateways: Some(Vec::new()),
     }
 }
 

@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 
 use super::shift::same_split;
 use super::{
-    backend_key, default_rule_index, is_catch_all_match, new_mesh_route, parent_service, resolve_backend, route_name,
-    select_route, PlanError, RouteEdit, RouteSnapshot, RouteUserRequest, MAX_RULES,
+    backend_key, default_rule_index, is_catch_all_match, lint, matches_every_request, new_mesh_route, parent_service,
+    parent_service_linted, resolve_backend, route_name, select_route, PlanError, RouteEdit, RouteSnapshot,
+    RouteUserRequest, MAX_RULES,
 };
 
 /// What `route-user` will write.
@@ -62,10 +63,21 @@ fn user_rule(header: &str, user: &str, backend: Value) -> Value {
 }
 
 /// Plan `kubectl mesh route-user SERVICE USER VERSION` (or `--remove`).
+///
+/// Whatever it does, the route it leaves has a rule that matches every request: a mesh route without one
+/// rejects every request none of its rules match (Gateway API mesh docs), so route-user appends one sending
+/// everyone else to the Service itself when the route has none.
 pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<RouteUserPlan, PlanError> {
     let state = &snap.state;
-    let (parent, port) = parent_service(snap)?;
-    let existing = select_route(snap, req.route_name.as_deref(), req.force)?;
+    let removing = req.remove || req.version.is_none();
+    let mut warnings = Vec::new();
+    // Removing a rule is always safe: only the choice of the route can refuse it.
+    let (parent, port) = if removing {
+        parent_service(snap)?
+    } else {
+        parent_service_linted(snap, req.force, &mut warnings)?
+    };
+    let existing = select_route(snap, req.route_name.as_deref(), req.force, &mut warnings)?;
     let name = existing
         .map(|r| route_name(r).to_string())
         .unwrap_or_else(|| snap.service.clone());
@@ -82,124 +94,141 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
         .map(|(i, _)| i)
         .collect();
 
-    let plan =
-        |route: Value, backend: Option<String>, services: Vec<Value>, noop: bool, message: String| RouteUserPlan {
-            edit: RouteEdit {
-                namespace: state.namespace.clone(),
-                route_name: name.clone(),
-                create: existing.is_none() && !noop,
-                route,
-                services_to_create: services,
-                noop,
-            },
-            backend,
-            message,
-        };
-
-    let version = match (&req.version, req.remove) {
-        (_, true) | (None, _) => {
-            let Some(route) = existing.filter(|_| !matching.is_empty()) else {
-                return Ok(plan(
-                    existing.cloned().unwrap_or(Value::Null),
-                    None,
-                    Vec::new(),
-                    true,
-                    format!("no rule for {who} in HTTPRoute {name}; nothing to remove"),
-                ));
-            };
-            let mut route = route.clone();
-            let mut kept: Vec<Value> = rules
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !matching.contains(i))
-                .map(|(_, r)| r)
-                .collect();
-            let mut message = format!("removed the rule for {who} from HTTPRoute {name}");
-            if kept.is_empty() {
-                // `rules: []` is invalid from Gateway API v1.1 on (minItems 1): send everyone to
-                // the Service itself, as a route created by route-user does for everyone else.
-                kept.push(json!({"backendRefs": [{"name": snap.service, "port": port}]}));
-                message.push_str(&format!("; no rule was left, so everyone goes to {}", snap.service));
+    // (route, backend, Services to create, noop, message)
+    let (route, backend, services, noop, message) = match (&req.version, removing) {
+        (Some(version), false) => {
+            let (backend, create) = resolve_backend(snap, parent, version, req.force, req.create_backends)?;
+            let lint = lint::waypoint(snap, parent, &mut warnings);
+            lint::forced(lint, req.force, &mut warnings)?;
+            let target = json!({"name": backend, "port": port, "weight": 100});
+            let services: Vec<Value> = create.into_iter().collect();
+            match existing {
+                None => {
+                    let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
+                    let route = new_mesh_route(snap, port, vec![user_rule(&req.header, &req.user, target), default]);
+                    let message = format!(
+                        "{who} → {backend} (new HTTPRoute {name}; everyone else → {})",
+                        snap.service
+                    );
+                    (route, Some(backend), services, false, message)
+                }
+                Some(existing_route) => {
+                    let mut route = existing_route.clone();
+                    if let Some(&first) = matching.first() {
+                        let current: Vec<Value> = rules[first]
+                            .get("backendRefs")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
+                        let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
+                        if matching.len() == 1
+                            && pointed
+                            && same_split(&current, std::slice::from_ref(&target), &state.namespace)
+                        {
+                            let message = format!("{who} already goes to {backend}");
+                            (route, Some(backend), Vec::new(), true, message)
+                        } else {
+                            let mut new_rules: Vec<Value> = Vec::new();
+                            for (i, mut r) in rules.into_iter().enumerate() {
+                                if i == first {
+                                    // Keep an existing ref to the same Service (with its filters); else replace.
+                                    r["backendRefs"] = if pointed { json!([current[0]]) } else { json!([target]) };
+                                    new_rules.push(r);
+                                } else if !matching.contains(&i) {
+                                    new_rules.push(r);
+                                }
+                            }
+                            route["spec"]["rules"] = Value::Array(new_rules);
+                            let message = format!("{who} → {backend} (rule updated in HTTPRoute {name})");
+                            (route, Some(backend), services, false, message)
+                        }
+                    } else {
+                        if rules.len() >= MAX_RULES {
+                            return Err(PlanError::RouteFull {
+                                route: name,
+                                reason: format!("it already has {MAX_RULES} rules"),
+                            });
+                        }
+                        let at = default_rule_index(existing_route).unwrap_or(rules.len());
+                        let mut new_rules = rules;
+                        new_rules.insert(at, user_rule(&req.header, &req.user, target));
+                        route["spec"]["rules"] = Value::Array(new_rules);
+                        let message = format!("{who} → {backend} (rule added to HTTPRoute {name})");
+                        (route, Some(backend), services, false, message)
+                    }
+                }
             }
-            route["spec"]["rules"] = Value::Array(kept);
-            return Ok(plan(route, None, Vec::new(), false, message));
         }
-        (Some(v), false) => v,
-    };
-
-    let (backend, create) = resolve_backend(snap, parent, version, req.force, req.create_backends)?;
-    let target = json!({"name": backend, "port": port, "weight": 100});
-    let services: Vec<Value> = create.into_iter().collect();
-
-    let Some(existing_route) = existing else {
-        let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
-        let route = new_mesh_route(snap, port, vec![user_rule(&req.header, &req.user, target), default]);
-        return Ok(plan(
-            route,
-            Some(backend.clone()),
-            services,
-            false,
-            format!(
-                "{who} → {backend} (new HTTPRoute {name}; everyone else → {})",
-                snap.service
-            ),
-        ));
-    };
-
-    let mut route = existing_route.clone();
-    if let Some(&first) = matching.first() {
-        let current: Vec<Value> = rules[first]
-            .get("backendRefs")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
-        if matching.len() == 1 && pointed && same_split(&current, std::slice::from_ref(&target), &state.namespace) {
-            return Ok(plan(
-                route,
-                Some(backend.clone()),
+        _ => match existing.filter(|_| !matching.is_empty()) {
+            None => (
+                existing.cloned().unwrap_or(Value::Null),
+                None,
                 Vec::new(),
                 true,
-                format!("{who} already goes to {backend}"),
-            ));
-        }
-        let mut new_rules: Vec<Value> = Vec::new();
-        for (i, mut r) in rules.into_iter().enumerate() {
-            if i == first {
-                // Keep an existing ref to the same Service (with its filters); else replace.
-                r["backendRefs"] = if pointed { json!([current[0]]) } else { json!([target]) };
-                new_rules.push(r);
-            } else if !matching.contains(&i) {
-                new_rules.push(r);
+                format!("no rule for {who} in HTTPRoute {name}; nothing to remove"),
+            ),
+            Some(route) => {
+                let mut route = route.clone();
+                let kept: Vec<Value> = rules
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !matching.contains(i))
+                    .map(|(_, r)| r)
+                    .collect();
+                let message = format!("removed the rule for {who} from HTTPRoute {name}");
+                route["spec"]["rules"] = Value::Array(kept);
+                (route, None, Vec::new(), false, message)
             }
-        }
-        route["spec"]["rules"] = Value::Array(new_rules);
-        return Ok(plan(
+        },
+    };
+    let (route, noop, message) = ensure_catch_all(route, noop, message, &snap.service, port, &name)?;
+    Ok(RouteUserPlan {
+        edit: RouteEdit {
+            namespace: state.namespace.clone(),
+            route_name: name,
+            create: existing.is_none() && !noop,
             route,
-            Some(backend.clone()),
-            services,
-            false,
-            format!("{who} → {backend} (rule updated in HTTPRoute {name})"),
-        ));
-    }
+            services_to_create: if noop { Vec::new() } else { services },
+            noop,
+            warnings,
+        },
+        backend,
+        message,
+    })
+}
 
+/// Append a rule sending everyone to the Service itself when no rule of the route matches every request (an
+/// empty rule list included: `rules: []` is invalid from Gateway API v1.1 on, `minItems: 1`).
+fn ensure_catch_all(
+    mut route: Value,
+    noop: bool,
+    mut message: String,
+    service: &str,
+    port: i32,
+    name: &str,
+) -> Result<(Value, bool, String), PlanError> {
+    let Some(rules) = route.pointer_mut("/spec/rules").and_then(Value::as_array_mut) else {
+        return Ok((route, noop, message));
+    };
+    if rules.iter().any(matches_every_request) {
+        return Ok((route, noop, message));
+    }
     if rules.len() >= MAX_RULES {
         return Err(PlanError::RouteFull {
-            route: name,
-            reason: format!("it already has {MAX_RULES} rules"),
+            route: name.to_string(),
+            reason: format!("it has {MAX_RULES} rules and none matches every request, so no default rule can be added"),
         });
     }
-    let at = default_rule_index(existing_route).unwrap_or(rules.len());
-    let mut new_rules = rules;
-    new_rules.insert(at, user_rule(&req.header, &req.user, target));
-    route["spec"]["rules"] = Value::Array(new_rules);
-    Ok(plan(
-        route,
-        Some(backend.clone()),
-        services,
-        false,
-        format!("{who} → {backend} (rule added to HTTPRoute {name})"),
-    ))
+    let was_empty = rules.is_empty();
+    rules.push(json!({"backendRefs": [{"name": service, "port": port}]}));
+    if was_empty {
+        message.push_str(&format!("; no rule was left, so everyone goes to {service}"));
+    } else {
+        message.push_str(&format!(
+            "; added a default rule sending everyone else to {service} (the route had none, so their requests were rejected)"
+        ));
+    }
+    Ok((route, false, message))
 }
 
 #[cfg(test)]

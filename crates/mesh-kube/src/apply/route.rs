@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::cluster::{Cluster, WriteOpts};
 use crate::error::{KubeError, Result};
-use crate::read::route::{load_state, parent_port_supported};
+use crate::read::route::{load_plan_context, load_state, parent_port_supported};
 use mesh_core::opts::DryRun;
 use mesh_core::resource::{HTTPROUTES, SERVICES};
 use mesh_core::route::{NamespaceState, RouteEdit, RouteSnapshot, WriteOutcome as Outcome};
@@ -38,10 +38,17 @@ where
     E: From<KubeError>,
     F: FnMut(&RouteSnapshot) -> Result<P, E>,
 {
-    // One round trip of reads: the CRD (does parentRefs[].port exist?) and the namespace's lists, concurrently.
-    let (port_supported, first_state) = tokio::join!(parent_port_supported(cluster), load_state(cluster, namespace));
+    // One round trip of reads, concurrently: the CRD (does parentRefs[].port exist?), the namespace's lists, and
+    // the namespace and its Gateways (ambient mode and waypoints).
+    let (port_supported, first_state, context) = tokio::join!(
+        parent_port_supported(cluster),
+        load_state(cluster, namespace),
+        load_plan_context(cluster, namespace)
+    );
     let port_supported = port_supported?;
     let mut first_state = Some(first_state?);
+    // A retry after a conflict re-reads the routes (what changed); the namespace and its waypoints are kept.
+    let (namespace_labels, gateways) = context?;
     let mut last_name = service.to_string();
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         let state: NamespaceState = match first_state.take() {
@@ -52,6 +59,8 @@ where
             service: service.to_string(),
             state,
             parent_port_supported: port_supported,
+            namespace_labels: namespace_labels.clone(),
+            gateways: gateways.clone(),
         };
         let planned = plan(&snapshot)?;
         let w = planned.as_ref();

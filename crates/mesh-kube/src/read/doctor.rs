@@ -121,5 +121,5 @@ pub async fn read_snapshot_keeping(
         }
         snapshot.fail(kind, why);
     }
-    Ok((snapshot.finish(), raw))
+    Ok((snapshot.finish().with_scope(scope.clone()), raw))
 }

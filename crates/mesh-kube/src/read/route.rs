@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::cluster::{Cluster, ListParams, PageSink};
 use crate::error::{KubeError, Result};
-use mesh_core::resource::{CRDS, ENDPOINTSLICES, HTTPROUTES, PODS, SERVICES};
+use mesh_core::ambient::{Condition, PodFacts};
+use mesh_core::doctor::model::{gateway_from_value, Gateway};
+use mesh_core::resource::{CRDS, ENDPOINTSLICES, GATEWAYS, HTTPROUTES, NAMESPACES, PODS, SERVICES};
 use mesh_core::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
 use mesh_core::wire::{decode_page, ListMeta};
 
@@ -36,11 +38,33 @@ fn namespace_of(v: &Value) -> String {
         .to_string()
 }
 
+/// `status.conditions` of type `istio.io/…` (the only ones the planners read).
+fn istio_conditions(v: Option<&Value>) -> Vec<Condition> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+            let type_ = s("type")?;
+            type_.starts_with("istio.io/").then(|| Condition {
+                status: s("status").unwrap_or_default(),
+                reason: s("reason"),
+                message: s("message"),
+                observed_generation: c.get("observedGeneration").and_then(Value::as_i64),
+                type_,
+            })
+        })
+        .collect()
+}
+
 fn service_info(v: &Value) -> ServiceInfo {
     ServiceInfo {
         name: name_of(v),
         labels: string_map(v.pointer("/metadata/labels")),
         selector: string_map(v.pointer("/spec/selector")),
+        type_: v.pointer("/spec/type").and_then(Value::as_str).map(str::to_string),
+        cluster_ip: v.pointer("/spec/clusterIP").and_then(Value::as_str).map(str::to_string),
+        istio_conditions: istio_conditions(v.pointer("/status/conditions")),
         ports: v
             .pointer("/spec/ports")
             .and_then(Value::as_array)
@@ -75,11 +99,33 @@ fn pod_info(v: &Value) -> PodInfo {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let annotation = |key: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(key));
+    let proxy = |key: &str| {
+        v.pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.get("name").and_then(Value::as_str) == Some("istio-proxy"))
+            })
+    };
     PodInfo {
         name: name_of(v),
         app: label("app"),
         version: label("version"),
         ready,
+        labels: string_map(v.pointer("/metadata/labels")),
+        facts: PodFacts {
+            sidecar_status: annotation("sidecar.istio.io/status").is_some(),
+            proxy: if proxy("containers") {
+                Some(false)
+            } else if proxy("initContainers") {
+                Some(true)
+            } else {
+                None
+            },
+            redirected: annotation("ambient.istio.io/redirection").and_then(Value::as_str) == Some("enabled"),
+            host_network: v.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true),
+        },
     }
 }
 
@@ -105,6 +151,17 @@ struct PortSlim {
 struct ServiceSpecSlim {
     selector: BTreeMap<String, String>,
     ports: Vec<PortSlim>,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    #[serde(rename = "clusterIP")]
+    cluster_ip: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ServiceStatusSlim {
+    /// Kept as JSON: only the `istio.io/…` ones are read, and Services rarely have conditions.
+    conditions: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -112,6 +169,7 @@ struct ServiceSpecSlim {
 struct ServiceSlim {
     metadata: MetaSlim,
     spec: ServiceSpecSlim,
+    status: ServiceStatusSlim,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,10 +205,45 @@ struct PodStatusSlim {
     conditions: Vec<ConditionSlim>,
 }
 
+/// Pod annotations: only the ones that tell its data plane (the ~6 KB `sidecar.istio.io/status` only counts as
+/// present).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodAnnotationsSlim {
+    #[serde(rename = "sidecar.istio.io/status")]
+    sidecar_status: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "ambient.istio.io/redirection")]
+    redirection: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodMetaSlim {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    annotations: PodAnnotationsSlim,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ContainerNameSlim {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodSpecSlim {
+    containers: Vec<ContainerNameSlim>,
+    init_containers: Vec<ContainerNameSlim>,
+    host_network: bool,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PodSlim {
-    metadata: MetaSlim,
+    metadata: PodMetaSlim,
+    spec: PodSpecSlim,
     status: PodStatusSlim,
 }
 
@@ -162,6 +255,9 @@ fn service_slim(s: ServiceSlim) -> InNamespace<ServiceInfo> {
         name: s.metadata.name,
         labels: s.metadata.labels,
         selector: s.spec.selector,
+        type_: s.spec.type_,
+        cluster_ip: s.spec.cluster_ip,
+        istio_conditions: istio_conditions(s.status.conditions.as_ref()),
         ports: s
             .spec
             .ports
@@ -187,12 +283,27 @@ fn pod_slim(p: PodSlim) -> InNamespace<PodInfo> {
         .conditions
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
-    let mut labels = p.metadata.labels;
+    let is_proxy = |c: &ContainerNameSlim| c.name == "istio-proxy";
+    let proxy = if p.spec.containers.iter().any(is_proxy) {
+        Some(false)
+    } else if p.spec.init_containers.iter().any(is_proxy) {
+        Some(true)
+    } else {
+        None
+    };
+    let labels = p.metadata.labels;
     let info = PodInfo {
         name: p.metadata.name,
-        app: labels.remove("app"),
-        version: labels.remove("version"),
+        app: labels.get("app").cloned(),
+        version: labels.get("version").cloned(),
         ready,
+        labels,
+        facts: PodFacts {
+            sidecar_status: p.metadata.annotations.sidecar_status.is_some(),
+            proxy,
+            redirected: p.metadata.annotations.redirection.as_deref() == Some("enabled"),
+            host_network: p.spec.host_network,
+        },
     };
     (p.metadata.namespace, info)
 }
@@ -337,6 +448,35 @@ pub async fn load_state(cluster: &Cluster, ns: &str) -> Result<NamespaceState> {
             namespace: ns.to_string(),
             ..Default::default()
         }))
+}
+
+/// What the planners read about the namespace besides its routes, Services and pods: its labels (ambient mode,
+/// waypoint enrollment) and its Gateways (waypoints). Each is `None` when we may not read it (the traffic Role
+/// of older releases grants neither): the planners then say what they could not check. Both are in the
+/// namespace itself: a namespaced Role can grant `get` of the Namespace object (the API server authorizes
+/// `GET /api/v1/namespaces/NS` in namespace NS).
+pub async fn load_plan_context(
+    cluster: &Cluster,
+    ns: &str,
+) -> Result<(Option<BTreeMap<String, String>>, Option<Vec<Gateway>>)> {
+    let all = ListParams::default();
+    let (namespace, gateways) = tokio::join!(
+        cluster.get_opt(&NAMESPACES, None, ns),
+        cluster.list(&GATEWAYS, Some(ns), &all),
+    );
+    let labels = match namespace {
+        Ok(Some(n)) => Some(string_map(n.pointer("/metadata/labels"))),
+        Ok(None) => Some(BTreeMap::new()),
+        Err(KubeError::Forbidden { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let gateways = match gateways {
+        Ok(list) => Some(list.items.iter().filter_map(|g| gateway_from_value(g).ok()).collect()),
+        Err(KubeError::NotServed { .. }) => Some(Vec::new()),
+        Err(KubeError::Forbidden { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    Ok((labels, gateways))
 }
 
 /// Whether the served HTTPRoute schema has `spec.parentRefs[].port` (standard from v1.1; v1.0.0 prunes it).

@@ -19,39 +19,104 @@ use crate::doctor::raw::Kind;
 
 const CAT: Category = Category::DataPlane;
 
+/// The injection labels of a namespace as Istio's injection analyzer lists them (`injection.go:73-88`):
+/// `istio-injection=V` when present; `istio.io/rev` and `istio.io/dataplane-mode` when present and
+/// `istio-injection` is absent or `enabled` (a namespace with injection disabled conflicts with nothing).
+fn injection_labels(n: &Namespace) -> Vec<(&'static str, &str)> {
+    let injection = n.labels.get("istio-injection").map(String::as_str);
+    let mut out = Vec::new();
+    if let Some(v) = injection {
+        out.push(("istio-injection", v));
+    }
+    for key in ["istio.io/rev", crate::ambient::DATAPLANE_MODE] {
+        if let Some(v) = n.labels.get(key) {
+            if injection.is_none_or(|i| i == "enabled") {
+                out.push((key, v.as_str()));
+            }
+        }
+    }
+    out
+}
+
 pub(super) fn injection_label_conflict(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "injection-label-conflict";
     let namespaces = need!(&s.namespaces, Kind::Namespace, ID, CAT);
-    let both: Vec<&Namespace> = namespaces
-        .iter()
-        .filter(|n| n.labels.contains_key("istio-injection") && n.labels.contains_key("istio.io/rev"))
-        .collect();
-    if both.is_empty() {
-        return vec![Finding::ok(
-            ID,
-            CAT,
-            "no namespace has both istio-injection and istio.io/rev labels",
-        )];
-    }
-    both.iter()
-        .map(|n| {
-            let inj = n.labels.get("istio-injection").map(String::as_str).unwrap_or_default();
-            let rev = n.labels.get("istio.io/rev").map(String::as_str).unwrap_or_default();
+    let mut out = Vec::new();
+    // istio-system is skipped, as Istio's analyzer does.
+    for n in namespaces.iter().filter(|n| n.name != "istio-system") {
+        let labels = injection_labels(n);
+        if labels.len() < 2 {
+            continue;
+        }
+        let get = |key: &str| labels.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let (injection, rev, mode) = (
+            get("istio-injection"),
+            get("istio.io/rev"),
+            get(crate::ambient::DATAPLANE_MODE),
+        );
+        let shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut why = Vec::new();
+        let mut hints = Vec::new();
+        if let (Some(_), Some(rev)) = (injection, rev) {
+            why.push(format!("istio-injection wins and revision {rev} is ignored"));
+            hints.push(format!(
+                "keep one: kubectl label namespace {} istio-injection- (to use revision {rev})",
+                n.name
+            ));
+        }
+        match mode {
+            Some("ambient") => {
+                why.push(
+                    "new pods get sidecars, and Istio then leaves them out of ambient mode; pods without a sidecar are in ambient mode"
+                        .to_string(),
+                );
+                let sidecar_label = if injection.is_some() {
+                    "istio-injection"
+                } else {
+                    "istio.io/rev"
+                };
+                hints.push(format!(
+                    "pick one mode: kubectl label namespace {0} {sidecar_label}- (ambient) or kubectl label namespace {0} {1}- (sidecars)",
+                    n.name,
+                    crate::ambient::DATAPLANE_MODE
+                ));
+            }
+            Some(other) => {
+                why.push(format!(
+                    "{}={other} has no effect on a namespace that injects sidecars",
+                    crate::ambient::DATAPLANE_MODE
+                ));
+                hints.push(format!(
+                    "remove it: kubectl label namespace {} {}-",
+                    n.name,
+                    crate::ambient::DATAPLANE_MODE
+                ));
+            }
+            None => {}
+        }
+        out.push(
             Finding::warning(
                 ID,
                 CAT,
                 format!(
-                    "namespace {} has both istio-injection={inj} and istio.io/rev={rev}; istio-injection wins and the revision is ignored",
-                    n.name
+                    "namespace {} has more than one kind of injection label ({}): {}",
+                    n.name,
+                    shown.join(", "),
+                    why.join("; ")
                 ),
             )
-            .with_hint(format!(
-                "keep one: kubectl label namespace {} istio-injection- (to use revision {rev})",
-                n.name
-            ))
-            .with_resources(vec![ResourceRef::cluster("Namespace", &n.name)])
-        })
-        .collect()
+            .with_hint(hints.join("; "))
+            .with_resources(vec![ResourceRef::cluster("Namespace", &n.name)]),
+        );
+    }
+    if out.is_empty() {
+        out.push(Finding::ok(
+            ID,
+            CAT,
+            "no namespace mixes injection labels (istio-injection, istio.io/rev, istio.io/dataplane-mode)",
+        ));
+    }
+    out
 }
 
 /// Pods that should have a sidecar (when in an injected namespace or labelled for injection):
@@ -70,20 +135,34 @@ pub(super) fn sidecar_missing(s: &Snapshot) -> Vec<Finding> {
         .map(|n| (n.name.as_str(), n))
         .collect();
     let mut checked = 0usize;
+    let mut ambient = 0usize;
     let missing = pods.iter().filter(|p| {
         // The pod label `sidecar.istio.io/inject: "true"` asks for injection in any namespace.
         let wanted = mesh.contains_key(p.namespace.as_str()) || p.injection_requested();
         let relevant = wanted && expects_sidecar(p);
+        // ztunnel carries an ambient pod's traffic: it needs no sidecar.
+        if relevant && p.mode.is_ambient() {
+            ambient += 1;
+            return false;
+        }
         checked += usize::from(relevant);
         relevant && p.sidecar.is_none()
     });
     let groups = group_by_owner(s, missing);
     if groups.is_empty() {
+        let skipped = if ambient > 0 {
+            format!(
+                "; {} skipped (ztunnel carries their mTLS)",
+                plural(ambient, "ambient pod")
+            )
+        } else {
+            String::new()
+        };
         return vec![Finding::ok(
             ID,
             CAT,
             format!(
-                "all {} in {} have an istio-proxy sidecar",
+                "all {} in {} have an istio-proxy sidecar{skipped}",
                 plural(checked, "pod"),
                 plural(mesh.len(), "injected namespace")
             ),
@@ -322,6 +401,22 @@ pub(super) fn root_cert_mismatch(s: &Snapshot) -> Vec<Finding> {
     out
 }
 
+/// The image variants Istio's injector appends to the proxy tag (`pkg/kube/inject/inject.go:94-98`
+/// `KnownImageTypes`; it builds `<tag>-<variant>`, `inject.go:383-407`).
+const IMAGE_VARIANTS: [&str; 2] = ["distroless", "debug"];
+
+/// A tag without its image variant: `1.26.2-distroless` → (`1.26.2`, Some(`distroless`)).
+pub(super) fn strip_image_variant(tag: &str) -> (&str, Option<&'static str>) {
+    for v in IMAGE_VARIANTS {
+        if let Some(base) = tag.strip_suffix(v).and_then(|b| b.strip_suffix('-')) {
+            if !base.is_empty() {
+                return (base, Some(v));
+            }
+        }
+    }
+    (tag, None)
+}
+
 /// Versions of istiod (image tags of the istiod Deployments in istio-system).
 pub(crate) fn istiod_versions(s: &Snapshot) -> Option<BTreeSet<String>> {
     let deps = s.deployments.as_ref().ok()?;
@@ -344,49 +439,64 @@ pub(super) fn is_istiod(name: &str, labels: &BTreeMap<String, String>) -> bool {
     name == "istiod" || name.starts_with("istiod-") || labels.get("app").map(String::as_str) == Some("istiod")
 }
 
+/// Sidecar proxy versions against istiod's. Versions, not images, are compared: an image variant Istio's
+/// injector builds (`proxyv2:1.3.1-distroless` for istiod 1.3.1) is the same version, as in Istio's IST0158
+/// (`injection-image.go:139`); a different registry is not skew either. Pods whose proxy image was chosen by
+/// hand (`sidecar.istio.io/proxyImage`) are skipped, as Istio's analyzer skips them. Unlike IST0158, sidecars
+/// outside injected namespaces are judged too: an old proxy is old wherever it runs.
 pub(super) fn proxy_version_skew(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "proxy-version-skew";
     let pods = need!(&s.pods, Kind::Pod, ID, CAT);
     need!(&s.deployments, Kind::Deployment, ID, CAT);
-    let versions = istiod_versions(s).unwrap_or_default();
-    if versions.is_empty() {
+    let tags = istiod_versions(s).unwrap_or_default();
+    if tags.is_empty() {
         return vec![Finding::skipped(
             ID,
             CAT,
             "istiod version unknown (no tagged istiod Deployment in istio-system)",
         )];
     }
-    let mut by_tag: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
+    let versions: BTreeSet<&str> = tags.iter().map(|t| strip_image_variant(t).0).collect();
+    // Proxy version → (pods, variants seen).
+    let mut by_version: BTreeMap<&str, (Vec<&Pod>, BTreeSet<&str>)> = BTreeMap::new();
     let mut checked = 0;
-    for pod in pods.iter().filter(|p| !p.completed()) {
+    for pod in pods.iter().filter(|p| !p.completed() && !p.custom_proxy_image) {
         let Some(tag) = pod.sidecar.as_ref().and_then(|sc| image_tag(&sc.image)) else {
             continue;
         };
         checked += 1;
-        if !versions.contains(tag) {
-            by_tag.entry(tag).or_default().push(pod);
+        let (version, variant) = strip_image_variant(tag);
+        if !versions.contains(version) {
+            let entry = by_version.entry(version).or_default();
+            entry.0.push(pod);
+            entry.1.extend(variant);
         }
     }
-    let istiod = versions.iter().cloned().collect::<Vec<_>>().join(", ");
-    if by_tag.is_empty() {
+    let istiod = versions.iter().copied().collect::<Vec<_>>().join(", ");
+    if by_version.is_empty() {
         return vec![Finding::ok(
             ID,
             CAT,
             format!("all {} run istiod's version {istiod}", plural(checked, "sidecar")),
         )];
     }
-    by_tag
+    by_version
         .into_iter()
-        .map(|(tag, pods)| {
+        .map(|(version, (pods, variants))| {
             let owners: Vec<String> = group_by_owner(s, pods.iter().copied())
                 .keys()
                 .map(|k| k.describe())
                 .collect();
+            let variants = if variants.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", variants.into_iter().collect::<Vec<_>>().join(", "))
+            };
             Finding::warning(
                 ID,
                 CAT,
                 format!(
-                    "{} run proxy {tag} while istiod runs {istiod}: {}",
+                    "{} run proxy {version}{variants} while istiod runs {istiod}: {}",
                     plural(pods.len(), "sidecar"),
                     name_list(&owners, 5)
                 ),
@@ -401,9 +511,10 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "pods-not-ready";
     let namespaces = need!(&s.namespaces, Kind::Namespace, ID, CAT);
     let pods = need!(&s.pods, Kind::Pod, ID, CAT);
+    // Mesh namespaces: injected, or in ambient mode.
     let mesh: BTreeSet<&str> = namespaces
         .iter()
-        .filter(|n| n.injection_enabled())
+        .filter(|n| n.injection_enabled() || crate::ambient::namespace_in_ambient(&n.labels))
         .map(|n| n.name.as_str())
         .collect();
     let mut not_ready: Vec<&Pod> = pods
@@ -411,7 +522,11 @@ pub(super) fn pods_not_ready(s: &Snapshot) -> Vec<Finding> {
         .filter(|p| mesh.contains(p.namespace.as_str()) && !p.completed() && !p.ready)
         .collect();
     if not_ready.is_empty() {
-        return vec![Finding::ok(ID, CAT, "all pods in injected namespaces are ready")];
+        return vec![Finding::ok(
+            ID,
+            CAT,
+            "all pods in injected and ambient namespaces are ready",
+        )];
     }
     not_ready.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let names: Vec<String> = not_ready

@@ -4,7 +4,10 @@
 //! permission) when its data could not be read — never a false `ok` — and one finding per
 //! affected owner otherwise, so `recover` can act on each one.
 
+mod ambient;
+mod crd_version;
 mod data_plane;
+mod gamma;
 mod prerequisites;
 mod references;
 mod routing;
@@ -43,11 +46,28 @@ pub const CHECKS: &[CheckInfo] = &[
         offline: Offline::NeedsCluster,
     },
     CheckInfo {
+        code: "KM1020",
+        id: "gateway-api-crd-version",
+        category: Category::Prerequisites,
+        description:
+            "Gateway API CRDs carry a bundle version istiod accepts (Istio ignores older ones) and are not owned by k3s's Traefik chart",
+        run: Run::Pure(crd_version::gateway_api_crd_version),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
         code: "KM1030",
         id: "istiod-ready",
         category: Category::Prerequisites,
         description: "istiod in istio-system has an available replica; reports its version",
         run: Run::Pure(prerequisites::istiod_ready),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM2510",
+        id: "ztunnel-ready",
+        category: Category::Prerequisites,
+        description: "when ambient mode is used, the ztunnel DaemonSet exists and every scheduled pod is ready",
+        run: Run::Pure(ambient::ztunnel_ready),
         offline: Offline::NeedsCluster,
     },
     CheckInfo {
@@ -78,7 +98,8 @@ pub const CHECKS: &[CheckInfo] = &[
         code: "KM2010",
         id: "injection-label-conflict",
         category: Category::DataPlane,
-        description: "no namespace has both istio-injection and istio.io/rev labels",
+        description:
+            "no namespace mixes istio-injection, istio.io/rev and istio.io/dataplane-mode labels (as Istio's IST0123)",
         run: Run::Pure(data_plane::injection_label_conflict),
         offline: Offline::Runs,
     },
@@ -86,8 +107,17 @@ pub const CHECKS: &[CheckInfo] = &[
         code: "KM2020",
         id: "sidecar-missing",
         category: Category::DataPlane,
-        description: "every pod in an injected namespace has an istio-proxy sidecar (classic or native)",
+        description:
+            "every pod in an injected namespace has an istio-proxy sidecar (classic or native); ambient pods are covered by ztunnel",
         run: Run::Pure(data_plane::sidecar_missing),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM2520",
+        id: "ambient-and-sidecar",
+        category: Category::DataPlane,
+        description: "no pod is labelled for ambient mode while running a sidecar (Istio keeps it in sidecar mode)",
+        run: Run::Pure(ambient::ambient_and_sidecar),
         offline: Offline::NeedsCluster,
     },
     CheckInfo {
@@ -119,7 +149,7 @@ pub const CHECKS: &[CheckInfo] = &[
         code: "KM2050",
         id: "proxy-version-skew",
         category: Category::DataPlane,
-        description: "sidecar proxy versions match istiod's",
+        description: "sidecar proxy versions match istiod's (image variants such as -distroless are the same version)",
         run: Run::Pure(data_plane::proxy_version_skew),
         offline: Offline::NeedsCluster,
     },
@@ -127,7 +157,7 @@ pub const CHECKS: &[CheckInfo] = &[
         code: "KM2060",
         id: "pods-not-ready",
         category: Category::DataPlane,
-        description: "every pod in an injected namespace is ready",
+        description: "every pod in an injected or ambient namespace is ready",
         run: Run::Pure(data_plane::pods_not_ready),
         offline: Offline::NeedsCluster,
     },
@@ -140,11 +170,65 @@ pub const CHECKS: &[CheckInfo] = &[
         offline: Offline::Runs,
     },
     CheckInfo {
+        code: "KM3510",
+        id: "gamma-parent-group",
+        category: Category::Routing,
+        description:
+            "every Service parentRef has group \"\" (omitted means gateway.networking.k8s.io; Istio ignores core)",
+        run: Run::Pure(gamma::gamma_parent_group),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
+        code: "KM3520",
+        id: "gamma-parent-headless",
+        category: Category::Routing,
+        description: "every mesh route's parent Service has a cluster IP (not headless or ExternalName)",
+        run: Run::Pure(gamma::gamma_parent_headless),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
         code: "KM3020",
         id: "route-not-accepted",
         category: Category::Routing,
-        description: "no HTTPRoute parent status has Accepted or ResolvedRefs False",
+        description:
+            "no HTTPRoute parent status has Accepted or ResolvedRefs False (conditions another check explains are folded into it)",
         run: Run::Pure(routing::route_not_accepted),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM3610",
+        id: "route-waypoint-missing",
+        category: Category::Routing,
+        description:
+            "no mesh route of an ambient Service lacks a waypoint (istio.io/use-waypoint); otherwise Istio ignores it",
+        run: Run::Pure(ambient::route_waypoint_missing),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM3620",
+        id: "waypoint-not-ready",
+        category: Category::Routing,
+        description:
+            "every waypoint named by istio.io/use-waypoint exists, is programmed, has an address and an available replica",
+        run: Run::Pure(ambient::waypoint_not_ready),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM3630",
+        id: "waypoint-scope",
+        category: Category::Routing,
+        description:
+            "every waypoint a Service uses takes service traffic (istio.io/waypoint-for) and admits the Service's namespace",
+        run: Run::Pure(ambient::waypoint_scope),
+        offline: Offline::NeedsCluster,
+    },
+    CheckInfo {
+        code: "KM3640",
+        id: "ingress-bypasses-waypoint",
+        category: Category::Routing,
+        description:
+            "a Service with a waypoint and a mesh route that ingress routes to sets istio.io/ingress-use-waypoint=true",
+        run: Run::Pure(ambient::ingress_bypasses_waypoint),
         offline: Offline::NeedsCluster,
     },
     CheckInfo {
@@ -188,6 +272,14 @@ pub const CHECKS: &[CheckInfo] = &[
         offline: Offline::Runs,
     },
     CheckInfo {
+        code: "KM3530",
+        id: "route-no-catch-all",
+        category: Category::Routing,
+        description: "every mesh route has a rule matching every request (unmatched requests are rejected)",
+        run: Run::Pure(gamma::route_no_catch_all),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
         code: "KM3060",
         id: "route-rule-shadowed",
         category: Category::Routing,
@@ -196,10 +288,19 @@ pub const CHECKS: &[CheckInfo] = &[
         offline: Offline::Runs,
     },
     CheckInfo {
+        code: "KM3080",
+        id: "virtualservice-conflict",
+        category: Category::Routing,
+        description: "no VirtualService routes a host that a mesh HTTPRoute also routes",
+        run: Run::Pure(gamma::virtualservice_conflict),
+        offline: Offline::Runs,
+    },
+    CheckInfo {
         code: "KM3070",
         id: "mtls-plaintext-callers",
         category: Category::Routing,
-        description: "no sidecar-less pod in the mesh calls under STRICT mTLS (503 connection termination)",
+        description:
+            "no sidecar-less pod in the mesh calls under STRICT mTLS (503 connection termination); ambient pods are covered by ztunnel",
         run: Run::Pure(routing::mtls_plaintext_callers),
         offline: Offline::Runs,
     },
@@ -294,7 +395,7 @@ pub(crate) use need;
 fn api_access(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "api-access";
     let cat = Category::KubernetesApi;
-    let kinds: [(Kind, Option<&Unavailable>); 15] = [
+    let kinds: [(Kind, Option<&Unavailable>); 17] = [
         (Kind::Namespace, s.namespaces.as_ref().err()),
         (Kind::Pod, s.pods.as_ref().err()),
         (Kind::Deployment, s.deployments.as_ref().err()),
@@ -310,6 +411,8 @@ fn api_access(s: &Snapshot) -> Vec<Finding> {
         (Kind::CustomResourceDefinition, s.crds.as_ref().err()),
         (Kind::MutatingWebhookConfiguration, s.mutating_webhooks.as_ref().err()),
         (Kind::PodDisruptionBudget, s.pdbs.as_ref().err()),
+        (Kind::GatewayClass, s.gateway_classes.as_ref().err()),
+        (Kind::VirtualService, s.virtual_services.as_ref().err()),
     ];
     let reasons = |want_failed: bool| -> Vec<String> {
         kinds

@@ -129,8 +129,13 @@ pub(super) fn gateway_not_programmed(s: &Snapshot) -> Vec<Finding> {
         return vec![Finding::skipped(ID, CAT, "Gateway API is not installed")];
     }
     let gateways = need!(&s.gateways, Kind::Gateway, ID, CAT);
+    // Waypoints in use that are not ready are waypoint-not-ready's (one cause, one error).
+    let waypoints = super::ambient::reported_waypoints(s);
     let mut out = Vec::new();
     for gw in gateways {
+        if waypoints.contains(&(gw.namespace.clone(), gw.name.clone())) {
+            continue;
+        }
         let r = ResourceRef::new("Gateway", &gw.namespace, &gw.name);
         let programmed = gw.conditions.iter().find(|c| c.type_ == "Programmed");
         match programmed {
@@ -199,8 +204,12 @@ pub(super) fn gateway_no_address(s: &Snapshot) -> Vec<Finding> {
     }
     let gateways = need!(&s.gateways, Kind::Gateway, ID, CAT);
     let services = need!(&s.services, Kind::Service, ID, CAT);
+    let waypoints = super::ambient::reported_waypoints(s);
     let mut out = Vec::new();
     for gw in gateways {
+        if waypoints.contains(&(gw.namespace.clone(), gw.name.clone())) {
+            continue;
+        }
         let Some(svc) = gateway_service(gw, services) else {
             if !gw.has_addresses {
                 out.push(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::routing::{not_in_files, percent, route_ref, routes, rule_label, service_index};
 use super::{name_list, need, plural};
 use crate::doctor::finding::{Category, Finding, ResourceRef};
-use crate::doctor::model::{PodOwner, Snapshot, Workload};
+use crate::doctor::model::{Snapshot, Workload};
 use crate::doctor::raw::{Kind, Unavailable};
 
 const CAT: Category = Category::Routing;
@@ -149,12 +149,11 @@ pub(super) fn backend_selector_unmatched(s: &Snapshot) -> Vec<Finding> {
         let items = need!(list, kind, ID, CAT);
         templates.extend(items.iter().map(|w| (kind.kind_name(), w)));
     }
-    // Pods no workload controls (bare pods, Jobs, ReplicaSets of their own): their labels count as they are.
+    // Every running pod counts as it is, whatever controls it: bare pods, Jobs, ReplicaSets of their own, Argo
+    // Rollouts, and the pods of a workload whose object is outside the snapshot (its labels are what the
+    // EndpointSlice controller matches).
     let loose: Vec<&crate::doctor::model::Pod> = match &s.pods {
-        Ok(pods) => pods
-            .iter()
-            .filter(|p| !p.completed() && !matches!(s.owner_of(p), PodOwner::Workload { .. }))
-            .collect(),
+        Ok(pods) => pods.iter().filter(|p| !p.completed()).collect(),
         Err(_) => Vec::new(),
     };
     let index = service_index(services);

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{group_by_owner, name_list, need, plural, pod_refs};
 use crate::doctor::finding::{Category, Finding, ResourceRef};
-use crate::doctor::model::{HttpRoute, PeerAuthentication, Pod, Rule, Service, Snapshot};
+use crate::doctor::model::{
+    BackendRef, Condition, HttpRoute, ParentRef, PeerAuthentication, Pod, RouteParentStatus, Rule, Service, Snapshot,
+};
 use crate::doctor::raw::{Kind, Unavailable};
 
 const CAT: Category = Category::Routing;
@@ -61,6 +63,94 @@ pub(super) fn service_index(services: &[Service]) -> HashMap<(&str, &str), &Serv
         .collect()
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// One cause, one error: route conditions Istio wrote that confirm another check's finding are folded into it.
+
+/// A condition written for the route as it is now: `(confirmed by Istio: TYPE=False REASON)`.
+fn confirmation(c: &Condition) -> String {
+    format!(
+        " (confirmed by Istio: {}={} {})",
+        c.type_,
+        c.status,
+        c.reason.as_deref().unwrap_or("")
+    )
+    .replace(" )", ")")
+}
+
+/// Whether `c` is Istio's `Accepted=False NoMatchingParent` "parent service: "NAME" not found" for a missing
+/// parent Service (`conversion.go:588-601`) and describes the route as it is now.
+fn says_parent_missing(route: &HttpRoute, parent: &ParentRef, c: &Condition) -> bool {
+    c.type_ == "Accepted"
+        && c.status == "False"
+        && c.reason.as_deref() == Some("NoMatchingParent")
+        && c.message.as_deref() == Some(format!("parent service: {:?} not found", parent.name).as_str())
+        && route.current(c)
+}
+
+fn parent_missing_condition<'a>(route: &'a HttpRoute, parent: &'a ParentRef) -> Option<&'a Condition> {
+    route
+        .istio_status_of(parent)
+        .flat_map(|st| st.conditions.iter())
+        .find(|c| says_parent_missing(route, parent, c))
+}
+
+/// Whether `c` is Istio's `ResolvedRefs=False BackendNotFound` "backend(NAME.NS.svc.DOMAIN) not found" for
+/// backend `b` (`conversion.go:1114`) and describes the route as it is now.
+fn says_backend_missing(route: &HttpRoute, b: &BackendRef, c: &Condition) -> bool {
+    c.type_ == "ResolvedRefs"
+        && c.status == "False"
+        && c.reason.as_deref() == Some("BackendNotFound")
+        && c.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(&format!("backend({}.{}.svc.", b.name, b.namespace)))
+        && route.current(c)
+}
+
+fn backend_missing_condition<'a>(route: &'a HttpRoute, b: &BackendRef) -> Option<&'a Condition> {
+    route
+        .status
+        .iter()
+        .filter(|st| st.by_istio())
+        .flat_map(|st| st.conditions.iter())
+        .find(|c| says_backend_missing(route, b, c))
+}
+
+/// The weighted Service backends of a route that do not exist.
+fn missing_backends<'a>(
+    route: &'a HttpRoute,
+    index: &HashMap<(&str, &str), &Service>,
+) -> Vec<(usize, &'a Rule, &'a BackendRef)> {
+    route
+        .rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, rule)| rule.backends.iter().map(move |b| (i, rule, b)))
+        .filter(|(_, _, b)| b.is_service() && b.weight > 0)
+        .filter(|(_, _, b)| !index.contains_key(&(b.namespace.as_str(), b.name.as_str())))
+        .collect()
+}
+
+/// Whether another check reports what condition `c` of Istio's status entry `st` says, and confirms it there: a
+/// missing backend (route-backend-missing), a missing parent Service (route-parent-invalid).
+fn explained_elsewhere(
+    route: &HttpRoute,
+    st: &RouteParentStatus,
+    c: &Condition,
+    index: &HashMap<(&str, &str), &Service>,
+) -> bool {
+    if !st.by_istio() {
+        return false;
+    }
+    missing_backends(route, index)
+        .iter()
+        .any(|(_, _, b)| says_backend_missing(route, b, c))
+        || route
+            .mesh_parents()
+            .filter(|p| p.same_as(&st.parent_ref))
+            .filter(|p| !index.contains_key(&(p.namespace.as_str(), p.name.as_str())))
+            .any(|p| says_parent_missing(route, p, c))
+}
+
 pub(super) fn route_parent_invalid(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "route-parent-invalid";
     let routes = routes!(s, ID);
@@ -80,8 +170,14 @@ pub(super) fn route_parent_invalid(s: &Snapshot) -> Vec<Finding> {
                             ID,
                             CAT,
                             format!(
-                                "HTTPRoute {}/{}: parent Service {}/{} does not exist, so the route applies to nothing",
-                                route.namespace, route.name, parent.namespace, parent.name
+                                "HTTPRoute {}/{}: parent Service {}/{} does not exist, so the route applies to nothing{}",
+                                route.namespace,
+                                route.name,
+                                parent.namespace,
+                                parent.name,
+                                parent_missing_condition(route, parent)
+                                    .map(confirmation)
+                                    .unwrap_or_default()
                             ),
                         )
                         .with_hint(format!(
@@ -184,36 +280,48 @@ pub(super) fn not_in_files(id: &'static str, what: &str, mut refs: Vec<String>) 
 pub(super) fn route_not_accepted(s: &Snapshot) -> Vec<Finding> {
     const ID: &str = "route-not-accepted";
     let routes = routes!(s, ID);
+    // Without Services, no condition can be attributed to another check: all are reported here.
+    let index = s.services.as_deref().map(service_index).unwrap_or_default();
     let mut out = Vec::new();
     for route in routes {
         for parent in &route.status {
             for c in &parent.conditions {
-                if (c.type_ == "Accepted" || c.type_ == "ResolvedRefs") && c.status == "False" {
-                    out.push(
-                        Finding::error(
-                            ID,
-                            CAT,
-                            format!(
-                                "HTTPRoute {}/{} on parent {}: {} is False: {}{}",
-                                route.namespace,
-                                route.name,
-                                parent.parent_name,
-                                c.type_,
-                                c.reason.as_deref().unwrap_or("no reason"),
-                                c.message
-                                    .as_deref()
-                                    .filter(|m| !m.is_empty())
-                                    .map(|m| format!(": {m}"))
-                                    .unwrap_or_default()
-                            ),
-                        )
-                        .with_hint(format!(
-                            "kubectl -n {} get httproute {} -o yaml (see status.parents)",
-                            route.namespace, route.name
-                        ))
-                        .with_resources(vec![route_ref(route)]),
-                    );
+                if !((c.type_ == "Accepted" || c.type_ == "ResolvedRefs") && c.status == "False") {
+                    continue;
                 }
+                if s.services.is_ok() && explained_elsewhere(route, parent, c, &index) {
+                    continue;
+                }
+                let stale = match (route.generation, c.observed_generation) {
+                    (Some(g), Some(o)) if g != o => {
+                        format!(" (status from generation {o}; the route is at generation {g})")
+                    }
+                    _ => String::new(),
+                };
+                out.push(
+                    Finding::error(
+                        ID,
+                        CAT,
+                        format!(
+                            "HTTPRoute {}/{} on parent {}: {} is False: {}{}{stale}",
+                            route.namespace,
+                            route.name,
+                            parent.parent_ref.name,
+                            c.type_,
+                            c.reason.as_deref().unwrap_or("no reason"),
+                            c.message
+                                .as_deref()
+                                .filter(|m| !m.is_empty())
+                                .map(|m| format!(": {m}"))
+                                .unwrap_or_default()
+                        ),
+                    )
+                    .with_hint(format!(
+                        "kubectl -n {} get httproute {} -o yaml (see status.parents)",
+                        route.namespace, route.name
+                    ))
+                    .with_resources(vec![route_ref(route)]),
+                );
             }
         }
     }
@@ -235,37 +343,35 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut unverified: Vec<String> = Vec::new();
     for route in routes {
-        for (i, rule) in route.rules.iter().enumerate() {
+        for (i, rule, b) in missing_backends(route, &index) {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
-            for b in rule.backends.iter().filter(|b| b.is_service() && b.weight > 0) {
-                if index.contains_key(&(b.namespace.as_str(), b.name.as_str())) {
-                    continue;
-                }
-                if !s.proves_absent() {
-                    unverified.push(format!("Service {}/{}", b.namespace, b.name));
-                    continue;
-                }
-                out.push(
-                    Finding::error(
-                        ID,
-                        CAT,
-                        format!(
-                            "HTTPRoute {}/{} {}: backend Service {}/{} does not exist: its {} of requests get HTTP 500",
-                            route.namespace,
-                            route.name,
-                            rule_label(rule, i),
-                            b.namespace,
-                            b.name,
-                            percent(b.weight, total)
-                        ),
-                    )
-                    .with_hint(format!(
-                        "create the Service {} or move its weight to an existing backend (kubectl mesh shift …)",
-                        b.name
-                    ))
-                    .with_resources(vec![route_ref(route)]),
-                );
+            if !s.proves_absent() {
+                unverified.push(format!("Service {}/{}", b.namespace, b.name));
+                continue;
             }
+            out.push(
+                Finding::error(
+                    ID,
+                    CAT,
+                    format!(
+                        "HTTPRoute {}/{} {}: backend Service {}/{} does not exist: its {} of requests get HTTP 500{}",
+                        route.namespace,
+                        route.name,
+                        rule_label(rule, i),
+                        b.namespace,
+                        b.name,
+                        percent(b.weight, total),
+                        backend_missing_condition(route, b)
+                            .map(confirmation)
+                            .unwrap_or_default()
+                    ),
+                )
+                .with_hint(format!(
+                    "create the Service {} or move its weight to an existing backend (kubectl mesh shift …)",
+                    b.name
+                ))
+                .with_resources(vec![route_ref(route)]),
+            );
         }
     }
     if out.is_empty() && unverified.is_empty() {
@@ -417,15 +523,28 @@ pub(super) fn mtls_plaintext_callers(s: &Snapshot) -> Vec<Finding> {
         .filter(|n| n.injection_enabled())
         .map(|n| n.name.as_str())
         .collect();
+    let ambient_ns: BTreeSet<&str> = namespaces
+        .iter()
+        .filter(|n| n.labels.get(crate::ambient::DATAPLANE_MODE).map(String::as_str) == Some("ambient"))
+        .map(|n| n.name.as_str())
+        .collect();
     let mut watched: BTreeSet<&str> = injected.clone();
+    watched.extend(ambient_ns.iter().copied());
     for t in &targets {
         if t.pa.namespace != "istio-system" {
             watched.insert(t.pa.namespace.as_str());
         }
     }
+    // ztunnel gives ambient pods mTLS: they are no plaintext callers.
     let callers: Vec<&Pod> = pods
         .iter()
-        .filter(|p| watched.contains(p.namespace.as_str()) && p.sidecar.is_none() && !p.completed() && !p.host_network)
+        .filter(|p| {
+            watched.contains(p.namespace.as_str())
+                && p.sidecar.is_none()
+                && !p.mode.is_ambient()
+                && !p.completed()
+                && !p.host_network
+        })
         .collect();
     let strict_names: Vec<String> = targets
         .iter()
@@ -440,7 +559,7 @@ pub(super) fn mtls_plaintext_callers(s: &Snapshot) -> Vec<Finding> {
             ID,
             CAT,
             format!(
-                "STRICT mTLS {}; every pod in {} has a sidecar",
+                "STRICT mTLS {}; every pod in {} has a sidecar or is in ambient mode",
                 name_list(&strict_names, 3),
                 plural(watched.len(), "mesh namespace")
             ),
@@ -455,6 +574,11 @@ pub(super) fn mtls_plaintext_callers(s: &Snapshot) -> Vec<Finding> {
             resources.extend(strict_refs.iter().cloned());
             let fixable = injected.contains(key.namespace.as_str())
                 && pods.iter().all(|p| !p.injection_opted_out());
+            // Pods that opted out of their namespace's ambient mode (`istio.io/dataplane-mode=none`).
+            let opted_out_of_ambient = ambient_ns.contains(key.namespace.as_str())
+                && pods.iter().all(|p| {
+                    p.labels.get(crate::ambient::DATAPLANE_MODE).map(String::as_str) == Some("none")
+                });
             let finding = Finding::error(
                 ID,
                 CAT,
@@ -467,7 +591,14 @@ pub(super) fn mtls_plaintext_callers(s: &Snapshot) -> Vec<Finding> {
                 ),
             )
             .with_resources(resources);
-            if fixable {
+            if opted_out_of_ambient {
+                let names = pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" ");
+                finding.with_hint(format!(
+                    "enroll them in ambient mode (namespace {ns} is): remove the label {label}=none from their pod template, or at once from the running pods with kubectl -n {ns} label pod {names} {label}- (the CNI captures them without a restart)",
+                    ns = key.namespace,
+                    label = crate::ambient::DATAPLANE_MODE
+                ))
+            } else if fixable {
                 finding
                     .with_hint(format!(
                         "restart so they get a sidecar: kubectl mesh recover (or {})",
