@@ -297,6 +297,7 @@ fn bookinfo(route: Option<Value>, parent_port_supported: bool) -> RouteSnapshot 
             services,
             ready_endpoints: ready,
             pods: vec![],
+            ..Default::default()
         },
         parent_port_supported,
     }
@@ -431,6 +432,7 @@ fn echo(route: Value) -> RouteSnapshot {
             ],
             ready_endpoints: ready,
             pods: vec![],
+            ..Default::default()
         },
         parent_port_supported: true,
     }

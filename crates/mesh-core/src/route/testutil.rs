@@ -134,6 +134,8 @@ pub fn bookinfo(routes: Vec<Value>, parent_port_supported: bool) -> RouteSnapsho
             services,
             ready_endpoints: ready,
             pods,
+            grpc_served: true,
+            ..Default::default()
         },
         parent_port_supported,
     }

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::shift::same_split;
 use super::{
-    backend_key, default_rule_index, is_catch_all_match, new_mesh_route, parent_service, resolve_backend, route_name,
-    select_route, PlanError, RouteEdit, RouteSnapshot, RouteUserRequest, MAX_RULES,
+    backend_key, check_gitops, default_rule_index, new_mesh_route, parent_service, resolve_backend, route_name,
+    select_route, PlanError, RouteEdit, RouteKind, RouteSnapshot, RouteUserRequest, MAX_RULES,
 };
 
 /// What `route-user` will write.
@@ -32,40 +32,24 @@ impl AsRef<RouteEdit> for RouteUserPlan {
     }
 }
 
-/// Whether a rule is the user rule for `header: value`: one match whose only condition is
-/// that header (Exact), besides the defaulted PathPrefix "/" path.
-pub fn is_user_rule(rule: &Value, header: &str, value: &str) -> bool {
-    let Some([m]) = rule.get("matches").and_then(Value::as_array).map(Vec::as_slice) else {
-        return false;
-    };
-    let Some([h]) = m.get("headers").and_then(Value::as_array).map(Vec::as_slice) else {
-        return false;
-    };
-    let exact = h.get("type").and_then(Value::as_str).unwrap_or("Exact") == "Exact";
-    let name_ok = h
-        .get("name")
-        .and_then(Value::as_str)
-        .is_some_and(|n| n.eq_ignore_ascii_case(header));
-    let value_ok = h.get("value").and_then(Value::as_str) == Some(value);
-    let mut rest = m.clone();
-    if let Some(o) = rest.as_object_mut() {
-        o.shift_remove("headers");
+impl AsMut<RouteEdit> for RouteUserPlan {
+    fn as_mut(&mut self) -> &mut RouteEdit {
+        &mut self.edit
     }
-    exact && name_ok && value_ok && is_catch_all_match(&rest)
 }
 
-fn user_rule(header: &str, user: &str, backend: Value) -> Value {
-    json!({
-        "matches": [{"headers": [{"type": "Exact", "name": header, "value": user}]}],
-        "backendRefs": [backend],
-    })
+/// Whether an HTTPRoute rule is the user rule for `header: value`: one match whose only condition is
+/// that header (Exact), besides the defaulted PathPrefix "/" path. ([`RouteKind::is_user_rule`] for gRPC.)
+pub fn is_user_rule(rule: &Value, header: &str, value: &str) -> bool {
+    RouteKind::Http.is_user_rule(rule, header, value)
 }
 
 /// Plan `kubectl mesh route-user SERVICE USER VERSION` (or `--remove`).
 pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<RouteUserPlan, PlanError> {
     let state = &snap.state;
-    let (parent, port) = parent_service(snap)?;
-    let existing = select_route(snap, req.route_name.as_deref(), req.force)?;
+    let (parent, _) = parent_service(snap, RouteKind::Http)?;
+    let (kind, existing) = select_route(snap, req.kind, req.route_name.as_deref(), req.force)?;
+    let (_, port) = parent_service(snap, kind)?;
     let name = existing
         .map(|r| route_name(r).to_string())
         .unwrap_or_else(|| snap.service.clone());
@@ -78,34 +62,47 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
     let matching: Vec<usize> = rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| is_user_rule(r, &req.header, &req.user))
+        .filter(|(_, r)| kind.is_user_rule(r, &req.header, &req.user))
         .map(|(i, _)| i)
         .collect();
 
-    let plan =
-        |route: Value, backend: Option<String>, services: Vec<Value>, noop: bool, message: String| RouteUserPlan {
+    let plan = |route: Value,
+                backend: Option<String>,
+                services: Vec<Value>,
+                noop: bool,
+                message: String|
+     -> Result<RouteUserPlan, PlanError> {
+        let warnings = if noop {
+            Vec::new()
+        } else {
+            check_gitops(existing, kind, req.force, req.gitops_ok)?
+        };
+        Ok(RouteUserPlan {
             edit: RouteEdit {
                 namespace: state.namespace.clone(),
+                kind,
                 route_name: name.clone(),
                 create: existing.is_none() && !noop,
                 route,
                 services_to_create: services,
                 noop,
+                warnings,
             },
             backend,
             message,
-        };
+        })
+    };
 
     let version = match (&req.version, req.remove) {
         (_, true) | (None, _) => {
             let Some(route) = existing.filter(|_| !matching.is_empty()) else {
-                return Ok(plan(
+                return plan(
                     existing.cloned().unwrap_or(Value::Null),
                     None,
                     Vec::new(),
                     true,
-                    format!("no rule for {who} in HTTPRoute {name}; nothing to remove"),
-                ));
+                    format!("no rule for {who} in {kind} {name}; nothing to remove"),
+                );
             };
             let mut route = route.clone();
             let mut kept: Vec<Value> = rules
@@ -114,7 +111,7 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
                 .filter(|(i, _)| !matching.contains(i))
                 .map(|(_, r)| r)
                 .collect();
-            let mut message = format!("removed the rule for {who} from HTTPRoute {name}");
+            let mut message = format!("removed the rule for {who} from {kind} {name}");
             if kept.is_empty() {
                 // `rules: []` is invalid from Gateway API v1.1 on (minItems 1): send everyone to
                 // the Service itself, as a route created by route-user does for everyone else.
@@ -122,7 +119,7 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
                 message.push_str(&format!("; no rule was left, so everyone goes to {}", snap.service));
             }
             route["spec"]["rules"] = Value::Array(kept);
-            return Ok(plan(route, None, Vec::new(), false, message));
+            return plan(route, None, Vec::new(), false, message);
         }
         (Some(v), false) => v,
     };
@@ -133,17 +130,22 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
 
     let Some(existing_route) = existing else {
         let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
-        let route = new_mesh_route(snap, port, vec![user_rule(&req.header, &req.user, target), default]);
-        return Ok(plan(
+        let route = new_mesh_route(
+            snap,
+            kind,
+            port,
+            vec![kind.user_rule(&req.header, &req.user, target), default],
+        );
+        return plan(
             route,
             Some(backend.clone()),
             services,
             false,
             format!(
-                "{who} → {backend} (new HTTPRoute {name}; everyone else → {})",
+                "{who} → {backend} (new {kind} {name}; everyone else → {})",
                 snap.service
             ),
-        ));
+        );
     };
 
     let mut route = existing_route.clone();
@@ -155,13 +157,13 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
             .unwrap_or_default();
         let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
         if matching.len() == 1 && pointed && same_split(&current, std::slice::from_ref(&target), &state.namespace) {
-            return Ok(plan(
+            return plan(
                 route,
                 Some(backend.clone()),
                 Vec::new(),
                 true,
                 format!("{who} already goes to {backend}"),
-            ));
+            );
         }
         let mut new_rules: Vec<Value> = Vec::new();
         for (i, mut r) in rules.into_iter().enumerate() {
@@ -174,32 +176,33 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
             }
         }
         route["spec"]["rules"] = Value::Array(new_rules);
-        return Ok(plan(
+        return plan(
             route,
             Some(backend.clone()),
             services,
             false,
-            format!("{who} → {backend} (rule updated in HTTPRoute {name})"),
-        ));
+            format!("{who} → {backend} (rule updated in {kind} {name})"),
+        );
     }
 
     if rules.len() >= MAX_RULES {
         return Err(PlanError::RouteFull {
+            kind,
             route: name,
             reason: format!("it already has {MAX_RULES} rules"),
         });
     }
     let at = default_rule_index(existing_route).unwrap_or(rules.len());
     let mut new_rules = rules;
-    new_rules.insert(at, user_rule(&req.header, &req.user, target));
+    new_rules.insert(at, kind.user_rule(&req.header, &req.user, target));
     route["spec"]["rules"] = Value::Array(new_rules);
-    Ok(plan(
+    plan(
         route,
         Some(backend.clone()),
         services,
         false,
-        format!("{who} → {backend} (rule added to HTTPRoute {name})"),
-    ))
+        format!("{who} → {backend} (rule added to {kind} {name})"),
+    )
 }
 
 #[cfg(test)]
