@@ -610,6 +610,22 @@ pub(crate) fn select_route<'a>(
     Ok((kind, route))
 }
 
+/// The route `history` shows: as shift would pick it (`--kind`, `--route`), never created; none attaching is an
+/// error.
+pub fn route_for_history<'a>(
+    snap: &'a RouteSnapshot,
+    kind: Option<RouteKind>,
+    route_name: Option<&str>,
+) -> Result<&'a Value, PlanError> {
+    match select_route(snap, kind, route_name, true)? {
+        (_, Some(r)) => Ok(r),
+        (_, None) => Err(PlanError::NoRoute {
+            service: snap.service.clone(),
+            namespace: snap.state.namespace.clone(),
+        }),
+    }
+}
+
 /// The GitOps check of a write to an existing route: refused unless `force` (then a warning to print) or the
 /// caller only prints a patch (`gitops_ok`, `--emit-patch`). Only called when something would be written.
 pub(crate) fn check_gitops(
