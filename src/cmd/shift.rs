@@ -134,10 +134,19 @@ async fn run_steps(c: &Change<'_>, req: &ShiftRequest, step: u32, interval: Dura
     let stop = c.stop(dry_run == DryRun::None)?;
     let cluster = ctx.cluster().await?;
     let ns = cluster.namespace.clone();
-    let (_, steps, warnings) = plan_only(&cluster, &ns, c.service, |snap| {
+    let planned = plan_only(&cluster, &ns, c.service, |snap| {
         plan_steps(snap, req, step).map_err(MeshError::from)
-    })
-    .await?;
+    });
+    let (_, steps, warnings) = tokio::select! {
+        signal = stop.wait() => {
+            return Err(MeshError::Interrupted {
+                signal,
+                detail: "stopped while reading; nothing was written".into(),
+                hint: None,
+            })
+        }
+        planned = planned => planned?,
+    };
     for w in warnings {
         ctx.out.info(&format!("warning: {w}"));
     }

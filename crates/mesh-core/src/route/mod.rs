@@ -812,6 +812,101 @@ mod tests {
         assert_eq!(m.get("reviews-v2"), Some(&0));
     }
 
+    fn grpc_route(name: &str) -> Value {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": name, "namespace": "bookinfo", "resourceVersion": "3"},
+            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "reviews", "port": 9080}],
+                "rules": [{"backendRefs": [{"group": "", "kind": "Service", "name": "reviews-v1", "port": 9080, "weight": 1}]}]}})
+    }
+
+    #[test]
+    fn a_grpcroute_is_found_when_no_httproute_attaches() {
+        let mut snap = testutil::bookinfo(vec![], true);
+        snap.state.grpc_routes = vec![grpc_route("reviews-grpc")];
+        let plan = plan_shift(&snap, &ShiftRequest::new("reviews", &["v3=20".into()]).unwrap()).unwrap();
+        assert_eq!(plan.edit.kind, RouteKind::Grpc);
+        assert_eq!(plan.edit.route_name, "reviews-grpc");
+        assert_eq!(
+            WriteOutcome::Configured.line(plan.edit.kind, &plan.edit.route_name, DryRun::None),
+            "grpcroute.gateway.networking.k8s.io/reviews-grpc configured"
+        );
+        assert_eq!(plan.edit.route["spec"]["rules"][0]["backendRefs"][1]["weight"], 20);
+        testutil::assert_valid_grpc(&plan.edit.route);
+        // route-user writes a gRPC header match before the default rule.
+        let req = RouteUserRequest::new("reviews", "jason", Some("v2"), None, false).unwrap();
+        let plan = plan_route_user(&snap, &req).unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(
+            rules[0]["matches"],
+            json!([{"headers": [{"type": "Exact", "name": "end-user", "value": "jason"}]}])
+        );
+        assert!(RouteKind::Grpc.is_default_rule(&rules[1]));
+        testutil::assert_valid_grpc(&plan.edit.route);
+        // Both kinds: refused, naming both; --kind picks.
+        snap.state.routes = vec![testutil::route_v1()];
+        let err = plan_shift(&snap, &ShiftRequest::new("reviews", &["v3=20".into()]).unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "service \"reviews\" has both HTTPRoutes (reviews) and GRPCRoutes (reviews-grpc)"
+        );
+        let mut req = ShiftRequest::new("reviews", &["v3=20".into()]).unwrap();
+        req.kind = Some(RouteKind::Grpc);
+        assert_eq!(plan_shift(&snap, &req).unwrap().edit.route_name, "reviews-grpc");
+        // A cluster without GRPCRoute v1.
+        snap.state.grpc_served = false;
+        assert!(matches!(plan_shift(&snap, &req), Err(PlanError::GrpcNotServed { .. })));
+    }
+
+    #[test]
+    fn a_new_grpcroute_uses_the_grpc_port_and_names_it() {
+        let mut snap = testutil::bookinfo(vec![], false);
+        let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
+        reviews.ports = vec![
+            ServicePort {
+                name: Some("http".into()),
+                port: 9080,
+            },
+            ServicePort {
+                name: Some("grpc-api".into()),
+                port: 9090,
+            },
+        ];
+        let mut req = ShiftRequest::new("reviews", &["v1=100".into()]).unwrap();
+        req.kind = Some(RouteKind::Grpc);
+        let plan = plan_shift(&snap, &req).unwrap();
+        assert_eq!(plan.edit.route["kind"], "GRPCRoute");
+        assert_eq!(
+            plan.edit.route["spec"]["parentRefs"],
+            json!([{"group": "", "kind": "Service", "name": "reviews", "port": 9090}])
+        );
+        assert_eq!(plan.edit.route["spec"]["rules"][0]["backendRefs"][0]["port"], 9090);
+        testutil::assert_valid_grpc(&plan.edit.route);
+    }
+
+    #[test]
+    fn gitops_routes_are_refused_only_when_something_would_be_written() {
+        let mut route = testutil::route_v1();
+        route["metadata"]["annotations"] =
+            json!({"argocd.argoproj.io/tracking-id": "bookinfo:gateway.networking.k8s.io/HTTPRoute:bookinfo/reviews"});
+        let snap = testutil::bookinfo(vec![route], true);
+        let req = ShiftRequest::new("reviews", &["v3=100".into()]).unwrap();
+        let err = plan_shift(&snap, &req).unwrap_err();
+        assert!(matches!(&err, PlanError::ManagedByGitOps { tools, .. } if tools == &vec!["Argo CD".to_string()]));
+        assert!(err.hint().unwrap().contains("--emit-patch"));
+        let same = ShiftRequest::new("reviews", &["v1=100".into()]).unwrap();
+        assert!(
+            plan_shift(&snap, &same).unwrap().edit.noop,
+            "a no-op is no write: not refused"
+        );
+        let mut forced = req.clone();
+        forced.force = true;
+        let plan = plan_shift(&snap, &forced).unwrap();
+        assert!(plan.edit.warnings[0].contains("Argo CD"), "{:?}", plan.edit.warnings);
+        let mut patch = req.clone();
+        patch.gitops_ok = true;
+        assert!(plan_shift(&snap, &patch).unwrap().edit.warnings.is_empty());
+    }
+
     #[test]
     fn owners_are_named() {
         let r = json!({"metadata": {"ownerReferences": [{"kind": "Canary", "name": "reviews"}]}});

@@ -229,7 +229,25 @@ pub fn plan_split(snap: &RouteSnapshot, req: &SplitRequest) -> Result<SplitPlan,
     if !same_split(&live, &req.expect, &state.namespace) {
         return Err(changed());
     }
-    check_backend_refs(snap, &req.target, req.force || req.skip_ready)?;
+    // Every backend that receives traffic must exist; the ones that gain traffic must also have ready endpoints
+    // (a backend losing traffic may be the very reason to move on).
+    let share = |refs: &[Value], key: &str| -> (u64, u64) {
+        let total: u64 = refs.iter().map(backend_weight).sum();
+        let mine: u64 = refs
+            .iter()
+            .filter(|r| backend_key(r, &state.namespace) == key)
+            .map(backend_weight)
+            .sum();
+        (mine, total)
+    };
+    let (gaining, other): (Vec<Value>, Vec<Value>) = req.target.iter().cloned().partition(|t| {
+        let key = backend_key(t, &state.namespace);
+        let (t_w, t_total) = share(&req.target, &key);
+        let (l_w, l_total) = share(&live, &key);
+        u128::from(t_w) * u128::from(l_total.max(1)) > u128::from(l_w) * u128::from(t_total.max(1))
+    });
+    check_backend_refs(snap, &gaining, req.force || req.skip_ready)?;
+    check_backend_refs(snap, &other, true)?;
     let refs: Vec<Value> = req
         .target
         .iter()
@@ -446,5 +464,14 @@ mod tests {
         let mut revert = ok.clone();
         revert.skip_ready = true;
         assert!(plan_split(&unready, &revert).is_ok());
+        // A backend losing traffic may be unready (moving away from it is the point); it must still exist.
+        let mut losing = bookinfo(vec![route_split(&[("reviews-v1", 70), ("reviews-v3", 30)])], true);
+        losing.state.ready_endpoints.insert("reviews-v1".into(), 0);
+        assert!(plan_split(&losing, &ok).is_ok());
+        losing.state.services.retain(|s| s.name != "reviews-v1");
+        assert!(matches!(
+            plan_split(&losing, &ok),
+            Err(PlanError::BackendMissing { .. })
+        ));
     }
 }

@@ -93,7 +93,11 @@ where
     F: FnMut(&RouteSnapshot) -> Result<P, E>,
 {
     // One round trip of reads: the CRD (does parentRefs[].port exist?) and the namespace's lists, concurrently.
-    let (mut snapshot, warnings) = read_snapshot(cluster, namespace, service).await?;
+    // Reads are safe to abandon: a stop during them ends here.
+    let (mut snapshot, warnings) = tokio::select! {
+        signal = stop.wait() => return Err(KubeError::Interrupted { signal }.into()),
+        read = read_snapshot(cluster, namespace, service) => read?,
+    };
     let mut last = (RouteKind::Http, service.to_string());
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         let planned = plan(&snapshot)?;
@@ -165,7 +169,10 @@ where
                     )
                 });
                 let (kind, name) = (w.kind, w.route_name.clone());
-                reread_route(cluster, &mut snapshot, kind, &name).await?;
+                tokio::select! {
+                    signal = stop.wait() => return Err(KubeError::Interrupted { signal }.into()),
+                    read = reread_route(cluster, &mut snapshot, kind, &name) => read?,
+                }
                 continue;
             }
             Err(e) => return Err(e.into()),
