@@ -432,7 +432,6 @@ impl Walk<'_> {
             at.object = Some(object.clone());
             progress.status(&format!("step {k}/{n}: waiting for acceptance"));
             let judged = judge(
-                ctx,
                 self.cluster,
                 self.c.service,
                 kind,
@@ -495,7 +494,6 @@ impl Walk<'_> {
                                 );
                                 progress.event(&line);
                                 match judge(
-                                    ctx,
                                     self.cluster,
                                     self.c.service,
                                     kind,

@@ -294,7 +294,6 @@ pub enum Judged {
 
 /// Wait for the mesh controller's verdict on `object` (our write's answer, or the route as it is).
 pub async fn judge(
-    ctx: &Ctx,
     cluster: &Cluster,
     service: &str,
     kind: RouteKind,
@@ -326,7 +325,6 @@ pub async fn judge(
     };
     let deadline = Instant::now() + timeout;
     let outcome = wait_route_accepted(cluster, &what, object, deadline, stop, |why| status_line(why)).await?;
-    let _ = ctx;
     let route = format!("{} {namespace}/{name}", kind.singular());
     Ok(match outcome {
         WaitOutcome::Judged(Verdict::Accepted {
@@ -443,7 +441,6 @@ where
         ),
     );
     let judged = judge(
-        ctx,
         &cluster,
         c.service,
         kind,
