@@ -37,6 +37,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('shift', 'shift', [CompletionResultType]::ParameterValue, 'Shift traffic between versions of a Service by editing its mesh HTTPRoute')
             [CompletionResult]::new('route-user', 'route-user', [CompletionResultType]::ParameterValue, 'Send one user''s requests (header end-user) to a version')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show the traffic history of a Service''s mesh route (kept in an annotation on the route)')
+            [CompletionResult]::new('undo', 'undo', [CompletionResultType]::ParameterValue, 'Put back an earlier traffic state of a Service''s mesh route (the previous one by default)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show where traffic goes now: every mesh route, its rules, backends and weights')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)')
@@ -48,7 +50,11 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
             break
         }
         'kubectl-mesh;shift' {
-            [CompletionResult]::new('--route', '--route', [CompletionResultType]::ParameterName, 'The HTTPRoute to edit when several target the Service')
+            [CompletionResult]::new('--route', '--route', [CompletionResultType]::ParameterName, 'The route to edit when several of one kind target the Service')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)')
+            [CompletionResult]::new('--step', '--step', [CompletionResultType]::ParameterName, 'Walk to the target in steps of at most this many percentage points, checking readiness before and acceptance after each step')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How long to wait between steps (needs --step) [default: 60s]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits (per step with --step) [default: 60s]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'none writes; client prints what would be written; server asks the API server to validate it only')
@@ -63,15 +69,21 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output; NO_COLOR in the environment means never')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
             [CompletionResult]::new('--v', '--v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
-            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Proceed even when a backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Proceed even when a backend has no ready endpoints, the route is owned by a controller or a GitOps tool, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)')
             [CompletionResult]::new('--create-backends', '--create-backends', [CompletionResultType]::ParameterName, 'Create missing per-version Services (SERVICE-VERSION) from the pods'' app/version labels')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'After the write, wait until the mesh controller accepts the route at the written generation (Accepted and ResolvedRefs True in the status of the Service parent)')
+            [CompletionResult]::new('--rollback-on-failure', '--rollback-on-failure', [CompletionResultType]::ParameterName, 'When the controller rejects the change or does not confirm it in time, restore the previous state at once')
+            [CompletionResult]::new('--emit-patch', '--emit-patch', [CompletionResultType]::ParameterName, 'Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps tool syncs the route from')
+            [CompletionResult]::new('--show-managed-fields', '--show-managed-fields', [CompletionResultType]::ParameterName, 'If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'kubectl-mesh;route-user' {
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'The request header that carries the user')
-            [CompletionResult]::new('--route', '--route', [CompletionResultType]::ParameterName, 'The HTTPRoute to edit when several target the Service')
+            [CompletionResult]::new('--route', '--route', [CompletionResultType]::ParameterName, 'The route to edit when several of one kind target the Service')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits (per step with --step) [default: 60s]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'none writes; client prints what would be written; server asks the API server to validate it only')
@@ -87,8 +99,59 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
             [CompletionResult]::new('--v', '--v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
             [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Remove this user''s rule instead of setting it')
-            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Proceed even when the backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Proceed even when the backend has no ready endpoints, the route is owned by a controller or a GitOps tool, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)')
             [CompletionResult]::new('--create-backends', '--create-backends', [CompletionResultType]::ParameterName, 'Create the missing per-version Service from the pods'' app/version labels')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'After the write, wait until the mesh controller accepts the route at the written generation (Accepted and ResolvedRefs True in the status of the Service parent)')
+            [CompletionResult]::new('--rollback-on-failure', '--rollback-on-failure', [CompletionResultType]::ParameterName, 'When the controller rejects the change or does not confirm it in time, restore the previous state at once')
+            [CompletionResult]::new('--emit-patch', '--emit-patch', [CompletionResultType]::ParameterName, 'Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps tool syncs the route from')
+            [CompletionResult]::new('--show-managed-fields', '--show-managed-fields', [CompletionResultType]::ParameterName, 'If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'kubectl-mesh;history' {
+            [CompletionResult]::new('--route', '--route', [CompletionResultType]::ParameterName, 'The route to edit when several of one kind target the Service')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The name of the kubeconfig user to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace scope for this request (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace scope for this request (default: the context''s namespace)')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long to wait for a single API request before giving up, e.g. 10s, 1m; 0 waits forever')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output; NO_COLOR in the environment means never')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
+            [CompletionResult]::new('--v', '--v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'kubectl-mesh;undo' {
+            [CompletionResult]::new('--to-revision', '--to-revision', [CompletionResultType]::ParameterName, 'The revision to go back to (see kubectl mesh history); default: the one before the current state')
+            [CompletionResult]::new('--route', '--route', [CompletionResultType]::ParameterName, 'The route to edit when several of one kind target the Service')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits (per step with --step) [default: 60s]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'none writes; client prints what would be written; server asks the API server to validate it only')
+            [CompletionResult]::new('--field-manager', '--field-manager', [CompletionResultType]::ParameterName, 'Name of the manager recorded in managedFields for our writes')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The name of the kubeconfig cluster to use')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The name of the kubeconfig user to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace scope for this request (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace scope for this request (default: the context''s namespace)')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long to wait for a single API request before giving up, e.g. 10s, 1m; 0 waits forever')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output; NO_COLOR in the environment means never')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
+            [CompletionResult]::new('--v', '--v', [CompletionResultType]::ParameterName, 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Restore even when a backend has no ready endpoints, or the route is owned by a controller or a GitOps tool (a backend Service that does not exist is always refused)')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'After the write, wait until the mesh controller accepts the route at the written generation (Accepted and ResolvedRefs True in the status of the Service parent)')
+            [CompletionResult]::new('--rollback-on-failure', '--rollback-on-failure', [CompletionResultType]::ParameterName, 'When the controller rejects the change or does not confirm it in time, restore the previous state at once')
+            [CompletionResult]::new('--emit-patch', '--emit-patch', [CompletionResultType]::ParameterName, 'Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps tool syncs the route from')
+            [CompletionResult]::new('--show-managed-fields', '--show-managed-fields', [CompletionResultType]::ParameterName, 'If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -275,6 +338,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
         'kubectl-mesh;help' {
             [CompletionResult]::new('shift', 'shift', [CompletionResultType]::ParameterValue, 'Shift traffic between versions of a Service by editing its mesh HTTPRoute')
             [CompletionResult]::new('route-user', 'route-user', [CompletionResultType]::ParameterValue, 'Send one user''s requests (header end-user) to a version')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show the traffic history of a Service''s mesh route (kept in an annotation on the route)')
+            [CompletionResult]::new('undo', 'undo', [CompletionResultType]::ParameterValue, 'Put back an earlier traffic state of a Service''s mesh route (the previous one by default)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show where traffic goes now: every mesh route, its rules, backends and weights')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)')
@@ -289,6 +354,12 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-mesh' -ScriptBlock {
             break
         }
         'kubectl-mesh;help;route-user' {
+            break
+        }
+        'kubectl-mesh;help;history' {
+            break
+        }
+        'kubectl-mesh;help;undo' {
             break
         }
         'kubectl-mesh;help;status' {

@@ -38,6 +38,8 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -s h -l help -d 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "history" -d 'Show the traffic history of a Service\'s mesh route (kept in an annotation on the route)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "undo" -d 'Put back an earlier traffic state of a Service\'s mesh route (the previous one by default)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "status" -d 'Show where traffic goes now: every mesh route, its rules, backends and weights'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "explain" -d 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "doctor" -d 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)'
@@ -46,7 +48,12 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "completio
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "version" -d 'Print the plugin version (and the cluster\'s, unless --client)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "demo" -d 'Start a sandbox API server with Bookinfo and walk through the plugin against it'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l route -d 'The HTTPRoute to edit when several target the Service' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l route -d 'The route to edit when several of one kind target the Service' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l kind -d 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)' -r -f -a "http\t'HTTPRoute'
+grpc\t'GRPCRoute (gateway.networking.k8s.io/v1, Gateway API v1.1.0 and newer)'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l step -d 'Walk to the target in steps of at most this many percentage points, checking readiness before and acceptance after each step' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l interval -d 'How long to wait between steps (needs --step) [default: 60s]' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l timeout -d 'How long --wait waits (per step with --step) [default: 60s]' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -65,11 +72,18 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l colo
 always\t''
 never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l force -d 'Proceed even when a backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l force -d 'Proceed even when a backend has no ready endpoints, the route is owned by a controller or a GitOps tool, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l create-backends -d 'Create missing per-version Services (SERVICE-VERSION) from the pods\' app/version labels'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l wait -d 'After the write, wait until the mesh controller accepts the route at the written generation (Accepted and ResolvedRefs True in the status of the Service parent)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l rollback-on-failure -d 'When the controller rejects the change or does not confirm it in time, restore the previous state at once'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l emit-patch -d 'Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps tool syncs the route from'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -l show-managed-fields -d 'If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand shift" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l header -d 'The request header that carries the user' -r
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l route -d 'The HTTPRoute to edit when several target the Service' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l route -d 'The route to edit when several of one kind target the Service' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l kind -d 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)' -r -f -a "http\t'HTTPRoute'
+grpc\t'GRPCRoute (gateway.networking.k8s.io/v1, Gateway API v1.1.0 and newer)'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l timeout -d 'How long --wait waits (per step with --step) [default: 60s]' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -89,9 +103,60 @@ always\t''
 never\t''"
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l remove -d 'Remove this user\'s rule instead of setting it'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l force -d 'Proceed even when the backend has no ready endpoints, the route is owned by a controller, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l force -d 'Proceed even when the backend has no ready endpoints, the route is owned by a controller or a GitOps tool, or Istio would ignore the route (ambient mode without a usable waypoint, a parentRef group other than "", a headless parent Service)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l create-backends -d 'Create the missing per-version Service from the pods\' app/version labels'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l wait -d 'After the write, wait until the mesh controller accepts the route at the written generation (Accepted and ResolvedRefs True in the status of the Service parent)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l rollback-on-failure -d 'When the controller rejects the change or does not confirm it in time, restore the previous state at once'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l emit-patch -d 'Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps tool syncs the route from'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -l show-managed-fields -d 'If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand route-user" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l route -d 'The route to edit when several of one kind target the Service' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l kind -d 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)' -r -f -a "http\t'HTTPRoute'
+grpc\t'GRPCRoute (gateway.networking.k8s.io/v1, Gateway API v1.1.0 and newer)'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l request-timeout -d 'How long to wait for a single API request before giving up, e.g. 10s, 1m; 0 waits forever' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -l color -d 'When to colour output; NO_COLOR in the environment means never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l to-revision -d 'The revision to go back to (see kubectl mesh history); default: the one before the current state' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l route -d 'The route to edit when several of one kind target the Service' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l kind -d 'The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the Service (an HTTPRoute is created when none does)' -r -f -a "http\t'HTTPRoute'
+grpc\t'GRPCRoute (gateway.networking.k8s.io/v1, Gateway API v1.1.0 and newer)'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l timeout -d 'How long --wait waits (per step with --step) [default: 60s]' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l dry-run -d 'none writes; client prints what would be written; server asks the API server to validate it only' -r -f -a "none\t'Write for real'
+client\t'Write nothing; print what would be sent'
+server\t'Send the writes with dryRun=All: the server validates them and stores nothing'"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l field-manager -d 'Name of the manager recorded in managedFields for our writes' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l kubeconfig -d 'Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l context -d 'The name of the kubeconfig context to use (doctor: repeat it to check several clusters)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l cluster -d 'The name of the kubeconfig cluster to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l user -d 'The name of the kubeconfig user to use' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -s n -l namespace -d 'The namespace scope for this request (default: the context\'s namespace)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l request-timeout -d 'How long to wait for a single API request before giving up, e.g. 10s, 1m; 0 waits forever' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l color -d 'When to colour output; NO_COLOR in the environment means never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -s v -l v -d 'Log verbosity as in kubectl: 6 logs each request made, 8 adds request bodies (never tokens or keys)' -r
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l force -d 'Restore even when a backend has no ready endpoints, or the route is owned by a controller or a GitOps tool (a backend Service that does not exist is always refused)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l wait -d 'After the write, wait until the mesh controller accepts the route at the written generation (Accepted and ResolvedRefs True in the status of the Service parent)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l rollback-on-failure -d 'When the controller rejects the change or does not confirm it in time, restore the previous state at once'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l emit-patch -d 'Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps tool syncs the route from'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -l show-managed-fields -d 'If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand undo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -237,14 +302,16 @@ complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s v -l 
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l serve -d 'Keep the sandbox API server running until Ctrl-C (use it from another shell with the printed kubeconfig)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -l no-tour -d 'Skip the guided tour (with --serve: just start the sandbox)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "status" -d 'Show where traffic goes now: every mesh route, its rules, backends and weights'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "explain" -d 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "doctor" -d 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "recover" -d 'Fix what doctor found by restarting exactly the affected workloads'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "completion" -d 'Print shell completion scripts, or install kubectl\'s plugin completion helper'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "version" -d 'Print the plugin version (and the cluster\'s, unless --client)'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "demo" -d 'Start a sandbox API server with Bookinfo and walk through the plugin against it'
-complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user status explain doctor recover completion version demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "shift" -d 'Shift traffic between versions of a Service by editing its mesh HTTPRoute'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "route-user" -d 'Send one user\'s requests (header end-user) to a version'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "history" -d 'Show the traffic history of a Service\'s mesh route (kept in an annotation on the route)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "undo" -d 'Put back an earlier traffic state of a Service\'s mesh route (the previous one by default)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "status" -d 'Show where traffic goes now: every mesh route, its rules, backends and weights'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "explain" -d 'Tell which mesh route, rule and backends a request to a Service takes (Gateway API precedence)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "doctor" -d 'Find why mesh requests fail (stale sidecar certificates, missing sidecars, broken routes, prerequisites)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "recover" -d 'Fix what doctor found by restarting exactly the affected workloads'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "completion" -d 'Print shell completion scripts, or install kubectl\'s plugin completion helper'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "version" -d 'Print the plugin version (and the cluster\'s, unless --client)'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "demo" -d 'Start a sandbox API server with Bookinfo and walk through the plugin against it'
+complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and not __fish_seen_subcommand_from shift route-user history undo status explain doctor recover completion version demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-mesh -n "__fish_kubectl_mesh_using_subcommand help; and __fish_seen_subcommand_from completion" -f -a "install" -d 'Put kubectl_complete-mesh next to the kubectl-mesh binary so `kubectl mesh <TAB>` completes'

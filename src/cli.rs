@@ -197,3 +197,99 @@ fn parse_suppress(s: &str) -> Result<mesh_core::doctor::suppress::Selector, Stri
 pub fn timeout_arg_parser(s: &str) -> Result<Duration, String> {
     parse_timeout(s)
 }
+
+/// `--interval` of a progressive shift: a duration, `0` allowed.
+fn interval_arg_parser(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_timeout(s)
+}
+
+/// `--kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindOpt {
+    /// HTTPRoute
+    Http,
+    /// GRPCRoute (gateway.networking.k8s.io/v1, Gateway API v1.1.0 and newer)
+    Grpc,
+}
+
+impl From<KindOpt> for mesh_core::route::RouteKind {
+    fn from(k: KindOpt) -> Self {
+        match k {
+            KindOpt::Http => mesh_core::route::RouteKind::Http,
+            KindOpt::Grpc => mesh_core::route::RouteKind::Grpc,
+        }
+    }
+}
+
+/// Which route the traffic commands work on.
+#[derive(Debug, Clone, Args)]
+pub struct RouteArgs {
+    /// The route to edit when several of one kind target the Service
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+
+    /// The route kind: http (HTTPRoute) or grpc (GRPCRoute); by default the kind whose mesh route attaches to the
+    /// Service (an HTTPRoute is created when none does)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<KindOpt>,
+}
+
+/// `--wait` and what goes with it, for the commands that change traffic.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// After the write, wait until the mesh controller accepts the route at the written generation (Accepted and
+    /// ResolvedRefs True in the status of the Service parent)
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits (per step with --step) [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = timeout_arg_parser)]
+    pub timeout: Option<Duration>,
+
+    /// When the controller rejects the change or does not confirm it in time, restore the previous state at once
+    #[arg(long = "rollback-on-failure")]
+    pub rollback_on_failure: bool,
+}
+
+impl WaitArgs {
+    /// `--timeout`, else 60 seconds.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Duration::from_secs(60))
+    }
+}
+
+/// `--emit-patch` and `--show-managed-fields`.
+#[derive(Debug, Clone, Args)]
+pub struct PatchArgs {
+    /// Write nothing; print the change as a JSON merge patch (-o yaml for YAML) to commit to the repository a GitOps
+    /// tool syncs the route from
+    #[arg(long = "emit-patch")]
+    pub emit_patch: bool,
+
+    /// If true, keep the managedFields when printing objects in JSON or YAML format (as kubectl)
+    #[arg(long = "show-managed-fields")]
+    pub show_managed_fields: bool,
+}
+
+/// `--step` and `--interval` of a progressive shift.
+#[derive(Debug, Clone, Args)]
+pub struct StepArgs {
+    /// Walk to the target in steps of at most this many percentage points, checking readiness before and acceptance
+    /// after each step
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub step: Option<u32>,
+
+    /// How long to wait between steps (needs --step) [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = interval_arg_parser)]
+    pub interval: Option<Duration>,
+}
+
+impl StepArgs {
+    /// `--interval`, else 60 seconds (Flagger's default).
+    pub fn interval(&self) -> Duration {
+        self.interval.unwrap_or(Duration::from_secs(60))
+    }
+}

@@ -16,6 +16,11 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const UNREACHABLE: u8 = 3;
+
+    /// 128 + the signal, as shells report it: 130 for SIGINT, 143 for SIGTERM.
+    pub fn interrupted(signal: i32) -> u8 {
+        u8::try_from(128 + signal.clamp(1, 127)).unwrap_or(FAILED)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +94,23 @@ pub enum MeshError {
         source: Box<MeshError>,
         hint: String,
     },
+
+    /// The mesh controller rejected a change we wrote (`--wait`), or did not confirm it in time; `message` says
+    /// which and what was done about it.
+    #[error("{message}")]
+    NotAccepted { message: String, hint: String },
+
+    /// A progressive shift stopped at a step.
+    #[error("{message}")]
+    StepsStopped { message: String, hint: String },
+
+    /// A signal stopped a command between writes; `signal` makes the exit code (130 for SIGINT, 143 for SIGTERM).
+    #[error("interrupted by {}: {detail}", mesh_kube::error::signal_name(*signal))]
+    Interrupted {
+        signal: i32,
+        detail: String,
+        hint: Option<String>,
+    },
 }
 
 impl MeshError {
@@ -136,6 +158,9 @@ impl MeshError {
             | MeshError::Manifest(_) => exit::USAGE,
             MeshError::Hinted { source, .. } => source.exit_code(),
             MeshError::Kube(e) if e.is_unreachable() => exit::UNREACHABLE,
+            MeshError::Interrupted { signal, .. } | MeshError::Kube(KubeError::Interrupted { signal }) => {
+                exit::interrupted(*signal)
+            }
             _ => exit::FAILED,
         }
     }
@@ -152,6 +177,8 @@ impl MeshError {
             MeshError::NotBuiltIn { .. } => {
                 Some("install a build with the default features: cargo install --locked --path .".into())
             }
+            MeshError::NotAccepted { hint, .. } | MeshError::StepsStopped { hint, .. } => Some(hint.clone()),
+            MeshError::Interrupted { hint, .. } => hint.clone(),
             MeshError::Render(_) | MeshError::Io { .. } => None,
             MeshError::Manifest(_) => Some("fix the files: kubectl apply -f would refuse them too".into()),
             MeshError::Hinted { source, hint } => Some(match source.hint() {

@@ -13,3 +13,4 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod output;
+pub mod signals;

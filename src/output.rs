@@ -164,4 +164,61 @@ impl Progress {
             None => self.out.info(line),
         }
     }
+
+    /// Done, and the result is printed elsewhere: clear the spinner, print nothing.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Progress of a progressive shift: an indicatif bar (`[#####-----] 2/4 reviews-v3 50% · soaking 30s`) on a
+/// terminal, kubectl-style lines on stderr otherwise.
+pub struct StepProgress {
+    bar: Option<indicatif::ProgressBar>,
+    out: Output,
+}
+
+impl StepProgress {
+    pub fn new(out: &Output, steps: usize) -> StepProgress {
+        let bar = out.fancy_progress().then(|| {
+            let bar = indicatif::ProgressBar::new(steps as u64);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:24}] step {pos}/{len} {msg}") {
+                bar.set_style(style.progress_chars("#>-"));
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        StepProgress { bar, out: out.clone() }
+    }
+
+    /// Steps completed so far.
+    pub fn set_step(&self, done: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+        }
+    }
+
+    /// What is going on now: the bar's message (nothing without a bar: the lines say what happened).
+    pub fn status(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(line.to_string());
+        }
+    }
+
+    /// A line worth keeping (above the bar on a terminal).
+    pub fn event(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => self.out.info(line),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

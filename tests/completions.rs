@@ -40,6 +40,8 @@ fn scripts_complete_every_subcommand() {
     for sub in [
         "shift",
         "route-user",
+        "history",
+        "undo",
         "status",
         "doctor",
         "recover",

@@ -24,11 +24,29 @@ fn demo_tour_runs_doctor_recover_shift_and_route_user() {
         "$ kubectl mesh status",
         "$ kubectl mesh doctor",
         "$ kubectl mesh recover -n istio-demo --yes --wait",
-        "$ kubectl mesh shift reviews v1=50 v3=50",
+        "$ kubectl mesh shift reviews v1=50 v3=50 -n istio-demo --wait",
+        "$ kubectl mesh history reviews",
+        "$ kubectl mesh undo reviews",
+        "$ kubectl mesh shift reviews v3=100 --step 50 --interval 2s",
         "$ kubectl mesh route-user reviews vijay v2",
     ] {
         assert!(stdout.contains(step), "missing step {step}:\n{stdout}");
     }
+    // The sandbox's istiod accepted the change; history shows it; undo put v1 back; two steps took it to v3.
+    assert!(
+        stdout.contains("httproute.gateway.networking.k8s.io/reviews accepted by istio.io/gateway-controller"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("REVISION") && stdout.contains("shift reviews v1=50 v3=50"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rolled back to revision"), "{stdout}");
+    assert!(stdout.contains("configured in 2 steps"), "{stdout}");
+    assert!(
+        stderr.contains("step 1/2: accepted by istio.io/gateway-controller"),
+        "{stderr}"
+    );
     // doctor found the guide's two failures, recover fixed them, doctor came back clean.
     assert!(
         stdout.contains("sidecar started before the current Istio root certificate"),

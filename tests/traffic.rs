@@ -96,6 +96,44 @@ fn bad_input_is_a_usage_error_and_writes_nothing() {
         (&["route-user", "reviews", "vijay", "v2", "--remove"], ""),
         (&["status", "-n", "istio-demo", "-A"], "together"),
         (&["status", "-o", "xml"], "xml"),
+        // Issue 17's flags: nonsense combinations are usage errors before any request.
+        (&["shift", "reviews", "v3=100", "--step", "0"], "step"),
+        (&["shift", "reviews", "v3=100", "--step", "101"], "step"),
+        (
+            &["shift", "reviews", "v3=100", "--interval", "5s"],
+            "--interval needs --step",
+        ),
+        (
+            &["shift", "reviews", "v3=100", "--timeout", "5s"],
+            "--timeout needs --wait",
+        ),
+        (&["shift", "reviews", "v3=100", "--rollback-on-failure"], "needs --wait"),
+        (
+            &["shift", "reviews", "v3=100", "--wait", "--dry-run=client"],
+            "nothing to wait for",
+        ),
+        (
+            &["shift", "reviews", "v3=100", "--emit-patch", "--step", "25"],
+            "--emit-patch",
+        ),
+        (
+            &["shift", "reviews", "v3=100", "--emit-patch", "--dry-run=server"],
+            "--emit-patch",
+        ),
+        (&["shift", "reviews", "v3=100", "--kind", "tcp"], "tcp"),
+        (
+            &["route-user", "reviews", "vijay", "v2", "--timeout", "5s"],
+            "--timeout needs --wait",
+        ),
+        (&["undo", "reviews", "--to-revision", "0"], "to-revision"),
+        (&["undo", "reviews", "--to-revision", "x"], "to-revision"),
+        (
+            &["undo", "reviews", "--wait", "--dry-run=server"],
+            "nothing to wait for",
+        ),
+        (&["undo", "Reviews"], "Reviews"),
+        (&["history", "reviews", "--kind", "udp"], "udp"),
+        (&["history", "Reviews"], "Reviews"),
     ];
     for (args, needle) in cases {
         let r = m.run(args);
@@ -358,7 +396,8 @@ fn status_reports_rules_backends_and_conditions() {
         .unwrap()
         .iter()
         .any(|c| c["type"] == "Accepted"));
-    // One LIST per kind (routes, Services, EndpointSlices), not a request per route, and no pods.
+    // One LIST per kind (HTTPRoutes, GRPCRoutes, Services, EndpointSlices), not a request per route, and no pods.
+    // (This bundle, v1.0.0, serves no GRPCRoutes: that LIST is a 404, read as "none".)
     let mut gets: Vec<String> = m.server.requests().iter().map(|r| r.path.clone()).collect();
     gets.sort();
     assert_eq!(
@@ -366,6 +405,7 @@ fn status_reports_rules_backends_and_conditions() {
         [
             "/api/v1/namespaces/istio-demo/services",
             "/apis/discovery.k8s.io/v1/namespaces/istio-demo/endpointslices",
+            "/apis/gateway.networking.k8s.io/v1/namespaces/istio-demo/grpcroutes",
             "/apis/gateway.networking.k8s.io/v1/namespaces/istio-demo/httproutes",
         ]
         .map(String::from)

@@ -557,6 +557,7 @@ fn gen_snapshot(u: &mut Unstructured, routes: Vec<Value>, schemas: Option<&Schem
             services,
             ready_endpoints: ready,
             pods,
+            ..Default::default()
         },
         parent_port_supported: u.arbitrary()?,
         namespace_labels: Some(BTreeMap::new()),

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::cmd::{Cli, Ctx};
 use crate::error::{MeshError, Result};
-use mesh_core::resource::{HTTPROUTES, NAMESPACES, PODS, SERVICES};
+use mesh_core::resource::{GRPCROUTES, HTTPROUTES, NAMESPACES, PODS, SERVICES};
 use mesh_kube::{Cluster, ListParams};
 
 /// The helper kubectl runs for plugin completion.
@@ -279,6 +279,10 @@ pub async fn candidates(ctx: &Ctx, words: &[String]) -> Vec<(String, String)> {
                 .iter()
                 .map(|s| (s.to_string(), String::new()))
                 .collect(),
+            "--kind" => [("http", "HTTPRoute"), ("grpc", "GRPCRoute")]
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.to_string()))
+                .collect(),
             "-n" | "--namespace" => dynamic(ctx, None, Lookup::Namespaces).await,
             _ => Vec::new(),
         },
@@ -287,7 +291,7 @@ pub async fn candidates(ctx: &Ctx, words: &[String]) -> Vec<(String, String)> {
             index,
             previous,
         } => match (subcommand.as_str(), index) {
-            ("shift" | "route-user" | "status" | "explain", 0) => {
+            ("shift" | "route-user" | "status" | "explain" | "history" | "undo", 0) => {
                 dynamic(ctx, namespace.as_deref(), Lookup::RoutedServices).await
             }
             ("shift", _) => dynamic(ctx, namespace.as_deref(), Lookup::Versions(previous[0].clone()))
@@ -342,11 +346,15 @@ async fn dynamic(ctx: &Ctx, namespace: Option<&str>, what: Lookup) -> Vec<(Strin
                 .map(|l| names(l.items).into_iter().map(|n| (n, String::new())).collect())
                 .unwrap_or_default(),
             Lookup::RoutedServices => {
-                let routes = cluster
-                    .list(&HTTPROUTES, Some(&ns), &ListParams::default())
-                    .await
-                    .map(|l| l.items)
-                    .unwrap_or_default();
+                let all = ListParams::default();
+                let (http, grpc) = tokio::join!(
+                    cluster.list(&HTTPROUTES, Some(&ns), &all),
+                    cluster.list(&GRPCROUTES, Some(&ns), &all),
+                );
+                let routes: Vec<Value> = [http, grpc]
+                    .into_iter()
+                    .flat_map(|l| l.map(|l| l.items).unwrap_or_default())
+                    .collect();
                 let mut set = BTreeSet::new();
                 for r in &routes {
                     for p in r

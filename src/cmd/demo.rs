@@ -34,13 +34,16 @@ mod tour {
     use std::time::Duration;
 
     use crate::cli::{
-        AllNamespacesArg, ColorChoiceOpt, DryRunOpt, GlobalArgs, OutputArgs, OutputFormatOpt, SuppressArgs, WriteArgs,
+        AllNamespacesArg, ColorChoiceOpt, DryRunOpt, GlobalArgs, OutputArgs, OutputFormatOpt, PatchArgs, RouteArgs,
+        StepArgs, SuppressArgs, WaitArgs, WriteArgs,
     };
     use crate::cmd::doctor::{DoctorArgs, DoctorOutputArgs};
+    use crate::cmd::history::HistoryArgs;
     use crate::cmd::recover::RecoverArgs;
     use crate::cmd::route_user::RouteUserArgs;
     use crate::cmd::shift::ShiftArgs;
     use crate::cmd::status::StatusArgs;
+    use crate::cmd::undo::UndoArgs;
     use crate::cmd::{Cli, Command};
 
     /// The namespace the tour works in (the scenario's Bookinfo namespace).
@@ -113,17 +116,45 @@ mod tour {
         })
     }
 
-    fn shift(weights: &[&str]) -> Command {
-        shift_service("reviews", weights)
+    fn any_route() -> RouteArgs {
+        RouteArgs {
+            route: None,
+            kind: None,
+        }
     }
 
-    fn shift_service(service: &str, weights: &[&str]) -> Command {
+    fn wait(wait: bool) -> WaitArgs {
+        WaitArgs {
+            wait,
+            timeout: None,
+            rollback_on_failure: false,
+        }
+    }
+
+    fn no_patch() -> PatchArgs {
+        PatchArgs {
+            emit_patch: false,
+            show_managed_fields: false,
+        }
+    }
+
+    fn shift(weights: &[&str], waits: bool, steps: Option<(u32, Duration)>) -> Command {
+        shift_service("reviews", weights, waits, steps)
+    }
+
+    fn shift_service(service: &str, weights: &[&str], waits: bool, steps: Option<(u32, Duration)>) -> Command {
         Command::Shift(ShiftArgs {
             service: service.into(),
             weights: weights.iter().map(|w| w.to_string()).collect(),
-            route: None,
+            route: any_route(),
             force: false,
             create_backends: false,
+            steps: StepArgs {
+                step: steps.map(|s| s.0),
+                interval: steps.map(|s| s.1),
+            },
+            wait: wait(waits),
+            patch: no_patch(),
             output: output(OutputFormatOpt::Table),
             write: write(DryRunOpt::None),
         })
@@ -136,9 +167,32 @@ mod tour {
             version: Some(version.into()),
             header: "end-user".into(),
             remove: false,
-            route: None,
+            route: any_route(),
             force: false,
             create_backends: false,
+            wait: wait(false),
+            patch: no_patch(),
+            output: output(OutputFormatOpt::Table),
+            write: write(DryRunOpt::None),
+        })
+    }
+
+    fn history() -> Command {
+        Command::History(HistoryArgs {
+            service: "reviews".into(),
+            route: any_route(),
+            output: output(OutputFormatOpt::Table),
+        })
+    }
+
+    fn undo() -> Command {
+        Command::Undo(UndoArgs {
+            service: "reviews".into(),
+            to_revision: None,
+            route: any_route(),
+            force: false,
+            wait: wait(false),
+            patch: no_patch(),
             output: output(OutputFormatOpt::Table),
             write: write(DryRunOpt::None),
         })
@@ -181,18 +235,32 @@ mod tour {
             command: doctor,
         },
         Step {
-            what: "Feature 2 of the guide, traffic shifting: 50/50 between v1 and v3 ...",
-            line: "shift reviews v1=50 v3=50 -n istio-demo",
+            what: "Feature 2 of the guide, traffic shifting: 50/50 between v1 and v3, and wait until Istio accepts it.",
+            line: "shift reviews v1=50 v3=50 -n istio-demo --wait",
             namespace: NAMESPACE,
             expected: 0,
-            command: || shift(&["v1=50", "v3=50"]),
+            command: || shift(&["v1=50", "v3=50"], true, None),
         },
         Step {
-            what: "... then everything to v3.",
-            line: "shift reviews v3=100 -n istio-demo",
+            what: "Every change is recorded on the route itself (the last line is the current state).",
+            line: "history reviews -n istio-demo",
             namespace: NAMESPACE,
             expected: 0,
-            command: || shift(&["v3=100"]),
+            command: history,
+        },
+        Step {
+            what: "Changed your mind? undo puts back the previous split (run it again to come back).",
+            line: "undo reviews -n istio-demo",
+            namespace: NAMESPACE,
+            expected: 0,
+            command: undo,
+        },
+        Step {
+            what: "Now walk to v3 in steps of 50 points: readiness checked before, Istio's acceptance after each step.",
+            line: "shift reviews v3=100 --step 50 --interval 2s -n istio-demo",
+            namespace: NAMESPACE,
+            expected: 0,
+            command: || shift(&["v3=100"], false, Some((50, Duration::from_secs(2)))),
         },
         Step {
             what: "Feature 1a, request routing: user vijay goes to v2 (header end-user).",
@@ -220,14 +288,14 @@ mod tour {
             line: "shift ratings v1=100 -n ambient-demo",
             namespace: AMBIENT,
             expected: 1,
-            command: || shift_service("ratings", &["v1=100"]),
+            command: || shift_service("ratings", &["v1=100"], false, None),
         },
         Step {
             what: "reviews is enrolled in the waypoint: shifting works as in sidecar mode.",
             line: "shift reviews v2=100 -n ambient-demo",
             namespace: AMBIENT,
             expected: 0,
-            command: || shift(&["v2=100"]),
+            command: || shift(&["v2=100"], false, None),
         },
         Step {
             what: "Istio says which routes a waypoint applies (ResolvedWaypoints).",
@@ -240,7 +308,16 @@ mod tour {
 
     /// A step's whole command: its own, against the sandbox's kubeconfig and namespace, coloured like the demo.
     pub fn cli(step: &Step, kubeconfig: &Path, color: bool) -> Cli {
+        let mut argv: Vec<String> = vec!["kubectl-mesh".into()];
+        argv.extend(step.line.split_whitespace().map(str::to_string));
+        argv.extend([
+            "--kubeconfig".to_string(),
+            kubeconfig.display().to_string(),
+            "--color".to_string(),
+            if color { "always" } else { "never" }.to_string(),
+        ]);
         Cli {
+            argv,
             global: GlobalArgs {
                 kubeconfig: Some(kubeconfig.to_path_buf()),
                 context: Vec::new(),

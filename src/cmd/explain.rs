@@ -147,8 +147,12 @@ pub async fn run(ctx: Ctx, args: ExplainArgs) -> Result<u8> {
     let req = request(&args)?;
     let cluster = ctx.cluster().await?;
     let ns = cluster.namespace.clone();
-    let states = load_states(&cluster, Some(&ns), Purpose::Status).await?;
-    let state = states
+    let loaded = load_states(&cluster, Some(&ns), Purpose::Explain).await?;
+    for w in &loaded.warnings {
+        ctx.out.info(&format!("warning: {w}"));
+    }
+    let state = loaded
+        .states
         .into_iter()
         .find(|s| s.namespace == ns)
         .unwrap_or_else(|| NamespaceState {

@@ -9,10 +9,13 @@ pub mod doctor_error;
 pub mod doctor_files;
 pub mod doctor_multi;
 pub mod explain;
+pub mod history;
 pub mod recover;
 pub mod route_user;
 pub mod shift;
 pub mod status;
+pub mod traffic;
+pub mod undo;
 pub mod version;
 
 use clap::{Parser, Subcommand};
@@ -22,7 +25,6 @@ use crate::error::{MeshError, Result};
 use crate::output::Output;
 use mesh_core::names::check_dns1123_label;
 use mesh_core::opts::OutputFormat;
-use mesh_core::route::RouteEdit;
 use mesh_core::scope::Scope;
 use mesh_kube::{Cluster, ConnectOptions};
 
@@ -33,6 +35,10 @@ Examples:
 
   # Send user vijay to reviews v2 (header end-user: vijay)
   kubectl mesh route-user reviews vijay v2 -n istio-demo
+
+  # Walk to v3 in steps of 25 points, checking that Istio accepts each step; take it back
+  kubectl mesh shift reviews v3=100 --step 25 --interval 30s -n istio-demo
+  kubectl mesh undo reviews -n istio-demo
 
   # Where does traffic go now?
   kubectl mesh status -A
@@ -60,6 +66,10 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// The command line as given (recorded in the traffic history of the routes it changes).
+    #[arg(skip)]
+    pub argv: Vec<String>,
 }
 
 impl Cli {
@@ -90,6 +100,7 @@ impl Cli {
         if all.len() > cli.global.context.len() {
             cli.global.context = all;
         }
+        cli.argv = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         Ok(cli)
     }
 }
@@ -129,7 +140,19 @@ Examples:
   kubectl mesh shift reviews v3=10 -n istio-demo
 
   # Preview the route without writing it
-  kubectl mesh shift reviews v3=100 --dry-run=client -o yaml")]
+  kubectl mesh shift reviews v3=100 --dry-run=client -o yaml
+
+  # Write, then wait until Istio accepts it; put the previous split back if it does not
+  kubectl mesh shift reviews v3=100 --wait --rollback-on-failure
+
+  # Progressive: 25 points at a time, 30s apart, readiness checked before and acceptance after each step
+  kubectl mesh shift reviews v3=100 --step 25 --interval 30s
+
+  # A route managed by Argo CD or Flux: print the change as a merge patch to commit instead
+  kubectl mesh shift reviews v3=100 --emit-patch > patch.json
+
+  # A GRPCRoute (found by itself when no HTTPRoute attaches to the Service)
+  kubectl mesh shift grpc-echo v2=20 --kind grpc")]
     Shift(shift::ShiftArgs),
 
     /// Send one user's requests (header end-user) to a version
@@ -144,6 +167,23 @@ Examples:
   kubectl mesh route-user reviews vijay --remove -n istio-demo"
     )]
     RouteUser(route_user::RouteUserArgs),
+
+    /// Show the traffic history of a Service's mesh route (kept in an annotation on the route)
+    #[command(after_help = "\
+Examples:
+  kubectl mesh history reviews -n istio-demo
+  kubectl mesh history reviews -o json")]
+    History(history::HistoryArgs),
+
+    /// Put back an earlier traffic state of a Service's mesh route (the previous one by default)
+    #[command(after_help = "\
+Examples:
+  # Back to the state before the last change (twice: forth again)
+  kubectl mesh undo reviews -n istio-demo
+
+  # Back to revision 3 of kubectl mesh history reviews
+  kubectl mesh undo reviews --to-revision 3 --wait")]
+    Undo(undo::UndoArgs),
 
     /// Show where traffic goes now: every mesh route, its rules, backends and weights
     #[command(after_help = "\
@@ -208,12 +248,24 @@ Examples:
 pub struct Ctx {
     pub global: GlobalArgs,
     pub out: Output,
+    /// The command line as given (see [`Cli::argv`]).
+    pub argv: Vec<String>,
 }
 
 impl Ctx {
     pub fn new(global: GlobalArgs, format: OutputFormat) -> Self {
         let out = Output::detect(format, global.color.into(), global.verbosity);
-        Ctx { global, out }
+        Ctx {
+            global,
+            out,
+            argv: Vec::new(),
+        }
+    }
+
+    /// With the command line it came from.
+    pub fn with_argv(mut self, argv: Vec<String>) -> Self {
+        self.argv = argv;
+        self
     }
 
     /// `-n` as a request: validated here (a DNS-1123 label), the one check of the flag. Once connected, the
@@ -283,10 +335,12 @@ pub fn scope(all_namespaces: bool, cluster: &Cluster) -> Scope {
 
 /// Run a parsed command line. Returns the process exit code on success paths (doctor exits 1 on findings).
 pub async fn run(cli: Cli) -> Result<u8> {
-    let Cli { global, command } = cli;
+    let Cli { global, command, argv } = cli;
     match command {
-        Command::Shift(args) => shift::run(Ctx::new(global, args.output.format()), args).await,
-        Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Shift(args) => shift::run(Ctx::new(global, args.output.format()).with_argv(argv), args).await,
+        Command::RouteUser(args) => route_user::run(Ctx::new(global, args.output.format()).with_argv(argv), args).await,
+        Command::History(args) => history::run(Ctx::new(global, args.output.format()), args).await,
+        Command::Undo(args) => undo::run(Ctx::new(global, args.output.format()).with_argv(argv), args).await,
         Command::Status(args) => status::run(Ctx::new(global, args.output.format()), args).await,
         Command::Explain(args) => explain::run(Ctx::new(global, args.output.format()), args).await,
         Command::Doctor(args) => doctor::run(Ctx::new(global, args.output.format()), args).await,
@@ -311,49 +365,4 @@ pub fn route_flag(route: Option<&str>) -> Result<Option<String>> {
         }
         None => Ok(None),
     }
-}
-
-/// `shift` and `route-user` end to end: connect, read-plan-write with conflict retries, then print kubectl-style
-/// lines (`service/… created`, `httproute…/reviews configured`) and the plan's own table, or the written route
-/// for `-o json|yaml`.
-pub async fn run_route_write<P: AsRef<RouteEdit>>(
-    ctx: &Ctx,
-    service: &str,
-    write: &crate::cli::WriteArgs,
-    plan: impl FnMut(&mesh_core::route::RouteSnapshot) -> Result<P>,
-    render: impl Fn(&P) -> String,
-) -> Result<u8> {
-    use mesh_kube::apply::route::plan_and_write;
-    let cluster = ctx.cluster().await?;
-    let namespace = cluster.namespace.clone();
-    let opts = mesh_kube::WriteOpts {
-        dry_run: write.dry_run(),
-        field_manager: write.field_manager.clone(),
-    };
-    let written = plan_and_write(&cluster, &namespace, service, &opts, plan).await?;
-    let w = written.plan.as_ref();
-    // What --force overrode, and what could not be checked.
-    for warning in &w.warnings {
-        ctx.out.info(&format!("warning: {warning}"));
-    }
-    let text = match ctx.out.format {
-        OutputFormat::Json | OutputFormat::Yaml => {
-            mesh_core::render::to_format(written.object.as_ref().unwrap_or(&w.route), ctx.out.format)?
-        }
-        _ => {
-            let mut s = String::new();
-            for svc in &w.services_to_create {
-                let name = svc
-                    .pointer("/metadata/name")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("?");
-                s.push_str(&format!("service/{name} created{}\n", write.dry_run().suffix()));
-            }
-            s.push_str(&format!("{}\n", written.outcome.line(&w.route_name, write.dry_run())));
-            s.push_str(&render(&written.plan));
-            s
-        }
-    };
-    ctx.out.print(&text)?;
-    Ok(0)
 }

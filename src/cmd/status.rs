@@ -1,5 +1,5 @@
-//! `kubectl mesh status`: where traffic goes now, per mesh route. One LIST per kind (HTTPRoutes, Services,
-//! EndpointSlices; never Pods), concurrently, however many routes there are.
+//! `kubectl mesh status`: where traffic goes now, per mesh route. One LIST per kind (HTTPRoutes, GRPCRoutes,
+//! Services, EndpointSlices; never Pods), concurrently, however many routes there are.
 
 use clap::Args;
 use serde_json::json;
@@ -38,13 +38,16 @@ pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
     let cluster = ctx.cluster().await?;
     let scope = scope(all, &cluster);
     let ns = scope.single().map(str::to_string);
-    let states = load_states(&cluster, ns.as_deref(), Purpose::Status).await?;
-    let mut routes = route_status(&states);
+    let loaded = load_states(&cluster, ns.as_deref(), Purpose::Status).await?;
+    for w in &loaded.warnings {
+        ctx.out.info(&format!("warning: {w}"));
+    }
+    let mut routes = route_status(&loaded.states);
     if let Some(svc) = &args.service {
         routes.retain(|r| &r.service == svc);
     }
     // Routes meant for a Service that Istio ignores (the parentRef's group is not ""): not listed, but said.
-    for (ns, route, service, group) in ignored_service_parents(&states) {
+    for (ns, route, service, group) in ignored_service_parents(&loaded.states) {
         if args.service.as_ref().is_none_or(|s| *s == service) {
             ctx.out.info(&format!(
                 "note: HTTPRoute {ns}/{route} has a Service parentRef ({service}) with group {group:?}, which Istio ignores (see kubectl mesh doctor --check gamma-parent-group)"
@@ -63,7 +66,8 @@ pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
                     .as_deref()
                     .map(|s| format!(" for Service {s}"))
                     .unwrap_or_default();
-                ctx.out.info(&format!("No mesh HTTPRoutes{what} found in {where_}."));
+                ctx.out
+                    .info(&format!("No mesh HTTPRoutes or GRPCRoutes{what} found in {where_}."));
                 String::new()
             } else {
                 render_status_table(&routes, format == OutputFormat::Wide)

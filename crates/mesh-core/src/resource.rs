@@ -93,6 +93,8 @@ pub const MUTATING_WEBHOOKS: Res = Res::new(
     false,
 );
 pub const HTTPROUTES: Res = Res::new("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true);
+/// Read at v1, the version Istio reads (standard channel from Gateway API v1.1.0).
+pub const GRPCROUTES: Res = Res::new("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute", true);
 pub const GATEWAYS: Res = Res::new("gateway.networking.k8s.io", "v1", "gateways", "Gateway", true);
 pub const GATEWAY_CLASSES: Res = Res::new(
     "gateway.networking.k8s.io",

@@ -152,7 +152,8 @@ fn ambient() -> Cluster {
     c.push(replica_set(AMB, "waypoint-5d8f9c", "waypoint"));
     for svc in ["reviews", "reviews-v1", "ratings", "ratings-v1"] {
         let mut s = service(AMB, svc, &[9080]);
-        s["spec"]["selector"] = json!({"app": svc.split('-').next().unwrap()});
+        // Each Service selects what its pods carry (the deployment helper labels pods `app: NAME`).
+        s["spec"]["selector"] = json!({"app": svc});
         if svc == "reviews" {
             s["metadata"]["labels"]["istio.io/use-waypoint"] = json!("waypoint");
             s["status"] = json!({"conditions": [{"type": "istio.io/WaypointBound", "status": "True", "reason": "WaypointAccepted",

@@ -67,6 +67,7 @@ fn state(routes: Vec<Value>) -> NamespaceState {
         services,
         ready_endpoints: ready,
         pods: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -371,6 +372,7 @@ fn t8_any_match_of_a_rule_suffices_upstream_conformance() {
         ],
         ready_endpoints: BTreeMap::from([("echo-v1".into(), 1), ("echo-v2".into(), 1)]),
         pods: Vec::new(),
+        ..Default::default()
     };
     type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let rows: &[Row] = &[

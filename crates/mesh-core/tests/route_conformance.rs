@@ -298,6 +298,7 @@ fn bookinfo(route: Option<Value>, parent_port_supported: bool) -> RouteSnapshot 
             services,
             ready_endpoints: ready,
             pods: vec![],
+            ..Default::default()
         },
         parent_port_supported,
         namespace_labels: Some(BTreeMap::new()),
@@ -434,6 +435,7 @@ fn echo(route: Value) -> RouteSnapshot {
             ],
             ready_endpoints: ready,
             pods: vec![],
+            ..Default::default()
         },
         parent_port_supported: true,
         namespace_labels: Some(BTreeMap::new()),

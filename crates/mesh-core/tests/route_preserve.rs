@@ -51,6 +51,7 @@ fn snapshot(route: Value) -> RouteSnapshot {
                 ("reviews-v3".to_string(), 1),
             ]),
             pods: vec![],
+            ..Default::default()
         },
         parent_port_supported: true,
         namespace_labels: Some(BTreeMap::new()),

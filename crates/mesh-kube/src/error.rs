@@ -101,6 +101,19 @@ pub enum KubeError {
     /// A list's page decoder stopped without saying why.
     #[error("decoding a list: the decoding task stopped")]
     DecoderStopped,
+
+    /// A signal asked us to stop; nothing more was sent.
+    #[error("interrupted by {} before the next write; nothing more was written", signal_name(*signal))]
+    Interrupted { signal: i32 },
+}
+
+/// `SIGINT`, `SIGTERM`, `signal 9`.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 fn in_namespace(ns: &Option<String>) -> String {
@@ -173,7 +186,8 @@ impl KubeError {
             KubeError::Request { .. }
             | KubeError::Encode(_)
             | KubeError::Task { .. }
-            | KubeError::DecoderStopped => None,
+            | KubeError::DecoderStopped
+            | KubeError::Interrupted { .. } => None,
         }
     }
 }

@@ -15,8 +15,11 @@ pub mod config;
 pub mod error;
 pub mod log;
 pub mod read;
+pub mod stop;
+pub mod wait;
 
 pub use cluster::{Cluster, Intent, ListParams, ListResult, PageSink, PatchType, WatchStream, WriteOpts, PAGE_SIZE};
 pub use config::ConnectOptions;
 pub use error::{KubeError, Result};
 pub use log::Log;
+pub use stop::Stop;

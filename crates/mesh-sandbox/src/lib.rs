@@ -43,6 +43,7 @@ mod patch;
 mod portforward;
 mod proto;
 mod registry;
+pub mod route_status;
 pub mod scale;
 pub mod scenario;
 pub mod schema;
@@ -65,6 +66,7 @@ use tokio::sync::Notify;
 pub use kubeconfig::{Credentials, Trust, UserAuth};
 pub use patch::{json_patch, merge_patch, strategic_merge, JsonPatchError};
 pub use registry::{CrdVersion, Registry, ResourceType};
+pub use route_status::{RouteStatusMode, RouteVerdict};
 pub use scale::{ScaleScenario, ScaleSummary};
 pub use scenario::{GatewayApiBundle, Scenario};
 pub use select::{FieldSelector, LabelSelector};
@@ -537,6 +539,37 @@ impl Sandbox {
     pub fn compact(&self) {
         lock(&self.shared.store).compact();
     }
+
+    /// How the route-status controller (istiod's part) answers every mesh route from now on (see
+    /// [`route_status`]); the default is [`RouteStatusMode::accept`].
+    pub fn set_route_status(&self, mode: RouteStatusMode) {
+        let mut store = lock(&self.shared.store);
+        store.route_status.default = mode;
+        store.route_status.reset(None);
+    }
+
+    /// How the route-status controller answers one route (`kind`: `httproutes`, `HTTPRoute`, `grpcroute`, …).
+    pub fn set_route_status_for(&self, kind: &str, namespace: &str, name: &str, mode: RouteStatusMode) {
+        let mut store = lock(&self.shared.store);
+        let plural = store
+            .registry
+            .resolve(kind)
+            .map(|rt| rt.plural.clone())
+            .unwrap_or_else(|| kind.to_lowercase());
+        let key = (plural, namespace.to_string(), name.to_string());
+        store.route_status.reset(Some(&key));
+        store.route_status.per_route.insert(key, mode);
+    }
+
+    /// Time since the server started, on the clock of [`RequestRecord::started`].
+    pub fn elapsed(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// Turn Istio's ambient mode on or off for route status (`ResolvedWaypoints` conditions).
+    pub fn set_ambient(&self, ambient: bool) {
+        lock(&self.shared.store).settings.ambient = ambient;
+    }
 }
 
 /// The sandbox API server running on the caller's tokio runtime. Stops on [`ApiServer::shutdown`] or drop.
@@ -562,6 +595,7 @@ impl ApiServer {
             istio_version: opts.istio_version.clone(),
             native_sidecars: opts.native_sidecars,
             ready_delay_ms: opts.ready_delay.map(|d| d.as_millis() as u64).unwrap_or(0),
+            ambient: false,
         };
         let store = Store::new(settings, notify.clone());
         let shared = Arc::new(Shared {
@@ -586,6 +620,18 @@ impl ApiServer {
             Some(t) => tokio::spawn(tls::serve_tls(listener, shared.clone(), t.clone())),
             None => tokio::spawn(server::serve(listener, shared.clone())),
         }];
+        // istiod's part: route status for mesh routes, written after the writes that need it (never in them).
+        {
+            let shared = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tick.tick().await;
+                    let mut store = lock(&shared.store);
+                    route_status::route_status(&mut store, std::time::Instant::now());
+                }
+            }));
+        }
         if let Some(delay) = opts.ready_delay {
             let shared = shared.clone();
             tasks.push(tokio::spawn(async move {

@@ -83,6 +83,8 @@ pub struct Scenario {
     pub no_istio: bool,
     /// Istio's ambient mode in namespace `ambient-demo` (see [`Scenario::ambient`]).
     pub ambient: Option<Ambient>,
+    /// A gRPC app `grpc-echo` (v1, v2) with a mesh GRPCRoute to v1 (needs the v1.6 bundle).
+    pub grpc_echo: bool,
 }
 
 /// The ambient part of a scenario and its broken variants.
@@ -118,7 +120,17 @@ impl Scenario {
             broken_route: false,
             no_istio: false,
             ambient: None,
+            grpc_echo: false,
         }
+    }
+
+    /// Add a gRPC app: Service `grpc-echo` (port 9090 named `grpc`), Deployments and Services `grpc-echo-v1` and
+    /// `grpc-echo-v2`, and the mesh GRPCRoute `grpc-echo` sending everything to v1. Selects the v1.6 bundle
+    /// (GRPCRoute v1 is standard from Gateway API v1.1.0).
+    pub fn grpc_echo(mut self) -> Self {
+        self.grpc_echo = true;
+        self.gateway_api = GatewayApiBundle::V1_6;
+        self
     }
 
     /// Add Istio's ambient mode in namespace `ambient-demo` (labelled `istio.io/dataplane-mode: ambient`): the
@@ -352,6 +364,10 @@ impl Scenario {
             backdate_pods(store, DEMO_NAMESPACE, "app=ratings", early);
         }
 
+        if self.grpc_echo && self.gateway_api == GatewayApiBundle::V1_6 {
+            self.grpc(store)?;
+        }
+
         if self.extra_pods > 0 {
             self.load(store)?;
         }
@@ -375,6 +391,36 @@ impl Scenario {
                 store.commit("", "pods", ISTIO_NAMESPACE, &name, p);
             }
             super::controllers::reconcile(store, ISTIO_NAMESPACE);
+        }
+        // istiod has judged every mesh route before anyone looks.
+        super::route_status::route_status(store, std::time::Instant::now());
+        Ok(())
+    }
+
+    fn grpc(&self, store: &mut Store) -> Result<(), SandboxError> {
+        let ns = DEMO_NAMESPACE;
+        let port = json!([{"port": 9090, "name": "grpc", "targetPort": 8079}]);
+        let mut objects = vec![json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "grpc-echo", "namespace": ns, "labels": {"app": "grpc-echo", "service": "grpc-echo"}},
+            "spec": {"ports": port, "selector": {"app": "grpc-echo"}}})];
+        for v in ["v1", "v2"] {
+            let mut d = bookinfo_deployment("grpc-echo", v, "docker.io/fortio/fortio:1.69.0");
+            d["spec"]["template"]["spec"]["serviceAccountName"] = json!("default");
+            d["spec"]["template"]["spec"]["containers"][0]["ports"] =
+                json!([{"containerPort": 8079, "protocol": "TCP"}]);
+            objects.push(d);
+            objects.push(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("grpc-echo-{v}"), "namespace": ns},
+                "spec": {"ports": port, "selector": {"app": "grpc-echo", "version": v}}}));
+        }
+        objects.push(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "grpc-echo", "namespace": ns},
+            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "grpc-echo", "port": 9090}],
+                "rules": [{"backendRefs": [{"name": "grpc-echo-v1", "port": 9090}]}]}}),
+        );
+        for o in objects {
+            store.insert(o)?;
         }
         Ok(())
     }

@@ -127,6 +127,8 @@ pub struct StoreSettings {
     pub native_sidecars: bool,
     /// Pods become ready this many milliseconds after creation (0 = at once).
     pub ready_delay_ms: u64,
+    /// Istio runs in ambient mode: route status gets a `ResolvedWaypoints` condition.
+    pub ambient: bool,
 }
 
 impl Default for StoreSettings {
@@ -135,6 +137,7 @@ impl Default for StoreSettings {
             istio_version: "1.26.2".into(),
             native_sidecars: false,
             ready_delay_ms: 0,
+            ambient: false,
         }
     }
 }
@@ -185,6 +188,8 @@ pub struct Store {
     /// While set, pods start at admission (the kubelet's work is done before the first store), so no Pending
     /// version of each pod is stored and copied: for building large scenarios nobody watches yet.
     pub(crate) start_pods_on_create: bool,
+    /// The route-status controller's modes and decisions.
+    pub route_status: super::route_status::RouteStatusState,
 }
 
 /// Validate a name as a lowercase RFC 1123 subdomain.
@@ -355,6 +360,7 @@ impl Store {
             defer_controllers: false,
             start_pods_on_create: false,
             warnings: Vec::new(),
+            route_status: Default::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));

@@ -85,6 +85,19 @@ fn kubectl_apply_creates_then_updates_an_httproute() {
     let stored = env.server.get("httproutes", Some("istio-demo"), "ratings").unwrap();
     assert_eq!(stored["spec"]["rules"][0]["backendRefs"][0]["weight"], 5);
     assert_eq!(stored["metadata"]["generation"], 2);
+    // The route-status controller (istiod's part) writes status for generation 2 after the write; let it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stored = loop {
+        let r = env.server.get("httproutes", Some("istio-demo"), "ratings").unwrap();
+        if r.pointer("/status/parents/0/conditions/0/observedGeneration") == Some(&serde_json::json!(2)) {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no route status for generation 2: {r}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     // Same again: kubectl sends a merge patch (lists differ from the defaulted ones) but nothing changes,
     // so the resourceVersion stays.
     let rv = stored["metadata"]["resourceVersion"].clone();

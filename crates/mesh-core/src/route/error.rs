@@ -7,6 +7,8 @@
 
 use thiserror::Error;
 
+use super::RouteKind;
+
 /// The request itself is malformed (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UsageError {
@@ -87,12 +89,38 @@ pub enum PlanError {
     ServiceNotFound { service: String, namespace: String },
     #[error("service {service:?} in namespace {namespace:?} has no ports")]
     ServiceHasNoPorts { service: String, namespace: String },
-    #[error("HTTPRoute {route:?} not found in namespace {namespace:?}")]
-    RouteNotFound { route: String, namespace: String },
-    #[error("HTTPRoute {route:?} is not a mesh route of service {service:?} (no parentRef {{group: \"\", kind: Service, name: {service}}})")]
-    NotMeshRoute { route: String, service: String },
-    #[error("service {service:?} has several mesh HTTPRoutes: {}", routes.join(", "))]
-    RouteAmbiguous { service: String, routes: Vec<String> },
+    #[error("{kind} {route:?} not found in namespace {namespace:?}")]
+    RouteNotFound {
+        kind: RouteKind,
+        route: String,
+        namespace: String,
+    },
+    #[error("{kind} {route:?} is not a mesh route of service {service:?} (no parentRef {{group: \"\", kind: Service, name: {service}}})")]
+    NotMeshRoute {
+        kind: RouteKind,
+        route: String,
+        service: String,
+    },
+    #[error("service {service:?} has several mesh {kind}s: {}", routes.join(", "))]
+    RouteAmbiguous {
+        kind: RouteKind,
+        service: String,
+        routes: Vec<String>,
+    },
+    #[error(
+        "service {service:?} has both HTTPRoutes ({}) and GRPCRoutes ({})",
+        list_or_none(http),
+        list_or_none(grpc)
+    )]
+    KindAmbiguous {
+        service: String,
+        http: Vec<String>,
+        grpc: Vec<String>,
+    },
+    #[error(
+        "the cluster does not serve GRPCRoutes (gateway.networking.k8s.io/v1), so namespace {namespace:?} has none"
+    )]
+    GrpcNotServed { namespace: String },
     #[error(
         "backend service {service:?} does not exist (existing versions: {})",
         list_or_none(existing_versions)
@@ -112,12 +140,60 @@ pub enum PlanError {
     },
     #[error("backend service {service:?} has no ready endpoints; traffic sent to it would fail")]
     BackendUnready { service: String },
-    #[error("HTTPRoute {route:?} is managed by {owner}; a manual change would be overwritten or fight it")]
-    OwnedByController { route: String, owner: String },
+    #[error("{kind} {route:?} is managed by {owner}; a manual change would be overwritten or fight it")]
+    OwnedByController {
+        kind: RouteKind,
+        route: String,
+        owner: String,
+    },
+    #[error("{kind} {route:?} is managed by {}; its next sync reverts a change made here", by.join(" and by "))]
+    ManagedByGitOps {
+        kind: RouteKind,
+        route: String,
+        /// Who and how we know (`Argo CD (application "bookinfo", annotation argocd.argoproj.io/tracking-id)`).
+        by: Vec<String>,
+        /// The tools alone (`Argo CD`, `Flux`).
+        tools: Vec<String>,
+    },
     #[error("weights sum to {sum}, and the default rule has no other backends to take the remaining {}", 100 - sum)]
     NoOtherBackends { service: String, sum: u32 },
-    #[error("HTTPRoute {route:?} is full: {reason}")]
-    RouteFull { route: String, reason: String },
+    #[error("{kind} {route:?} is full: {reason}")]
+    RouteFull {
+        kind: RouteKind,
+        route: String,
+        reason: String,
+    },
+    #[error("no mesh route for service {service:?} in namespace {namespace:?}")]
+    NoRoute { service: String, namespace: String },
+    #[error("revision {revision} not found in the history of {}/{route} (known: {})", kind.singular(), join_numbers(known))]
+    RevisionNotFound {
+        kind: RouteKind,
+        route: String,
+        revision: u64,
+        known: Vec<u64>,
+    },
+    #[error("nothing to undo: {}/{route} has no earlier revision{}", kind.singular(), if *created { " (revision 1 created the route)" } else { "" })]
+    NothingToUndo {
+        kind: RouteKind,
+        route: String,
+        namespace: String,
+        created: bool,
+    },
+    #[error("the history annotation on {}/{route} has format version {version}, newer than this kubectl-mesh reads", kind.singular())]
+    HistoryNewerFormat {
+        kind: RouteKind,
+        route: String,
+        version: u64,
+    },
+    #[error("--step needs a current split to start from, and service {service:?} has {}", if *route_exists { "a mesh route without a default rule" } else { "no mesh route yet" })]
+    StepsNeedSplit { service: String, route_exists: bool },
+    #[error("{}/{route} was changed by {} since {}; stopped without writing", kind.singular(), by.as_deref().unwrap_or("another writer"), if *step == 0 { "the start".to_string() } else { format!("step {step}") })]
+    ChangedDuringSteps {
+        kind: RouteKind,
+        route: String,
+        by: Option<String>,
+        step: usize,
+    },
     #[error("service {service:?} in namespace {namespace:?} has no port {port}")]
     ServicePortNotFound {
         service: String,
@@ -165,6 +241,13 @@ pub enum PlanError {
         namespace: String,
         external_name: bool,
     },
+}
+
+fn join_numbers(v: &[u64]) -> String {
+    if v.is_empty() {
+        return "none".to_string();
+    }
+    v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// A waypoint Gateway, `namespace/name` when shown (boxed in [`PlanError`] to keep the error small).
@@ -280,12 +363,20 @@ impl PlanError {
             PlanError::ServiceHasNoPorts { .. } => {
                 Some("add a port to the Service; routes need a port to send traffic to".to_string())
             }
-            PlanError::RouteNotFound { namespace, .. } => Some(format!(
-                "list routes with: kubectl get httproutes -n {namespace}, or leave out --route"
+            PlanError::RouteNotFound { kind, namespace, .. } => Some(format!(
+                "list routes with: kubectl get {} -n {namespace}, or leave out --route",
+                kind.plural()
             )),
             PlanError::NotMeshRoute { service, .. } => Some(format!(
                 "leave out --route to use (or create) the mesh route of {service}"
             )),
+            PlanError::KindAmbiguous { .. } => {
+                Some("pick one with --kind http or --kind grpc (and --route NAME if several of that kind attach)".into())
+            }
+            PlanError::GrpcNotServed { .. } => Some(
+                "GRPCRoute is in the Gateway API standard channel from v1.1.0 (v1.0.0 had only an experimental v1alpha2, which Istio does not read); install v1.1.0 or later: kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.1.0/standard-install.yaml"
+                    .into(),
+            ),
             PlanError::RouteAmbiguous { routes, .. } => Some(format!(
                 "pick one with --route {}",
                 routes.first().map(String::as_str).unwrap_or("NAME")
@@ -315,6 +406,10 @@ impl PlanError {
                 "change the rollout through its controller, or pass --force to edit the route anyway"
                     .to_string(),
             ),
+            PlanError::ManagedByGitOps { tools, .. } => Some(format!(
+                "commit the change to the source {} syncs from instead: run the same command with --emit-patch for the JSON merge patch to commit (or pass --force to change the live route anyway)",
+                tools.join(" and ")
+            )),
             PlanError::NoOtherBackends { service, .. } => Some(format!(
                 "give weights that sum to 100, for example: kubectl mesh shift {service} v1=90 v2=10"
             )),
@@ -325,6 +420,33 @@ impl PlanError {
             PlanError::RouteFull { .. } => Some(
                 "remove rules you no longer need (kubectl mesh route-user SERVICE USER --remove)"
                     .to_string(),
+            ),
+            PlanError::NoRoute { service, namespace } => Some(format!(
+                "create one with: kubectl mesh shift {service} VERSION=100 -n {namespace}"
+            )),
+            PlanError::RevisionNotFound { .. } => {
+                Some("list the revisions with: kubectl mesh history SERVICE".to_string())
+            }
+            PlanError::NothingToUndo {
+                kind,
+                route,
+                namespace,
+                created: true,
+            } => Some(format!(
+                "to remove the route instead: kubectl delete {} {route} -n {namespace}",
+                kind.singular()
+            )),
+            PlanError::NothingToUndo { .. } => {
+                Some("list the revisions with: kubectl mesh history SERVICE".to_string())
+            }
+            PlanError::HistoryNewerFormat { .. } => Some(
+                "upgrade kubectl-mesh, or pass --force to start a new history (the old one is dropped)".to_string(),
+            ),
+            PlanError::StepsNeedSplit { service, .. } => Some(format!(
+                "create it first, for example: kubectl mesh shift {service} v1=100"
+            )),
+            PlanError::ChangedDuringSteps { .. } => Some(
+                "see what changed with kubectl mesh history SERVICE, then run the shift again".to_string(),
             ),
         }
     }

@@ -1,9 +1,10 @@
-//! The mesh (GAMMA) HTTPRoute model and its pure planners.
+//! The mesh (GAMMA) route model and its pure planners.
 //!
-//! `kubectl mesh shift` and `kubectl mesh route-user` edit the HTTPRoute whose parentRef is a
-//! Service (`group: ""`, `kind: Service`). The command layer reads the cluster into a
-//! [`RouteSnapshot`], calls a planner here, writes the returned object with optimistic
-//! concurrency and renders the plan with [`render`]. Nothing here does IO.
+//! `kubectl mesh shift`, `route-user` and `undo` edit the HTTPRoute (or GRPCRoute, [`RouteKind`]) whose parentRef
+//! is a Service (`group: ""`, `kind: Service`). The command layer reads the cluster into a [`RouteSnapshot`],
+//! calls a planner here, writes the returned object with optimistic concurrency and renders the plan with
+//! [`render`]. Every write records the route's traffic history in an annotation on the route itself, in the same
+//! request ([`history`]). Nothing here does IO.
 //!
 //! Routes are handled as `serde_json::Value`, never as typed structs: filters, timeouts,
 //! annotations, unknown fields and every rule we do not touch must survive byte-identical,
@@ -17,27 +18,46 @@ use crate::opts::DryRun;
 
 mod error;
 pub mod explain;
+pub mod gitops;
+pub mod history;
+mod kind;
 mod lint;
+pub mod patch;
 pub mod precedence;
 pub mod render;
 mod request;
+mod restore;
 mod shift;
 mod status;
+mod steps;
 mod user;
+pub mod verdict;
 
 pub use error::{PlanError, UsageError, WaypointName};
-pub use render::{render_shift_table, render_status_table, render_user_plan};
-pub use request::{
-    parse_weights, validate_dns_label, validate_header_name, validate_header_value, RouteUserRequest, ShiftRequest,
-    DEFAULT_USER_HEADER,
+pub use gitops::{gitops_managers, GitOps};
+pub use history::{
+    history_view, record_history, traffic_state, HistoryDoc, Recorded, Revision, TrafficState, WriteMeta,
+    HISTORY_ANNOTATION, HISTORY_MAX_BYTES, HISTORY_MAX_ENTRIES,
 };
+pub use kind::RouteKind;
+pub use render::{
+    render_history_table, render_restore_plan, render_shift_table, render_status_table, render_steps_table,
+    render_user_plan,
+};
+pub use request::{
+    parse_weights, validate_dns_label, validate_header_name, validate_header_value, RestoreRequest, RouteUserRequest,
+    ShiftRequest, DEFAULT_USER_HEADER,
+};
+pub use restore::{plan_restore, RestorePlan};
 pub use shift::{plan_shift, BackendShare, ShiftPlan};
+pub use steps::{plan_split, plan_steps, SplitPlan, SplitRequest, Step, Steps};
 
 pub use status::{
     describe_match, ignored_service_parents, route_status, BackendStatus, ConditionStatus, MatchStatus,
     ResolvedWaypoints, RouteStatus, RuleStatus,
 };
 pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
+pub use verdict::{judge_route_status, Verdict, MESH_CONTROLLER};
 
 /// Gateway API v1.0.0 limits (the strictest served version): rules per route.
 pub const MAX_RULES: usize = 16;
@@ -46,28 +66,38 @@ pub const MAX_BACKEND_REFS: usize = 16;
 /// The largest backendRef weight the API server accepts.
 pub const MAX_WEIGHT: u64 = 1_000_000;
 
-/// What a route plan writes, shift and route-user alike: the whole new route object, whether it is new, the
+/// What a route plan writes, shift, route-user and undo alike: the whole new route object, whether it is new, the
 /// Services it needs first, or nothing at all. `mesh_kube::apply::route::plan_and_write` writes it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RouteEdit {
     pub namespace: String,
+    /// HTTPRoute or GRPCRoute.
+    pub kind: RouteKind,
     pub route_name: String,
     /// The route does not exist yet: create it (POST), else replace it (PUT with the resourceVersion `route`
     /// keeps).
     pub create: bool,
-    /// The full new route object (`null` when removing from a route that does not exist).
+    /// The full new route object (`null` when removing from a route that does not exist). For a no-op, the route
+    /// as it is (with its generation and status).
     pub route: Value,
     /// Services to create first (`--create-backends`).
     pub services_to_create: Vec<Value>,
     /// Nothing to write: the route already says what was asked.
     pub noop: bool,
-    /// Refusals `--force` overrode, and what could not be checked: printed as `warning: …` on stderr.
+    /// Refusals `--force` overrode (ambient mode, GAMMA attachment, a GitOps manager) and what could not be
+    /// checked: said as `warning: …` on stderr before writing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
 impl AsRef<RouteEdit> for RouteEdit {
     fn as_ref(&self) -> &RouteEdit {
+        self
+    }
+}
+
+impl AsMut<RouteEdit> for RouteEdit {
+    fn as_mut(&mut self) -> &mut RouteEdit {
         self
     }
 }
@@ -84,14 +114,14 @@ pub enum WriteOutcome {
 
 impl WriteOutcome {
     /// kubectl's wording: `httproute.gateway.networking.k8s.io/reviews configured (server dry run)`.
-    pub fn line(self, name: &str, dry_run: DryRun) -> String {
+    pub fn line(self, kind: RouteKind, name: &str, dry_run: DryRun) -> String {
         let verb = match self {
             WriteOutcome::Created => "created",
             WriteOutcome::Configured => "configured",
             WriteOutcome::Unchanged => "unchanged",
             WriteOutcome::Planned => "would be configured",
         };
-        format!("httproute.gateway.networking.k8s.io/{name} {verb}{}", dry_run.suffix())
+        format!("{}/{name} {verb}{}", kind.qualified(), dry_run.suffix())
     }
 }
 
@@ -121,9 +151,26 @@ impl ServiceInfo {
     /// The port routes use for this Service: the first port named `http` or `http-*`,
     /// else the first port.
     pub fn route_port(&self) -> Option<i32> {
-        self.ports
-            .iter()
-            .find(|p| p.name.as_deref().is_some_and(|n| n == "http" || n.starts_with("http-")))
+        self.route_port_for(RouteKind::Http)
+    }
+
+    /// The port a route of `kind` uses: for gRPC the first port named `grpc`, `grpc-*`, `http2` or `http2-*` (Istio's
+    /// protocol selection by port name), then as for HTTP.
+    pub fn route_port_for(&self, kind: RouteKind) -> Option<i32> {
+        let named = |prefixes: &[&str]| {
+            self.ports.iter().find(|p| {
+                p.name.as_deref().is_some_and(|n| {
+                    prefixes
+                        .iter()
+                        .any(|pre| n == *pre || n.strip_prefix(pre).is_some_and(|r| r.starts_with('-')))
+                })
+            })
+        };
+        let grpc = match kind {
+            RouteKind::Grpc => named(&["grpc", "http2"]),
+            RouteKind::Http => None,
+        };
+        grpc.or_else(|| named(&["http"]))
             .or_else(|| self.ports.first())
             .map(|p| p.port)
     }
@@ -147,6 +194,10 @@ pub struct NamespaceState {
     pub namespace: String,
     /// All HTTPRoutes of the namespace, as the API server returned them.
     pub routes: Vec<Value>,
+    /// All GRPCRoutes of the namespace (empty when the cluster does not serve them).
+    pub grpc_routes: Vec<Value>,
+    /// Whether the cluster serves GRPCRoute v1 (Gateway API v1.1.0 and newer).
+    pub grpc_served: bool,
     pub services: Vec<ServiceInfo>,
     /// Ready endpoints per Service name (see [`ready_endpoints_from_slices`]); absent = 0.
     pub ready_endpoints: BTreeMap<String, u32>,
@@ -162,8 +213,39 @@ impl NamespaceState {
         self.ready_endpoints.get(service).copied().unwrap_or(0)
     }
 
+    /// An HTTPRoute by name.
     pub fn route(&self, name: &str) -> Option<&Value> {
-        self.routes.iter().find(|r| route_name(r) == name)
+        self.route_of(RouteKind::Http, name)
+    }
+
+    /// The routes of one kind.
+    pub fn routes_of(&self, kind: RouteKind) -> &[Value] {
+        match kind {
+            RouteKind::Http => &self.routes,
+            RouteKind::Grpc => &self.grpc_routes,
+        }
+    }
+
+    /// A route of one kind by name.
+    pub fn route_of(&self, kind: RouteKind, name: &str) -> Option<&Value> {
+        self.routes_of(kind).iter().find(|r| route_name(r) == name)
+    }
+
+    /// Put a freshly read copy of one route in place of the one held (`None`: it is gone), as after a conflict.
+    pub fn replace_route(&mut self, kind: RouteKind, name: &str, route: Option<Value>) {
+        let list = match kind {
+            RouteKind::Http => &mut self.routes,
+            RouteKind::Grpc => &mut self.grpc_routes,
+        };
+        let at = list.iter().position(|r| route_name(r) == name);
+        match (at, route) {
+            (Some(i), Some(r)) => list[i] = r,
+            (Some(i), None) => {
+                list.remove(i);
+            }
+            (None, Some(r)) => list.push(r),
+            (None, None) => {}
+        }
     }
 }
 
@@ -288,58 +370,23 @@ pub fn find_mesh_routes<'a>(routes: &'a [Value], service: &str) -> Vec<&'a Value
         .collect()
 }
 
-/// Whether a match is the catch-all the API server defaults to: `path: PathPrefix "/"` (or
-/// no path) with no headers, query params or method.
+/// Whether an HTTPRoute match is the catch-all the API server defaults to: `path: PathPrefix "/"` (or
+/// no path) with no headers, query params or method. ([`RouteKind::is_catch_all_match`] for gRPC.)
 pub fn is_catch_all_match(m: &Value) -> bool {
-    let Some(obj) = m.as_object() else {
-        return false;
-    };
-    for (k, v) in obj {
-        match k.as_str() {
-            "path" => {
-                let ty = v.get("type").and_then(Value::as_str).unwrap_or("PathPrefix");
-                let val = v.get("value").and_then(Value::as_str).unwrap_or("/");
-                if ty != "PathPrefix" || val != "/" {
-                    return false;
-                }
-            }
-            "headers" | "queryParams" => {
-                if v.as_array().is_some_and(|a| !a.is_empty()) {
-                    return false;
-                }
-            }
-            "method" => {
-                if !v.is_null() {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-    }
-    true
+    RouteKind::Http.is_catch_all_match(m)
 }
 
-/// A default (catch-all) rule: no `matches`, empty `matches`, or only the PathPrefix "/" match.
+/// An HTTPRoute default (catch-all) rule: no `matches`, empty `matches`, or only the PathPrefix "/" match.
 /// The API server defaults a rule's matches to `[{path: {type: PathPrefix, value: "/"}}]`, so
 /// stored default rules look like the last case.
 pub fn is_default_rule(rule: &Value) -> bool {
-    // Only an object is a rule at all (`get` answers `None` for anything else).
-    if !rule.is_object() {
-        return false;
-    }
-    match rule.get("matches") {
-        None | Some(Value::Null) => true,
-        Some(Value::Array(ms)) => ms.is_empty() || (ms.len() == 1 && is_catch_all_match(&ms[0])),
-        Some(_) => false,
-    }
+    RouteKind::Http.is_default_rule(rule)
 }
 
-/// Whether any of a rule's matches is the catch-all: the rule then receives all traffic
+/// Whether any of an HTTPRoute rule's matches is the catch-all: the rule then receives all traffic
 /// no other rule takes (its other matches are redundant).
 pub fn has_catch_all_match(rule: &Value) -> bool {
-    rule.get("matches")
-        .and_then(Value::as_array)
-        .is_some_and(|ms| ms.iter().any(is_catch_all_match))
+    RouteKind::Http.has_catch_all_match(rule)
 }
 
 /// Whether a rule matches every request: it has no matches (the API server then stores the one `PathPrefix /`
@@ -347,19 +394,15 @@ pub fn has_catch_all_match(rule: &Value) -> bool {
 /// requests it does not match, once attached (Gateway API mesh docs: "requests that do not match at least one
 /// of the Routes will be rejected").
 pub fn matches_every_request(rule: &Value) -> bool {
-    is_default_rule(rule) || has_catch_all_match(rule)
+    RouteKind::Http.matches_every_request(rule)
 }
 
 /// Index of the rule that carries default traffic: the first [`is_default_rule`] rule, else
 /// the first rule with a catch-all among several matches (as in the Gateway API conformance
 /// route `mesh-matching`, where appending another catch-all rule would never get traffic:
-/// equal-precedence matches go to the earlier rule).
+/// equal-precedence matches go to the earlier rule). The route's `kind` says which matches are catch-alls.
 pub fn default_rule_index(route: &Value) -> Option<usize> {
-    let rules = route.pointer("/spec/rules").and_then(Value::as_array)?;
-    rules
-        .iter()
-        .position(is_default_rule)
-        .or_else(|| rules.iter().position(has_catch_all_match))
+    RouteKind::of(route).default_rule_index(route)
 }
 
 /// The name a backendRef is known by: the Service name; `kind/name` for other kinds;
@@ -377,6 +420,16 @@ pub(crate) fn backend_key(r: &Value, ns: &str) -> String {
         Some(other) if other != ns => format!("{other}/{base}"),
         _ => base,
     }
+}
+
+/// Whether a backendRef is a Service in the route's own namespace (the only ones whose existence and readiness
+/// one namespace's state can tell).
+pub(crate) fn is_local_service_ref(r: &Value, ns: &str) -> bool {
+    let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
+    let group = r.get("group").and_then(Value::as_str).unwrap_or("");
+    kind == "Service"
+        && (group.is_empty() || group == "core")
+        && r.get("namespace").and_then(Value::as_str).is_none_or(|n| n == ns)
 }
 
 /// A backendRef's weight (default 1). The API server rejects weights above [`MAX_WEIGHT`], so
@@ -492,15 +545,16 @@ pub fn backend_service_object(namespace: &str, parent: &ServiceInfo, version: &s
     })
 }
 
-/// A fresh mesh route for SERVICE with the given rules.
-pub(crate) fn new_mesh_route(snap: &RouteSnapshot, port: i32, rules: Vec<Value>) -> Value {
+/// A fresh mesh route of `kind` for SERVICE with the given rules. A GRPCRoute always names the port: GRPCRoute v1
+/// only exists from Gateway API v1.1.0, where `parentRefs[].port` is standard.
+pub(crate) fn new_mesh_route(snap: &RouteSnapshot, kind: RouteKind, port: i32, rules: Vec<Value>) -> Value {
     let mut parent = json!({"group": "", "kind": "Service", "name": snap.service});
-    if snap.parent_port_supported {
+    if snap.parent_port_supported || kind == RouteKind::Grpc {
         parent["port"] = json!(port);
     }
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
+        "kind": kind.kind(),
         "metadata": {"name": snap.service, "namespace": snap.state.namespace},
         "spec": {"parentRefs": [parent], "rules": rules},
     })
@@ -516,16 +570,17 @@ pub(crate) fn backend_ref(name: &str, port: i32, weight: u32) -> Value {
 /// refused unless `force` (then a warning).
 pub(crate) fn parent_service_linted<'a>(
     snap: &'a RouteSnapshot,
+    kind: RouteKind,
     force: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(&'a ServiceInfo, i32), PlanError> {
-    let (parent, port) = parent_service(snap)?;
+    let (parent, port) = parent_service(snap, kind)?;
     lint::forced(lint::headless(snap, parent), force, warnings)?;
     Ok((parent, port))
 }
 
 /// Parent Service facts, or the error to report.
-pub(crate) fn parent_service(snap: &RouteSnapshot) -> Result<(&ServiceInfo, i32), PlanError> {
+pub(crate) fn parent_service(snap: &RouteSnapshot, kind: RouteKind) -> Result<(&ServiceInfo, i32), PlanError> {
     let parent = snap
         .state
         .service(&snap.service)
@@ -533,10 +588,12 @@ pub(crate) fn parent_service(snap: &RouteSnapshot) -> Result<(&ServiceInfo, i32)
             service: snap.service.clone(),
             namespace: snap.state.namespace.clone(),
         })?;
-    let port = parent.route_port().ok_or_else(|| PlanError::ServiceHasNoPorts {
-        service: snap.service.clone(),
-        namespace: snap.state.namespace.clone(),
-    })?;
+    let port = parent
+        .route_port_for(kind)
+        .ok_or_else(|| PlanError::ServiceHasNoPorts {
+            service: snap.service.clone(),
+            namespace: snap.state.namespace.clone(),
+        })?;
     Ok((parent, port))
 }
 
@@ -554,27 +611,71 @@ fn group_refusal(snap: &RouteSnapshot, route: &Value) -> Option<PlanError> {
         })
 }
 
-/// Pick the route to edit: `--route NAME` (must be a mesh route of SERVICE), the only mesh route,
-/// or `None` (create one). Refuses controller-owned routes unless `force`. A route that names SERVICE with a
-/// parentRef group Istio ignores (omitted, or `core`) is refused rather than passed over (shift would otherwise
-/// create a second route); with `force` it is the route edited, with a warning.
+/// The route kind a request works on and the route of that kind to edit (`None`: none attaches, create one).
+///
+/// `--kind` picks; without it, the mesh HTTPRoutes of the Service, else its mesh GRPCRoutes, else a new HTTPRoute.
+/// When both kinds attach (or `--route NAME` names one of each), the request is refused, listing both.
+///
+/// Refuses controller-owned routes unless `force`. A route that names SERVICE with a parentRef group Istio ignores
+/// (omitted, or `core`) is refused rather than passed over (shift would otherwise create a second route); with
+/// `force` it is the route edited, with a warning.
 pub(crate) fn select_route<'a>(
     snap: &'a RouteSnapshot,
+    kind: Option<RouteKind>,
     route_name_opt: Option<&str>,
     force: bool,
     warnings: &mut Vec<String>,
-) -> Result<Option<&'a Value>, PlanError> {
+) -> Result<(RouteKind, Option<&'a Value>), PlanError> {
+    let state = &snap.state;
+    if kind == Some(RouteKind::Grpc) && !state.grpc_served {
+        return Err(PlanError::GrpcNotServed {
+            namespace: state.namespace.clone(),
+        });
+    }
+    let names = |k: RouteKind| -> Vec<String> {
+        find_mesh_routes(state.routes_of(k), &snap.service)
+            .into_iter()
+            .map(|r| route_name(r).to_string())
+            .collect()
+    };
+    let ambiguous = || PlanError::KindAmbiguous {
+        service: snap.service.clone(),
+        http: names(RouteKind::Http),
+        grpc: names(RouteKind::Grpc),
+    };
+    let kind = match (kind, route_name_opt) {
+        (Some(k), _) => k,
+        (None, Some(name)) => match (
+            state.route_of(RouteKind::Http, name).is_some(),
+            state.route_of(RouteKind::Grpc, name).is_some(),
+        ) {
+            (true, true) => return Err(ambiguous()),
+            (false, true) => RouteKind::Grpc,
+            _ => RouteKind::Http,
+        },
+        (None, None) => {
+            let http = !find_mesh_routes(&state.routes, &snap.service).is_empty();
+            let grpc = !find_mesh_routes(&state.grpc_routes, &snap.service).is_empty();
+            match (http, grpc) {
+                (true, true) => return Err(ambiguous()),
+                (false, true) => RouteKind::Grpc,
+                _ => RouteKind::Http,
+            }
+        }
+    };
     let route = match route_name_opt {
         Some(name) => {
-            let r = snap.state.route(name).ok_or_else(|| PlanError::RouteNotFound {
+            let r = state.route_of(kind, name).ok_or_else(|| PlanError::RouteNotFound {
+                kind,
                 route: name.to_string(),
-                namespace: snap.state.namespace.clone(),
+                namespace: state.namespace.clone(),
             })?;
             if find_mesh_routes(std::slice::from_ref(r), &snap.service).is_empty() {
                 match group_refusal(snap, r) {
                     Some(e) => lint::forced(Err(e), force, warnings)?,
                     None => {
                         return Err(PlanError::NotMeshRoute {
+                            kind,
                             route: name.to_string(),
                             service: snap.service.clone(),
                         })
@@ -584,12 +685,11 @@ pub(crate) fn select_route<'a>(
             Some(r)
         }
         None => {
-            let found = find_mesh_routes(&snap.state.routes, &snap.service);
+            let found = find_mesh_routes(state.routes_of(kind), &snap.service);
             match found.len() {
                 0 => {
-                    let near: Vec<&Value> = snap
-                        .state
-                        .routes
+                    let near: Vec<&Value> = state
+                        .routes_of(kind)
                         .iter()
                         .filter(|r| group_refusal(snap, r).is_some())
                         .collect();
@@ -606,6 +706,7 @@ pub(crate) fn select_route<'a>(
                 1 => Some(found[0]),
                 _ => {
                     return Err(PlanError::RouteAmbiguous {
+                        kind,
                         service: snap.service.clone(),
                         routes: found.iter().map(|r| route_name(r).to_string()).collect(),
                     })
@@ -617,13 +718,57 @@ pub(crate) fn select_route<'a>(
         if !force {
             if let Some(owner) = route_owner(r) {
                 return Err(PlanError::OwnedByController {
+                    kind,
                     route: route_name(r).to_string(),
                     owner,
                 });
             }
         }
     }
-    Ok(route)
+    Ok((kind, route))
+}
+
+/// The route `history` shows: as shift would pick it (`--kind`, `--route`), never created; none attaching is an
+/// error.
+pub fn route_for_history<'a>(
+    snap: &'a RouteSnapshot,
+    kind: Option<RouteKind>,
+    route_name: Option<&str>,
+) -> Result<&'a Value, PlanError> {
+    match select_route(snap, kind, route_name, true, &mut Vec::new())? {
+        (_, Some(r)) => Ok(r),
+        (_, None) => Err(PlanError::NoRoute {
+            service: snap.service.clone(),
+            namespace: snap.state.namespace.clone(),
+        }),
+    }
+}
+
+/// The GitOps check of a write to an existing route: refused unless `force` (then a warning to print) or the
+/// caller only prints a patch (`gitops_ok`, `--emit-patch`). Only called when something would be written.
+pub(crate) fn check_gitops(
+    route: Option<&Value>,
+    kind: RouteKind,
+    force: bool,
+    gitops_ok: bool,
+) -> Result<Vec<String>, PlanError> {
+    let Some(route) = route else {
+        return Ok(Vec::new());
+    };
+    let managers = gitops_managers(route, kind);
+    if managers.is_empty() || gitops_ok {
+        return Ok(Vec::new());
+    }
+    let err = PlanError::ManagedByGitOps {
+        kind,
+        route: route_name(route).to_string(),
+        by: managers.iter().map(GitOps::describe).collect(),
+        tools: managers.iter().map(GitOps::tool).collect(),
+    };
+    if force {
+        return Ok(vec![format!("{err}; writing anyway (--force)")]);
+    }
+    Err(err)
 }
 
 /// Resolve VERSION to a backend Service and run the safety checks shared by shift and
@@ -674,11 +819,43 @@ pub(crate) fn resolve_backend(
     Ok((name, Some(obj)))
 }
 
-fn check_ready(state: &NamespaceState, service: &str, force: bool) -> Result<(), PlanError> {
+pub(crate) fn check_ready(state: &NamespaceState, service: &str, force: bool) -> Result<(), PlanError> {
     if !force && state.ready(service) == 0 {
         return Err(PlanError::BackendUnready {
             service: service.to_string(),
         });
+    }
+    Ok(())
+}
+
+/// The checks every backendRef that will receive traffic passes before a write that sets whole rules (undo, the
+/// steps of a progressive shift): a Service in the route's namespace must exist (always) and have ready endpoints
+/// (unless `skip_ready`). References to other kinds or namespaces are not checked: one namespace's state cannot
+/// tell.
+pub(crate) fn check_backend_refs<'a>(
+    snap: &RouteSnapshot,
+    refs: impl IntoIterator<Item = &'a Value>,
+    skip_ready: bool,
+) -> Result<(), PlanError> {
+    let state = &snap.state;
+    for r in refs {
+        if !r.is_object() || backend_weight(r) == 0 || !is_local_service_ref(r, &state.namespace) {
+            continue;
+        }
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        if state.service(name).is_none() {
+            let version = name
+                .strip_prefix(&snap.service)
+                .and_then(|v| v.strip_prefix('-'))
+                .unwrap_or(name);
+            return Err(PlanError::BackendMissing {
+                parent: snap.service.clone(),
+                version: version.to_string(),
+                service: name.to_string(),
+                existing_versions: existing_versions(state, &snap.service),
+            });
+        }
+        check_ready(state, name, skip_ready)?;
     }
     Ok(())
 }
@@ -770,6 +947,101 @@ mod tests {
         let m = ready_endpoints_from_slices(&slices);
         assert_eq!(m.get("reviews-v1"), Some(&3));
         assert_eq!(m.get("reviews-v2"), Some(&0));
+    }
+
+    fn grpc_route(name: &str) -> Value {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": name, "namespace": "bookinfo", "resourceVersion": "3"},
+            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "reviews", "port": 9080}],
+                "rules": [{"backendRefs": [{"group": "", "kind": "Service", "name": "reviews-v1", "port": 9080, "weight": 1}]}]}})
+    }
+
+    #[test]
+    fn a_grpcroute_is_found_when_no_httproute_attaches() {
+        let mut snap = testutil::bookinfo(vec![], true);
+        snap.state.grpc_routes = vec![grpc_route("reviews-grpc")];
+        let plan = plan_shift(&snap, &ShiftRequest::new("reviews", &["v3=20".into()]).unwrap()).unwrap();
+        assert_eq!(plan.edit.kind, RouteKind::Grpc);
+        assert_eq!(plan.edit.route_name, "reviews-grpc");
+        assert_eq!(
+            WriteOutcome::Configured.line(plan.edit.kind, &plan.edit.route_name, DryRun::None),
+            "grpcroute.gateway.networking.k8s.io/reviews-grpc configured"
+        );
+        assert_eq!(plan.edit.route["spec"]["rules"][0]["backendRefs"][1]["weight"], 20);
+        testutil::assert_valid_grpc(&plan.edit.route);
+        // route-user writes a gRPC header match before the default rule.
+        let req = RouteUserRequest::new("reviews", "jason", Some("v2"), None, false).unwrap();
+        let plan = plan_route_user(&snap, &req).unwrap();
+        let rules = plan.edit.route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(
+            rules[0]["matches"],
+            json!([{"headers": [{"type": "Exact", "name": "end-user", "value": "jason"}]}])
+        );
+        assert!(RouteKind::Grpc.is_default_rule(&rules[1]));
+        testutil::assert_valid_grpc(&plan.edit.route);
+        // Both kinds: refused, naming both; --kind picks.
+        snap.state.routes = vec![testutil::route_v1()];
+        let err = plan_shift(&snap, &ShiftRequest::new("reviews", &["v3=20".into()]).unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "service \"reviews\" has both HTTPRoutes (reviews) and GRPCRoutes (reviews-grpc)"
+        );
+        let mut req = ShiftRequest::new("reviews", &["v3=20".into()]).unwrap();
+        req.kind = Some(RouteKind::Grpc);
+        assert_eq!(plan_shift(&snap, &req).unwrap().edit.route_name, "reviews-grpc");
+        // A cluster without GRPCRoute v1.
+        snap.state.grpc_served = false;
+        assert!(matches!(plan_shift(&snap, &req), Err(PlanError::GrpcNotServed { .. })));
+    }
+
+    #[test]
+    fn a_new_grpcroute_uses_the_grpc_port_and_names_it() {
+        let mut snap = testutil::bookinfo(vec![], false);
+        let reviews = snap.state.services.iter_mut().find(|s| s.name == "reviews").unwrap();
+        reviews.ports = vec![
+            ServicePort {
+                name: Some("http".into()),
+                port: 9080,
+            },
+            ServicePort {
+                name: Some("grpc-api".into()),
+                port: 9090,
+            },
+        ];
+        let mut req = ShiftRequest::new("reviews", &["v1=100".into()]).unwrap();
+        req.kind = Some(RouteKind::Grpc);
+        let plan = plan_shift(&snap, &req).unwrap();
+        assert_eq!(plan.edit.route["kind"], "GRPCRoute");
+        assert_eq!(
+            plan.edit.route["spec"]["parentRefs"],
+            json!([{"group": "", "kind": "Service", "name": "reviews", "port": 9090}])
+        );
+        assert_eq!(plan.edit.route["spec"]["rules"][0]["backendRefs"][0]["port"], 9090);
+        testutil::assert_valid_grpc(&plan.edit.route);
+    }
+
+    #[test]
+    fn gitops_routes_are_refused_only_when_something_would_be_written() {
+        let mut route = testutil::route_v1();
+        route["metadata"]["annotations"] =
+            json!({"argocd.argoproj.io/tracking-id": "bookinfo:gateway.networking.k8s.io/HTTPRoute:bookinfo/reviews"});
+        let snap = testutil::bookinfo(vec![route], true);
+        let req = ShiftRequest::new("reviews", &["v3=100".into()]).unwrap();
+        let err = plan_shift(&snap, &req).unwrap_err();
+        assert!(matches!(&err, PlanError::ManagedByGitOps { tools, .. } if tools == &vec!["Argo CD".to_string()]));
+        assert!(err.hint().unwrap().contains("--emit-patch"));
+        let same = ShiftRequest::new("reviews", &["v1=100".into()]).unwrap();
+        assert!(
+            plan_shift(&snap, &same).unwrap().edit.noop,
+            "a no-op is no write: not refused"
+        );
+        let mut forced = req.clone();
+        forced.force = true;
+        let plan = plan_shift(&snap, &forced).unwrap();
+        assert!(plan.edit.warnings[0].contains("Argo CD"), "{:?}", plan.edit.warnings);
+        let mut patch = req.clone();
+        patch.gitops_ok = true;
+        assert!(plan_shift(&snap, &patch).unwrap().edit.warnings.is_empty());
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //! spaces apart, upper-case headers). They return `String` so every table can be
 //! snapshot-tested; printing is the command layer's job.
 
-use super::{BackendShare, RouteStatus, RouteUserPlan, ShiftPlan};
+use serde_json::Value;
+
+use super::history::Revision;
+use super::{
+    backend_key, backend_weight, BackendShare, RestorePlan, RouteKind, RouteStatus, RouteUserPlan, ShiftPlan, Steps,
+};
 
 use crate::render::table as kubectl_table;
 
@@ -26,8 +31,13 @@ fn share_cell(s: Option<&BackendShare>) -> String {
 /// Before/after table of the default rule's backends:
 /// `BACKEND  VERSION  BEFORE  AFTER` with `weight (percent)` cells, `-` where absent.
 pub fn render_shift_table(plan: &ShiftPlan) -> String {
-    let mut names: Vec<&BackendShare> = plan.before.iter().collect();
-    for a in &plan.after {
+    render_shares_table(&plan.before, &plan.after)
+}
+
+/// The before/after table of any two lists of default-rule backends.
+pub fn render_shares_table(before: &[BackendShare], after: &[BackendShare]) -> String {
+    let mut names: Vec<&BackendShare> = before.iter().collect();
+    for a in after {
         if !names.iter().any(|b| b.service == a.service) {
             names.push(a);
         }
@@ -38,12 +48,122 @@ pub fn render_shift_table(plan: &ShiftPlan) -> String {
             vec![
                 b.service.clone(),
                 b.version.clone().unwrap_or_else(|| "-".into()),
-                share_cell(plan.before.iter().find(|x| x.service == b.service)),
-                share_cell(plan.after.iter().find(|x| x.service == b.service)),
+                share_cell(before.iter().find(|x| x.service == b.service)),
+                share_cell(after.iter().find(|x| x.service == b.service)),
             ]
         })
         .collect();
     kubectl_table(vec!["BACKEND", "VERSION", "BEFORE", "AFTER"], rows)
+}
+
+/// undo's table and one line per user rule restored or removed.
+pub fn render_restore_plan(plan: &RestorePlan) -> String {
+    let mut out = render_shares_table(&plan.before, &plan.after);
+    for line in &plan.user_changes {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `--step … --dry-run=client`: one row per step, one column per backend.
+pub fn render_steps_table(steps: &Steps) -> String {
+    let mut header = vec!["STEP"];
+    header.extend(steps.backends.iter().map(String::as_str));
+    let row = |label: String, percents: &[u64]| {
+        let mut r = vec![label];
+        r.extend(
+            percents
+                .iter()
+                .map(|p| if *p == 0 { "-".to_string() } else { format!("{p}%") }),
+        );
+        r
+    };
+    let mut rows = vec![row("0 (now)".into(), &steps.start.percents)];
+    rows.extend(steps.steps.iter().map(|s| row(s.step.to_string(), &s.percents)));
+    kubectl_table(header, rows)
+}
+
+/// "5d", "3h", "12m", "40s" since `time` (RFC 3339), `<unknown>` when there is none.
+fn age_of(time: Option<&str>, now: jiff::Timestamp) -> String {
+    let Some(t) = time.and_then(|t| t.parse::<jiff::Timestamp>().ok()) else {
+        return "<unknown>".into();
+    };
+    let secs = (now.as_second() - t.as_second()).max(0);
+    if secs >= 2 * 86_400 {
+        format!("{}d", secs / 86_400)
+    } else if secs >= 3_600 {
+        format!("{}h", secs / 3_600)
+    } else if secs >= 60 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// `kubectl mesh history`: `REVISION AGE MANAGER BACKENDS USER RULES COMMAND` (`wide` adds `TIME`), oldest first;
+/// the last row is the current state. Backends in percents of the rule; `<external>` for a change another tool
+/// made.
+pub fn render_history_table(
+    kind: RouteKind,
+    namespace: &str,
+    revisions: &[Revision],
+    now: jiff::Timestamp,
+    wide: bool,
+) -> String {
+    let mut header = vec!["REVISION", "AGE"];
+    if wide {
+        header.push("TIME");
+    }
+    header.extend(["MANAGER", "BACKENDS", "USER RULES", "COMMAND"]);
+    let rows = revisions
+        .iter()
+        .map(|r| {
+            let refs = r.state.default_refs();
+            let total: u64 = refs.iter().map(backend_weight).sum();
+            let backends = if refs.is_empty() {
+                "-".to_string()
+            } else {
+                refs.iter()
+                    .map(|b| {
+                        let pct = if total == 0 {
+                            0.0
+                        } else {
+                            backend_weight(b) as f64 * 100.0 / total as f64
+                        };
+                        format!("{} {}", backend_key(b, namespace), format_percent(pct))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let users: Vec<String> = r
+                .state
+                .user_rules
+                .iter()
+                .filter_map(|u| {
+                    let (h, v) = kind.user_rule_of(&u.rule)?;
+                    let to = u
+                        .rule
+                        .get("backendRefs")
+                        .and_then(Value::as_array)
+                        .and_then(|b| b.first())
+                        .map(|b| backend_key(b, namespace))
+                        .unwrap_or_else(|| "-".into());
+                    Some(format!("{h}={v}→{to}"))
+                })
+                .collect();
+            let mut row = vec![r.revision.to_string(), age_of(r.time.as_deref(), now)];
+            if wide {
+                row.push(r.time.clone().unwrap_or_else(|| "<unknown>".into()));
+            }
+            row.push(r.manager.clone().unwrap_or_else(|| "<unknown>".into()));
+            row.push(backends);
+            row.push(if users.is_empty() { "-".into() } else { users.join(", ") });
+            row.push(r.command.clone().unwrap_or_else(|| "<external>".into()));
+            row
+        })
+        .collect();
+    kubectl_table(header, rows)
 }
 
 /// One line for a route-user plan (its message), newline-terminated.
@@ -51,11 +171,11 @@ pub fn render_user_plan(plan: &RouteUserPlan) -> String {
     format!("{}\n", plan.message)
 }
 
-/// One row per backend: `NAMESPACE SERVICE ROUTE MATCH BACKEND WEIGHT READY`; `wide` adds
+/// One row per backend: `NAMESPACE SERVICE ROUTE KIND MATCH BACKEND WEIGHT READY`; `wide` adds
 /// `VERSION` and `CONDITIONS` (`Accepted=True,…`; `ResolvedWaypoints` by its effect,
 /// `ResolvedWaypoints=False(MissingUseWaypointLabel)`). A catch-all rule shows MATCH `*`.
 pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
-    let mut header = vec!["NAMESPACE", "SERVICE", "ROUTE", "MATCH", "BACKEND"];
+    let mut header = vec!["NAMESPACE", "SERVICE", "ROUTE", "KIND", "MATCH", "BACKEND"];
     if wide {
         header.push("VERSION");
     }
@@ -94,6 +214,7 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
                     st.namespace.clone(),
                     st.service.clone(),
                     st.route.clone(),
+                    st.kind.kind().to_string(),
                     m.clone(),
                     b.map_or("-".into(), |b| b.service.clone()),
                 ];

@@ -4,6 +4,7 @@
 //! header syntax the API server would reject with 422) so planners never see raw input.
 
 use super::error::UsageError;
+use super::RouteKind;
 use crate::names::check_dns1123_label;
 
 /// The header `route-user` matches on unless `--header` says otherwise.
@@ -18,6 +19,10 @@ pub struct ShiftRequest {
     pub route_name: Option<String>,
     pub force: bool,
     pub create_backends: bool,
+    /// `--kind`: which route kind to edit (`None`: the one that attaches).
+    pub kind: Option<RouteKind>,
+    /// The caller only prints a patch (`--emit-patch`): a GitOps-managed route is not refused.
+    pub gitops_ok: bool,
 }
 
 impl ShiftRequest {
@@ -34,6 +39,8 @@ impl ShiftRequest {
             route_name: None,
             force: false,
             create_backends: false,
+            kind: None,
+            gitops_ok: false,
         })
     }
 }
@@ -146,6 +153,43 @@ pub struct RouteUserRequest {
     pub route_name: Option<String>,
     pub force: bool,
     pub create_backends: bool,
+    /// `--kind`.
+    pub kind: Option<RouteKind>,
+    /// `--emit-patch`: a GitOps-managed route is not refused.
+    pub gitops_ok: bool,
+}
+
+/// A validated `kubectl mesh undo` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreRequest {
+    pub service: String,
+    /// `--to-revision N` (`None`: the revision before the current one).
+    pub to_revision: Option<u64>,
+    pub route_name: Option<String>,
+    pub kind: Option<RouteKind>,
+    /// Skip the readiness check and controller/GitOps refusals (existence is always checked).
+    pub force: bool,
+    /// `--emit-patch`.
+    pub gitops_ok: bool,
+    /// Restoring what served traffic moments ago (`--rollback-on-failure`): readiness is not enforced, existence
+    /// still is.
+    pub skip_ready: bool,
+}
+
+impl RestoreRequest {
+    /// Validate SERVICE; flags default to off.
+    pub fn new(service: &str, to_revision: Option<u64>) -> Result<RestoreRequest, UsageError> {
+        validate_dns_label(service)?;
+        Ok(RestoreRequest {
+            service: service.to_string(),
+            to_revision,
+            route_name: None,
+            kind: None,
+            force: false,
+            gitops_ok: false,
+            skip_ready: false,
+        })
+    }
 }
 
 impl RouteUserRequest {
@@ -178,6 +222,8 @@ impl RouteUserRequest {
             route_name: None,
             force: false,
             create_backends: false,
+            kind: None,
+            gitops_ok: false,
         })
     }
 }

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{
-    backend_key, backend_ref, backend_weight, default_rule_index, lint, new_mesh_route, parent_service_linted,
-    resolve_backend, route_name, select_route, version_of, NamespaceState, PlanError, RouteEdit, RouteSnapshot,
-    ShiftRequest, MAX_BACKEND_REFS, MAX_RULES,
+    backend_key, backend_ref, backend_weight, check_gitops, default_rule_index, lint, new_mesh_route, parent_service,
+    parent_service_linted, resolve_backend, route_name, select_route, version_of, NamespaceState, PlanError, RouteEdit,
+    RouteKind, RouteSnapshot, ShiftRequest, MAX_BACKEND_REFS, MAX_RULES,
 };
 
 /// One backend of a rule with its relative weight and the share of traffic that means.
@@ -40,6 +40,12 @@ pub struct ShiftPlan {
 impl AsRef<RouteEdit> for ShiftPlan {
     fn as_ref(&self) -> &RouteEdit {
         &self.edit
+    }
+}
+
+impl AsMut<RouteEdit> for ShiftPlan {
+    fn as_mut(&mut self) -> &mut RouteEdit {
+        &mut self.edit
     }
 }
 
@@ -108,8 +114,9 @@ pub(crate) fn same_split(a: &[Value], b: &[Value], ns: &str) -> bool {
 pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan, PlanError> {
     let state = &snap.state;
     let mut warnings = Vec::new();
-    let (parent, port) = parent_service_linted(snap, req.force, &mut warnings)?;
-    let existing = select_route(snap, req.route_name.as_deref(), req.force, &mut warnings)?;
+    let (parent, _) = parent_service_linted(snap, RouteKind::Http, req.force, &mut warnings)?;
+    let (kind, existing) = select_route(snap, req.kind, req.route_name.as_deref(), req.force, &mut warnings)?;
+    let (_, port) = parent_service(snap, kind)?;
 
     // Resolve versions to Services; only backends that will receive traffic are checked.
     let mut requested: Vec<(String, u64)> = Vec::new();
@@ -194,6 +201,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
         .unwrap_or_else(|| snap.service.clone());
     if refs.len() > MAX_BACKEND_REFS {
         return Err(PlanError::RouteFull {
+            kind,
             route: name,
             reason: format!("a rule holds at most {MAX_BACKEND_REFS} backends"),
         });
@@ -214,6 +222,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
                     let n = route["spec"]["rules"].as_array().map_or(0, Vec::len);
                     if n >= MAX_RULES {
                         return Err(PlanError::RouteFull {
+                            kind,
                             route: name,
                             reason: format!("it has {MAX_RULES} rules and no default rule to change"),
                         });
@@ -225,8 +234,11 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
             }
             route
         }
-        None => new_mesh_route(snap, port, vec![json!({"backendRefs": refs.clone()})]),
+        None => new_mesh_route(snap, kind, port, vec![json!({"backendRefs": refs.clone()})]),
     };
+    if !noop {
+        warnings.extend(check_gitops(existing, kind, req.force, req.gitops_ok)?);
+    }
     let after = if noop {
         before.clone()
     } else {
@@ -235,6 +247,7 @@ pub fn plan_shift(snap: &RouteSnapshot, req: &ShiftRequest) -> Result<ShiftPlan,
     Ok(ShiftPlan {
         edit: RouteEdit {
             namespace: state.namespace.clone(),
+            kind,
             route_name: name,
             create: existing.is_none(),
             route,
@@ -259,6 +272,8 @@ mod tests {
             route_name: None,
             force: false,
             create_backends: false,
+            kind: None,
+            gitops_ok: false,
         }
     }
 
@@ -588,6 +603,7 @@ mod tests {
         assert_eq!(
             err,
             PlanError::RouteAmbiguous {
+                kind: RouteKind::Http,
                 service: "reviews".into(),
                 routes: vec!["reviews-a".into(), "reviews-b".into()]
             }

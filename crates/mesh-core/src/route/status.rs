@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    backend_key, backend_weight, is_catch_all_match, mesh_parent_service, parent_ref_is_service, route_name,
-    version_of, NamespaceState,
+    backend_key, backend_weight, mesh_parent_service, parent_ref_is_service, route_name, version_of, NamespaceState,
+    RouteKind,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,8 @@ pub struct RouteStatus {
     pub namespace: String,
     pub service: String,
     pub route: String,
+    /// `HTTPRoute` or `GRPCRoute`.
+    pub kind: RouteKind,
     pub rules: Vec<RuleStatus>,
     pub conditions: Vec<ConditionStatus>,
     /// Istio's `ResolvedWaypoints` condition read by its effect (Istio always writes status `True`; the message
@@ -175,8 +177,17 @@ fn match_status(m: &Value) -> MatchStatus {
             out.other.push(format!("path {ty} {val}"));
         }
     }
-    if let Some(method) = m.get("method").and_then(Value::as_str) {
-        out.other.push(format!("method {method}"));
+    match m.get("method") {
+        Some(Value::String(method)) => out.other.push(format!("method {method}")),
+        // GRPCRoute: {type, service, method}; `service/*` when only the service is matched.
+        Some(Value::Object(method)) => {
+            let part = |k: &str| method.get(k).and_then(Value::as_str).unwrap_or("*");
+            let ty = method.get("type").and_then(Value::as_str).unwrap_or("Exact");
+            let sigil = if ty == "Exact" { "" } else { "~" };
+            out.other
+                .push(format!("method {sigil}{}/{}", part("service"), part("method")));
+        }
+        _ => {}
     }
     for q in m.get("queryParams").and_then(Value::as_array).into_iter().flatten() {
         out.other
@@ -185,9 +196,9 @@ fn match_status(m: &Value) -> MatchStatus {
     out
 }
 
-fn rule_status(state: &NamespaceState, parent: &str, rule: &Value) -> RuleStatus {
+fn rule_status(state: &NamespaceState, kind: RouteKind, parent: &str, rule: &Value) -> RuleStatus {
     let matches = match rule.get("matches").and_then(Value::as_array) {
-        Some(ms) if !ms.iter().any(is_catch_all_match) => ms.iter().map(match_status).collect(),
+        Some(ms) if !ms.iter().any(|m| kind.is_catch_all_match(m)) => ms.iter().map(match_status).collect(),
         _ => Vec::new(),
     };
     let refs = rule
@@ -217,11 +228,17 @@ fn rule_status(state: &NamespaceState, parent: &str, rule: &Value) -> RuleStatus
     RuleStatus { matches, backends }
 }
 
-/// Status of every mesh route in the given namespaces, sorted by namespace, service, route.
+/// Status of every mesh route (HTTPRoutes and GRPCRoutes) in the given namespaces, sorted by namespace, service,
+/// route and kind.
 pub fn route_status(namespaces: &[NamespaceState]) -> Vec<RouteStatus> {
     let mut out = Vec::new();
     for state in namespaces {
-        for route in &state.routes {
+        let routes = state
+            .routes
+            .iter()
+            .map(|r| (RouteKind::Http, r))
+            .chain(state.grpc_routes.iter().map(|r| (RouteKind::Grpc, r)));
+        for (kind, route) in routes {
             let mut parents: Vec<&str> = route
                 .pointer("/spec/parentRefs")
                 .and_then(Value::as_array)
@@ -236,7 +253,7 @@ pub fn route_status(namespaces: &[NamespaceState]) -> Vec<RouteStatus> {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .map(|r| rule_status(state, service, r))
+                    .map(|r| rule_status(state, kind, service, r))
                     .collect();
                 let conditions = route
                     .pointer("/status/parents")
@@ -268,6 +285,7 @@ pub fn route_status(namespaces: &[NamespaceState]) -> Vec<RouteStatus> {
                     namespace: state.namespace.clone(),
                     service: service.to_string(),
                     route: route_name(route).to_string(),
+                    kind,
                     rules,
                     conditions,
                     resolved_waypoints,
@@ -275,7 +293,9 @@ pub fn route_status(namespaces: &[NamespaceState]) -> Vec<RouteStatus> {
             }
         }
     }
-    out.sort_by(|a, b| (&a.namespace, &a.service, &a.route).cmp(&(&b.namespace, &b.service, &b.route)));
+    out.sort_by(|a, b| {
+        (&a.namespace, &a.service, &a.route, a.kind.kind()).cmp(&(&b.namespace, &b.service, &b.route, b.kind.kind()))
+    });
     out
 }
 
@@ -304,7 +324,7 @@ mod tests {
         assert_eq!(
             got,
             json!([{
-                "namespace": "bookinfo", "service": "reviews", "route": "reviews",
+                "namespace": "bookinfo", "service": "reviews", "route": "reviews", "kind": "HTTPRoute",
                 "rules": [
                     {"matches": [{"header": "end-user", "value": "jason"}],
                      "backends": [{"service": "reviews-v2", "version": "v2", "weight": 1, "percent": 100.0, "readyEndpoints": 1}]},

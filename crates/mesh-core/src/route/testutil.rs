@@ -18,6 +18,22 @@ fn load(rel: &str) -> Option<CrdSchema> {
 }
 
 static V1_0_0: OnceLock<Option<CrdSchema>> = OnceLock::new();
+static GRPC_V1_6_1: OnceLock<Option<CrdSchema>> = OnceLock::new();
+
+/// A planned GRPCRoute must be accepted by the upstream v1.6.1 GRPCRoute CRD (structural schema).
+pub fn assert_valid_grpc(route: &Value) {
+    let Some(schema) = GRPC_V1_6_1
+        .get_or_init(|| load("gateway-api/latest/gateway.networking.k8s.io_grpcroutes.yaml"))
+        .as_ref()
+    else {
+        eprintln!("skipping: GRPCRoute schema validation, shared fixtures absent");
+        return;
+    };
+    assert_eq!(schema.unknown_fields(route), Vec::<String>::new(), "{route}");
+    let mut defaulted = route.clone();
+    schema.default(&mut defaulted);
+    assert_eq!(schema.validate(&defaulted), vec![], "invalid: {defaulted}");
+}
 static V1_6_1: OnceLock<Option<CrdSchema>> = OnceLock::new();
 
 pub fn v1_0_0_opt() -> Option<&'static CrdSchema> {
@@ -137,6 +153,8 @@ pub fn bookinfo(routes: Vec<Value>, parent_port_supported: bool) -> RouteSnapsho
             services,
             ready_endpoints: ready,
             pods,
+            grpc_served: true,
+            ..Default::default()
         },
         parent_port_supported,
         namespace_labels: Some(BTreeMap::new()),

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use super::shift::same_split;
 use super::{
-    backend_key, default_rule_index, is_catch_all_match, lint, matches_every_request, new_mesh_route, parent_service,
-    parent_service_linted, resolve_backend, route_name, select_route, PlanError, RouteEdit, RouteSnapshot,
-    RouteUserRequest, MAX_RULES,
+    backend_key, check_gitops, default_rule_index, lint, new_mesh_route, parent_service, parent_service_linted,
+    resolve_backend, route_name, select_route, PlanError, RouteEdit, RouteKind, RouteSnapshot, RouteUserRequest,
+    MAX_RULES,
 };
 
 /// What `route-user` will write.
@@ -33,33 +33,16 @@ impl AsRef<RouteEdit> for RouteUserPlan {
     }
 }
 
-/// Whether a rule is the user rule for `header: value`: one match whose only condition is
-/// that header (Exact), besides the defaulted PathPrefix "/" path.
-pub fn is_user_rule(rule: &Value, header: &str, value: &str) -> bool {
-    let Some([m]) = rule.get("matches").and_then(Value::as_array).map(Vec::as_slice) else {
-        return false;
-    };
-    let Some([h]) = m.get("headers").and_then(Value::as_array).map(Vec::as_slice) else {
-        return false;
-    };
-    let exact = h.get("type").and_then(Value::as_str).unwrap_or("Exact") == "Exact";
-    let name_ok = h
-        .get("name")
-        .and_then(Value::as_str)
-        .is_some_and(|n| n.eq_ignore_ascii_case(header));
-    let value_ok = h.get("value").and_then(Value::as_str) == Some(value);
-    let mut rest = m.clone();
-    if let Some(o) = rest.as_object_mut() {
-        o.shift_remove("headers");
+impl AsMut<RouteEdit> for RouteUserPlan {
+    fn as_mut(&mut self) -> &mut RouteEdit {
+        &mut self.edit
     }
-    exact && name_ok && value_ok && is_catch_all_match(&rest)
 }
 
-fn user_rule(header: &str, user: &str, backend: Value) -> Value {
-    json!({
-        "matches": [{"headers": [{"type": "Exact", "name": header, "value": user}]}],
-        "backendRefs": [backend],
-    })
+/// Whether an HTTPRoute rule is the user rule for `header: value`: one match whose only condition is
+/// that header (Exact), besides the defaulted PathPrefix "/" path. ([`RouteKind::is_user_rule`] for gRPC.)
+pub fn is_user_rule(rule: &Value, header: &str, value: &str) -> bool {
+    RouteKind::Http.is_user_rule(rule, header, value)
 }
 
 /// Plan `kubectl mesh route-user SERVICE USER VERSION` (or `--remove`).
@@ -72,12 +55,13 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
     let removing = req.remove || req.version.is_none();
     let mut warnings = Vec::new();
     // Removing a rule is always safe: only the choice of the route can refuse it.
-    let (parent, port) = if removing {
-        parent_service(snap)?
+    let (parent, _) = if removing {
+        parent_service(snap, RouteKind::Http)?
     } else {
-        parent_service_linted(snap, req.force, &mut warnings)?
+        parent_service_linted(snap, RouteKind::Http, req.force, &mut warnings)?
     };
-    let existing = select_route(snap, req.route_name.as_deref(), req.force, &mut warnings)?;
+    let (kind, existing) = select_route(snap, req.kind, req.route_name.as_deref(), req.force, &mut warnings)?;
+    let (_, port) = parent_service(snap, kind)?;
     let name = existing
         .map(|r| route_name(r).to_string())
         .unwrap_or_else(|| snap.service.clone());
@@ -90,116 +74,156 @@ pub fn plan_route_user(snap: &RouteSnapshot, req: &RouteUserRequest) -> Result<R
     let matching: Vec<usize> = rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| is_user_rule(r, &req.header, &req.user))
+        .filter(|(_, r)| kind.is_user_rule(r, &req.header, &req.user))
         .map(|(i, _)| i)
         .collect();
 
-    // (route, backend, Services to create, noop, message)
-    let (route, backend, services, noop, message) = match (&req.version, removing) {
-        (Some(version), false) => {
-            let (backend, create) = resolve_backend(snap, parent, version, req.force, req.create_backends)?;
-            let lint = lint::waypoint(snap, parent, &mut warnings);
-            lint::forced(lint, req.force, &mut warnings)?;
-            let target = json!({"name": backend, "port": port, "weight": 100});
-            let services: Vec<Value> = create.into_iter().collect();
-            match existing {
-                None => {
-                    let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
-                    let route = new_mesh_route(snap, port, vec![user_rule(&req.header, &req.user, target), default]);
-                    let message = format!(
-                        "{who} → {backend} (new HTTPRoute {name}; everyone else → {})",
-                        snap.service
-                    );
-                    (route, Some(backend), services, false, message)
-                }
-                Some(existing_route) => {
-                    let mut route = existing_route.clone();
-                    if let Some(&first) = matching.first() {
-                        let current: Vec<Value> = rules[first]
-                            .get("backendRefs")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
-                        let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
-                        if matching.len() == 1
-                            && pointed
-                            && same_split(&current, std::slice::from_ref(&target), &state.namespace)
-                        {
-                            let message = format!("{who} already goes to {backend}");
-                            (route, Some(backend), Vec::new(), true, message)
-                        } else {
-                            let mut new_rules: Vec<Value> = Vec::new();
-                            for (i, mut r) in rules.into_iter().enumerate() {
-                                if i == first {
-                                    // Keep an existing ref to the same Service (with its filters); else replace.
-                                    r["backendRefs"] = if pointed { json!([current[0]]) } else { json!([target]) };
-                                    new_rules.push(r);
-                                } else if !matching.contains(&i) {
-                                    new_rules.push(r);
-                                }
-                            }
-                            route["spec"]["rules"] = Value::Array(new_rules);
-                            let message = format!("{who} → {backend} (rule updated in HTTPRoute {name})");
-                            (route, Some(backend), services, false, message)
-                        }
-                    } else {
-                        if rules.len() >= MAX_RULES {
-                            return Err(PlanError::RouteFull {
-                                route: name,
-                                reason: format!("it already has {MAX_RULES} rules"),
-                            });
-                        }
-                        let at = default_rule_index(existing_route).unwrap_or(rules.len());
-                        let mut new_rules = rules;
-                        new_rules.insert(at, user_rule(&req.header, &req.user, target));
-                        route["spec"]["rules"] = Value::Array(new_rules);
-                        let message = format!("{who} → {backend} (rule added to HTTPRoute {name})");
-                        (route, Some(backend), services, false, message)
-                    }
-                }
-            }
+    // Every outcome goes through here: the route keeps a rule that matches every request, and a GitOps-managed
+    // route is refused (unless --force) before anything is written.
+    let plan = |route: Value,
+                backend: Option<String>,
+                services: Vec<Value>,
+                noop: bool,
+                message: String,
+                mut warnings: Vec<String>|
+     -> Result<RouteUserPlan, PlanError> {
+        let (route, noop, message) = ensure_catch_all(kind, route, noop, message, &snap.service, port, &name)?;
+        if !noop {
+            warnings.extend(check_gitops(existing, kind, req.force, req.gitops_ok)?);
         }
-        _ => match existing.filter(|_| !matching.is_empty()) {
-            None => (
-                existing.cloned().unwrap_or(Value::Null),
-                None,
+        Ok(RouteUserPlan {
+            edit: RouteEdit {
+                namespace: state.namespace.clone(),
+                kind,
+                route_name: name.clone(),
+                create: existing.is_none() && !noop,
+                route,
+                services_to_create: if noop { Vec::new() } else { services },
+                noop,
+                warnings,
+            },
+            backend,
+            message,
+        })
+    };
+
+    let version = match (&req.version, removing) {
+        (Some(v), false) => v,
+        _ => {
+            let Some(route) = existing.filter(|_| !matching.is_empty()) else {
+                return plan(
+                    existing.cloned().unwrap_or(Value::Null),
+                    None,
+                    Vec::new(),
+                    true,
+                    format!("no rule for {who} in {kind} {name}; nothing to remove"),
+                    warnings,
+                );
+            };
+            let mut route = route.clone();
+            let kept: Vec<Value> = rules
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !matching.contains(i))
+                .map(|(_, r)| r)
+                .collect();
+            let message = format!("removed the rule for {who} from {kind} {name}");
+            route["spec"]["rules"] = Value::Array(kept);
+            return plan(route, None, Vec::new(), false, message, warnings);
+        }
+    };
+
+    let (backend, create) = resolve_backend(snap, parent, version, req.force, req.create_backends)?;
+    let lint = lint::waypoint(snap, parent, &mut warnings);
+    lint::forced(lint, req.force, &mut warnings)?;
+    let target = json!({"name": backend, "port": port, "weight": 100});
+    let services: Vec<Value> = create.into_iter().collect();
+
+    let Some(existing_route) = existing else {
+        let default = json!({"backendRefs": [{"name": snap.service, "port": port}]});
+        let route = new_mesh_route(
+            snap,
+            kind,
+            port,
+            vec![kind.user_rule(&req.header, &req.user, target), default],
+        );
+        return plan(
+            route,
+            Some(backend.clone()),
+            services,
+            false,
+            format!(
+                "{who} → {backend} (new {kind} {name}; everyone else → {})",
+                snap.service
+            ),
+            warnings,
+        );
+    };
+
+    let mut route = existing_route.clone();
+    if let Some(&first) = matching.first() {
+        let current: Vec<Value> = rules[first]
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let pointed = current.len() == 1 && backend_key(&current[0], &state.namespace) == backend;
+        if matching.len() == 1 && pointed && same_split(&current, std::slice::from_ref(&target), &state.namespace) {
+            return plan(
+                route,
+                Some(backend.clone()),
                 Vec::new(),
                 true,
-                format!("no rule for {who} in HTTPRoute {name}; nothing to remove"),
-            ),
-            Some(route) => {
-                let mut route = route.clone();
-                let kept: Vec<Value> = rules
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| !matching.contains(i))
-                    .map(|(_, r)| r)
-                    .collect();
-                let message = format!("removed the rule for {who} from HTTPRoute {name}");
-                route["spec"]["rules"] = Value::Array(kept);
-                (route, None, Vec::new(), false, message)
+                format!("{who} already goes to {backend}"),
+                warnings,
+            );
+        }
+        let mut new_rules: Vec<Value> = Vec::new();
+        for (i, mut r) in rules.into_iter().enumerate() {
+            if i == first {
+                // Keep an existing ref to the same Service (with its filters); else replace.
+                r["backendRefs"] = if pointed { json!([current[0]]) } else { json!([target]) };
+                new_rules.push(r);
+            } else if !matching.contains(&i) {
+                new_rules.push(r);
             }
-        },
-    };
-    let (route, noop, message) = ensure_catch_all(route, noop, message, &snap.service, port, &name)?;
-    Ok(RouteUserPlan {
-        edit: RouteEdit {
-            namespace: state.namespace.clone(),
-            route_name: name,
-            create: existing.is_none() && !noop,
+        }
+        route["spec"]["rules"] = Value::Array(new_rules);
+        return plan(
             route,
-            services_to_create: if noop { Vec::new() } else { services },
-            noop,
+            Some(backend.clone()),
+            services,
+            false,
+            format!("{who} → {backend} (rule updated in {kind} {name})"),
             warnings,
-        },
-        backend,
-        message,
-    })
+        );
+    }
+
+    if rules.len() >= MAX_RULES {
+        return Err(PlanError::RouteFull {
+            kind,
+            route: name,
+            reason: format!("it already has {MAX_RULES} rules"),
+        });
+    }
+    let at = default_rule_index(existing_route).unwrap_or(rules.len());
+    let mut new_rules = rules;
+    new_rules.insert(at, kind.user_rule(&req.header, &req.user, target));
+    route["spec"]["rules"] = Value::Array(new_rules);
+    plan(
+        route,
+        Some(backend.clone()),
+        services,
+        false,
+        format!("{who} → {backend} (rule added to {kind} {name})"),
+        warnings,
+    )
 }
 
 /// Append a rule sending everyone to the Service itself when no rule of the route matches every request (an
 /// empty rule list included: `rules: []` is invalid from Gateway API v1.1 on, `minItems: 1`).
 fn ensure_catch_all(
+    kind: RouteKind,
     mut route: Value,
     noop: bool,
     mut message: String,
@@ -210,11 +234,12 @@ fn ensure_catch_all(
     let Some(rules) = route.pointer_mut("/spec/rules").and_then(Value::as_array_mut) else {
         return Ok((route, noop, message));
     };
-    if rules.iter().any(matches_every_request) {
+    if rules.iter().any(|r| kind.matches_every_request(r)) {
         return Ok((route, noop, message));
     }
     if rules.len() >= MAX_RULES {
         return Err(PlanError::RouteFull {
+            kind,
             route: name.to_string(),
             reason: format!("it has {MAX_RULES} rules and none matches every request, so no default rule can be added"),
         });

@@ -10,7 +10,7 @@ use crate::cluster::{Cluster, ListParams, PageSink};
 use crate::error::{KubeError, Result};
 use mesh_core::ambient::{Condition, PodFacts};
 use mesh_core::doctor::model::{gateway_from_value, Gateway};
-use mesh_core::resource::{CRDS, ENDPOINTSLICES, GATEWAYS, HTTPROUTES, NAMESPACES, PODS, SERVICES};
+use mesh_core::resource::{CRDS, ENDPOINTSLICES, GATEWAYS, GRPCROUTES, HTTPROUTES, NAMESPACES, PODS, SERVICES};
 use mesh_core::route::{ready_endpoints_from_slices, NamespaceState, PodInfo, ServiceInfo, ServicePort};
 use mesh_core::wire::{decode_page, ListMeta};
 
@@ -362,34 +362,55 @@ where
     }
 }
 
-/// Group what was listed (possibly across namespaces) into per-namespace states.
+/// A listed route with its `apiVersion` and `kind` (list items of custom resources carry them; make sure, since
+/// the kind decides how the route is read and the object is written back whole).
+fn with_kind(mut route: Value, res: &mesh_core::resource::Res) -> Value {
+    if route.get("kind").and_then(Value::as_str).is_none() {
+        route["kind"] = Value::from(res.kind);
+    }
+    if route.get("apiVersion").and_then(Value::as_str).is_none() {
+        route["apiVersion"] = Value::from(res.api_version());
+    }
+    route
+}
+
+/// Group what was listed (possibly across namespaces) into per-namespace states. `grpc` is `None` when the
+/// cluster does not serve GRPCRoutes (or we may not list them).
 fn group_states(
     routes: Vec<Value>,
+    grpc: Option<Vec<Value>>,
     services: Vec<InNamespace<ServiceInfo>>,
     slices: Vec<InNamespace<Option<(String, u32)>>>,
     pods: Vec<InNamespace<PodInfo>>,
 ) -> Vec<NamespaceState> {
-    fn state(by_ns: &mut BTreeMap<String, NamespaceState>, ns: String) -> &mut NamespaceState {
+    fn state(by_ns: &mut BTreeMap<String, NamespaceState>, ns: String, grpc_served: bool) -> &mut NamespaceState {
         by_ns.entry(ns).or_insert_with_key(|ns| NamespaceState {
             namespace: ns.clone(),
+            grpc_served,
             ..Default::default()
         })
     }
+    let served = grpc.is_some();
     let mut by_ns: BTreeMap<String, NamespaceState> = BTreeMap::new();
     for r in routes {
-        state(&mut by_ns, namespace_of(&r)).routes.push(r);
+        let r = with_kind(r, &HTTPROUTES);
+        state(&mut by_ns, namespace_of(&r), served).routes.push(r);
+    }
+    for r in grpc.unwrap_or_default() {
+        let r = with_kind(r, &GRPCROUTES);
+        state(&mut by_ns, namespace_of(&r), served).grpc_routes.push(r);
     }
     for (ns, s) in services {
-        state(&mut by_ns, ns).services.push(s);
+        state(&mut by_ns, ns, served).services.push(s);
     }
     for (ns, ready) in slices {
-        let entry = state(&mut by_ns, ns);
+        let entry = state(&mut by_ns, ns, served);
         if let Some((svc, n)) = ready {
             *entry.ready_endpoints.entry(svc).or_insert(0) += n;
         }
     }
     for (ns, p) in pods {
-        state(&mut by_ns, ns).pods.push(p);
+        state(&mut by_ns, ns, served).pods.push(p);
     }
     by_ns.into_values().collect()
 }
@@ -403,12 +424,26 @@ pub enum Purpose {
     /// status: no pods. It shows routes, Services and ready endpoints, and pods are by far the biggest list
     /// of a cluster (about 95% of the bytes of these four kinds at 10,000 Istio-injected pods).
     Status,
+    /// explain: as status, without GRPCRoutes (it evaluates HTTP requests against HTTPRoutes only).
+    Explain,
 }
 
-/// Everything the route planners read, for one namespace or all (`None`): HTTPRoutes, Services, EndpointSlices
-/// and (for [`Purpose::Plan`]) Pods, LISTed in parallel, each decoded page by page into the few fields the
-/// planners read (routes are kept whole: they are written back).
-pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) -> Result<Vec<NamespaceState>> {
+/// What [`load_states`] read: per-namespace states, and what to say about what could not be read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub states: Vec<NamespaceState>,
+    /// Whether the cluster serves GRPCRoute v1 (and we may list them).
+    pub grpc_served: bool,
+    /// `warning:` lines (GRPCRoutes we may not list).
+    pub warnings: Vec<String>,
+}
+
+/// Everything the route planners read, for one namespace or all (`None`): HTTPRoutes, GRPCRoutes, Services,
+/// EndpointSlices and (for [`Purpose::Plan`]) Pods, LISTed in parallel, each decoded page by page into the few
+/// fields the planners read (routes are kept whole: they are written back). A cluster without GRPCRoute v1 (Gateway
+/// API before v1.1.0) answers 404 for them: no GRPCRoutes, said by `grpc_served`; a 403 for them is a warning, not
+/// a failure.
+pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) -> Result<Loaded> {
     let all = ListParams::default();
     let list_pods = async {
         match purpose {
@@ -416,11 +451,18 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) 
                 .list_pages(&PODS, ns, &all, SlimPages::new(pod_slim, pod_value))
                 .await
                 .map(Some),
-            Purpose::Status => Ok(None),
+            Purpose::Status | Purpose::Explain => Ok(None),
         }
     };
-    let (routes, services, slices, pods) = tokio::join!(
+    let list_grpc = async {
+        match purpose {
+            Purpose::Explain => None,
+            Purpose::Plan | Purpose::Status => Some(cluster.list(&GRPCROUTES, ns, &all).await),
+        }
+    };
+    let (routes, grpc, services, slices, pods) = tokio::join!(
         cluster.list(&HTTPROUTES, ns, &all),
+        list_grpc,
         cluster.list_pages(&SERVICES, ns, &all, SlimPages::new(service_slim, service_value)),
         cluster.list_pages(&ENDPOINTSLICES, ns, &all, SlimPages::new(slice_slim, slice_value)),
         list_pods,
@@ -432,22 +474,41 @@ pub async fn load_states(cluster: &Cluster, ns: Option<&str>, purpose: Purpose) 
         },
         e => e,
     })?;
+    let mut warnings = Vec::new();
+    let grpc = match grpc {
+        None => None,
+        Some(Ok(list)) => Some(list.items),
+        Some(Err(KubeError::NotServed { .. })) => None,
+        Some(Err(e @ KubeError::Forbidden { .. })) => {
+            warnings.push(format!("{e}; GRPCRoutes are not considered"));
+            None
+        }
+        Some(Err(e)) => return Err(e),
+    };
+    let grpc_served = grpc.is_some();
     let (_, services) = services?;
     let (_, slices) = slices?;
     let pods = pods?.map(|(_, pods)| pods.items).unwrap_or_default();
-    Ok(group_states(routes.items, services.items, slices.items, pods))
+    Ok(Loaded {
+        states: group_states(routes.items, grpc, services.items, slices.items, pods),
+        grpc_served,
+        warnings,
+    })
 }
 
-/// One namespace's state (empty when the namespace holds nothing).
-pub async fn load_state(cluster: &Cluster, ns: &str) -> Result<NamespaceState> {
-    let states = load_states(cluster, Some(ns), Purpose::Plan).await?;
-    Ok(states
+/// One namespace's state (empty when the namespace holds nothing), and the warnings of reading it.
+pub async fn load_state(cluster: &Cluster, ns: &str) -> Result<(NamespaceState, Vec<String>)> {
+    let loaded = load_states(cluster, Some(ns), Purpose::Plan).await?;
+    let state = loaded
+        .states
         .into_iter()
         .find(|s| s.namespace == ns)
         .unwrap_or_else(|| NamespaceState {
             namespace: ns.to_string(),
+            grpc_served: loaded.grpc_served,
             ..Default::default()
-        }))
+        });
+    Ok((state, loaded.warnings))
 }
 
 /// What the planners read about the namespace besides its routes, Services and pods: its labels (ambient mode,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::routing::{not_in_files, percent, route_ref, routes, rule_label, service_index};
 use super::{name_list, need, plural};
 use crate::doctor::finding::{Category, Finding, ResourceRef};
-use crate::doctor::model::{Snapshot, Workload};
+use crate::doctor::model::{PodOwner, Snapshot, Workload};
 use crate::doctor::raw::{Kind, Unavailable};
 
 const CAT: Category = Category::Routing;
@@ -149,11 +149,25 @@ pub(super) fn backend_selector_unmatched(s: &Snapshot) -> Vec<Finding> {
         let items = need!(list, kind, ID, CAT);
         templates.extend(items.iter().map(|w| (kind.kind_name(), w)));
     }
-    // Every running pod counts as it is, whatever controls it: bare pods, Jobs, ReplicaSets of their own, Argo
-    // Rollouts, and the pods of a workload whose object is outside the snapshot (its labels are what the
-    // EndpointSlice controller matches).
+    // A workload's pods are judged by its template (what they carry after the next rollout; `doctor -f` may change
+    // it). Every other running pod counts as it is: bare pods, Jobs, ReplicaSets of their own, Argo Rollouts, and
+    // the pods of a workload whose object is not in the snapshot (their labels are what the EndpointSlice
+    // controller matches).
+    let has_template: BTreeSet<(&str, &str, &str)> = templates
+        .iter()
+        .map(|(kind, w)| (*kind, w.namespace.as_str(), w.name.as_str()))
+        .collect();
     let loose: Vec<&crate::doctor::model::Pod> = match &s.pods {
-        Ok(pods) => pods.iter().filter(|p| !p.completed()).collect(),
+        Ok(pods) => pods
+            .iter()
+            .filter(|p| !p.completed())
+            .filter(|p| match s.owner_of(p) {
+                PodOwner::Workload { kind, name } => {
+                    !has_template.contains(&(kind.as_str(), p.namespace.as_str(), name.as_str()))
+                }
+                _ => true,
+            })
+            .collect(),
         Err(_) => Vec::new(),
     };
     let index = service_index(services);
