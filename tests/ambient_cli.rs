@@ -331,6 +331,37 @@ fn status_wide_shows_resolved_waypoints_by_its_effect() {
 }
 
 #[test]
+fn resolved_waypoints_is_read_for_the_namespace_mode() {
+    // An istiod with ambient enabled writes "label missing; in ambient mode, route will not be respected" on every
+    // mesh route without a waypoint, sidecar namespaces included: there the sidecars apply the route.
+    let m = ambient();
+    m.run(&["shift", "reviews", "v1=50", "v3=50", "-n", "istio-demo", "--wait"])
+        .assert_code(0);
+    let stored = m
+        .server
+        .get("httproutes", Some("istio-demo"), "reviews")
+        .expect("route exists");
+    let written = stored.to_string();
+    assert!(written.contains("istio.io/use-waypoint label missing"), "{written}");
+    let r = m.run(&["status", "reviews", "-n", "istio-demo", "-o", "wide"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("ResolvedWaypoints=True"), "{}", r.stdout);
+    assert!(!r.stdout.contains("ResolvedWaypoints=False"), "{}", r.stdout);
+    let json = m.run(&["status", "reviews", "-n", "istio-demo", "-o", "json"]).json();
+    assert_eq!(json["routes"][0]["resolvedWaypoints"]["resolved"], true);
+    assert_eq!(json["routes"][0]["resolvedWaypoints"]["reason"], "NotAmbient");
+    // -A reads every namespace's labels in one LIST: ambient-demo's ratings stays unresolved.
+    let all = m.run(&["status", "-A", "-o", "json"]).json();
+    let ratings = all["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["namespace"] == NS && r["service"] == "ratings")
+        .unwrap();
+    assert_eq!(ratings["resolvedWaypoints"]["resolved"], false);
+}
+
+#[test]
 fn recover_has_nothing_to_do_for_ambient_pods() {
     let m = ambient();
     let r = m.run(&["recover", "-n", NS, "--dry-run=client"]);

@@ -161,7 +161,7 @@ fn two_real_clusters_with_their_own_roots_then_a_shared_root_then_skewed_istiods
     let r = mesh(&kc, &["doctor", "--context", "east", "--context", "west"]);
     assert!(
         r.stdout
-            .contains("‼ *        east runs istiod 1.26.2, west runs 1.24.3"),
+            .contains("‼ KM8020 *        east runs istiod 1.26.2, west runs 1.24.3"),
         "{}",
         r.stdout
     );

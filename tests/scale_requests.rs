@@ -124,9 +124,9 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     assert!(stale > 0, "the scenario has stale sidecars");
     assert_eq!(error_resources(&r.json(), "stale-sidecar-cert"), stale);
 
-    // status: its four kinds (HTTPRoutes, GRPCRoutes, Services, EndpointSlices), however many routes, and never the
-    // pods (the biggest list by far). This cluster's Gateway API (v1.0.0) serves no GRPCRoutes: one LIST answered
-    // 404, read as none.
+    // status: its four kinds (HTTPRoutes, GRPCRoutes, Services, EndpointSlices) and the namespaces (ambient mode),
+    // however many routes, and never the pods (the biggest list by far). This cluster's Gateway API (v1.0.0) serves
+    // no GRPCRoutes: one LIST answered 404, read as none.
     let status_kinds = [Kind::HttpRoute, Kind::Service, Kind::EndpointSlice];
     m.server.clear_log();
     let r = m.run(&["status", "-A", "-o", "json"]);
@@ -138,6 +138,7 @@ fn on_ten_thousand_pods_every_read_is_one_paginated_list_per_kind() {
     );
     let mut expected = expected_lists(&m, &status_kinds);
     expected.insert("/apis/gateway.networking.k8s.io/v1/grpcroutes".into(), 1);
+    expected.insert("/api/v1/namespaces".into(), 1);
     assert_eq!(lists_made(&m.server.requests()), expected);
 
     // explain: status's three kinds in the Service's namespace, one page each, whatever the cluster's size.

@@ -396,13 +396,15 @@ fn status_reports_rules_backends_and_conditions() {
         .unwrap()
         .iter()
         .any(|c| c["type"] == "Accepted"));
-    // One LIST per kind (HTTPRoutes, GRPCRoutes, Services, EndpointSlices), not a request per route, and no pods.
-    // (This bundle, v1.0.0, serves no GRPCRoutes: that LIST is a 404, read as "none".)
+    // One LIST per kind (HTTPRoutes, GRPCRoutes, Services, EndpointSlices) and the namespace itself (its labels say
+    // whether it is in ambient mode), not a request per route, and no pods. (This bundle, v1.0.0, serves no
+    // GRPCRoutes: that LIST is a 404, read as "none".)
     let mut gets: Vec<String> = m.server.requests().iter().map(|r| r.path.clone()).collect();
     gets.sort();
     assert_eq!(
         gets,
         [
+            "/api/v1/namespaces/istio-demo",
             "/api/v1/namespaces/istio-demo/services",
             "/apis/discovery.k8s.io/v1/namespaces/istio-demo/endpointslices",
             "/apis/gateway.networking.k8s.io/v1/namespaces/istio-demo/grpcroutes",

@@ -1,5 +1,6 @@
 //! `kubectl mesh status`: where traffic goes now, per mesh route. One LIST per kind (HTTPRoutes, GRPCRoutes,
-//! Services, EndpointSlices; never Pods), concurrently, however many routes there are.
+//! Services, EndpointSlices; never Pods) and the namespaces' labels (ambient mode), concurrently, however many
+//! routes there are.
 
 use clap::Args;
 use serde_json::json;
@@ -9,8 +10,8 @@ use crate::cmd::{scope, Ctx};
 use crate::error::{MeshError, Result};
 use mesh_core::opts::OutputFormat;
 use mesh_core::render::to_format;
-use mesh_core::route::{ignored_service_parents, render_status_table, route_status};
-use mesh_kube::read::route::{load_states, Purpose};
+use mesh_core::route::{apply_dataplane_modes, ignored_service_parents, render_status_table, route_status};
+use mesh_kube::read::route::{load_states, namespace_labels, Purpose};
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -38,11 +39,25 @@ pub async fn run(ctx: Ctx, args: StatusArgs) -> Result<u8> {
     let cluster = ctx.cluster().await?;
     let scope = scope(all, &cluster);
     let ns = scope.single().map(str::to_string);
-    let loaded = load_states(&cluster, ns.as_deref(), Purpose::Status).await?;
+    // The namespaces' labels in the same round: ResolvedWaypoints means something only for ambient ones.
+    let (loaded, labels) = tokio::join!(
+        load_states(&cluster, ns.as_deref(), Purpose::Status),
+        namespace_labels(&cluster, ns.as_deref())
+    );
+    let loaded = loaded?;
+    let labels = labels?;
     for w in &loaded.warnings {
         ctx.out.info(&format!("warning: {w}"));
     }
     let mut routes = route_status(&loaded.states);
+    apply_dataplane_modes(&mut routes, |namespace| {
+        let labels = labels.as_ref()?;
+        Some(
+            labels
+                .get(namespace)
+                .is_some_and(mesh_core::ambient::namespace_in_ambient),
+        )
+    });
     if let Some(svc) = &args.service {
         routes.retain(|r| &r.service == svc);
     }

@@ -344,6 +344,8 @@ impl Scenario {
 
         if let (Some(ambient), false) = (self.ambient, self.no_istio) {
             self.ambient_objects(store, ambient)?;
+            // istiod with ambient enabled writes ResolvedWaypoints on the mesh routes it judges.
+            store.settings.ambient = true;
         }
 
         // The root cert in every namespace.

@@ -53,8 +53,8 @@ pub use shift::{plan_shift, BackendShare, ShiftPlan};
 pub use steps::{plan_split, plan_steps, SplitPlan, SplitRequest, Step, Steps};
 
 pub use status::{
-    describe_match, ignored_service_parents, route_status, BackendStatus, ConditionStatus, MatchStatus,
-    ResolvedWaypoints, RouteStatus, RuleStatus,
+    apply_dataplane_modes, describe_match, ignored_service_parents, route_status, BackendStatus, ConditionStatus,
+    MatchStatus, ResolvedWaypoints, RouteStatus, RuleStatus,
 };
 pub use user::{is_user_rule, plan_route_user, RouteUserPlan};
 pub use verdict::{judge_route_status, Verdict, MESH_CONTROLLER};

@@ -190,7 +190,17 @@ pub fn render_status_table(statuses: &[RouteStatus], wide: bool) -> String {
         } else {
             st.conditions
                 .iter()
-                .map(super::ConditionStatus::cell)
+                .map(|c| match &st.resolved_waypoints {
+                    // By its effect, as read for the Service's data-plane mode (see `apply_dataplane_modes`).
+                    Some(rw) if c.type_ == crate::ambient::RESOLVED_WAYPOINTS => {
+                        if rw.resolved {
+                            format!("{}=True", c.type_)
+                        } else {
+                            format!("{}=False({})", c.type_, rw.reason)
+                        }
+                    }
+                    _ => c.cell(),
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         };

@@ -112,6 +112,23 @@ impl ConditionStatus {
     }
 }
 
+/// Read `ResolvedWaypoints` knowing which namespaces are in ambient mode. An istiod with ambient enabled writes
+/// "istio.io/use-waypoint label missing …; in ambient mode, route will not be respected" on every mesh route
+/// without a waypoint, sidecar namespaces included; there the sidecars apply the route, so it is resolved
+/// (reason `NotAmbient`). `ambient` answers for a namespace; `None` (namespaces could not be read) keeps the
+/// condition's own reading.
+pub fn apply_dataplane_modes(routes: &mut [RouteStatus], ambient: impl Fn(&str) -> Option<bool>) {
+    for r in routes {
+        let Some(rw) = r.resolved_waypoints.as_mut() else {
+            continue;
+        };
+        if !rw.resolved && rw.reason == "MissingUseWaypointLabel" && ambient(&r.namespace) == Some(false) {
+            rw.resolved = true;
+            rw.reason = "NotAmbient".to_string();
+        }
+    }
+}
+
 /// Routes of the namespaces with a `kind: Service` parentRef whose group is not `""`: Istio ignores such a
 /// parent, so [`route_status`] does not list them. (namespace, route, Service, group as stored).
 pub fn ignored_service_parents(namespaces: &[NamespaceState]) -> Vec<(String, String, String, String)> {

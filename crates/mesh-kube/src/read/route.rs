@@ -540,6 +540,39 @@ pub async fn load_plan_context(
     Ok((labels, gateways))
 }
 
+/// The labels of the namespaces `status` shows: namespace `ns` (one GET), or every namespace (one paginated
+/// LIST of a small cluster-scoped kind). `None` when we may not read them (the caller then cannot tell ambient
+/// namespaces from sidecar ones).
+pub async fn namespace_labels(
+    cluster: &Cluster,
+    ns: Option<&str>,
+) -> Result<Option<BTreeMap<String, BTreeMap<String, String>>>> {
+    let labels_of = |n: &Value| {
+        (
+            n.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            string_map(n.pointer("/metadata/labels")),
+        )
+    };
+    let read = match ns {
+        Some(ns) => cluster
+            .get_opt(&NAMESPACES, None, ns)
+            .await
+            .map(|n| n.iter().map(labels_of).collect()),
+        None => cluster
+            .list(&NAMESPACES, None, &ListParams::default())
+            .await
+            .map(|l| l.items.iter().map(labels_of).collect()),
+    };
+    match read {
+        Ok(map) => Ok(Some(map)),
+        Err(KubeError::Forbidden { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether the served HTTPRoute schema has `spec.parentRefs[].port` (standard from v1.1; v1.0.0 prunes it).
 /// Reads the CRD; when we may not read CRDs, answer false: omitting the port is valid on every version.
 pub async fn parent_port_supported(cluster: &Cluster) -> Result<bool> {
