@@ -29,9 +29,9 @@
 //! Deviations from a real API server worth knowing: plain HTTP without authentication unless
 //! [`ServerOptions::tls`] is set (then HTTPS, client certificates and bearer tokens, 401 otherwise; RBAC
 //! messages still name [`ServerOptions::user`]); server-side apply
-//! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; rollouts are
-//! instant unless
-//! [`ServerOptions::ready_delay`] is set.
+//! merges (no field-ownership conflicts); rollouts are instant unless [`ServerOptions::ready_delay`] is set.
+//! CRD schemas are enforced as kube-apiserver does, CEL `x-kubernetes-validations` rules included (see
+//! [`schema`]); ValidatingAdmissionPolicies are not served.
 
 #![forbid(unsafe_code)]
 

@@ -1097,7 +1097,8 @@ impl Store {
         // Defaults and schema.
         if let Some(crd) = &rt.crd {
             if let Some(schema) = &crd.schema {
-                let admission = schema.admit(&mut new);
+                let admission = schema.admit_update(&mut new, old.as_ref());
+                self.warnings.extend(admission.warnings);
                 let unknown = admission.unknown_fields;
                 if opts.warn_unknown && !opts.strict {
                     self.warnings
@@ -1183,12 +1184,40 @@ impl Store {
             return;
         }
         let now = self.now_str();
+        let mut conditions = vec![
+            json!({"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now}),
+            json!({"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now}),
+        ];
+        // Groups under k8s.io / kubernetes.io must carry the API approval annotation (kube-apiserver's
+        // KubernetesAPIApprovalPolicyConformant condition, first in its list).
+        let group = crd["spec"]["group"].as_str().unwrap_or_default();
+        let protected = ["k8s.io", "kubernetes.io"]
+            .iter()
+            .any(|d| group == *d || group.ends_with(&format!(".{d}")));
+        if protected {
+            let approval = crd["metadata"]["annotations"]["api-approved.kubernetes.io"]
+                .as_str()
+                .unwrap_or_default();
+            let (status, reason, message) = if approval.starts_with("unapproved") {
+                ("False", "UnapprovedAnnotation", format!("not approved: {approval:?}"))
+            } else if approval.is_empty() {
+                (
+                    "False",
+                    "MissingAnnotation",
+                    "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111".to_string(),
+                )
+            } else {
+                ("True", "ApprovedAnnotation", format!("approved in {approval}"))
+            };
+            conditions.insert(
+                0,
+                json!({"type": "KubernetesAPIApprovalPolicyConformant", "status": status, "reason": reason,
+                    "message": message, "lastTransitionTime": now}),
+            );
+        }
         crd["status"] = json!({
             "acceptedNames": crd["spec"]["names"].clone(),
-            "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
-            ],
+            "conditions": conditions,
             "storedVersions": crd["spec"]["versions"].as_array().map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>()).unwrap_or_default(),
         });
         self.commit("apiextensions.k8s.io", "customresourcedefinitions", "", name, crd);

@@ -221,7 +221,7 @@ fn without_crds_httproutes_are_not_served() {
     let list = s.with_store(|st| st.registry.api_group_list());
     assert!(!list.to_string().contains("gateway.networking.k8s.io"));
     // Installing the v1.6-like CRDs registers the kinds; deleting one unregisters it.
-    s.load_yaml(GatewayApiBundle::V1_6.crds_yaml().unwrap()).unwrap();
+    s.load_yaml(GatewayApiBundle::V1_6.crds_json().unwrap()).unwrap();
     assert!(s.with_store(|st| st.registry.resolve("httproutes").is_some()));
     s.delete("crd", None, "httproutes.gateway.networking.k8s.io").unwrap();
     assert!(s.with_store(|st| st.registry.resolve("httproutes").is_none()));
@@ -319,7 +319,7 @@ fn route_yaml(rules: &str) -> String {
 }
 
 #[test]
-fn trimmed_crds_enforce_gateway_api_limits() {
+fn crds_enforce_gateway_api_limits() {
     let backend = "    - name: reviews-v1\n      port: 9080\n";
     let many_backends = format!("  - backendRefs:\n{}", backend.repeat(17));
     let nine_matches = format!(
