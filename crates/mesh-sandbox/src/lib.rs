@@ -36,9 +36,11 @@
 #![forbid(unsafe_code)]
 
 mod controllers;
+mod disruption;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 mod kubeconfig;
+pub mod lifecycle;
 mod patch;
 mod portforward;
 mod proto;
@@ -84,6 +86,10 @@ pub struct ServerOptions {
     pub native_sidecars: bool,
     /// Pods become Ready this long after they start (default: at once). Needs a running server.
     pub ready_delay: Option<Duration>,
+    /// A deleted pod stays Terminating (listed, with its `deletionTimestamp`) this long before the fake kubelet
+    /// removes it, as on a cluster (kwok: milliseconds; real kubelets: until the containers stop). Default
+    /// 100 ms; zero removes it in the same request, after its Terminating state was stored and watched.
+    pub termination_delay: Duration,
     /// User name the server reports in RBAC Forbidden messages.
     pub user: String,
     /// Port on 127.0.0.1 (0 = any free port, the default).
@@ -99,6 +105,7 @@ impl Default for ServerOptions {
             istio_version: "1.26.2".into(),
             native_sidecars: false,
             ready_delay: None,
+            termination_delay: Duration::from_millis(100),
             user: "test".into(),
             port: 0,
             tls: None,
@@ -562,6 +569,7 @@ impl ApiServer {
             istio_version: opts.istio_version.clone(),
             native_sidecars: opts.native_sidecars,
             ready_delay_ms: opts.ready_delay.map(|d| d.as_millis() as u64).unwrap_or(0),
+            termination_delay_ms: opts.termination_delay.as_millis() as u64,
         };
         let store = Store::new(settings, notify.clone());
         let shared = Arc::new(Shared {
@@ -586,6 +594,27 @@ impl ApiServer {
             Some(t) => tokio::spawn(tls::serve_tls(listener, shared.clone(), t.clone())),
             None => tokio::spawn(server::serve(listener, shared.clone())),
         }];
+        if !opts.termination_delay.is_zero() {
+            // The kubelets' side of graceful deletion: terminating pods go once their delay passed.
+            let shared = shared.clone();
+            let delay = opts.termination_delay;
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tick.tick().await;
+                    let mut store = lock(&shared.store);
+                    let cutoff = store
+                        .now()
+                        .checked_sub(jiff::SignedDuration::from_millis(delay.as_millis() as i64))
+                        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                    for ns in lifecycle::namespaces_terminating_pods(&store) {
+                        if lifecycle::finish_terminating(&mut store, &ns, cutoff) {
+                            controllers::reconcile(&mut store, &ns);
+                        }
+                    }
+                }
+            }));
+        }
         if let Some(delay) = opts.ready_delay {
             let shared = shared.clone();
             tasks.push(tokio::spawn(async move {

@@ -671,6 +671,7 @@ async fn dispatch(
         force: q.flag("force"),
         from_http: true,
         apply: false,
+        grace_period: q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()),
     };
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
     let warnings = std::mem::take(&mut lock(&shared.store).warnings);
@@ -791,6 +792,9 @@ fn run_verb(
             let dry = opts.dry_run || del["dryRun"].as_array().is_some_and(|a| !a.is_empty());
             let mut o = opts.clone();
             o.dry_run = dry;
+            if let Some(g) = del["gracePeriodSeconds"].as_i64() {
+                o.grace_period = Some(g);
+            }
             let deleted = store.delete(rt, ns, n, &o, policy.as_deref() == Some("Orphan"))?;
             Ok((200, deleted))
         }

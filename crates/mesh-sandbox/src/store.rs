@@ -76,6 +76,8 @@ pub struct WriteOpts {
     pub apply: bool,
     /// The write came over HTTP (status is dropped on create of kinds with a status subresource).
     pub from_http: bool,
+    /// DELETE's `gracePeriodSeconds` (pods: 0 deletes at once).
+    pub grace_period: Option<i64>,
 }
 
 /// Parameters of a list.
@@ -127,6 +129,9 @@ pub struct StoreSettings {
     pub native_sidecars: bool,
     /// Pods become ready this many milliseconds after creation (0 = at once).
     pub ready_delay_ms: u64,
+    /// A deleted pod stays Terminating this many milliseconds before its kubelet removes it (0 = removed in the
+    /// same request, after its Terminating state was stored and watched).
+    pub termination_delay_ms: u64,
 }
 
 impl Default for StoreSettings {
@@ -135,6 +140,7 @@ impl Default for StoreSettings {
             istio_version: "1.26.2".into(),
             native_sidecars: false,
             ready_delay_ms: 0,
+            termination_delay_ms: 0,
         }
     }
 }
@@ -185,6 +191,8 @@ pub struct Store {
     /// While set, pods start at admission (the kubelet's work is done before the first store), so no Pending
     /// version of each pod is stored and copied: for building large scenarios nobody watches yet.
     pub(crate) start_pods_on_create: bool,
+    /// Terminating pods (namespace, name) and when their kubelet saw the deletion (see [`crate::lifecycle`]).
+    pub(crate) termination_started: BTreeMap<(String, String), jiff::Timestamp>,
 }
 
 /// Validate a name as a lowercase RFC 1123 subdomain.
@@ -355,6 +363,7 @@ impl Store {
             defer_controllers: false,
             start_pods_on_create: false,
             warnings: Vec::new(),
+            termination_started: BTreeMap::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
@@ -871,7 +880,11 @@ impl Store {
         if opts.dry_run {
             return Ok(Self::with_version(rt, old));
         }
-        let out = self.delete_raw(rt, &nsk, name, orphan);
+        let out = match (rt.group.as_str(), rt.plural.as_str()) {
+            ("", "pods") => super::lifecycle::delete_pod(self, &nsk, name, opts.grace_period),
+            ("", "namespaces") => super::lifecycle::delete_namespace(self, name),
+            _ => self.delete_raw(rt, &nsk, name, orphan),
+        };
         super::controllers::reconcile(self, if rt.namespaced { &nsk } else { name });
         Ok(Self::with_version(rt, out.unwrap_or(old)))
     }
@@ -943,6 +956,11 @@ impl Store {
                         refs.retain(|r| r["uid"] != owner_uid);
                     }
                     self.commit(&t.group, &t.plural, ns, &n, o);
+                } else if t.group.is_empty() && t.plural == "pods" {
+                    // The garbage collector deletes through the API: pods terminate gracefully.
+                    if !super::lifecycle::terminating(&o) {
+                        super::lifecycle::delete_pod(self, ns, &n, None);
+                    }
                 } else {
                     self.delete_raw(&t, ns, &n, false);
                 }
@@ -1016,6 +1034,9 @@ impl Store {
         }
         if rt.namespaced && !self.namespace_exists(nsk) {
             return Err(ApiError::not_found("", "namespaces", nsk));
+        }
+        if rt.namespaced && old.is_none() {
+            super::lifecycle::refuse_create(self, rt, nsk, &name)?;
         }
         match &old {
             None => {
@@ -1238,94 +1259,11 @@ impl Store {
             .cloned()
     }
 
-    /// Evict a pod (policy/v1 Eviction): 429 when a PodDisruptionBudget allows no disruption, 500 when
-    /// more than one PDB selects the pod, else delete it.
+    /// Evict a pod (policy/v1 Eviction), as kube-apiserver's eviction subresource does (see
+    /// [`crate::disruption`]): budgets read from the PodDisruptionBudgets' status and decremented, the pod
+    /// deleted gracefully.
     pub fn evict(&mut self, ns: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
-        let Some(pod) = self.raw("", "pods", ns, name).cloned() else {
-            return Err(ApiError::not_found("", "pods", name));
-        };
-        let pdbs: Vec<Value> = self
-            .in_namespace("policy", "poddisruptionbudgets", ns)
-            .filter(|p| {
-                let sel = LabelSelector::from_object(&p["spec"]["selector"]);
-                !sel.is_empty() && sel.matches(&pod)
-            })
-            .cloned()
-            .collect();
-        if pdbs.len() > 1 {
-            return Err(ApiError::new(
-                500,
-                "InternalError",
-                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
-            ));
-        }
-        if let Some(pdb) = pdbs.first() {
-            let allowed = self.disruptions_allowed(ns, pdb);
-            if allowed <= 0 {
-                let pdb_name = pdb["metadata"]["name"].as_str().unwrap_or_default();
-                let mut e = ApiError::new(
-                    429,
-                    "TooManyRequests",
-                    "Cannot evict pod as it would violate the pod's disruption budget.",
-                );
-                e.details = Some(Box::new(
-                    json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently", self.pdb_desired(ns, pdb), self.healthy(ns, pdb))}]}),
-                ));
-                return Err(e);
-            }
-        }
-        if dry_run {
-            return Ok(super::status::success_status(201));
-        }
-        let rt = self.builtin_type("", "pods").ok_or_else(ApiError::no_route)?;
-        self.delete(&rt, Some(ns), name, &WriteOpts::default(), false)?;
-        Ok(super::status::success_status(201))
-    }
-
-    fn healthy(&self, ns: &str, pdb: &Value) -> i64 {
-        let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
-        self.in_namespace("", "pods", ns)
-            .filter(|p| sel.matches(p) && pod_ready(p))
-            .count() as i64
-    }
-
-    fn expected(&self, ns: &str, pdb: &Value) -> i64 {
-        let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
-        self.in_namespace("", "pods", ns).filter(|p| sel.matches(p)).count() as i64
-    }
-
-    fn pdb_desired(&self, ns: &str, pdb: &Value) -> i64 {
-        let expected = self.expected(ns, pdb);
-        let spec = &pdb["spec"];
-        if let Some(min) = spec.get("minAvailable") {
-            int_or_percent(min, expected, true)
-        } else if let Some(max) = spec.get("maxUnavailable") {
-            expected - int_or_percent(max, expected, false)
-        } else {
-            expected
-        }
-    }
-
-    fn disruptions_allowed(&self, ns: &str, pdb: &Value) -> i64 {
-        if let Some(n) = pdb["status"]["disruptionsAllowed"].as_i64() {
-            return n;
-        }
-        (self.healthy(ns, pdb) - self.pdb_desired(ns, pdb)).max(0)
-    }
-}
-
-fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
-    match v {
-        Value::Number(n) => n.as_i64().unwrap_or(0),
-        Value::String(s) => {
-            let p: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-            if round_up {
-                (p * total + 99) / 100
-            } else {
-                p * total / 100
-            }
-        }
-        _ => 0,
+        super::disruption::evict(self, ns, name, dry_run)
     }
 }
 

@@ -440,9 +440,27 @@ async fn eviction_is_refused_with_429_when_a_pdb_allows_no_disruption() {
         other => panic!("{other:?}"),
     }
     assert!(server.get("pods", Some("istio-demo"), &pod).is_some());
-    // Without the budget, the pod is evicted and its ReplicaSet replaces it.
+    // Without the budget, the pod is evicted: Terminating (as on a real cluster) while its ReplicaSet
+    // replaces it at once, then gone when its kubelet is done.
     server.delete("pdb", Some("istio-demo"), "ratings").unwrap();
     pods.evict(&pod, &Default::default()).await.unwrap();
+    let evicted = server
+        .get("pods", Some("istio-demo"), &pod)
+        .expect("still listed while terminating");
+    assert!(evicted["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(evicted["metadata"]["deletionGracePeriodSeconds"], 30);
+    assert!(evicted["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "DisruptionTarget" && c["reason"] == "EvictionByEvictionAPI"));
+    assert_eq!(server.list_selected("pods", Some("istio-demo"), "app=ratings").len(), 2);
+    for _ in 0..100 {
+        if server.get("pods", Some("istio-demo"), &pod).is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(server.get("pods", Some("istio-demo"), &pod).is_none());
     assert_eq!(server.list_selected("pods", Some("istio-demo"), "app=ratings").len(), 1);
 }

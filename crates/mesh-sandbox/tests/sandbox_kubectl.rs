@@ -147,6 +147,18 @@ fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
     );
 }
 
+/// Poll (20 ms) until `cond` holds; fail after 2 s.
+#[track_caller]
+fn eventually(mut cond: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(cond(), "condition not met within 2 s");
+}
+
 #[test]
 fn kubectl_rollout_restart_replaces_pods() {
     if !sandbox_common::kubectl_available() {
@@ -161,6 +173,21 @@ fn kubectl_rollout_restart_replaces_pods() {
         .collect();
     assert_eq!(before.len(), 1);
     env.kubectl_ok(&["rollout", "restart", "deployment/reviews-v2"]);
+    // The old pod is Terminating (deletionTimestamp set) until its kubelet is done, as on a cluster.
+    let during = env
+        .server
+        .list_selected("pods", Some("istio-demo"), "app=reviews,version=v2");
+    let old = during
+        .iter()
+        .find(|p| p["metadata"]["name"] == before[0].as_str())
+        .expect("the old pod is still listed while it terminates");
+    assert!(old["metadata"]["deletionTimestamp"].is_string());
+    eventually(|| {
+        env.server
+            .list_selected("pods", Some("istio-demo"), "app=reviews,version=v2")
+            .len()
+            == 1
+    });
     let after = env
         .server
         .list_selected("pods", Some("istio-demo"), "app=reviews,version=v2");
@@ -193,10 +220,12 @@ fn kubectl_label_and_delete_change_the_store() {
         .server
         .get("deployments", Some("istio-demo"), "ratings-v1")
         .is_none());
-    assert!(env
-        .server
-        .list_selected("pods", Some("istio-demo"), "app=ratings")
-        .is_empty());
+    // Its pods terminate, then go.
+    eventually(|| {
+        env.server
+            .list_selected("pods", Some("istio-demo"), "app=ratings")
+            .is_empty()
+    });
     assert!(env
         .server
         .list_selected("replicasets", Some("istio-demo"), "app=ratings")

@@ -373,7 +373,7 @@ fn evaluate(node: &Node, path: &str, v: &Value, old: Option<&Value>, ratchet: Ra
             Err(e) => {
                 out.causes.push(Cause::new(
                     "FieldValueInvalid",
-                    &shown_path(path.to_string()),
+                    shown_path(path.to_string()),
                     format!("Invalid value: \"{type_name}\": rule compile error: {e}"),
                 ));
                 continue;
@@ -390,7 +390,7 @@ fn evaluate(node: &Node, path: &str, v: &Value, old: Option<&Value>, ratchet: Ra
             Ok(other) => {
                 out.causes.push(Cause::new(
                     "FieldValueInvalid",
-                    &shown_path(path.to_string()),
+                    shown_path(path.to_string()),
                     format!(
                         "Invalid value: \"{type_name}\": rule did not evaluate to a bool ({other:?}) evaluating rule: {}",
                         rule.error_string()
@@ -401,7 +401,7 @@ fn evaluate(node: &Node, path: &str, v: &Value, old: Option<&Value>, ratchet: Ra
             Err(e) => {
                 out.causes.push(Cause::new(
                     "FieldValueInvalid",
-                    &shown_path(path.to_string()),
+                    shown_path(path.to_string()),
                     format!(
                         "Invalid value: \"{type_name}\": {} evaluating rule: {}",
                         go_error(&e),
