@@ -461,3 +461,251 @@ fn gateway_validation_matches_the_real_server_v1_0_0() {
 fn gateway_validation_matches_the_real_server_v1_6_1() {
     compare_gateways(GatewayApi::V1_6_1);
 }
+
+/// base64url without padding (Go's `base64.RawURLEncoding`), for hand-made continue tokens.
+fn b64(data: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in data.as_bytes().chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+        }
+    }
+    out
+}
+
+fn unb64(s: &str) -> Value {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let (mut acc, mut bits, mut out) = (0u32, 0, Vec::new());
+    for c in s.bytes() {
+        acc = (acc << 6) | A.iter().position(|&x| x == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Divergence 7: pagination. Refused continue tokens (400 with k8s.io/apiserver's wording, 504 for a
+/// resourceVersion from the future, 400 for a token with a resourceVersion), the token format, and
+/// `resourceVersion=0` ignoring `limit`.
+#[test]
+fn pagination_matches_the_real_server() {
+    let Some(pair) = Pair::new(GatewayApi::V1_0_0) else {
+        return;
+    };
+    let svc = "/api/v1/namespaces/istio-demo/services";
+    let mut diffs = Vec::new();
+    let (real_first, sandbox_first) = pair.both("GET", &format!("{svc}?limit=3"), "application/json", None);
+    let tokens: Vec<Value> = [&real_first, &sandbox_first]
+        .iter()
+        .map(|a| unb64(a.body["metadata"]["continue"].as_str().expect("a continue token")))
+        .collect();
+    for (a, t) in [&real_first, &sandbox_first].iter().zip(&tokens) {
+        // {"v":"meta.k8s.io/v1","rv":<the list's resourceVersion>,"start":"/<third name>\u0000"}
+        let third = a.body["items"][2]["metadata"]["name"].as_str().unwrap();
+        let rv: i64 = a.body["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            *t,
+            json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("/{third}\u{0}")})
+        );
+    }
+    let mut cases: Vec<(String, String)> = ["abc", "not-a-token", "a", "ab+", "abcde", "%2B%2B"]
+        .iter()
+        .map(|t| (t.to_string(), t.to_string()))
+        .collect();
+    for j in [
+        r#"{"v":"x","rv":481,"start":"/a\u0000"}"#,
+        r#"{"rv":481,"start":"/a\u0000"}"#,
+        "null",
+        r#"{"v":"meta.k8s.io/v1","rv":0,"start":"/a\u0000"}"#,
+        r#"{"v":"meta.k8s.io/v1","rv":481,"start":""}"#,
+        r#"{"v":"meta.k8s.io/v1","rv":481,"start":"/a/../b\u0000"}"#,
+        r#"{"v":"meta.k8s.io/v1","rv":481,"start":"//a"}"#,
+        "[1]",
+        r#"{"v":1}"#,
+        r#"{"v":"meta.k8s.io/v1","rv":"481","start":"/a"}"#,
+        r#"{"v":"meta.k8s.io/v1","rv":1.5,"start":"/a"}"#,
+        r#"{"v":"meta.k8s.io/v1","rv":481,"start":"/a"} x"#,
+        r#"{"v""#,
+        r#"{"v":"meta.k8s.io/v1","rv":-1,"start":"/a"}"#,
+        r#"{"V":"meta.k8s.io/v1","RV":-1,"Start":"/productpage"}"#,
+    ] {
+        cases.push((j.to_string(), b64(j)));
+    }
+    for (name, tok) in &cases {
+        let (real, sandbox) = pair.both(
+            "GET",
+            &format!("{svc}?limit=3&continue={tok}"),
+            "application/json",
+            None,
+        );
+        let key = |a: &Answer| json!([a.code, a.body["reason"], a.body["message"], a.body["kind"]]);
+        if key(&real) != key(&sandbox) {
+            diffs.push(format!(
+                "continue {name}:\n  real:    {}\n  sandbox: {}",
+                key(&real),
+                key(&sandbox)
+            ));
+        }
+    }
+    // A resourceVersion with a continue token; a token from the future (the current version differs).
+    let with_rv = |a: &Answer| {
+        let t = a.body["metadata"]["continue"].as_str().unwrap().to_string();
+        format!("{svc}?limit=3&resourceVersion=5&continue={t}")
+    };
+    let (real, sandbox) = (
+        pair.real("GET", &with_rv(&real_first), "application/json", None),
+        pair.sandbox("GET", &with_rv(&sandbox_first), "application/json", None),
+    );
+    if real.comparable() != sandbox.comparable() {
+        diffs.push(format!(
+            "resourceVersion with continue:\n  real:    {}\n  sandbox: {}",
+            real.comparable(),
+            sandbox.comparable()
+        ));
+    }
+    let future = b64(r#"{"v":"meta.k8s.io/v1","rv":99999999,"start":"/productpage\u0000"}"#);
+    let (real, sandbox) = pair.both(
+        "GET",
+        &format!("{svc}?limit=3&continue={future}"),
+        "application/json",
+        None,
+    );
+    let shape = |a: &Answer| {
+        let mut b = a.body.clone();
+        let m = b["message"].as_str().unwrap_or_default();
+        b["message"] = json!(m.split(", current:").next().unwrap_or_default());
+        b
+    };
+    if shape(&real) != shape(&sandbox) || real.code != sandbox.code {
+        diffs.push(format!(
+            "future resourceVersion:\n  real:    {}\n  sandbox: {}",
+            real.body, sandbox.body
+        ));
+    }
+    // resourceVersion=0: served from the watch cache, limit ignored.
+    let (real, sandbox) = pair.both(
+        "GET",
+        &format!("{svc}?limit=3&resourceVersion=0"),
+        "application/json",
+        None,
+    );
+    for a in [&real, &sandbox] {
+        assert!(a.body["metadata"].get("continue").is_none(), "{}", a.body["metadata"]);
+        assert!(a.body["items"].as_array().unwrap().len() > 3);
+    }
+    // Across namespaces and cluster-scoped: the start key's shape.
+    for path in ["/api/v1/services?limit=3", "/api/v1/namespaces?limit=1"] {
+        let (real, sandbox) = pair.both("GET", path, "application/json", None);
+        for a in [&real, &sandbox] {
+            let n = a.body["items"].as_array().unwrap().len();
+            let last = &a.body["items"][n - 1]["metadata"];
+            let want = match last["namespace"].as_str() {
+                Some(ns) => format!("/{ns}/{}\u{0}", last["name"].as_str().unwrap()),
+                None => format!("/{}\u{0}", last["name"].as_str().unwrap()),
+            };
+            assert_eq!(
+                unb64(a.body["metadata"]["continue"].as_str().unwrap())["start"],
+                want,
+                "{path}"
+            );
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "the sandbox answers differently:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// Divergence 8: the messages of refused writes to a route (PUT without resourceVersion, a failed JSON-patch
+/// test, strategic merge on a custom resource, server-side apply of fields the v1.0.0 schema lacks).
+#[test]
+fn write_error_messages_match_the_real_server() {
+    let Some(pair) = Pair::new(GatewayApi::V1_0_0) else {
+        return;
+    };
+    let reviews = format!("{ROUTES}/reviews");
+    let mut put = probe_route();
+    put["metadata"]["name"] = json!("reviews");
+    let apply = |spec: &str| {
+        serde_json::from_str::<Value>(&format!(
+            r#"{{"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{{"name":"reviews"}},"spec":{spec}}}"#
+        ))
+        .unwrap()
+    };
+    let cases: Vec<(&str, &str, String, &str, Value)> = vec![
+        (
+            "PUT without resourceVersion",
+            "PUT",
+            format!("{reviews}?dryRun=All"),
+            "application/json",
+            put,
+        ),
+        (
+            "JSON-patch test fails",
+            "PATCH",
+            format!("{reviews}?dryRun=All"),
+            "application/json-patch+json",
+            json!([{"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "nope"}]),
+        ),
+        (
+            "JSON-patch path missing",
+            "PATCH",
+            format!("{reviews}?dryRun=All"),
+            "application/json-patch+json",
+            json!([{"op": "replace", "path": "/spec/nope/0", "value": "x"}]),
+        ),
+        (
+            "strategic merge",
+            "PATCH",
+            format!("{reviews}?dryRun=All"),
+            "application/strategic-merge-patch+json",
+            json!({}),
+        ),
+        (
+            "apply: parentRef port",
+            "PATCH",
+            format!("{reviews}?dryRun=All&fieldManager=t&force=true"),
+            "application/apply-patch+yaml",
+            apply(r#"{"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#),
+        ),
+        (
+            "apply: two unknown fields",
+            "PATCH",
+            format!("{reviews}?dryRun=All&fieldManager=t&force=true"),
+            "application/apply-patch+yaml",
+            apply(r#"{"zzz":1,"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#),
+        ),
+        (
+            "apply: unknown field first",
+            "PATCH",
+            format!("{reviews}?dryRun=All&fieldManager=t&force=true"),
+            "application/apply-patch+yaml",
+            apply(r#"{"foo":1,"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#),
+        ),
+    ];
+    let mut diffs = Vec::new();
+    for (name, method, path, ct, body) in &cases {
+        let (real, sandbox) = pair.both(method, path, ct, Some(body));
+        let key = |a: &Answer| json!([a.code, a.body["reason"], a.body["message"], a.body["details"]]);
+        if key(&real) != key(&sandbox) {
+            diffs.push(format!(
+                "{name}:\n  real:    {}\n  sandbox: {}",
+                key(&real),
+                key(&sandbox)
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "the sandbox answers differently:\n{}",
+        diffs.join("\n")
+    );
+}

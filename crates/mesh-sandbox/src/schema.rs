@@ -400,6 +400,15 @@ impl CrdSchema {
         self.prune(&mut copy)
     }
 
+    /// The fields server-side apply refuses as "field not declared in schema" when it builds a typed patch
+    /// (structured-merge-diff's validating walk): each object's keys in sorted order, and the walk of an
+    /// object stops at its first undeclared key, so a later sibling (known or not) is not looked into.
+    pub fn apply_unknown_fields(&self, obj: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        apply_unknown_node(&self.root, obj, "", true, &mut out);
+        out
+    }
+
     /// Drop the `null`s of non-nullable fields that have no default, as the API server does before defaulting.
     pub fn prune_nulls(&self, obj: &mut Value) {
         prune_nulls_node(&self.root, obj, true);
@@ -558,6 +567,40 @@ fn prune_node(node: &Node, v: &mut Value, path: &str, root: bool, removed: &mut 
             if let Some(item) = &node.items {
                 for (i, child) in items.iter_mut().enumerate() {
                     prune_node(item, child, &format!("{path}[{i}]"), false, removed);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn apply_unknown_node(node: &Node, v: &Value, path: &str, root: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if node.preserve_unknown && !node.has_properties && node.additional.is_none() {
+                return;
+            }
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for k in keys {
+                if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+                    continue;
+                }
+                let p = join(path, k);
+                if let Some(prop) = node.properties.get(k.as_str()) {
+                    apply_unknown_node(prop, &map[k.as_str()], &p, false, out);
+                } else if let Some(ap) = &node.additional {
+                    apply_unknown_node(ap, &map[k.as_str()], &p, false, out);
+                } else if !node.preserve_unknown && !node.additional_allowed {
+                    out.push(p);
+                    return;
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = &node.items {
+                for (i, child) in items.iter().enumerate() {
+                    apply_unknown_node(item, child, &format!("{path}[{i}]"), false, out);
                 }
             }
         }

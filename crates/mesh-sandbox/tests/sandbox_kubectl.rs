@@ -350,3 +350,47 @@ fn kubectl_reads_istio_kinds_at_v1beta1() {
     assert_eq!(got["apiVersion"], "networking.istio.io/v1");
     assert_eq!(got["spec"]["host"], "reviews");
 }
+
+/// Issue 15 divergence 6: kubectl's generators send built-in kinds as protobuf
+/// (`application/vnd.kubernetes.protobuf`); the real server takes them, and so does the sandbox now.
+#[test]
+fn kubectl_generators_send_protobuf_and_are_served() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
+    let env = bookinfo_env();
+    env.kubectl_ok(&["create", "namespace", "pdbt"]);
+    env.kubectl_ok(&[
+        "create",
+        "poddisruptionbudget",
+        "solo",
+        "-n",
+        "pdbt",
+        "--selector=app=solo",
+        "--min-available=0",
+    ]);
+    env.kubectl_ok(&[
+        "create",
+        "pdb",
+        "half",
+        "-n",
+        "pdbt",
+        "--selector=app=solo",
+        "--max-unavailable=50%",
+    ]);
+    env.kubectl_ok(&["create", "configmap", "cm", "-n", "pdbt", "--from-literal=a=b"]);
+    env.kubectl_ok(&["create", "secret", "generic", "s", "-n", "pdbt", "--from-literal=k=v"]);
+    env.kubectl_ok(&["create", "serviceaccount", "sa", "-n", "pdbt"]);
+    let ns = json(&env.kubectl_ok(&["get", "namespace", "pdbt", "-o", "json"]));
+    assert_eq!(ns["status"]["phase"], "Active");
+    let pdb = json(&env.kubectl_ok(&["get", "pdb", "solo", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(pdb["spec"]["minAvailable"], 0);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"]["app"], "solo");
+    let half = json(&env.kubectl_ok(&["get", "pdb", "half", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(half["spec"]["maxUnavailable"], "50%");
+    let cm = json(&env.kubectl_ok(&["get", "configmap", "cm", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(cm["data"]["a"], "b");
+    let s = json(&env.kubectl_ok(&["get", "secret", "s", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(s["data"]["k"], "dg==");
+    assert_eq!(s["type"], "Opaque");
+}
