@@ -92,12 +92,17 @@ struct Pair {
 
 impl Pair {
     fn new(api: GatewayApi) -> Option<Pair> {
+        Pair::with(api, ServerOptions::default())
+    }
+
+    /// With a sandbox started with `options`.
+    fn with(api: GatewayApi, options: ServerOptions) -> Option<Pair> {
         let real = controlplane(api)?;
         let bundle = match api {
             GatewayApi::V1_0_0 => GatewayApiBundle::V1_0,
             GatewayApi::V1_6_1 => GatewayApiBundle::V1_6,
         };
-        let sandbox = TestServer::start(ServerOptions::default()).unwrap();
+        let sandbox = TestServer::start(options).unwrap();
         sandbox.apply_scenario(&scenario::bookinfo().crds(bundle)).unwrap();
         let kubeconfig = std::fs::read_to_string(&real.kubeconfig).unwrap();
         let token = kubeconfig
@@ -708,4 +713,140 @@ fn write_error_messages_match_the_real_server() {
         "the sandbox answers differently:\n{}",
         diffs.join("\n")
     );
+}
+
+/// `kubectl` against one of the two servers.
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("kubectl runs");
+    let text = String::from_utf8_lossy(if out.status.success() { &out.stdout } else { &out.stderr }).into_owned();
+    (out.status.success(), text)
+}
+
+/// Poll (100 ms) until `f` gives Some; None after 60 s.
+fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// Divergences 4, 5 and 6 on both servers: kubectl's generators (protobuf bodies) create a namespace and a
+/// PodDisruptionBudget; the budget gets its status from the disruption controller; an allowed eviction
+/// answers the same and the pod goes; a deleted namespace is Terminating (even when empty) and refuses new
+/// content with the same 403.
+#[test]
+fn lifecycle_and_disruption_budgets_match_the_real_server() {
+    // The namespace controller and the kubelet work asynchronously on a real cluster (seconds for a
+    // namespace): the sandbox's fake kubelet and namespace controller get a second.
+    let options = ServerOptions {
+        termination_delay: std::time::Duration::from_secs(1),
+        ..ServerOptions::default()
+    };
+    let Some(pair) = Pair::with(GatewayApi::V1_0_0, options) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox_kubeconfig = pair.sandbox.write_kubeconfig(dir.path(), None).unwrap();
+    let ns = "div-life";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "solo", "namespace": ns, "labels": {"app": "solo"}},
+        "spec": {"nodeName": "kwok-node-1", "containers": [{"name": "app", "image": "example.com/app:1"}]}});
+    let mut answers: Vec<Value> = Vec::new();
+    for (server, kubeconfig) in [("real", pair.real.kubeconfig.clone()), ("sandbox", sandbox_kubeconfig)] {
+        let send = |method: &str, path: &str, body: Option<&Value>| match server {
+            "real" => pair.real(method, path, "application/json", body),
+            _ => pair.sandbox(method, path, "application/json", body),
+        };
+        // 6: protobuf bodies from kubectl's generators.
+        let (ok, text) = kubectl(&kubeconfig, &["create", "namespace", ns]);
+        assert!(ok, "{server}: kubectl create namespace: {text}");
+        if server == "real" {
+            // The ServiceAccount admission plugin needs the namespace's default ServiceAccount first.
+            let sa = poll(|| {
+                (send("GET", &format!("/api/v1/namespaces/{ns}/serviceaccounts/default"), None).code == 200)
+                    .then_some(())
+            });
+            assert!(sa.is_some(), "no default ServiceAccount in {ns}");
+        }
+        let created = send("POST", &format!("/api/v1/namespaces/{ns}/pods"), Some(&pod));
+        assert_eq!(created.code, 201, "{server}: {}", created.body);
+        let ready = poll(|| {
+            let p = send("GET", &format!("/api/v1/namespaces/{ns}/pods/solo"), None);
+            let conds = p.body["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            conds
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                .then_some(())
+        });
+        assert!(ready.is_some(), "{server}: the pod never became Ready");
+        let (ok, text) = kubectl(
+            &kubeconfig,
+            &[
+                "create",
+                "pdb",
+                "solo",
+                "-n",
+                ns,
+                "--selector=app=solo",
+                "--min-available=0",
+            ],
+        );
+        assert!(ok, "{server}: kubectl create pdb: {text}");
+        // 4: the disruption controller's status.
+        let status = poll(|| {
+            let p = send(
+                "GET",
+                &format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/solo"),
+                None,
+            );
+            let s = p.body["status"].clone();
+            (s["observedGeneration"] == 1 && s["currentHealthy"] == 1).then_some(s)
+        })
+        .unwrap_or_else(|| panic!("{server}: the PDB never got its status"));
+        let conditions: Vec<Value> = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| json!([c["type"], c["status"], c["reason"]]))
+            .collect();
+        let budget = json!({"currentHealthy": status["currentHealthy"], "desiredHealthy": status["desiredHealthy"],
+            "disruptionsAllowed": status["disruptionsAllowed"], "expectedPods": status["expectedPods"],
+            "observedGeneration": status["observedGeneration"], "conditions": conditions});
+        // 5: an allowed eviction, then the pod goes.
+        let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": "solo", "namespace": ns}});
+        let evicted = send(
+            "POST",
+            &format!("/api/v1/namespaces/{ns}/pods/solo/eviction"),
+            Some(&eviction),
+        );
+        let gone =
+            poll(|| (send("GET", &format!("/api/v1/namespaces/{ns}/pods/solo"), None).code == 404).then_some(()));
+        assert!(gone.is_some(), "{server}: the evicted pod stayed");
+        // A namespace being deleted refuses new content (it is Terminating, even once empty).
+        let (ok, text) = kubectl(&kubeconfig, &["delete", "namespace", ns, "--wait=false"]);
+        assert!(ok, "{server}: {text}");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late", "namespace": ns}});
+        let refused = send("POST", &format!("/api/v1/namespaces/{ns}/configmaps"), Some(&cm));
+        let phase = send("GET", &format!("/api/v1/namespaces/{ns}"), None).body["status"]["phase"].clone();
+        answers.push(json!({
+            "budget": budget,
+            "eviction": [evicted.code, evicted.body["status"], evicted.body["kind"]],
+            "create in deleted namespace": [refused.code, refused.body["reason"], refused.body["message"], refused.body["details"]],
+            "phase after delete": phase,
+        }));
+        let gone = poll(|| (send("GET", &format!("/api/v1/namespaces/{ns}"), None).code == 404).then_some(()));
+        assert!(gone.is_some(), "{server}: the namespace was never removed");
+    }
+    assert_eq!(answers[0], answers[1], "real (left) and sandbox (right) differ");
 }

@@ -607,8 +607,10 @@ impl ApiServer {
                         .now()
                         .checked_sub(jiff::SignedDuration::from_millis(delay.as_millis() as i64))
                         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-                    for ns in lifecycle::namespaces_terminating_pods(&store) {
-                        if lifecycle::finish_terminating(&mut store, &ns, cutoff) {
+                    for ns in lifecycle::namespaces_terminating_pods(&store, cutoff) {
+                        let pods = lifecycle::finish_terminating(&mut store, &ns, cutoff);
+                        let namespace = store.namespace_deletion_started.contains_key(&ns);
+                        if pods || namespace {
                             controllers::reconcile(&mut store, &ns);
                         }
                     }

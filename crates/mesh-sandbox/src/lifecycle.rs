@@ -90,9 +90,18 @@ pub(crate) fn finish_terminating(store: &mut Store, ns: &str, cutoff: jiff::Time
     changed
 }
 
-/// Namespaces with pods still terminating (for the kubelet's tick).
-pub(crate) fn namespaces_terminating_pods(store: &Store) -> Vec<String> {
+/// Namespaces with pods still terminating (for the kubelet's tick), and the Terminating namespaces whose
+/// deletion began at or before `cutoff` (for the namespace controller's).
+pub(crate) fn namespaces_terminating_pods(store: &Store, cutoff: jiff::Timestamp) -> Vec<String> {
     let mut v: Vec<String> = store.termination_started.keys().map(|(ns, _)| ns.clone()).collect();
+    v.extend(
+        store
+            .namespace_deletion_started
+            .iter()
+            .filter(|(_, at)| **at <= cutoff)
+            .map(|(ns, _)| ns.clone()),
+    );
+    v.sort();
     v.dedup();
     v
 }
@@ -104,6 +113,8 @@ pub(crate) fn delete_namespace(store: &mut Store, name: &str) -> Option<Value> {
         ns["metadata"]["deletionTimestamp"] = json!(store.now_str());
         ns["status"]["phase"] = json!("Terminating");
         store.commit("", "namespaces", "", name, ns);
+        let now = store.now();
+        store.namespace_deletion_started.insert(name.to_string(), now);
     }
     namespace_controller(store, name);
     store.raw("", "namespaces", "", name).cloned()
@@ -134,11 +145,13 @@ pub(crate) fn refuse_create(store: &Store, rt: &ResourceType, ns: &str, name: &s
 /// itself once it is empty.
 pub(crate) fn namespace_controller(store: &mut Store, name: &str) {
     let Some(ns) = store.raw("", "namespaces", "", name) else {
+        store.namespace_deletion_started.remove(name);
         return;
     };
     if !terminating(ns) {
         return;
     }
+
     let types: Vec<ResourceType> = store
         .registry
         .types()
@@ -175,10 +188,18 @@ pub(crate) fn namespace_controller(store: &mut Store, name: &str) {
             }
         }
     }
-    if left == 0 {
+    // The namespace itself goes once empty, but not before the controller's delay (the fake kubelet's) has
+    // passed since the deletion began: kube-apiserver leaves even an empty namespace Terminating until its
+    // (asynchronous) namespace controller has removed the `kubernetes` finalizer.
+    let due = store.namespace_deletion_started.get(name).is_none_or(|at| {
+        let delay = jiff::SignedDuration::from_millis(store.settings.termination_delay_ms as i64);
+        at.checked_add(delay).is_ok_and(|due| store.now() >= due)
+    });
+    if left == 0 && due {
         if let Some(rt) = store.builtin_type("", "namespaces") {
             store.delete_raw(&rt, "", name, false);
         }
+        store.namespace_deletion_started.remove(name);
     }
 }
 

@@ -196,6 +196,10 @@ pub struct Store {
     pub(crate) start_pods_on_create: bool,
     /// Terminating pods (namespace, name) and when their kubelet saw the deletion (see [`crate::lifecycle`]).
     pub(crate) termination_started: BTreeMap<(String, String), jiff::Timestamp>,
+    /// When each Terminating namespace's deletion began: the namespace controller takes it up
+    /// `termination_delay_ms` later (it runs asynchronously on a real cluster, so even an empty namespace is
+    /// Terminating for a while).
+    pub(crate) namespace_deletion_started: BTreeMap<String, jiff::Timestamp>,
 }
 
 /// Validate a name as a lowercase RFC 1123 subdomain.
@@ -369,6 +373,7 @@ impl Store {
             start_pods_on_create: false,
             warnings: Vec::new(),
             termination_started: BTreeMap::new(),
+            namespace_deletion_started: BTreeMap::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));

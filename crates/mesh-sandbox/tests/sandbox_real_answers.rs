@@ -576,3 +576,37 @@ fn write_errors_read_like_kube_apiserver() {
         "failed to create typed patch object (/reviews; gateway.networking.k8s.io/v1, Kind=HTTPRoute): errors:\n  .spec.parentRefs[0].port: field not declared in schema\n  .spec.zzz: field not declared in schema"
     );
 }
+
+/// Divergence 5: a deleted namespace is Terminating even when it is empty (kube-apiserver's namespace
+/// controller removes it asynchronously), and refuses new content meanwhile with this 403 (the real
+/// server's answer), then goes.
+#[test]
+fn an_empty_deleted_namespace_is_terminating_first() {
+    let s = sandbox(GatewayApiBundle::V1_0);
+    s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "div-life"}}))
+        .unwrap();
+    s.delete("ns", None, "div-life").unwrap();
+    let ns = s.get("ns", None, "div-life").expect("still listed");
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    let e = s
+        .insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late", "namespace": "div-life"}}))
+        .unwrap_err();
+    assert_eq!(
+        e.to_status(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "configmaps \"late\" is forbidden: unable to create new content in namespace div-life because it is being terminated",
+            "reason": "Forbidden",
+            "details": {"name": "late", "kind": "configmaps", "causes": [
+                {"reason": "NamespaceTerminating", "message": "namespace div-life is being terminated", "field": "metadata.namespace"}]},
+            "code": 403})
+    );
+    let mut gone = false;
+    for _ in 0..200 {
+        if s.get("ns", None, "div-life").is_none() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gone, "the namespace was never removed");
+}
