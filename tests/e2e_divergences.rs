@@ -681,20 +681,6 @@ fn write_error_messages_match_the_real_server() {
             "application/apply-patch+yaml",
             apply(r#"{"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#),
         ),
-        (
-            "apply: two unknown fields",
-            "PATCH",
-            format!("{reviews}?dryRun=All&fieldManager=t&force=true"),
-            "application/apply-patch+yaml",
-            apply(r#"{"zzz":1,"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#),
-        ),
-        (
-            "apply: unknown field first",
-            "PATCH",
-            format!("{reviews}?dryRun=All&fieldManager=t&force=true"),
-            "application/apply-patch+yaml",
-            apply(r#"{"foo":1,"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#),
-        ),
     ];
     let mut diffs = Vec::new();
     for (name, method, path, ct, body) in &cases {
@@ -706,6 +692,40 @@ fn write_error_messages_match_the_real_server() {
                 key(&real),
                 key(&sandbox)
             ));
+        }
+    }
+    // Two undeclared fields in one object: structured-merge-diff walks the object in Go's (random) map order
+    // and stops at its first undeclared key, so the real server gives either answer from one request to the
+    // next; the sandbox walks in sorted order, which is one of them.
+    let typed = "failed to create typed patch object (/reviews; gateway.networking.k8s.io/v1, Kind=HTTPRoute): ";
+    let port = ".spec.parentRefs[0].port: field not declared in schema";
+    for (name, spec, answers) in [
+        (
+            "apply: zzz and a parentRef port",
+            r#"{"zzz":1,"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#,
+            [
+                format!("{typed}errors:\n  {port}\n  .spec.zzz: field not declared in schema"),
+                format!("{typed}.spec.zzz: field not declared in schema"),
+            ],
+        ),
+        (
+            "apply: foo and a parentRef port",
+            r#"{"foo":1,"parentRefs":[{"name":"reviews","kind":"Service","group":"","port":9080}]}"#,
+            [
+                format!("{typed}.spec.foo: field not declared in schema"),
+                format!("{typed}errors:\n  {port}\n  .spec.foo: field not declared in schema"),
+            ],
+        ),
+    ] {
+        let path = format!("{reviews}?dryRun=All&fieldManager=t&force=true");
+        for _ in 0..3 {
+            let (real, sandbox) = pair.both("PATCH", &path, "application/apply-patch+yaml", Some(&apply(spec)));
+            for (who, a) in [("real", &real), ("sandbox", &sandbox)] {
+                let msg = a.body["message"].as_str().unwrap_or_default();
+                if a.code != 500 || !answers.iter().any(|m| m == msg) {
+                    diffs.push(format!("{name}: {who} answered {} {msg:?}", a.code));
+                }
+            }
         }
     }
     assert!(

@@ -401,8 +401,10 @@ impl CrdSchema {
     }
 
     /// The fields server-side apply refuses as "field not declared in schema" when it builds a typed patch
-    /// (structured-merge-diff's validating walk): each object's keys in sorted order, and the walk of an
-    /// object stops at its first undeclared key, so a later sibling (known or not) is not looked into.
+    /// (structured-merge-diff's validating walk): the walk of an object stops at its first undeclared key, so
+    /// a later sibling (known or not) is not looked into. kube-apiserver walks an object's keys in Go's map
+    /// order, which is random: with two undeclared keys in one object it names either from one request to
+    /// the next. The sandbox walks them sorted, which is one of its answers.
     pub fn apply_unknown_fields(&self, obj: &Value) -> Vec<String> {
         let mut out = Vec::new();
         apply_unknown_node(&self.root, obj, "", true, &mut out);
