@@ -17,6 +17,9 @@
 //! `target/mesh-bench`). The plugin measured is the one cargo built for this bench (release settings), or
 //! `MESH_BENCH_BIN`. `--serve` only builds the first size's scenario and serves it, printing a kubeconfig, for
 //! profiling by hand (`valgrind --tool=massif`, `perf record`).
+//!
+//! `--real [--parallel N]` runs the first size on the real control plane of e2e/controlplane instead (see
+//! scale/real.rs; manual: it needs `e2e/controlplane/build.sh`) and writes `<out>/scale-real.md`.
 
 // `wait4` is the one way to read a child's own peak RSS; it is the only unsafe code, and only in this bench.
 #![allow(unsafe_code)]
@@ -34,6 +37,9 @@ use mesh_sandbox::scale::{ScaleScenario, ScaleSummary};
 use mesh_sandbox::{sequential_round_trips, Fault, ServerOptions, TestServer};
 use serde_json::{json, Value};
 
+#[path = "scale/real.rs"]
+mod real;
+
 const PAGE: usize = 500;
 const PARALLEL_LISTS: usize = 8;
 
@@ -44,6 +50,10 @@ struct Options {
     kubectl_up_to: usize,
     /// Only build the first size's scenario, print its kubeconfig and keep serving (for profiling by hand).
     serve: bool,
+    /// Run the first size on the real control plane (e2e/controlplane) instead of the sandbox.
+    real: bool,
+    /// `kubectl create -f` processes at once when loading the real control plane.
+    parallel: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -53,6 +63,8 @@ fn parse_args() -> Result<Options, String> {
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/mesh-bench"),
         kubectl_up_to: usize::MAX,
         serve: false,
+        real: false,
+        parallel: 8,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -77,10 +89,12 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--kubectl-up-to: {e}"))?
             }
             "--serve" => opts.serve = true,
+            "--real" => opts.real = true,
+            "--parallel" => opts.parallel = value("--parallel")?.parse().map_err(|e| format!("--parallel: {e}"))?,
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
             "-h" | "--help" => {
-                println!("usage: cargo bench --bench scale -- [--pods 1000,10000,50000] [--runs N] [--out DIR] [--kubectl-up-to PODS] [--serve]");
+                println!("usage: cargo bench --bench scale -- [--pods 1000,10000,50000] [--runs N] [--out DIR] [--kubectl-up-to PODS] [--serve] [--real [--parallel N]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -769,6 +783,19 @@ fn real_main() -> Result<(), String> {
     start_spawner()?;
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    if opts.real {
+        let real_opts = real::RealOptions {
+            pods: opts.pods[0],
+            runs: opts.runs,
+            parallel: opts.parallel,
+        };
+        let md = real::run(&real_opts, scratch.path())?;
+        println!("{md}");
+        let path = opts.out.join("scale-real.md");
+        std::fs::write(&path, &md).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+        return Ok(());
+    }
     let bin = plugin();
     eprintln!("bench: plugin {}", bin.display());
 

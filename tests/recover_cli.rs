@@ -217,6 +217,8 @@ fn a_bare_pod_under_a_pdb_with_no_disruptions_allowed_is_reported_not_forced() {
         .collect();
     assert!(evictions.len() >= 2, "429 is retried: {evictions:?}");
     assert!(evictions.iter().all(|e| e.status == 429), "{evictions:?}");
+    // As kubectl sends evictions: no query string (no fieldManager, which the API server accepts but ignores).
+    assert!(evictions.iter().all(|e| e.query.is_empty()), "{evictions:?}");
     assert!(
         m.server.get("pods", Some("istio-demo"), "debug").is_some(),
         "never forced"

@@ -6,7 +6,8 @@
 //! When the binaries are not built the tests say they are skipped — unless `MESH_REQUIRE_CONTROLPLANE=1` (CI),
 //! which turns that into a failure. A built control plane that fails to start always fails.
 //!
-//! This file drives processes only (the plugin's binary, kubectl, the scripts): no crate imports.
+//! This file drives processes only (the plugin's binary, kubectl, the scripts); the one crate item it uses is
+//! where the shared fixtures live (`mesh_sandbox::fixtures`, the same place every sandbox test reads them).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -116,7 +117,7 @@ fn start(api: GatewayApi) -> Option<ControlPlane> {
         eprintln!("skipping real-control-plane test: {msg}");
         return None;
     }
-    let fixtures = repo().join("../shared/fixtures");
+    let fixtures = mesh_sandbox::fixtures::shared_fixtures_dir();
     if !fixtures.is_dir() {
         let msg = format!("shared fixtures missing at {}", fixtures.display());
         if required() || std::env::var("MESH_REQUIRE_SHARED").as_deref() == Ok("1") {

@@ -233,3 +233,85 @@ fn recover_plans_evictions_with_disruption_budgets_in_mind() {
         "{why}"
     );
 }
+
+/// Issue 15, divergence 4: the eviction API reads a budget's status as the disruption controller wrote it. A
+/// budget just created (generation 1, the API server's all-zero status, no observedGeneration) is "still being
+/// processed" (429) whatever its spec; an unready pod goes without using the budget when the budget is met.
+#[test]
+fn eviction_notes_follow_the_eviction_apis_reading_of_budget_status() {
+    let fresh = || {
+        let mut v = pdb("istio-demo", "debug-pdb", Some("debug"), 0);
+        v["metadata"]["generation"] = json!(1);
+        v["status"] = json!({"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0});
+        v
+    };
+    let mut c = troubled();
+    c.push(fresh());
+    let snap = c.snapshot();
+    let plan = plan_recover(&run_checks(&snap, now()), &snap);
+    let note = plan
+        .actions
+        .iter()
+        .find(|a| a.target.name() == "debug")
+        .and_then(|a| a.note.clone())
+        .unwrap_or_default();
+    assert!(note.contains("debug-pdb is still being processed"), "{note}");
+
+    // Observed by the controller, allowing one disruption: no note.
+    let mut c = troubled();
+    let mut observed = fresh();
+    observed["status"] = json!({"currentHealthy": 2, "desiredHealthy": 1, "disruptionsAllowed": 1,
+        "expectedPods": 2, "observedGeneration": 1});
+    c.push(observed);
+    let snap = c.snapshot();
+    let plan = plan_recover(&run_checks(&snap, now()), &snap);
+    assert!(plan
+        .actions
+        .iter()
+        .any(|a| a.target.name() == "debug" && a.note.is_none()));
+
+    // An unready pod under a satisfied budget (healthy 1 of 1 wanted) is evicted without using it up.
+    let mut c = troubled();
+    for o in c.objects.iter_mut().filter(|o| o["metadata"]["name"] == "debug") {
+        o["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+    }
+    let mut met = fresh();
+    met["status"] = json!({"currentHealthy": 1, "desiredHealthy": 1, "disruptionsAllowed": 0,
+        "expectedPods": 2, "observedGeneration": 1});
+    c.push(met);
+    let snap = c.snapshot();
+    let plan = plan_recover(&run_checks(&snap, now()), &snap);
+    let debug = plan.actions.iter().find(|a| a.target.name() == "debug");
+    assert!(debug.is_some_and(|a| a.note.is_none()), "{debug:?}");
+}
+
+/// Issue 15, divergence 5: a pod being deleted (Terminating) is going away — its workload already replaced
+/// it — so doctor does not report it and recover does not act on it again.
+#[test]
+fn terminating_pods_are_neither_findings_nor_recover_targets() {
+    let mut c = troubled();
+    for o in c
+        .objects
+        .iter_mut()
+        .filter(|o| o["metadata"]["name"] == "debug" || o["metadata"]["name"] == "reviews-v2-5d8f9c-a")
+    {
+        o["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:30Z");
+        o["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+    }
+    let snap = c.snapshot();
+    assert_eq!(snap.terminating_pods, 2);
+    let findings = run_checks(&snap, now());
+    let text = format!("{findings:?}");
+    assert!(
+        !text.contains("\"debug\"") && !text.contains("reviews-v2-5d8f9c-a"),
+        "{findings:#?}"
+    );
+    let plan = plan_recover(&findings, &snap);
+    assert!(!plan.actions.iter().any(|a| a.target.name() == "debug"));
+    let reviews = plan
+        .actions
+        .iter()
+        .find(|a| a.target.name() == "reviews-v2")
+        .expect("the other stale pod still needs the restart");
+    assert_eq!(reviews.pods, ["reviews-v2-5d8f9c-b"]);
+}

@@ -552,7 +552,6 @@ impl Cluster {
         name: &str,
         sub: &str,
         body: &Value,
-        opts: &WriteOpts,
     ) -> Result<Value> {
         let intent = Intent {
             verb: "create",
@@ -560,7 +559,8 @@ impl Cluster {
             namespace: ns,
             name: Some(name),
         };
-        let path = format!("{}/{sub}{}", res.item(ns, name), query_of(&opts.query()));
+        // As kubectl sends an eviction: no query (no fieldManager; a dry run is the body's deleteOptions.dryRun).
+        let path = format!("{}/{sub}", res.item(ns, name));
         self.write(&intent, Method::POST, &path, "application/json", body).await
     }
 

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use super::lifecycle::{delete_pod, terminating};
 use super::select::LabelSelector;
 use super::store::{fnv, pod_ready, safe_suffix, Store};
 
@@ -25,10 +26,12 @@ pub fn reconcile(store: &mut Store, ns: &str) {
         kubelet(store, ns);
         endpoint_slices(store, ns);
         workload_status(store, ns);
+        super::disruption::sync(store, ns);
         if store.resource_version() == before {
             break;
         }
     }
+    super::lifecycle::namespace_controller(store, ns);
 }
 
 fn name_of(o: &Value) -> String {
@@ -154,31 +157,52 @@ fn pod_from_template(template: &Value, name: &str, ns: &str, owner: &Value) -> V
     pod
 }
 
-/// (owner uid, pod name, ready) of every pod in a namespace, without cloning pods.
-fn pod_owners(store: &Store, ns: &str) -> Vec<(String, String, bool)> {
+/// One pod as the workload controllers see it.
+struct OwnedPod {
+    owner: String,
+    name: String,
+    ready: bool,
+    /// Being deleted: not an active replica any more (ReplicaSets count it in `terminatingReplicas`).
+    terminating: bool,
+}
+
+/// Every pod of a namespace with its owner uids, without cloning pods.
+fn pod_owners(store: &Store, ns: &str) -> Vec<OwnedPod> {
     store
         .in_namespace("", "pods", ns)
         .flat_map(|p| {
             let name = name_of(p);
             let ready = pod_ready(p);
+            let terminating = terminating(p);
             p["metadata"]["ownerReferences"]
                 .as_array()
                 .map(Vec::as_slice)
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|r| r["uid"].as_str())
-                .map(move |uid| (uid.to_string(), name.clone(), ready))
+                .map(move |uid| OwnedPod {
+                    owner: uid.to_string(),
+                    name: name.clone(),
+                    ready,
+                    terminating,
+                })
                 .collect::<Vec<_>>()
         })
         .collect()
 }
 
-fn owned_pods(owners: &[(String, String, bool)], uid: &str) -> Vec<(String, bool)> {
+/// The active (not terminating) pods an owner has: (name, ready).
+fn owned_pods(owners: &[OwnedPod], uid: &str) -> Vec<(String, bool)> {
     owners
         .iter()
-        .filter(|(u, _, _)| u == uid)
-        .map(|(_, n, r)| (n.clone(), *r))
+        .filter(|p| p.owner == uid && !p.terminating)
+        .map(|p| (p.name.clone(), p.ready))
         .collect()
+}
+
+/// How many of an owner's pods are terminating.
+fn terminating_pods(owners: &[OwnedPod], uid: &str) -> usize {
+    owners.iter().filter(|p| p.owner == uid && p.terminating).count()
 }
 
 fn replicasets(store: &mut Store, ns: &str) {
@@ -211,7 +235,7 @@ fn replicasets(store: &mut Store, ns: &str) {
             mine.sort_by(|a, b| b.cmp(a));
             let n_extra = mine.len() - want;
             for n in mine.into_iter().take(n_extra) {
-                store.delete_raw(&pod_type, ns, &n, false);
+                delete_pod(store, ns, &n, None);
             }
         }
     }
@@ -229,11 +253,17 @@ fn statefulsets(store: &mut Store, ns: &str) {
         for i in 0..want.max(0) {
             let pname = format!("{sname}-{i}");
             let existing = store.raw("", "pods", ns, &pname).cloned();
+            if existing.as_ref().is_some_and(terminating) {
+                continue; // recreated under the same name once it is gone
+            }
             let stale = existing
                 .as_ref()
                 .is_some_and(|p| p["metadata"]["labels"]["controller-revision-hash"].as_str() != Some(rev.as_str()));
             if stale {
-                store.delete_raw(&pod_type, ns, &pname, false);
+                delete_pod(store, ns, &pname, None);
+                if store.raw("", "pods", ns, &pname).is_some() {
+                    continue;
+                }
             }
             if existing.is_none() || stale {
                 let mut pod = pod_from_template(&sts["spec"]["template"], &pname, ns, &sts);
@@ -244,7 +274,7 @@ fn statefulsets(store: &mut Store, ns: &str) {
         }
         let extra: Vec<String> = store
             .in_namespace("", "pods", ns)
-            .filter(|p| owned_by(p, &uid))
+            .filter(|p| owned_by(p, &uid) && !terminating(p))
             .filter(|p| {
                 name_of(p)
                     .rsplit('-')
@@ -255,7 +285,7 @@ fn statefulsets(store: &mut Store, ns: &str) {
             .map(name_of)
             .collect();
         for n in extra {
-            store.delete_raw(&pod_type, ns, &n, false);
+            delete_pod(store, ns, &n, None);
         }
     }
 }
@@ -270,7 +300,7 @@ fn daemonsets(store: &mut Store, ns: &str) {
         let hash = template_hash(&ds["spec"]["template"]);
         let mine: Vec<Value> = store
             .in_namespace("", "pods", ns)
-            .filter(|p| owned_by(p, &uid))
+            .filter(|p| owned_by(p, &uid) && !terminating(p))
             .cloned()
             .collect();
         let mut current = false;
@@ -278,7 +308,7 @@ fn daemonsets(store: &mut Store, ns: &str) {
             if p["metadata"]["labels"]["controller-revision-hash"].as_str() == Some(hash.as_str()) && !current {
                 current = true;
             } else {
-                store.delete_raw(&pod_type, ns, &name_of(p), false);
+                delete_pod(store, ns, &name_of(p), None);
             }
         }
         if !current {
@@ -764,17 +794,22 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
         let slice_current = store
             .raw("discovery.k8s.io", "endpointslices", ns, &slice_name)
             .is_some_and(|s| slice_lists(s, &matching, &ports));
+        // Endpoints (v1) leave terminating pods out.
+        let subset_pods: Vec<&Value> = matching.iter().filter(|p| !terminating(p)).copied().collect();
         let endpoints_current = store
             .raw("", "endpoints", ns, &sname)
-            .is_some_and(|e| endpoints_list(e, &matching, &ports));
+            .is_some_and(|e| endpoints_list(e, &subset_pods, &ports));
         if slice_current && endpoints_current {
             continue;
         }
         let endpoints: Vec<Value> = matching
             .iter()
             .map(|p| {
-                let ready = pod_ready(p);
-                json!({"addresses": [p["status"]["podIP"]], "conditions": {"ready": ready, "serving": ready, "terminating": false},
+                // A terminating pod stays listed, not ready, serving while its Ready condition holds.
+                let serving = pod_ready(p);
+                let gone = terminating(p);
+                let ready = serving && !gone;
+                json!({"addresses": [p["status"]["podIP"]], "conditions": {"ready": ready, "serving": serving, "terminating": gone},
                     "nodeName": p["spec"]["nodeName"],
                     "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns, "uid": p["metadata"]["uid"]}})
             })
@@ -783,8 +818,8 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
             json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
                 "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns, "uid": p["metadata"]["uid"]}})
         };
-        let ready: Vec<Value> = matching.iter().filter(|p| pod_ready(p)).map(addr).collect();
-        let not_ready: Vec<Value> = matching.iter().filter(|p| !pod_ready(p)).map(addr).collect();
+        let ready: Vec<Value> = subset_pods.iter().filter(|p| pod_ready(p)).map(addr).collect();
+        let not_ready: Vec<Value> = subset_pods.iter().filter(|p| !pod_ready(p)).map(addr).collect();
         let mut subset = json!({"ports": ports});
         if !ready.is_empty() {
             subset["addresses"] = json!(ready);
@@ -792,7 +827,7 @@ fn endpoint_slices(store: &mut Store, ns: &str) {
         if !not_ready.is_empty() {
             subset["notReadyAddresses"] = json!(not_ready);
         }
-        let subsets = if matching.is_empty() {
+        let subsets = if subset_pods.is_empty() {
             json!([])
         } else {
             json!([subset])
@@ -847,7 +882,8 @@ fn slice_lists(slice: &Value, pods: &[&Value], ports: &[Value]) -> bool {
         && eps.len() == pods.len()
         && eps.iter().zip(pods).all(|(e, p)| {
             address_of(&e["targetRef"], &e["addresses"][0], p)
-                && e["conditions"]["ready"].as_bool() == Some(pod_ready(p))
+                && e["conditions"]["ready"].as_bool() == Some(pod_ready(p) && !terminating(p))
+                && e["conditions"]["terminating"].as_bool() == Some(terminating(p))
                 && e["nodeName"] == p["spec"]["nodeName"]
         })
 }
@@ -902,7 +938,8 @@ fn workload_status(store: &mut Store, ns: &str) {
         let ready = mine.iter().filter(|(_, r)| *r).count();
         let mut new = rs.clone();
         new["status"] = json!({"replicas": mine.len(), "fullyLabeledReplicas": mine.len(), "readyReplicas": ready,
-            "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
+            "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"],
+            "terminatingReplicas": terminating_pods(&owners, &uid)});
         let n = name_of(rs);
         store.commit("apps", "replicasets", ns, &n, new);
     }
@@ -916,8 +953,10 @@ fn workload_status(store: &mut Store, ns: &str) {
         let mut total = 0i64;
         let mut updated = 0i64;
         let mut ready = 0i64;
+        let mut terminating_total = 0usize;
         for rs in &owned {
             let ruid = uid_of(rs);
+            terminating_total += terminating_pods(&owners, &ruid);
             for (_, pod_is_ready) in owned_pods(&owners, &ruid) {
                 total += 1;
                 if pod_is_ready {
@@ -969,6 +1008,7 @@ fn workload_status(store: &mut Store, ns: &str) {
         let mut status = json!({
             "observedGeneration": d["metadata"]["generation"],
             "replicas": total, "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
+            "terminatingReplicas": terminating_total,
             "conditions": [condition(&d, "Available", available, avail_reason, avail_msg, &now), progressing],
         });
         if total - ready > 0 {

@@ -29,16 +29,18 @@
 //! Deviations from a real API server worth knowing: plain HTTP without authentication unless
 //! [`ServerOptions::tls`] is set (then HTTPS, client certificates and bearer tokens, 401 otherwise; RBAC
 //! messages still name [`ServerOptions::user`]); server-side apply
-//! merges (no field-ownership conflicts); CEL `x-kubernetes-validations` are not evaluated; rollouts are
-//! instant unless
-//! [`ServerOptions::ready_delay`] is set.
+//! merges (no field-ownership conflicts); rollouts are instant unless [`ServerOptions::ready_delay`] is set.
+//! CRD schemas are enforced as kube-apiserver does, CEL `x-kubernetes-validations` rules included (see
+//! [`schema`]); ValidatingAdmissionPolicies are not served.
 
 #![forbid(unsafe_code)]
 
 mod controllers;
+mod disruption;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 mod kubeconfig;
+pub mod lifecycle;
 mod patch;
 mod portforward;
 mod proto;
@@ -86,6 +88,10 @@ pub struct ServerOptions {
     pub native_sidecars: bool,
     /// Pods become Ready this long after they start (default: at once). Needs a running server.
     pub ready_delay: Option<Duration>,
+    /// A deleted pod stays Terminating (listed, with its `deletionTimestamp`) this long before the fake kubelet
+    /// removes it, as on a cluster (kwok: milliseconds; real kubelets: until the containers stop). Default
+    /// 100 ms; zero removes it in the same request, after its Terminating state was stored and watched.
+    pub termination_delay: Duration,
     /// User name the server reports in RBAC Forbidden messages.
     pub user: String,
     /// Port on 127.0.0.1 (0 = any free port, the default).
@@ -101,6 +107,7 @@ impl Default for ServerOptions {
             istio_version: "1.26.2".into(),
             native_sidecars: false,
             ready_delay: None,
+            termination_delay: Duration::from_millis(100),
             user: "test".into(),
             port: 0,
             tls: None,
@@ -596,6 +603,7 @@ impl ApiServer {
             native_sidecars: opts.native_sidecars,
             ready_delay_ms: opts.ready_delay.map(|d| d.as_millis() as u64).unwrap_or(0),
             ambient: false,
+            termination_delay_ms: opts.termination_delay.as_millis() as u64,
         };
         let store = Store::new(settings, notify.clone());
         let shared = Arc::new(Shared {
@@ -629,6 +637,29 @@ impl ApiServer {
                     tick.tick().await;
                     let mut store = lock(&shared.store);
                     route_status::route_status(&mut store, std::time::Instant::now());
+                }
+            }));
+        }
+        if !opts.termination_delay.is_zero() {
+            // The kubelets' side of graceful deletion: terminating pods go once their delay passed.
+            let shared = shared.clone();
+            let delay = opts.termination_delay;
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tick.tick().await;
+                    let mut store = lock(&shared.store);
+                    let cutoff = store
+                        .now()
+                        .checked_sub(jiff::SignedDuration::from_millis(delay.as_millis() as i64))
+                        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                    for ns in lifecycle::namespaces_terminating_pods(&store, cutoff) {
+                        let pods = lifecycle::finish_terminating(&mut store, &ns, cutoff);
+                        let namespace = store.namespace_deletion_started.contains_key(&ns);
+                        if pods || namespace {
+                            controllers::reconcile(&mut store, &ns);
+                        }
+                    }
                 }
             }));
         }

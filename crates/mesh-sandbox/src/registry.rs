@@ -28,6 +28,8 @@ pub struct CrdVersion {
     pub status_subresource: bool,
     /// Annotations of the CRD object (e.g. `gateway.networking.k8s.io/bundle-version`).
     pub annotations: serde_json::Map<String, Value>,
+    /// `additionalPrinterColumns` of the version (what `kubectl get` shows besides NAME).
+    pub printer_columns: Vec<Value>,
 }
 
 /// A resource type served by the sandbox.
@@ -187,6 +189,9 @@ fn builtin(
 #[derive(Debug, Clone)]
 pub struct Registry {
     types: Vec<ResourceType>,
+    /// The types of each CRD by name, with the resourceVersion they were built from (a CRD write re-registers
+    /// every CRD; unchanged ones keep their types).
+    crd_types: std::collections::HashMap<String, (Value, Vec<ResourceType>)>,
 }
 
 impl Default for Registry {
@@ -389,7 +394,10 @@ impl Registry {
         );
         ssar.verbs = vec!["create".into()];
         types.push(ssar);
-        Registry { types }
+        Registry {
+            types,
+            crd_types: Default::default(),
+        }
     }
 
     /// All served types.
@@ -431,9 +439,18 @@ impl Registry {
     /// Replace the custom types with those served by the given CRD objects.
     pub fn sync_crds<'a>(&mut self, crds: impl Iterator<Item = &'a Value>) {
         self.types.retain(|t| t.crd.is_none());
+        let mut kept = std::collections::HashMap::new();
         for crd in crds {
-            self.types.extend(types_from_crd(crd));
+            let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let rv = crd["metadata"]["resourceVersion"].clone();
+            let types = match self.crd_types.remove(&name) {
+                Some((have, types)) if have == rv && !rv.is_null() => types,
+                _ => types_from_crd(crd),
+            };
+            self.types.extend(types.iter().cloned());
+            kept.insert(name, (rv, types));
         }
+        self.crd_types = kept;
     }
 
     /// `/api` document.
@@ -592,6 +609,28 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
 }
 
 /// The resource types a CRD object serves (one per served version).
+/// The structural schema of one CRD version, built once per process for the same schema (every CRD write
+/// re-registers every CRD, and every test's sandbox installs the same Gateway API CRDs: their patterns and CEL
+/// rules are compiled once).
+fn schema_of(openapi: &Value, crd_name: &str, version: &str) -> Option<Arc<CrdSchema>> {
+    type Cache = std::collections::HashMap<(String, String, u64), Arc<CrdSchema>>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let text = serde_json::to_vec(openapi).unwrap_or_default();
+    let key = (crd_name.to_string(), version.to_string(), crate::store::fnv(&text));
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(s) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if s.source() == openapi {
+            return Some(s.clone());
+        }
+    }
+    let built = Arc::new(CrdSchema::from_openapi(openapi, crd_name, version).ok()?);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, built.clone());
+    Some(built)
+}
+
 pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
     let group = spec["group"].as_str().unwrap_or_default().to_string();
@@ -647,11 +686,11 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
                 version: version.to_string(),
                 schema: v["schema"]["openAPIV3Schema"]
                     .is_object()
-                    .then(|| CrdSchema::from_openapi(&v["schema"]["openAPIV3Schema"], crd_name, version).ok())
-                    .flatten()
-                    .map(Arc::new),
+                    .then(|| schema_of(&v["schema"]["openAPIV3Schema"], crd_name, version))
+                    .flatten(),
                 status_subresource,
                 annotations: annotations.clone(),
+                printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
             }),
         });
     }

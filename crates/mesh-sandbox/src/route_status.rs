@@ -694,11 +694,11 @@ mod tests {
         r["status"]["parents"].as_array_mut().unwrap().push(json!({
             "parentRef": {"group": "", "kind": "Service", "name": "reviews"},
             "controllerName": "linkerd.io/policy-controller",
-            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 1}]}));
+            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}));
         r["status"]["parents"].as_array_mut().unwrap().push(json!({
             "parentRef": {"group": "", "kind": "Service", "name": "gone"},
             "controllerName": ISTIO_CONTROLLER,
-            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 1}]}));
+            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}));
         s.insert(r).unwrap();
         route_status(&mut s, Instant::now());
         let after = reviews(&s);

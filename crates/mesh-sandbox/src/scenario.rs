@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::store::{format_ts, Store};
-use super::{parse_yaml_docs, SandboxError};
+use super::SandboxError;
 
 /// An Istio root certificate (self-signed, O=cluster.local, NotBefore 2025-01-01T00:00:00Z).
 pub const ROOT_CERT_PEM: &str = include_str!("certs/root-cert.pem");
@@ -17,10 +17,14 @@ pub const ROTATED_ROOT_CERT_PEM: &str = include_str!("certs/rotated-root-cert.pe
 /// The key of [`ROTATED_ROOT_CERT_PEM`].
 pub const ROTATED_ROOT_KEY_PEM: &str = include_str!("certs/rotated-root-key.pem");
 
-/// Trimmed Gateway API CRDs, v1.0.0-like (no `parentRefs[].port`, no rule `name`/`timeouts`).
-pub const GATEWAY_API_V1_0_CRDS: &str = include_str!("crds/gateway-api-v1.0.yaml");
-/// Trimmed Gateway API CRDs, v1.6-like (`parentRefs[].port`, rule `name`, `timeouts`).
-pub const GATEWAY_API_V1_6_CRDS: &str = include_str!("crds/gateway-api-v1.6.yaml");
+/// The Gateway API v1.0.0 standard CRDs (GatewayClass, Gateway, HTTPRoute, ReferenceGrant), as upstream ships
+/// them less the schema descriptions (a `List`; `tests/sandbox_crds.rs` keeps it equal to upstream): storage
+/// version v1beta1, printer columns, list types and CEL rules included. No `parentRefs[].port`.
+pub const GATEWAY_API_V1_0_CRDS: &str = include_str!("crds/gateway-api-v1.0.0.json");
+/// The Gateway API v1.6.1 standard channel's CRDs (also GRPCRoute, BackendTLSPolicy, ListenerSet, TCPRoute,
+/// TLSRoute, UDPRoute), as upstream ships them less the schema descriptions. Its ValidatingAdmissionPolicy
+/// (which only guards CRD upgrades) is not served.
+pub const GATEWAY_API_V1_6_CRDS: &str = include_str!("crds/gateway-api-v1.6.1.json");
 
 /// The NotBefore of a PEM certificate.
 pub fn cert_not_before(pem: &str) -> Option<jiff::Timestamp> {
@@ -34,20 +38,38 @@ pub fn cert_not_before(pem: &str) -> Option<jiff::Timestamp> {
 pub enum GatewayApiBundle {
     /// None: the cluster answers 404 for HTTPRoutes.
     None,
-    /// v1.0.0-like (the default).
+    /// v1.0.0 (the default).
     V1_0,
-    /// v1.6-like.
+    /// v1.6.1.
     V1_6,
 }
 
 impl GatewayApiBundle {
-    /// The CRD YAML of this bundle.
-    pub fn crds_yaml(self) -> Option<&'static str> {
+    /// The CRDs of this bundle as a JSON `List` (also YAML: `Sandbox::load_yaml` takes it).
+    pub fn crds_json(self) -> Option<&'static str> {
         match self {
             GatewayApiBundle::None => None,
             GatewayApiBundle::V1_0 => Some(GATEWAY_API_V1_0_CRDS),
             GatewayApiBundle::V1_6 => Some(GATEWAY_API_V1_6_CRDS),
         }
+    }
+
+    /// The CRD objects of this bundle, parsed once per process.
+    pub fn crds(self) -> &'static [Value] {
+        static V1_0: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+        static V1_6: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+        let cell = match self {
+            GatewayApiBundle::None => return &[],
+            GatewayApiBundle::V1_0 => &V1_0,
+            GatewayApiBundle::V1_6 => &V1_6,
+        };
+        cell.get_or_init(|| {
+            let list: Value = serde_json::from_str(self.crds_json().unwrap_or("{}")).unwrap_or_default();
+            match list.get("items") {
+                Some(Value::Array(items)) => items.clone(),
+                _ => Vec::new(),
+            }
+        })
     }
 }
 
@@ -100,7 +122,7 @@ pub struct Ambient {
     pub on_injected: bool,
 }
 
-/// Bookinfo in `istio-demo` with Istio and the v1.0.0-like Gateway API CRDs.
+/// Bookinfo in `istio-demo` with Istio and the Gateway API v1.0.0 CRDs.
 pub fn bookinfo() -> Scenario {
     Scenario::bookinfo()
 }
@@ -686,10 +708,8 @@ pub(crate) fn install_istio(store: &mut Store, istio_version: &str, root: &str, 
 
 /// The Gateway API CRDs of a bundle (nothing for [`GatewayApiBundle::None`]).
 pub(crate) fn install_gateway_api(store: &mut Store, bundle: GatewayApiBundle) -> Result<(), SandboxError> {
-    if let Some(yaml) = bundle.crds_yaml() {
-        for crd in parse_yaml_docs(yaml)? {
-            store.insert(crd)?;
-        }
+    for crd in bundle.crds() {
+        store.insert(crd.clone())?;
     }
     Ok(())
 }

@@ -14,12 +14,17 @@
 //!    as an integer, `x-kubernetes-int-or-string` is the type `integer,string`), `required` (absent or `null`),
 //!    `enum`, strings (`maxLength`, else `minLength`, else `pattern`: the first failure only), numbers
 //!    (`minimum`/`maximum`, `exclusiveMinimum`/`exclusiveMaximum`), arrays (`minItems`/`maxItems`,
-//!    `x-kubernetes-list-type: set|map` uniqueness), objects (`minProperties`/`maxProperties`).
+//!    `x-kubernetes-list-type: set|map` uniqueness), objects (`minProperties`/`maxProperties`);
+//! 5. the CEL rules (`x-kubernetes-validations`, see [`cel`]): skipped when step 4 found a type, required,
+//!    enum, too-long or too-many error, which then adds kube-apiserver's `<nil>: Invalid value: null: some
+//!    validation rules were not checked because the object was invalid; …`. On an update
+//!    ([`CrdSchema::admit_update`]) transition rules (`oldSelf`) run and unchanged values ratchet.
 //!
 //! The wording and the order were checked against kube-apiserver v1.37.2 with a probe CRD covering each rule.
-//! Not evaluated: `x-kubernetes-validations` (CEL rules; counted in [`CrdSchema::cel_rules`]), `format`,
-//! `allOf`/`anyOf`/`oneOf`/`not`. Patterns use the `regex` crate, which accepts the RE2 syntax Go uses; a
-//! pattern it cannot compile is reported in [`CrdSchema::warnings`] and not enforced.
+//! Not evaluated: `format`, `allOf`/`anyOf`/`oneOf`/`not`. Patterns use the `regex` crate, which accepts the
+//! RE2 syntax Go uses; a pattern it cannot compile is reported in [`CrdSchema::warnings`] and not enforced.
+
+mod cel;
 
 use std::collections::BTreeMap;
 
@@ -70,6 +75,8 @@ pub struct Admission {
     pub unknown_fields: Vec<String>,
     /// Validation failures after pruning and defaulting: a 422 when not empty.
     pub causes: Vec<Cause>,
+    /// CEL rule failures ratcheted on an update (the value did not change): sent as `Warning` headers.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -107,6 +114,8 @@ struct Node {
     preserve_unknown: bool,
     int_or_string: bool,
     list_type: ListType,
+    /// `x-kubernetes-validations`, compiled.
+    rules: Vec<cel::Rule>,
 }
 
 /// The structural schema of one served version of a CRD.
@@ -194,6 +203,7 @@ impl Builder {
         };
         if let Some(rules) = obj.get("x-kubernetes-validations").and_then(Value::as_array) {
             self.cel_rules += rules.len();
+            n.rules = rules.iter().filter_map(cel::Rule::from_json).collect();
         }
         Ok(n)
     }
@@ -313,6 +323,11 @@ impl CrdSchema {
         CrdSchema::from_crd(&crd, version)
     }
 
+    /// The `openAPIV3Schema` this schema was built from.
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
     pub fn crd_name(&self) -> &str {
         &self.crd_name
     }
@@ -331,7 +346,7 @@ impl CrdSchema {
         self.channel.as_deref()
     }
 
-    /// How many CEL rules (`x-kubernetes-validations`) the schema has; none are evaluated.
+    /// How many CEL rules (`x-kubernetes-validations`) the schema has.
     pub fn cel_rules(&self) -> usize {
         self.cel_rules
     }
@@ -385,28 +400,81 @@ impl CrdSchema {
         self.prune(&mut copy)
     }
 
+    /// The fields server-side apply refuses as "field not declared in schema" when it builds a typed patch
+    /// (structured-merge-diff's validating walk): the walk of an object stops at its first undeclared key, so
+    /// a later sibling (known or not) is not looked into. kube-apiserver walks an object's keys in Go's map
+    /// order, which is random: with two undeclared keys in one object it names either from one request to
+    /// the next. The sandbox walks them sorted, which is one of its answers.
+    pub fn apply_unknown_fields(&self, obj: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        apply_unknown_node(&self.root, obj, "", true, &mut out);
+        out
+    }
+
     /// Drop the `null`s of non-nullable fields that have no default, as the API server does before defaulting.
     pub fn prune_nulls(&self, obj: &mut Value) {
         prune_nulls_node(&self.root, obj, true);
     }
 
-    /// Validate against the schema (CEL rules are skipped, see module docs).
+    /// Validate against the schema, CEL rules included (as on a create).
     pub fn validate(&self, obj: &Value) -> Vec<Cause> {
-        let mut causes = Vec::new();
-        validate_node(&self.root, obj, "", true, &mut causes);
-        causes
+        self.validate_update(obj, None).0
     }
 
-    /// Everything kube-apiserver does to a custom resource on a write, in its order: prune unknown fields,
-    /// drop non-nullable `null`s without defaults, apply defaults, validate. `obj` is left as it would be
-    /// stored.
+    /// Validate against the schema as an update of `old` (`None`: a create): structural validation, then, unless
+    /// it found a blocking error, the CEL rules. Returns the causes and the ratcheted CEL failures.
+    fn validate_update(&self, obj: &Value, old: Option<&Value>) -> (Vec<Cause>, Vec<String>) {
+        let mut causes = Vec::new();
+        validate_node(&self.root, obj, "", true, &mut causes);
+        // kube-apiserver (apiextensions `hasBlockingErr`): these leave the CEL rules unchecked.
+        let blocking = causes.iter().any(|c| {
+            matches!(
+                c.reason.as_str(),
+                "FieldValueNotSupported"
+                    | "FieldValueRequired"
+                    | "FieldValueTooLong"
+                    | "FieldValueTooMany"
+                    | "FieldValueTypeInvalid"
+            )
+        });
+        if blocking {
+            if self.cel_rules > 0 {
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    "<nil>",
+                    "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                ));
+            }
+            return (causes, Vec::new());
+        }
+        if self.cel_rules == 0 {
+            return (causes, Vec::new());
+        }
+        let outcome = cel::validate(&self.root, obj, old);
+        causes.extend(outcome.causes);
+        (causes, outcome.warnings)
+    }
+
+    /// Everything kube-apiserver does to a custom resource on a create, in its order: prune unknown fields,
+    /// drop non-nullable `null`s without defaults, apply defaults, validate (CEL rules last). `obj` is left as
+    /// it would be stored.
     pub fn admit(&self, obj: &mut Value) -> Admission {
+        self.admit_update(obj, None)
+    }
+
+    /// [`CrdSchema::admit`] for an update of `old` (as stored): transition rules (`oldSelf`) are evaluated and
+    /// CEL failures of unchanged values are ratcheted to warnings, as kube-apiserver does.
+    pub fn admit_update(&self, obj: &mut Value, old: Option<&Value>) -> Admission {
         let mut unknown_fields = self.prune(obj);
         unknown_fields.sort();
         self.prune_nulls(obj);
         self.default(obj);
-        let causes = self.validate(obj);
-        Admission { unknown_fields, causes }
+        let (causes, warnings) = self.validate_update(obj, old);
+        Admission {
+            unknown_fields,
+            causes,
+            warnings,
+        }
     }
 }
 
@@ -501,6 +569,40 @@ fn prune_node(node: &Node, v: &mut Value, path: &str, root: bool, removed: &mut 
             if let Some(item) = &node.items {
                 for (i, child) in items.iter_mut().enumerate() {
                     prune_node(item, child, &format!("{path}[{i}]"), false, removed);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn apply_unknown_node(node: &Node, v: &Value, path: &str, root: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if node.preserve_unknown && !node.has_properties && node.additional.is_none() {
+                return;
+            }
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for k in keys {
+                if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+                    continue;
+                }
+                let p = join(path, k);
+                if let Some(prop) = node.properties.get(k.as_str()) {
+                    apply_unknown_node(prop, &map[k.as_str()], &p, false, out);
+                } else if let Some(ap) = &node.additional {
+                    apply_unknown_node(ap, &map[k.as_str()], &p, false, out);
+                } else if !node.preserve_unknown && !node.additional_allowed {
+                    out.push(p);
+                    return;
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = &node.items {
+                for (i, child) in items.iter().enumerate() {
+                    apply_unknown_node(item, child, &format!("{path}[{i}]"), false, out);
                 }
             }
         }

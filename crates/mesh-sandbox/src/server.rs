@@ -589,7 +589,11 @@ fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
         return serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
     }
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("protobuf") {
+        // The built-in kinds kubectl's generators send (see proto.rs); others stay 415.
+        return super::proto::decode_object(body).ok_or_else(|| ApiError::unsupported_media_type(content_type));
+    }
+    if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(content_type));
     }
     serde_json::from_slice(body)
@@ -597,11 +601,18 @@ fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
 }
 
 fn list_query(q: &Query) -> Result<ListQuery, ApiError> {
+    let continued = q.get("continue").is_some_and(|c| !c.is_empty());
     Ok(ListQuery {
         labels: LabelSelector::parse(q.get("labelSelector").unwrap_or_default()).map_err(ApiError::bad_request)?,
         fields: FieldSelector::parse(q.get("fieldSelector").unwrap_or_default()).map_err(ApiError::bad_request)?,
-        limit: q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
+        // resourceVersion=0 is served from kube-apiserver's watch cache, which ignores `limit`: one page.
+        limit: if q.get("resourceVersion") == Some("0") && !continued {
+            0
+        } else {
+            q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0)
+        },
         continue_token: q.get("continue").map(str::to_string),
+        resource_version: q.get("resourceVersion").map(str::to_string),
     })
 }
 
@@ -683,6 +694,7 @@ async fn dispatch(
         force: q.flag("force"),
         from_http: true,
         apply: false,
+        grace_period: q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()),
     };
     let result = run_verb(shared, method, &target, q, ct, body, &opts);
     let warnings = std::mem::take(&mut lock(&shared.store).warnings);
@@ -803,6 +815,9 @@ fn run_verb(
             let dry = opts.dry_run || del["dryRun"].as_array().is_some_and(|a| !a.is_empty());
             let mut o = opts.clone();
             o.dry_run = dry;
+            if let Some(g) = del["gracePeriodSeconds"].as_i64() {
+                o.grace_period = Some(g);
+            }
             let deleted = store.delete(rt, ns, n, &o, policy.as_deref() == Some("Orphan"))?;
             Ok((200, deleted))
         }

@@ -43,6 +43,8 @@ pub struct ApiError {
     pub details: Option<Box<Value>>,
     /// `Retry-After` seconds, if any.
     pub retry_after: Option<u32>,
+    /// `metadata.continue` of the Status (the 410 of an expired continue token carries one to resume with).
+    pub list_continue: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -62,6 +64,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            list_continue: None,
         }
     }
 
@@ -155,6 +158,16 @@ impl ApiError {
         e
     }
 
+    /// 415 for a patch type the resource does not take (strategic merge on a custom resource), worded as
+    /// kube-apiserver words it.
+    pub fn unsupported_patch_type() -> Self {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        )
+    }
+
     /// 410 Gone / Expired (stale continue token or watch resourceVersion).
     pub fn gone(message: impl Into<String>) -> Self {
         ApiError::new(410, "Expired", message)
@@ -188,8 +201,15 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         });
+        // kube-apiserver leaves `reason` out when it has none (e.g. the 500 of a server-side apply that
+        // names a field the schema lacks).
+        if !self.reason.is_empty() {
+            s["reason"] = json!(self.reason);
+        }
+        if let Some(c) = &self.list_continue {
+            s["metadata"]["continue"] = json!(c);
+        }
         if let Some(d) = &self.details {
             s["details"] = (**d).clone();
         }

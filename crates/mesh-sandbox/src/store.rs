@@ -76,6 +76,8 @@ pub struct WriteOpts {
     pub apply: bool,
     /// The write came over HTTP (status is dropped on create of kinds with a status subresource).
     pub from_http: bool,
+    /// DELETE's `gracePeriodSeconds` (pods: 0 deletes at once).
+    pub grace_period: Option<i64>,
 }
 
 /// Parameters of a list.
@@ -89,6 +91,8 @@ pub struct ListQuery {
     pub limit: usize,
     /// `continue` token.
     pub continue_token: Option<String>,
+    /// `resourceVersion` (only checked against a continue token: kube-apiserver refuses both together).
+    pub resource_version: Option<String>,
 }
 
 /// The patch content types.
@@ -129,6 +133,9 @@ pub struct StoreSettings {
     pub ready_delay_ms: u64,
     /// Istio runs in ambient mode: route status gets a `ResolvedWaypoints` condition.
     pub ambient: bool,
+    /// A deleted pod stays Terminating this many milliseconds before its kubelet removes it (0 = removed in the
+    /// same request, after its Terminating state was stored and watched).
+    pub termination_delay_ms: u64,
 }
 
 impl Default for StoreSettings {
@@ -138,6 +145,7 @@ impl Default for StoreSettings {
             native_sidecars: false,
             ready_delay_ms: 0,
             ambient: false,
+            termination_delay_ms: 0,
         }
     }
 }
@@ -174,7 +182,8 @@ pub struct Store {
     objects: HashMap<(String, String), Objects>,
     history: VecDeque<Arc<Event>>,
     compacted_rv: u64,
-    token_epoch: u64,
+    /// Continue tokens of lists older than this resourceVersion answer 410 (etcd compacted past them).
+    token_min_rv: u64,
     seq: u64,
     /// Fixed server clock, if set.
     pub clock: Option<jiff::Timestamp>,
@@ -190,6 +199,12 @@ pub struct Store {
     pub(crate) start_pods_on_create: bool,
     /// The route-status controller's modes and decisions.
     pub route_status: super::route_status::RouteStatusState,
+    /// Terminating pods (namespace, name) and when their kubelet saw the deletion (see [`crate::lifecycle`]).
+    pub(crate) termination_started: BTreeMap<(String, String), jiff::Timestamp>,
+    /// When each Terminating namespace's deletion began: the namespace controller takes it up
+    /// `termination_delay_ms` later (it runs asynchronously on a real cluster, so even an empty namespace is
+    /// Terminating for a while).
+    pub(crate) namespace_deletion_started: BTreeMap<String, jiff::Timestamp>,
 }
 
 /// Validate a name as a lowercase RFC 1123 subdomain.
@@ -277,6 +292,8 @@ fn ns_key(rt: &ResourceType, ns: Option<&str>) -> String {
 /// Built-in defaults for kinds the plugin reads (services, deployments, namespaces, pods).
 fn default_builtin(kind: &str, obj: &mut Value, seq: u64) {
     match kind {
+        // SetDefaults_Secret: an empty or missing type is Opaque.
+        "Secret" if obj["type"].as_str().unwrap_or_default().is_empty() => obj["type"] = json!("Opaque"),
         "Service" => {
             let spec = &mut obj["spec"];
             if !spec.is_object() {
@@ -352,7 +369,7 @@ impl Store {
             objects: HashMap::new(),
             history: VecDeque::new(),
             compacted_rv: 1,
-            token_epoch: 1,
+            token_min_rv: 0,
             seq: 0,
             clock: None,
             settings,
@@ -361,6 +378,8 @@ impl Store {
             start_pods_on_create: false,
             warnings: Vec::new(),
             route_status: Default::default(),
+            termination_started: BTreeMap::new(),
+            namespace_deletion_started: BTreeMap::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
@@ -382,8 +401,12 @@ impl Store {
     }
 
     /// Make every continue token handed out so far expire (410 on use), like etcd compaction.
+    ///
+    /// kube-apiserver's compactor writes its own key before compacting, so the revision moves on: lists started
+    /// afterwards get tokens that still work.
     pub fn expire_continue_tokens(&mut self) {
-        self.token_epoch += 1;
+        self.rv += 1;
+        self.token_min_rv = self.rv;
     }
 
     /// Forget the watch history (resuming from an older resourceVersion answers 410).
@@ -559,18 +582,31 @@ impl Store {
     /// keys; no object is looked at).
     fn page<'a>(&'a self, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> Result<Page<'a>, ApiError> {
         use std::ops::Bound;
-        let (list_rv, after) = match &q.continue_token {
-            Some(tok) if !tok.is_empty() => {
-                let (rv, key) = self.decode_token(tok)?;
-                (rv, Some(key))
-            }
-            _ => (self.rv, None),
-        };
         let ns = if rt.namespaced { ns } else { None };
-        let start = match (after, ns) {
-            (Some(k), _) => Bound::Excluded(k),
-            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
-            (None, None) => Bound::Unbounded,
+        let across = rt.namespaced && ns.is_none();
+        let (list_rv, start) = match &q.continue_token {
+            Some(tok) if !tok.is_empty() => {
+                let (rv, key, exclusive) = self.decode_token(tok, ns, across)?;
+                if q.resource_version.as_deref().is_some_and(|v| !v.is_empty() && v != "0") {
+                    return Err(ApiError::bad_request(
+                        "specifying resource version is not allowed when using continue",
+                    ));
+                }
+                let rv = self.token_rv(rv, &key, across)?;
+                let start = if exclusive {
+                    Bound::Excluded(key)
+                } else {
+                    Bound::Included(key)
+                };
+                (rv.unwrap_or(self.rv), start)
+            }
+            _ => (
+                self.rv,
+                match ns {
+                    Some(ns) => Bound::Included((ns.to_string(), String::new())),
+                    None => Bound::Unbounded,
+                },
+            ),
         };
         let in_scope = move |k: &(String, String)| ns.is_none_or(|ns| k.0 == ns);
         let mut page = Page {
@@ -608,7 +644,7 @@ impl Store {
             iter.next().is_some()
         };
         if more {
-            page.continue_token = Some(self.encode_token(list_rv, last));
+            page.continue_token = Some(Self::encode_token(list_rv as i64, last, across));
         }
         Ok(page)
     }
@@ -655,29 +691,98 @@ impl Store {
         Ok(out)
     }
 
-    fn encode_token(&self, rv: u64, key: &(String, String)) -> String {
-        let raw = format!("{}\u{0}{}\u{0}{}\u{0}{}", self.token_epoch, rv, key.0, key.1);
-        raw.bytes().map(|b| format!("{b:02x}")).collect()
+    /// A continue token as kube-apiserver makes them: base64url (no padding) of
+    /// `{"v":"meta.k8s.io/v1","rv":RV,"start":"KEY\u0000"}`, KEY being the next key after `key` relative to the
+    /// listed prefix (`/name` in a namespace or for cluster-scoped kinds, `/ns/name` across namespaces). `rv` -1
+    /// is the token of a 410: continue at the latest resourceVersion.
+    fn encode_token(rv: i64, key: &(String, String), across_namespaces: bool) -> String {
+        let start = if across_namespaces && !key.0.is_empty() {
+            format!("/{}/{}\u{0}", key.0, key.1)
+        } else {
+            format!("/{}\u{0}", key.1)
+        };
+        let raw = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": start}).to_string();
+        base64url_encode(raw.as_bytes())
     }
 
-    fn decode_token(&self, tok: &str) -> Result<(u64, (String, String)), ApiError> {
-        let expired = || {
-            ApiError::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+    /// The list resourceVersion (None: the latest), the start key and whether it is exclusive (the token's key
+    /// ends in NUL, as the tokens the server hands out do) of a continue token. Errors as
+    /// k8s.io/apiserver's `DecodeContinue`/`ValidateListOptions` word them (400), 504 for a resourceVersion
+    /// the server has not reached, 410 (with a token to continue at the latest version) for one from before
+    /// the last compaction.
+    fn decode_token(
+        &self,
+        tok: &str,
+        ns: Option<&str>,
+        across_namespaces: bool,
+    ) -> Result<(i64, (String, String), bool), ApiError> {
+        let invalid =
+            |why: String| ApiError::bad_request(format!("invalid continue token: continue key is not valid{why}"));
+        let bytes = base64url_decode(tok).map_err(|at| invalid(format!(": illegal base64 data at input byte {at}")))?;
+        let token = go_json_token(&bytes).map_err(|e| invalid(format!(": {e}")))?;
+        let (version, rv, start) = token;
+        if version != "meta.k8s.io/v1" {
+            return Err(invalid(format!(
+                ": server does not recognize this encoded version {version}"
+            )));
+        }
+        if rv == 0 {
+            return Err(invalid(
+                ": incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into(),
+            ));
+        }
+        if start.is_empty() {
+            return Err(invalid(": encoded start key empty (version meta.k8s.io/v1)".into()));
+        }
+        let key = if start.starts_with('/') {
+            start.clone()
+        } else {
+            format!("/{start}")
         };
-        if !tok.len().is_multiple_of(2) || !tok.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(expired());
+        if go_path_clean(&key) != key {
+            return Err(invalid(format!(": {start}")));
         }
-        let bytes: Vec<u8> = (0..tok.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(&tok[i..i + 2], 16).ok())
-            .collect();
-        let raw = String::from_utf8(bytes).map_err(|_| expired())?;
-        let parts: Vec<&str> = raw.split('\u{0}').collect();
-        if parts.len() != 4 || parts[0].parse::<u64>().ok() != Some(self.token_epoch) {
-            return Err(expired());
+        let rest = &key[1..];
+        let (rest, exclusive) = match rest.strip_suffix('\u{0}') {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let key = match ns {
+            Some(ns) => (ns.to_string(), rest.to_string()),
+            None if across_namespaces => match rest.split_once('/') {
+                Some((n, name)) => (n.to_string(), name.to_string()),
+                None => (rest.to_string(), String::new()),
+            },
+            None => (String::new(), rest.to_string()),
+        };
+        Ok((rv, key, exclusive))
+    }
+
+    /// The resourceVersion a continued list reads at (None: the latest, a 410's token): 504 for one the server
+    /// has not reached, 410 (with a token to continue at the latest version) for one from before the last
+    /// compaction.
+    fn token_rv(&self, rv: i64, key: &(String, String), across_namespaces: bool) -> Result<Option<u64>, ApiError> {
+        let rv = u64::try_from(rv).ok();
+        if let Some(rv) = rv {
+            if rv > self.rv {
+                let mut e = ApiError::new(
+                    504,
+                    "Timeout",
+                    format!("Timeout: Too large resource version: {rv}, current: {}", self.rv),
+                );
+                e.details = Some(Box::new(
+                    json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]}),
+                ));
+                e.retry_after = Some(1);
+                return Err(e);
+            }
         }
-        let rv = parts[1].parse().map_err(|_| expired())?;
-        Ok((rv, (parts[2].to_string(), parts[3].to_string())))
+        if rv.is_some_and(|rv| rv < self.token_min_rv) {
+            let mut e = ApiError::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.");
+            e.list_continue = Some(Self::encode_token(-1, key, across_namespaces));
+            return Err(e);
+        }
+        Ok(rv)
     }
 
     /// Direct insert (tests, scenarios): create or replace, keeping `.status` as given, running controllers.
@@ -755,16 +860,22 @@ impl Store {
         };
         let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default();
         if rv.is_empty() && rt.is_custom() {
-            return Err(ApiError::invalid(
-                &rt.group,
-                &rt.kind,
+            // kube-apiserver names the resource (plural.group) here, not the kind.
+            let mut e = ApiError::invalid(
+                "",
+                &rt.qualified(),
                 name,
                 vec![Cause::new(
                     "FieldValueInvalid",
                     "metadata.resourceVersion",
-                    "Invalid value: 0x0: must be specified for an update",
+                    "Invalid value: 0: must be specified for an update",
                 )],
-            ));
+            );
+            if let Some(d) = e.details.as_mut() {
+                d["group"] = json!(rt.group);
+                d["kind"] = json!(rt.plural);
+            }
+            return Err(e);
         }
         let mode = if status_only {
             WriteMode::Status
@@ -788,9 +899,7 @@ impl Store {
     ) -> Result<(Value, bool), ApiError> {
         let nsk = ns_key(rt, ns);
         if ptype == PatchType::Strategic && rt.is_custom() {
-            return Err(ApiError::unsupported_media_type(
-                "application/strategic-merge-patch+json",
-            ));
+            return Err(ApiError::unsupported_patch_type());
         }
         let parse_json = |b: &[u8]| -> Result<Value, ApiError> {
             serde_json::from_slice(b).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
@@ -813,6 +922,33 @@ impl Store {
                 "apply patch must be an object with object metadata",
             ));
         }
+        if ptype == PatchType::Apply {
+            // Server-side apply builds a typed patch first: a field the schema lacks fails it, whatever the
+            // field validation (kube-apiserver: a 500 naming the first such field).
+            if let Some(schema) = rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
+                let unknown = schema.apply_unknown_fields(&patch_doc);
+                if !unknown.is_empty() {
+                    let errors = if unknown.len() == 1 {
+                        format!(".{}: field not declared in schema", unknown[0])
+                    } else {
+                        let lines: Vec<String> = unknown
+                            .iter()
+                            .map(|f| format!("\n  .{f}: field not declared in schema"))
+                            .collect();
+                        format!("errors:{}", lines.concat())
+                    };
+                    return Err(ApiError::new(
+                        500,
+                        "",
+                        format!(
+                            "failed to create typed patch object (/{name}; {}, Kind={}): {errors}",
+                            rt.api_version(),
+                            rt.kind
+                        ),
+                    ));
+                }
+            }
+        }
         let mut apply_opts = opts.clone();
         apply_opts.apply = ptype == PatchType::Apply;
         let opts = &apply_opts;
@@ -833,8 +969,14 @@ impl Store {
             PatchType::Merge => patch::merge_patch(&mut new, &patch_doc),
             PatchType::Strategic => patch::strategic_merge(&mut new, &patch_doc),
             PatchType::Json => patch::json_patch(&mut new, &patch_doc).map_err(|e| {
-                let mut err = ApiError::invalid(&rt.group, &rt.kind, name, vec![]);
-                err.message = e.0;
+                // kube-apiserver hides the JSON-patch error (a failed `test` op included) behind this.
+                let _ = e;
+                let mut err = ApiError::new(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                );
+                err.details = Some(Box::new(json!({})));
                 err
             })?,
             PatchType::Apply => {
@@ -877,7 +1019,11 @@ impl Store {
         if opts.dry_run {
             return Ok(Self::with_version(rt, old));
         }
-        let out = self.delete_raw(rt, &nsk, name, orphan);
+        let out = match (rt.group.as_str(), rt.plural.as_str()) {
+            ("", "pods") => super::lifecycle::delete_pod(self, &nsk, name, opts.grace_period),
+            ("", "namespaces") => super::lifecycle::delete_namespace(self, name),
+            _ => self.delete_raw(rt, &nsk, name, orphan),
+        };
         super::controllers::reconcile(self, if rt.namespaced { &nsk } else { name });
         Ok(Self::with_version(rt, out.unwrap_or(old)))
     }
@@ -949,6 +1095,11 @@ impl Store {
                         refs.retain(|r| r["uid"] != owner_uid);
                     }
                     self.commit(&t.group, &t.plural, ns, &n, o);
+                } else if t.group.is_empty() && t.plural == "pods" {
+                    // The garbage collector deletes through the API: pods terminate gracefully.
+                    if !super::lifecycle::terminating(&o) {
+                        super::lifecycle::delete_pod(self, ns, &n, None);
+                    }
                 } else {
                     self.delete_raw(&t, ns, &n, false);
                 }
@@ -1022,6 +1173,9 @@ impl Store {
         }
         if rt.namespaced && !self.namespace_exists(nsk) {
             return Err(ApiError::not_found("", "namespaces", nsk));
+        }
+        if rt.namespaced && old.is_none() {
+            super::lifecycle::refuse_create(self, rt, nsk, &name)?;
         }
         match &old {
             None => {
@@ -1104,7 +1258,8 @@ impl Store {
         // Defaults and schema.
         if let Some(crd) = &rt.crd {
             if let Some(schema) = &crd.schema {
-                let admission = schema.admit(&mut new);
+                let admission = schema.admit_update(&mut new, old.as_ref());
+                self.warnings.extend(admission.warnings);
                 let unknown = admission.unknown_fields;
                 if opts.warn_unknown && !opts.strict {
                     self.warnings
@@ -1190,12 +1345,40 @@ impl Store {
             return;
         }
         let now = self.now_str();
+        let mut conditions = vec![
+            json!({"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now}),
+            json!({"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now}),
+        ];
+        // Groups under k8s.io / kubernetes.io must carry the API approval annotation (kube-apiserver's
+        // KubernetesAPIApprovalPolicyConformant condition, first in its list).
+        let group = crd["spec"]["group"].as_str().unwrap_or_default();
+        let protected = ["k8s.io", "kubernetes.io"]
+            .iter()
+            .any(|d| group == *d || group.ends_with(&format!(".{d}")));
+        if protected {
+            let approval = crd["metadata"]["annotations"]["api-approved.kubernetes.io"]
+                .as_str()
+                .unwrap_or_default();
+            let (status, reason, message) = if approval.starts_with("unapproved") {
+                ("False", "UnapprovedAnnotation", format!("not approved: {approval:?}"))
+            } else if approval.is_empty() {
+                (
+                    "False",
+                    "MissingAnnotation",
+                    "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111".to_string(),
+                )
+            } else {
+                ("True", "ApprovedAnnotation", format!("approved in {approval}"))
+            };
+            conditions.insert(
+                0,
+                json!({"type": "KubernetesAPIApprovalPolicyConformant", "status": status, "reason": reason,
+                    "message": message, "lastTransitionTime": now}),
+            );
+        }
         crd["status"] = json!({
             "acceptedNames": crd["spec"]["names"].clone(),
-            "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
-            ],
+            "conditions": conditions,
             "storedVersions": crd["spec"]["versions"].as_array().map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>()).unwrap_or_default(),
         });
         self.commit("apiextensions.k8s.io", "customresourcedefinitions", "", name, crd);
@@ -1216,95 +1399,165 @@ impl Store {
             .cloned()
     }
 
-    /// Evict a pod (policy/v1 Eviction): 429 when a PodDisruptionBudget allows no disruption, 500 when
-    /// more than one PDB selects the pod, else delete it.
+    /// Evict a pod (policy/v1 Eviction), as kube-apiserver's eviction subresource does (see
+    /// [`crate::disruption`]): budgets read from the PodDisruptionBudgets' status and decremented, the pod
+    /// deleted gracefully.
     pub fn evict(&mut self, ns: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
-        let Some(pod) = self.raw("", "pods", ns, name).cloned() else {
-            return Err(ApiError::not_found("", "pods", name));
-        };
-        let pdbs: Vec<Value> = self
-            .in_namespace("policy", "poddisruptionbudgets", ns)
-            .filter(|p| {
-                let sel = LabelSelector::from_object(&p["spec"]["selector"]);
-                !sel.is_empty() && sel.matches(&pod)
-            })
-            .cloned()
-            .collect();
-        if pdbs.len() > 1 {
-            return Err(ApiError::new(
-                500,
-                "InternalError",
-                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
-            ));
-        }
-        if let Some(pdb) = pdbs.first() {
-            let allowed = self.disruptions_allowed(ns, pdb);
-            if allowed <= 0 {
-                let pdb_name = pdb["metadata"]["name"].as_str().unwrap_or_default();
-                let mut e = ApiError::new(
-                    429,
-                    "TooManyRequests",
-                    "Cannot evict pod as it would violate the pod's disruption budget.",
-                );
-                e.details = Some(Box::new(
-                    json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently", self.pdb_desired(ns, pdb), self.healthy(ns, pdb))}]}),
-                ));
-                return Err(e);
-            }
-        }
-        if dry_run {
-            return Ok(super::status::success_status(201));
-        }
-        let rt = self.builtin_type("", "pods").ok_or_else(ApiError::no_route)?;
-        self.delete(&rt, Some(ns), name, &WriteOpts::default(), false)?;
-        Ok(super::status::success_status(201))
-    }
-
-    fn healthy(&self, ns: &str, pdb: &Value) -> i64 {
-        let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
-        self.in_namespace("", "pods", ns)
-            .filter(|p| sel.matches(p) && pod_ready(p))
-            .count() as i64
-    }
-
-    fn expected(&self, ns: &str, pdb: &Value) -> i64 {
-        let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
-        self.in_namespace("", "pods", ns).filter(|p| sel.matches(p)).count() as i64
-    }
-
-    fn pdb_desired(&self, ns: &str, pdb: &Value) -> i64 {
-        let expected = self.expected(ns, pdb);
-        let spec = &pdb["spec"];
-        if let Some(min) = spec.get("minAvailable") {
-            int_or_percent(min, expected, true)
-        } else if let Some(max) = spec.get("maxUnavailable") {
-            expected - int_or_percent(max, expected, false)
-        } else {
-            expected
-        }
-    }
-
-    fn disruptions_allowed(&self, ns: &str, pdb: &Value) -> i64 {
-        if let Some(n) = pdb["status"]["disruptionsAllowed"].as_i64() {
-            return n;
-        }
-        (self.healthy(ns, pdb) - self.pdb_desired(ns, pdb)).max(0)
+        super::disruption::evict(self, ns, name, dry_run)
     }
 }
 
-fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
-    match v {
-        Value::Number(n) => n.as_i64().unwrap_or(0),
-        Value::String(s) => {
-            let p: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-            if round_up {
-                (p * total + 99) / 100
-            } else {
-                p * total / 100
-            }
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64url without padding (Go's `base64.RawURLEncoding`).
+fn base64url_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(BASE64URL[(n >> (18 - 6 * i)) as usize & 63] as char);
         }
-        _ => 0,
     }
+    out
+}
+
+/// Decode base64url without padding; the error is the offset of the first bad byte (as Go reports it).
+fn base64url_decode(s: &str) -> Result<Vec<u8>, usize> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for (i, c) in s.bytes().enumerate() {
+        let v = BASE64URL.iter().position(|&x| x == c).ok_or(i)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    if s.len() % 4 == 1 {
+        return Err(s.len() - 1);
+    }
+    Ok(out)
+}
+
+/// Decode a continue token's JSON as Go's `json.Unmarshal` into k8s.io/apiserver's `continueToken{v, rv,
+/// start}` does (field names matched case-insensitively, unknown fields ignored, `null` leaves the zero value),
+/// with Go's error texts for the common failures. Returns (v, rv, start).
+fn go_json_token(bytes: &[u8]) -> Result<(String, i64, String), String> {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let Some(first) = bytes.iter().find(|b| !is_ws(b)).copied() else {
+        return Err("unexpected end of JSON input".into());
+    };
+    let v: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            if !matches!(first, b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') {
+                return Err(format!(
+                    "invalid character {} looking for beginning of value",
+                    go_quote_char(first)
+                ));
+            }
+            if e.is_eof() {
+                return Err("unexpected end of JSON input".into());
+            }
+            if e.to_string().starts_with("trailing characters") {
+                // A whole value followed by more: Go names the first byte after it.
+                let mut de = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
+                let _ = de.next();
+                let at = de.byte_offset();
+                let next = bytes[at..].iter().find(|b| !is_ws(b)).copied().unwrap_or(b' ');
+                return Err(format!(
+                    "invalid character {} after top-level value",
+                    go_quote_char(next)
+                ));
+            }
+            // Other syntax errors: Go's scanner words them by state ("after object key", "in string literal"…);
+            // serde_json's position is the best we have.
+            return Err(format!("invalid character at line {} column {}", e.line(), e.column()));
+        }
+    };
+    let kind = |v: &Value| match v {
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    let Value::Object(map) = &v else {
+        if v.is_null() {
+            return Ok((String::new(), 0, String::new()));
+        }
+        return Err(format!(
+            "json: cannot unmarshal {} into Go value of type storage.continueToken",
+            kind(&v)
+        ));
+    };
+    let field = |name: &str| {
+        map.iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let type_err = |name: &str, v: &Value, ty: &str| {
+        let shown = match v {
+            Value::Number(n) if ty == "int64" => format!("number {n}"),
+            other => kind(other).to_string(),
+        };
+        format!("json: cannot unmarshal {shown} into Go struct field continueToken.{name} of type {ty}")
+    };
+    let string = |name: &str| match field(name) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(type_err(name, other, "string")),
+    };
+    let version = string("v")?;
+    let rv = match field("rv") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| type_err("rv", &Value::Number(n.clone()), "int64"))?,
+        Some(other) => return Err(type_err("rv", other, "int64")),
+    };
+    Ok((version, rv, string("start")?))
+}
+
+/// A byte as Go's JSON scanner quotes it in errors (`quoteChar`): `'x'`, `'\''`, `'"'`, or `strconv.Quote`'s escape.
+fn go_quote_char(b: u8) -> String {
+    match b {
+        b'\'' => r"'\''".to_string(),
+        b'"' => "'\"'".to_string(),
+        0x07 => r"'\a'".into(),
+        0x08 => r"'\b'".into(),
+        0x0c => r"'\f'".into(),
+        b'\n' => r"'\n'".into(),
+        b'\r' => r"'\r'".into(),
+        b'\t' => r"'\t'".into(),
+        0x0b => r"'\v'".into(),
+        b'\\' => r"'\\'".into(),
+        0x20..=0x7e => format!("'{}'", b as char),
+        0x00..=0x1f | 0x7f => format!("'\\x{b:02x}'"),
+        // Go turns the byte into the rune U+00XX: printable from U+00A1 on, except the soft hyphen.
+        0xa1..=0xff if b != 0xad => format!("'{}'", char::from(b)),
+        _ => format!("'\\u{b:04x}'"),
+    }
+}
+
+/// Go's `path.Clean` of an absolute path.
+fn go_path_clean(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// Whether a pod has condition Ready=True.

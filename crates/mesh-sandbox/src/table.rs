@@ -105,12 +105,99 @@ fn pod_cells(p: &Value) -> Vec<Value> {
     vec![json!(format!("{ready}/{containers}")), json!(status), json!(restarts)]
 }
 
+/// The values a printer-column JSONPath of a CRD selects: `.a.b`, `.a[*].b`, `.a[?(@.k=="v")].b` (the forms
+/// CRDs use; kube-apiserver shows the first result).
+fn json_path<'a>(obj: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut cur = vec![obj];
+    let mut rest = path.trim().trim_start_matches('{').trim_end_matches('}');
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            cur = cur.iter().filter_map(|v| v.get(key)).collect();
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("[*]") {
+            cur = cur.iter().flat_map(|v| v.as_array().into_iter().flatten()).collect();
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("[?(@.") {
+            let Some(close) = r.find(")]") else {
+                return vec![];
+            };
+            let (cond, after) = (&r[..close], &r[close + 2..]);
+            let Some((key, want)) = cond.split_once("==") else {
+                return vec![];
+            };
+            let want = want.trim().trim_matches(['"', '\'']);
+            cur = cur
+                .iter()
+                .flat_map(|v| v.as_array().into_iter().flatten())
+                .filter(|x| x[key.trim()].as_str() == Some(want))
+                .collect();
+            rest = after;
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let Some(close) = r.find(']') else {
+                return vec![];
+            };
+            let Ok(i) = r[..close].parse::<usize>() else {
+                return vec![];
+            };
+            cur = cur.iter().filter_map(|v| v.get(i)).collect();
+            rest = &r[close + 1..];
+        } else {
+            return vec![];
+        }
+    }
+    cur
+}
+
+/// A cell of a CRD printer column, as kube-apiserver's table convertor renders it.
+fn printer_cell(obj: &Value, column: &Value, now: jiff::Timestamp) -> Value {
+    let path = column["jsonPath"].as_str().unwrap_or_default();
+    let Some(v) = json_path(obj, path).into_iter().next() else {
+        return Value::Null;
+    };
+    match column["type"].as_str().unwrap_or("string") {
+        "date" => v
+            .as_str()
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .map(|t| json!(human_duration(now.as_second() - t.as_second())))
+            .unwrap_or(Value::Null),
+        "integer" | "number" | "boolean" => v.clone(),
+        _ => match v {
+            Value::String(s) => json!(s),
+            other => json!(other.to_string()),
+        },
+    }
+}
+
+/// `kubectl get endpointslices`' PORTS and ENDPOINTS cells: the first three, then `+ N more...`.
+fn first_three(items: Vec<String>) -> String {
+    if items.is_empty() {
+        return "<unset>".into();
+    }
+    let n = items.len();
+    let shown = items.into_iter().take(3).collect::<Vec<_>>().join(",");
+    if n > 3 {
+        format!("{shown} + {} more...", n - 3)
+    } else {
+        shown
+    }
+}
+
 /// Convert a list (or one object) into a `meta.k8s.io/v1` Table.
 pub fn to_table(rt: &ResourceType, data: &Value, now: jiff::Timestamp) -> Value {
     let items: Vec<&Value> = match data["items"].as_array() {
         Some(items) => items.iter().collect(),
         None => vec![data],
     };
+    let printer_columns = rt
+        .crd
+        .as_ref()
+        .map(|c| c.printer_columns.as_slice())
+        .unwrap_or_default();
+    if !printer_columns.is_empty() {
+        return crd_table(printer_columns, data, &items, now);
+    }
     let mut columns = vec![col("Name", "string", 0)];
     let extra: Vec<Value> = match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => vec![
@@ -136,6 +223,16 @@ pub fn to_table(rt: &ResourceType, data: &Value, now: jiff::Timestamp) -> Value 
         ],
         ("", "Namespace") => vec![col("Status", "string", 0)],
         ("", "ConfigMap") => vec![col("Data", "integer", 0)],
+        ("policy", "PodDisruptionBudget") => vec![
+            col("Min Available", "string", 0),
+            col("Max Unavailable", "string", 0),
+            col("Allowed Disruptions", "integer", 0),
+        ],
+        ("discovery.k8s.io", "EndpointSlice") => vec![
+            col("AddressType", "string", 0),
+            col("Ports", "string", 0),
+            col("Endpoints", "string", 0),
+        ],
         _ => vec![],
     };
     columns.extend(extra);
@@ -194,6 +291,34 @@ pub fn to_table(rt: &ResourceType, data: &Value, now: jiff::Timestamp) -> Value 
                     cells.push(json!(ports));
                 }
                 ("", "Namespace") => cells.push(json!(o["status"]["phase"].as_str().unwrap_or("Active"))),
+                ("policy", "PodDisruptionBudget") => {
+                    let shown = |v: &Value| match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => "N/A".into(),
+                    };
+                    cells.push(json!(shown(&o["spec"]["minAvailable"])));
+                    cells.push(json!(shown(&o["spec"]["maxUnavailable"])));
+                    cells.push(json!(int(&o["status"]["disruptionsAllowed"])));
+                }
+                ("discovery.k8s.io", "EndpointSlice") => {
+                    let ports = o["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p["port"].as_i64().map_or("<unset>".to_string(), |n| n.to_string()))
+                        .collect();
+                    let addresses = o["endpoints"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|e| e["addresses"].as_array().into_iter().flatten())
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect();
+                    cells.push(json!(o["addressType"].as_str().unwrap_or_default()));
+                    cells.push(json!(first_three(ports)));
+                    cells.push(json!(first_three(addresses)));
+                }
                 ("", "ConfigMap") => cells.push(json!(
                     o["data"].as_object().map(|m| m.len()).unwrap_or(0)
                         + o["binaryData"].as_object().map(|m| m.len()).unwrap_or(0)
@@ -225,9 +350,53 @@ pub fn to_table(rt: &ResourceType, data: &Value, now: jiff::Timestamp) -> Value 
     out
 }
 
+/// A table with a CRD's printer columns (NAME first, as kube-apiserver adds it).
+fn crd_table(columns: &[Value], data: &Value, items: &[&Value], now: jiff::Timestamp) -> Value {
+    let mut defs = vec![col("Name", "string", 0)];
+    for c in columns {
+        defs.push(json!({"name": c["name"], "type": c["type"], "format": c["format"].as_str().unwrap_or_default(),
+            "description": format!("Custom resource definition column (in JSONPath format): {}", c["jsonPath"].as_str().unwrap_or_default()),
+            "priority": c["priority"].as_i64().unwrap_or(0)}));
+    }
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let mut cells = vec![o["metadata"]["name"].clone()];
+            cells.extend(columns.iter().map(|c| printer_cell(o, c, now)));
+            json!({
+                "cells": cells,
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]},
+            })
+        })
+        .collect();
+    let mut metadata = json!({"resourceVersion": data["metadata"]["resourceVersion"]});
+    if let Some(c) = data["metadata"]["continue"].as_str() {
+        metadata["continue"] = json!(c);
+    }
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": defs, "rows": rows})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printer_column_paths() {
+        let o = json!({"spec": {"hostnames": ["a", "b"], "c": "istio"},
+            "status": {"addresses": [{"value": "1.2.3.4"}, {"value": "5.6.7.8"}],
+                       "conditions": [{"type": "Accepted", "status": "True"}, {"type": "Programmed", "status": "False"}]}});
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let cell = |path: &str, ty: &str| printer_cell(&o, &json!({"jsonPath": path, "type": ty}), now);
+        // As kube-apiserver v1.37.2 renders HTTPRoute hostnames: the JSON array.
+        assert_eq!(cell(".spec.hostnames", "string"), json!(r#"["a","b"]"#));
+        assert_eq!(cell(".spec.c", "string"), json!("istio"));
+        assert_eq!(cell(".status.addresses[*].value", "string"), json!("1.2.3.4"));
+        assert_eq!(
+            cell(r#".status.conditions[?(@.type=="Programmed")].status"#, "string"),
+            json!("False")
+        );
+        assert_eq!(cell(".spec.missing", "string"), Value::Null);
+    }
 
     #[test]
     fn ages_read_like_kubectl() {

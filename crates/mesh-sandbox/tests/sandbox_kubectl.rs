@@ -160,6 +160,18 @@ fn kubectl_strategic_patch_on_a_custom_resource_is_415() {
     );
 }
 
+/// Poll (20 ms) until `cond` holds; fail after 2 s.
+#[track_caller]
+fn eventually(mut cond: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(cond(), "condition not met within 2 s");
+}
+
 #[test]
 fn kubectl_rollout_restart_replaces_pods() {
     if !sandbox_common::kubectl_available() {
@@ -174,6 +186,21 @@ fn kubectl_rollout_restart_replaces_pods() {
         .collect();
     assert_eq!(before.len(), 1);
     env.kubectl_ok(&["rollout", "restart", "deployment/reviews-v2"]);
+    // The old pod is Terminating (deletionTimestamp set) until its kubelet is done, as on a cluster.
+    let during = env
+        .server
+        .list_selected("pods", Some("istio-demo"), "app=reviews,version=v2");
+    let old = during
+        .iter()
+        .find(|p| p["metadata"]["name"] == before[0].as_str())
+        .expect("the old pod is still listed while it terminates");
+    assert!(old["metadata"]["deletionTimestamp"].is_string());
+    eventually(|| {
+        env.server
+            .list_selected("pods", Some("istio-demo"), "app=reviews,version=v2")
+            .len()
+            == 1
+    });
     let after = env
         .server
         .list_selected("pods", Some("istio-demo"), "app=reviews,version=v2");
@@ -206,10 +233,12 @@ fn kubectl_label_and_delete_change_the_store() {
         .server
         .get("deployments", Some("istio-demo"), "ratings-v1")
         .is_none());
-    assert!(env
-        .server
-        .list_selected("pods", Some("istio-demo"), "app=ratings")
-        .is_empty());
+    // Its pods terminate, then go.
+    eventually(|| {
+        env.server
+            .list_selected("pods", Some("istio-demo"), "app=ratings")
+            .is_empty()
+    });
     assert!(env
         .server
         .list_selected("replicasets", Some("istio-demo"), "app=ratings")
@@ -333,4 +362,48 @@ fn kubectl_reads_istio_kinds_at_v1beta1() {
     let got = json(&env.kubectl_ok(&["get", "destinationrules", "reviews", "-n", "istio-demo", "-o", "json"]));
     assert_eq!(got["apiVersion"], "networking.istio.io/v1");
     assert_eq!(got["spec"]["host"], "reviews");
+}
+
+/// Issue 15 divergence 6: kubectl's generators send built-in kinds as protobuf
+/// (`application/vnd.kubernetes.protobuf`); the real server takes them, and so does the sandbox now.
+#[test]
+fn kubectl_generators_send_protobuf_and_are_served() {
+    if !sandbox_common::kubectl_available() {
+        return;
+    }
+    let env = bookinfo_env();
+    env.kubectl_ok(&["create", "namespace", "pdbt"]);
+    env.kubectl_ok(&[
+        "create",
+        "poddisruptionbudget",
+        "solo",
+        "-n",
+        "pdbt",
+        "--selector=app=solo",
+        "--min-available=0",
+    ]);
+    env.kubectl_ok(&[
+        "create",
+        "pdb",
+        "half",
+        "-n",
+        "pdbt",
+        "--selector=app=solo",
+        "--max-unavailable=50%",
+    ]);
+    env.kubectl_ok(&["create", "configmap", "cm", "-n", "pdbt", "--from-literal=a=b"]);
+    env.kubectl_ok(&["create", "secret", "generic", "s", "-n", "pdbt", "--from-literal=k=v"]);
+    env.kubectl_ok(&["create", "serviceaccount", "sa", "-n", "pdbt"]);
+    let ns = json(&env.kubectl_ok(&["get", "namespace", "pdbt", "-o", "json"]));
+    assert_eq!(ns["status"]["phase"], "Active");
+    let pdb = json(&env.kubectl_ok(&["get", "pdb", "solo", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(pdb["spec"]["minAvailable"], 0);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"]["app"], "solo");
+    let half = json(&env.kubectl_ok(&["get", "pdb", "half", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(half["spec"]["maxUnavailable"], "50%");
+    let cm = json(&env.kubectl_ok(&["get", "configmap", "cm", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(cm["data"]["a"], "b");
+    let s = json(&env.kubectl_ok(&["get", "secret", "s", "-n", "pdbt", "-o", "json"]));
+    assert_eq!(s["data"]["k"], "dg==");
+    assert_eq!(s["type"], "Opaque");
 }

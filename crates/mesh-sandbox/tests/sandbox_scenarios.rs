@@ -221,7 +221,7 @@ fn without_crds_httproutes_are_not_served() {
     let list = s.with_store(|st| st.registry.api_group_list());
     assert!(!list.to_string().contains("gateway.networking.k8s.io"));
     // Installing the v1.6-like CRDs registers the kinds; deleting one unregisters it.
-    s.load_yaml(GatewayApiBundle::V1_6.crds_yaml().unwrap()).unwrap();
+    s.load_yaml(GatewayApiBundle::V1_6.crds_json().unwrap()).unwrap();
     assert!(s.with_store(|st| st.registry.resolve("httproutes").is_some()));
     s.delete("crd", None, "httproutes.gateway.networking.k8s.io").unwrap();
     assert!(s.with_store(|st| st.registry.resolve("httproutes").is_none()));
@@ -246,8 +246,31 @@ fn deleting_a_namespace_deletes_its_objects() {
     let s = server();
     s.apply_scenario(&scenario::bookinfo()).unwrap();
     s.delete("ns", None, "istio-demo").unwrap();
-    assert!(s.list("pods", Some("istio-demo")).is_empty());
+    // Terminating first (kube-apiserver: phase Terminating, finalizer kubernetes), its pods terminating and
+    // everything else gone; nothing new may be created in it.
+    let ns = s.get("ns", None, "istio-demo").expect("listed while terminating");
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
     assert!(s.list("httproutes", Some("istio-demo")).is_empty());
+    assert!(s
+        .list("pods", Some("istio-demo"))
+        .iter()
+        .all(|p| p["metadata"]["deletionTimestamp"].is_string()));
+    let err = s
+        .insert(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late", "namespace": "istio-demo"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 403);
+    // Then, its pods done, the namespace goes.
+    for _ in 0..100 {
+        if s.get("ns", None, "istio-demo").is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(s.get("ns", None, "istio-demo").is_none());
+    assert!(s.list("pods", Some("istio-demo")).is_empty());
     assert!(!s.list("pods", Some("istio-system")).is_empty());
 }
 
@@ -276,6 +299,13 @@ fn paused_deployments_do_not_roll_out() {
     let mut d = d;
     d["spec"]["paused"] = json!(false);
     s.update(d).unwrap();
+    // The old pod terminates while the new one runs.
+    for _ in 0..100 {
+        if s.list_selected("pods", Some("istio-demo"), "app=ratings").len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let pods = s.list_selected("pods", Some("istio-demo"), "app=ratings");
     assert_eq!(pods.len(), 1);
     assert_ne!(pods[0]["metadata"]["name"], pod_before);
@@ -319,7 +349,7 @@ fn route_yaml(rules: &str) -> String {
 }
 
 #[test]
-fn trimmed_crds_enforce_gateway_api_limits() {
+fn crds_enforce_gateway_api_limits() {
     let backend = "    - name: reviews-v1\n      port: 9080\n";
     let many_backends = format!("  - backendRefs:\n{}", backend.repeat(17));
     let nine_matches = format!(

@@ -159,6 +159,7 @@ struct PodMeta {
     annotations: PodAnnotationsRaw,
     owner_references: Vec<OwnerRefRaw>,
     creation_timestamp: Option<String>,
+    deletion_timestamp: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -511,18 +512,31 @@ struct MwcRaw {
 #[serde(default, rename_all = "camelCase")]
 struct PdbSpecRaw {
     selector: Option<SelectorRaw>,
+    unhealthy_pod_eviction_policy: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct PdbStatusRaw {
     disruptions_allowed: Option<i64>,
+    current_healthy: Option<i64>,
+    desired_healthy: Option<i64>,
+    observed_generation: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PdbMeta {
+    name: String,
+    namespace: String,
+    generation: Option<i64>,
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PdbRaw {
-    metadata: Meta,
+    metadata: PdbMeta,
     spec: PdbSpecRaw,
     status: PdbStatusRaw,
 }
@@ -677,6 +691,9 @@ pub struct Pod {
     /// Its data plane, from its labels, its namespace's and the above ([`DataPlane::of`]); set once the
     /// snapshot is assembled (namespaces read).
     pub mode: DataPlane,
+    /// `metadata.deletionTimestamp` is set: the pod is Terminating (going away, already replaced by its
+    /// controller). The snapshot leaves such pods out of [`Snapshot::pods`]; see [`Snapshot::terminating_pods`].
+    pub terminating: bool,
 }
 
 impl Pod {
@@ -1023,7 +1040,17 @@ pub struct PodDisruptionBudget {
     /// `spec.selector.matchLabels`; `Some(empty)` selects every pod of the namespace
     /// (policy/v1), `None` selects none.
     pub selector: Option<BTreeMap<String, String>>,
+    /// `status.disruptionsAllowed` (0 when absent: the API server's zero value).
     pub disruptions_allowed: i64,
+    /// `status.currentHealthy` and `status.desiredHealthy`.
+    pub current_healthy: i64,
+    pub desired_healthy: i64,
+    /// The disruption controller has written a status for the current spec (`status.observedGeneration` ≥
+    /// `metadata.generation`). Until then the eviction API answers 429 ("still being processed") whatever the
+    /// budget says: a PDB just created has an all-zero status and no observedGeneration.
+    pub observed: bool,
+    /// `spec.unhealthyPodEvictionPolicy: AlwaysAllow`: unready pods are evicted regardless of the budget.
+    pub always_allow_unhealthy: bool,
 }
 
 impl PodDisruptionBudget {
@@ -1092,6 +1119,10 @@ pub struct Snapshot {
     pub decode_errors: Vec<String>,
     /// Every object in the snapshot carrying `mesh.kubectl.io/suppress` (usually none or a few).
     pub suppress_annotations: Vec<SuppressAnnotation>,
+    /// Pods listed but left out of [`Snapshot::pods`] because they are being deleted (`deletionTimestamp`
+    /// set: Terminating). They are going away (a workload's are already replaced), so no check counts them as
+    /// healthy or as still broken, and recover never restarts or evicts them again.
+    pub terminating_pods: usize,
     /// Positions in `replica_sets`, `pods` and `deployments` sorted by (namespace, name): lookups by name
     /// without a second copy of every name (10,000 pods' names are a map of their own).
     rs_index: Vec<u32>,
@@ -1286,6 +1317,7 @@ fn pod(r: PodRaw) -> Pod {
         ambient_redirected: annotations.redirection.as_deref() == Some("enabled"),
         custom_proxy_image: annotations.proxy_image.is_some_and(|i| !i.is_empty()),
         mode: DataPlane::None,
+        terminating: r.metadata.deletion_timestamp.is_some(),
     }
 }
 
@@ -1616,6 +1648,10 @@ fn pdb(r: PdbRaw) -> PodDisruptionBudget {
         name: r.metadata.name,
         selector: r.spec.selector.map(|s| s.match_labels),
         disruptions_allowed: r.status.disruptions_allowed.unwrap_or(0),
+        current_healthy: r.status.current_healthy.unwrap_or(0),
+        desired_healthy: r.status.desired_healthy.unwrap_or(0),
+        observed: r.status.observed_generation.unwrap_or(0) >= r.metadata.generation.unwrap_or(0),
+        always_allow_unhealthy: r.spec.unhealthy_pod_eviction_policy.as_deref() == Some("AlwaysAllow"),
     }
 }
 
@@ -1638,6 +1674,8 @@ macro_rules! snapshot_lists {
             suppress: Vec<SuppressAnnotation>,
             /// Distinct pod label sets seen, to share them (see [`Labels`]).
             label_sets: HashSet<Labels>,
+            /// Pods left out because they are being deleted.
+            terminating_pods: usize,
         }
 
         impl SnapshotDecoder {
@@ -1652,6 +1690,13 @@ macro_rules! snapshot_lists {
                 let meta = match kind {
                     $(Kind::$kind => push::<$raw, $ty>(&mut self.$field, &mut self.errors, &mut self.suppress, kind, input, $convert),)*
                 };
+                // Pods being deleted (Terminating) are going away and, for a workload, already replaced: no check
+                // counts them as healthy or as still broken, and recover never acts on them again.
+                if kind == Kind::Pod && self.pods[before..].iter().any(|p| p.terminating) {
+                    let tail = self.pods.split_off(before);
+                    self.terminating_pods += tail.iter().filter(|p| p.terminating).count();
+                    self.pods.extend(tail.into_iter().filter(|p| !p.terminating));
+                }
                 for pod in &mut self.pods[before..] {
                     pod.labels = intern(&mut self.label_sets, std::mem::take(&mut pod.labels));
                 }
@@ -1660,6 +1705,9 @@ macro_rules! snapshot_lists {
 
             /// Forget every item of `kind` decoded so far (its LIST is starting over).
             pub fn clear(&mut self, kind: Kind) {
+                if kind == Kind::Pod {
+                    self.terminating_pods = 0;
+                }
                 match kind {
                     $(Kind::$kind => self.$field.clear(),)*
                 }
@@ -1676,6 +1724,7 @@ macro_rules! snapshot_lists {
                     self.$field.extend(other.$field);
                 })*
                 self.label_sets.extend(other.label_sets);
+                self.terminating_pods += other.terminating_pods;
                 self.listed.extend(other.listed);
                 for (kind, why) in other.failed {
                     self.failed.entry(kind).or_insert(why);
@@ -1687,7 +1736,7 @@ macro_rules! snapshot_lists {
             /// The snapshot: a kind whose LIST failed is `Err` with the reason, one never listed is
             /// `Err(NotListed)`.
             pub fn finish(self) -> Snapshot {
-                let Self { $($field,)* listed, mut failed, errors, suppress, label_sets: _ } = self;
+                let Self { $($field,)* listed, mut failed, errors, suppress, label_sets: _, terminating_pods } = self;
                 let mut avail = |kind: Kind| -> Result<(), Unavailable> {
                     match failed.remove(&kind) {
                         Some(why) => Err(why),
@@ -1696,7 +1745,9 @@ macro_rules! snapshot_lists {
                     }
                 };
                 $(let $field = avail(Kind::$kind).map(|()| $field);)*
-                Snapshot::assemble(Lists { $($field,)* }, errors, suppress)
+                let mut snapshot = Snapshot::assemble(Lists { $($field,)* }, errors, suppress);
+                snapshot.terminating_pods = terminating_pods;
+                snapshot
             }
         }
 
@@ -1829,6 +1880,7 @@ impl Snapshot {
             scope: Scope::All,
             decode_errors,
             suppress_annotations,
+            terminating_pods: 0,
             rs_index,
         }
     }

@@ -312,8 +312,11 @@ pub fn plan_recover(findings: &[Finding], snapshot: &Snapshot) -> RecoverPlan {
     RecoverPlan { actions, skipped }
 }
 
-/// Why evicting this pod would fail now (API-FACTS: 429 when a PodDisruptionBudget allows
-/// no disruption, 500 when more than one selects the pod), if the snapshot can tell.
+/// Why evicting this pod would fail now, if the snapshot can tell, by the eviction API's rules
+/// (kube-apiserver `pkg/registry/core/pod/storage/eviction.go`): pending, finished and terminating pods are
+/// deleted without looking at budgets; more than one budget is a 500; an unready pod goes without using the
+/// budget when the budget is satisfied (or its policy is `AlwaysAllow`); a budget whose status the disruption
+/// controller has not written yet, or that allows no disruption, is a 429 that may clear.
 enum EvictionBlock {
     /// A single budget allows no disruption at the moment.
     Now(String),
@@ -323,10 +326,24 @@ enum EvictionBlock {
 
 fn eviction_blocked(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<EvictionBlock> {
     let pod = snapshot.pod(namespace, name)?;
+    if matches!(pod.phase.as_str(), "Pending" | "Succeeded" | "Failed") || pod.terminating {
+        return None;
+    }
     let pdbs = snapshot.pdbs.as_ref().ok()?;
     let selecting: Vec<_> = pdbs.iter().filter(|b| b.selects(pod)).collect();
     match selecting.as_slice() {
         [] => None,
+        [one]
+            if !pod.ready
+                && (one.always_allow_unhealthy
+                    || (one.current_healthy >= one.desired_healthy && one.desired_healthy > 0)) =>
+        {
+            None
+        }
+        [one] if !one.observed => Some(EvictionBlock::Now(format!(
+            "PodDisruptionBudget {}/{} is still being processed by the disruption controller; eviction is retried until --timeout",
+            one.namespace, one.name
+        ))),
         [one] if one.disruptions_allowed > 0 => None,
         [one] => Some(EvictionBlock::Now(format!(
             "PodDisruptionBudget {}/{} allows no disruption now; eviction is retried until --timeout",

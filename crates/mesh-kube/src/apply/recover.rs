@@ -172,7 +172,7 @@ pub async fn evict(cluster: &Cluster, action: &Action, opts: &WriteOpts, deadlin
     let mut backoff = Duration::from_millis(500);
     loop {
         match cluster
-            .create_subresource(&PODS, Some(ns), name, "eviction", &body, opts)
+            .create_subresource(&PODS, Some(ns), name, "eviction", &body)
             .await
         {
             Ok(_) => return ActionResult::of(action, ActionStatus::Done, "evicted"),

@@ -84,15 +84,16 @@ fn service_info(v: &Value) -> ServiceInfo {
 }
 
 fn pod_info(v: &Value) -> PodInfo {
-    let ready = v
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Ready")
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            })
-        });
+    let terminating = v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    let ready = !terminating
+        && v.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.get("type").and_then(Value::as_str) == Some("Ready")
+                        && c.get("status").and_then(Value::as_str) == Some("True")
+                })
+            });
     let label = |key: &str| {
         v.pointer("/metadata/labels")
             .and_then(|l| l.get(key))
@@ -137,6 +138,8 @@ struct MetaSlim {
     name: String,
     namespace: String,
     labels: BTreeMap<String, String>,
+    #[serde(rename = "deletionTimestamp")]
+    deletion_timestamp: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -223,6 +226,8 @@ struct PodMetaSlim {
     namespace: String,
     labels: BTreeMap<String, String>,
     annotations: PodAnnotationsSlim,
+    #[serde(rename = "deletionTimestamp")]
+    deletion_timestamp: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -278,11 +283,12 @@ fn service_value(v: &Value) -> InNamespace<ServiceInfo> {
 }
 
 fn pod_slim(p: PodSlim) -> InNamespace<PodInfo> {
-    let ready = p
-        .status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    // A Terminating pod serves no new requests (its endpoint is not ready), whatever its Ready condition says.
+    let ready = p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
     let is_proxy = |c: &ContainerNameSlim| c.name == "istio-proxy";
     let proxy = if p.spec.containers.iter().any(is_proxy) {
         Some(false)
