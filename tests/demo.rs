@@ -64,6 +64,9 @@ fn demo_tour_runs_doctor_recover_shift_and_route_user() {
         summaries[0].contains("×") && !summaries[1].contains("×") && summaries[2].contains("×"),
         "{summaries:?}"
     );
+    // The first doctor finds exactly the guide's two failures (three errors: one pod without a sidecar, two stale
+    // sidecars), not pods the sandbox has not readied yet.
+    assert_eq!(summaries[0], "Status check results are × (3 errors)", "{stdout}");
     assert!(stdout.contains("end-user=vijay"), "{stdout}");
     // The ambient part: the one route Istio ignores, shift refusing it, shift on the enrolled Service.
     for step in [
