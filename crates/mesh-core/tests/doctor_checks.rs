@@ -638,3 +638,41 @@ fn sidecar_missing_covers_pods_that_ask_for_injection_outside_injected_namespace
     let e = problems(&run(&c), "sidecar-missing", Status::Error);
     assert_eq!(pod_names(&e[0]), ["wants-proxy"]);
 }
+
+#[test]
+fn a_backend_in_a_namespace_not_read_is_unverified_not_missing() {
+    // `doctor -n istio-demo` with a route sending a share to a Service of another namespace: that namespace's
+    // Services were not listed, so the backend's absence from the snapshot proves nothing.
+    let mut c = healthy();
+    let mut route = mesh_route(
+        "istio-demo",
+        "ratings",
+        "ratings",
+        &[("ratings", 90), ("ratings-v9", 10)],
+    );
+    route["spec"]["rules"][0]["backendRefs"][1]["namespace"] = json!("other");
+    c.push(route);
+    let scoped = c
+        .snapshot()
+        .with_scope(mesh_core::scope::Scope::Namespaces(vec!["istio-demo".into()]));
+    let findings = mesh_core::doctor::run_checks(&scoped, now());
+    let missing = of(&findings, "route-backend-missing");
+    assert!(missing.iter().all(|f| f.status != Status::Error), "{missing:#?}");
+    let skipped: Vec<&Finding> = missing.iter().filter(|f| f.status == Status::Skipped).collect();
+    assert_eq!(skipped.len(), 1, "{missing:#?}");
+    assert!(
+        skipped[0].message.contains("Service other/ratings-v9"),
+        "{}",
+        skipped[0].message
+    );
+    assert!(
+        skipped[0].hint.as_deref().unwrap().contains("-A"),
+        "{:?}",
+        skipped[0].hint
+    );
+    // Read whole (-A), the same backend is missing for real.
+    let findings = mesh_core::doctor::run_checks(&c.snapshot(), now());
+    let errors = problems(&findings, "route-backend-missing", Status::Error);
+    assert_eq!(errors.len(), 1, "{findings:#?}");
+    assert!(errors[0].message.contains("other/ratings-v9"), "{}", errors[0].message);
+}

@@ -342,9 +342,16 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
     let index = service_index(services);
     let mut out = Vec::new();
     let mut unverified: Vec<String> = Vec::new();
+    // Backends in namespaces doctor did not read (`-n A` with a route of A sending to a Service of B): their
+    // absence from the snapshot proves nothing.
+    let mut unread: Vec<String> = Vec::new();
     for route in routes {
         for (i, rule, b) in missing_backends(route, &index) {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
+            if !s.read_in(Kind::Service, &b.namespace) {
+                unread.push(format!("Service {}/{}", b.namespace, b.name));
+                continue;
+            }
             if !s.proves_absent() {
                 unverified.push(format!("Service {}/{}", b.namespace, b.name));
                 continue;
@@ -374,10 +381,33 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
             );
         }
     }
-    if out.is_empty() && unverified.is_empty() {
+    if out.is_empty() && unverified.is_empty() && unread.is_empty() {
         out.push(Finding::ok(ID, CAT, "every weighted backend Service exists"));
     }
     out.extend(not_in_files(ID, "backend", unverified));
+    if !unread.is_empty() {
+        unread.sort();
+        unread.dedup();
+        let namespaces: BTreeSet<&str> = unread
+            .iter()
+            .filter_map(|r| r.strip_prefix("Service ")?.split('/').next())
+            .collect();
+        out.push(
+            Finding::skipped(
+                ID,
+                CAT,
+                format!(
+                    "{} in namespaces not read, not verified: {}",
+                    plural(unread.len(), "backend"),
+                    name_list(&unread, 5)
+                ),
+            )
+            .with_hint(format!(
+                "check them with -A, or with kubectl mesh doctor -n NAMESPACE for {}",
+                namespaces.into_iter().collect::<Vec<_>>().join(", ")
+            )),
+        );
+    }
     out
 }
 
