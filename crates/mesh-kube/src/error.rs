@@ -58,7 +58,7 @@ pub enum KubeError {
 
     /// Optimistic concurrency lost too many times in a row.
     #[error(
-        "{kind} \"{name}\" kept changing while we wrote it ({attempts} conflicts in a row); nothing more was written"
+        "{kind} \"{name}\" kept changing while we wrote it ({attempts} writes refused as conflicts); nothing more was written"
     )]
     ConflictStorm { kind: String, name: String, attempts: u32 },
 

@@ -15,8 +15,37 @@ use mesh_core::opts::DryRun;
 use mesh_core::resource::SERVICES;
 use mesh_core::route::{RouteEdit, RouteKind, RouteSnapshot, WriteOutcome as Outcome};
 
-/// How many times we re-read and re-plan after a conflict before giving up.
+/// How many conflicts that touch the traffic (the route's spec or its history changed, or nothing visible did) we
+/// re-read and re-plan after before giving up.
 pub const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+/// How many writes at most, counting conflicts caused only by other writers' metadata or status changes (labels,
+/// annotations, a controller's status): those do not touch what we plan from, so they do not count towards
+/// [`MAX_WRITE_ATTEMPTS`], but a route rewritten without end still ends the command.
+pub const MAX_WRITES: u32 = 50;
+
+/// What a conflict is judged by: the route's resourceVersion, spec and history annotation.
+fn traffic_of(route: Option<&Value>) -> Option<(Option<&Value>, Option<&Value>, Option<&Value>)> {
+    route.map(|r| {
+        (
+            r.pointer("/metadata/resourceVersion"),
+            r.get("spec"),
+            r.pointer("/metadata/annotations")
+                .and_then(|a| a.get(mesh_core::route::HISTORY_ANNOTATION)),
+        )
+    })
+}
+
+/// Whether a conflict counts towards [`MAX_WRITE_ATTEMPTS`]: someone changed the traffic (spec or history), the
+/// route appeared or went, or nothing visible changed at all (a 409 no write explains).
+fn touches_traffic(before: Option<&Value>, after: Option<&Value>) -> bool {
+    match (traffic_of(before), traffic_of(after)) {
+        (Some((rv_a, spec_a, hist_a)), Some((rv_b, spec_b, hist_b))) => {
+            rv_a == rv_b || spec_a != spec_b || hist_a != hist_b
+        }
+        _ => true,
+    }
+}
 
 /// The result of [`plan_and_write`]: the plan that was finally written, what the server returned, and what
 /// happened.
@@ -107,7 +136,9 @@ where
         read = read_snapshot(cluster, namespace, service) => read?,
     };
     let mut last = (RouteKind::Http, service.to_string());
-    for attempt in 1..=MAX_WRITE_ATTEMPTS {
+    // Conflicts that touched the traffic (see `touches_traffic`).
+    let mut counted = 0u32;
+    for attempt in 1..=MAX_WRITES {
         let planned = plan(&snapshot)?;
         let w = planned.as_ref();
         last = (w.kind, w.route_name.clone());
@@ -177,9 +208,20 @@ where
                     )
                 });
                 let (kind, name) = (w.kind, w.route_name.clone());
+                let before = snapshot.state.route_of(kind, &name).cloned();
                 tokio::select! {
                     signal = stop.wait() => return Err(KubeError::Interrupted { signal }.into()),
                     read = reread_route(cluster, &mut snapshot, kind, &name) => read?,
+                }
+                if touches_traffic(before.as_ref(), snapshot.state.route_of(kind, &name)) {
+                    counted += 1;
+                }
+                if counted >= MAX_WRITE_ATTEMPTS {
+                    return Err(E::from(KubeError::ConflictStorm {
+                        kind: kind.singular().into(),
+                        name,
+                        attempts: attempt,
+                    }));
                 }
                 continue;
             }
@@ -189,6 +231,36 @@ where
     Err(E::from(KubeError::ConflictStorm {
         kind: last.0.singular().into(),
         name: last.1,
-        attempts: MAX_WRITE_ATTEMPTS,
+        attempts: MAX_WRITES,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::touches_traffic;
+    use serde_json::json;
+
+    fn route(rv: &str, weight: u32, history: Option<&str>, other: &str) -> serde_json::Value {
+        let mut r = json!({"metadata": {"resourceVersion": rv, "annotations": {"e2e/other": other}},
+            "spec": {"rules": [{"backendRefs": [{"name": "web-v1", "weight": weight}]}]}});
+        if let Some(h) = history {
+            r["metadata"]["annotations"]["mesh.kubectl.io/history"] = json!(h);
+        }
+        r
+    }
+
+    #[test]
+    fn only_conflicts_about_the_traffic_count() {
+        let before = route("10", 100, Some("h1"), "a");
+        // Another writer's annotation (or a controller's status): not about the traffic.
+        assert!(!touches_traffic(Some(&before), Some(&route("11", 100, Some("h1"), "b"))));
+        // The rules changed, or the history did (another kubectl-mesh): counted.
+        assert!(touches_traffic(Some(&before), Some(&route("11", 50, Some("h1"), "a"))));
+        assert!(touches_traffic(Some(&before), Some(&route("11", 100, Some("h2"), "a"))));
+        assert!(touches_traffic(Some(&before), Some(&route("11", 100, None, "a"))));
+        // A 409 that no write explains (same resourceVersion), or a route created or deleted meanwhile: counted.
+        assert!(touches_traffic(Some(&before), Some(&before.clone())));
+        assert!(touches_traffic(None, Some(&before)));
+        assert!(touches_traffic(Some(&before), None));
+    }
 }
