@@ -253,7 +253,10 @@ mod tests {
     fn only_conflicts_about_the_traffic_count() {
         let before = route("10", 100, Some("h1"), "a");
         // Another writer's annotation (or a controller's status): not about the traffic.
-        assert!(!touches_traffic(Some(&before), Some(&route("11", 100, Some("h1"), "b"))));
+        assert!(!touches_traffic(
+            Some(&before),
+            Some(&route("11", 100, Some("h1"), "b"))
+        ));
         // The rules changed, or the history did (another kubectl-mesh): counted.
         assert!(touches_traffic(Some(&before), Some(&route("11", 50, Some("h1"), "a"))));
         assert!(touches_traffic(Some(&before), Some(&route("11", 100, Some("h2"), "a"))));
