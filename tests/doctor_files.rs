@@ -538,3 +538,49 @@ fn overlay_on_an_unreachable_cluster_is_exit_3_and_suggests_offline() {
     r.assert_code(3);
     assert!(r.stderr.contains("--offline"), "{}", r.stderr);
 }
+
+#[test]
+fn check_takes_codes_and_the_file_checks_with_f() {
+    let dir = fixture("broken");
+    // A code selects its check, as an id does (the broken folder's backendRef port is wrong).
+    let r = run_bare(
+        &["doctor", "-f", &dir, "--offline", "--check", "KM3031", "-o", "json"],
+        None,
+    );
+    r.assert_code(1);
+    let doc = r.json();
+    let ids: std::collections::BTreeSet<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["route-backend-port"], "{doc}");
+    // The files' own check is selectable with -f, and only there.
+    let r = run_bare(
+        &[
+            "doctor",
+            "-f",
+            &dir,
+            "--offline",
+            "--check",
+            "files-duplicate-object",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    r.assert_code(0);
+    assert_eq!(checks(&r.json(), "files-duplicate-object").len(), 1, "{}", r.stdout);
+    let r = run_bare(&["doctor", "--check", "KM7010"], None);
+    r.assert_code(2);
+    assert!(r.stderr.contains("only runs with -f"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hint: it checks manifests: add -f PATH"),
+        "{}",
+        r.stderr
+    );
+    let r = run_bare(&["doctor", "--check", "multicluster-root-mismatch"], None);
+    r.assert_code(2);
+    assert!(r.stderr.contains("--context A --context B"), "{}", r.stderr);
+}

@@ -151,7 +151,20 @@ pub async fn deepen(cluster: &Cluster, scope: &Scope, snapshot: &Snapshot, findi
 }
 
 /// `--check` values as registered ids (codes accepted), checked before anything is sent.
-pub(crate) fn check_ids(ids: &[String], deep: bool) -> Result<Vec<&'static str>> {
+/// The inputs a doctor run has besides one cluster's snapshot: what opt-in checks `--check` may name.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Inputs {
+    /// `--deep`.
+    pub deep: bool,
+    /// `-f` files.
+    pub files: bool,
+    /// Several contexts.
+    pub clusters: bool,
+}
+
+/// `--check` values as registered ids (codes accepted), checked before anything is sent. An opt-in check needs
+/// its input (`--deep`, `-f`, several contexts).
+pub(crate) fn check_ids(ids: &[String], inputs: Inputs) -> Result<Vec<&'static str>> {
     let mut out = Vec::new();
     for id in ids {
         let Some(check) = registry::find(id) else {
@@ -160,20 +173,23 @@ pub(crate) fn check_ids(ids: &[String], deep: bool) -> Result<Vec<&'static str>>
                 "list the check ids and codes with: kubectl mesh doctor --list-checks",
             ));
         };
-        match check.needs() {
-            Some("--deep") if !deep => {
-                return Err(MeshError::usage_hint(
-                    format!("check {:?} only runs with --deep", check.id),
-                    "add --deep (it port-forwards to each sidecar's Envoy admin)",
-                ))
-            }
-            Some("--deep") | None => {}
-            Some(flag) => {
-                return Err(MeshError::usage_hint(
-                    format!("check {:?} only runs with {flag}", check.id),
-                    "it runs by itself when doctor is given that input; --check selects among the cluster checks",
-                ))
-            }
+        let given = match check.run {
+            registry::Run::Deep => inputs.deep,
+            registry::Run::Files => inputs.files,
+            registry::Run::Cross => inputs.clusters,
+            registry::Run::Pure(_) | registry::Run::Timed(_) => true,
+        };
+        if !given {
+            let flag = check.needs().unwrap_or_default();
+            let hint = match check.run {
+                registry::Run::Deep => "add --deep (it port-forwards to each sidecar's Envoy admin)",
+                registry::Run::Files => "it checks manifests: add -f PATH",
+                _ => "it compares clusters: name them with --context A --context B, or --all-contexts",
+            };
+            return Err(MeshError::usage_hint(
+                format!("check {:?} only runs with {flag}", check.id),
+                hint,
+            ));
         }
         out.push(check.id);
     }
@@ -218,7 +234,13 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     if args.all_contexts || ctx.contexts().len() > 1 {
         return super::doctor_multi::run(ctx, args).await;
     }
-    let wanted = check_ids(&args.checks, args.deep)?;
+    let wanted = check_ids(
+        &args.checks,
+        Inputs {
+            deep: args.deep,
+            ..Inputs::default()
+        },
+    )?;
     let fail_on = FailOn::from(args.fail_on);
     let all = ctx.all_namespaces(args.all.all_namespaces)?;
     let cluster = ctx.cluster().await?;

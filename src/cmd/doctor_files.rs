@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::cmd::doctor::{check_ids, print_notes, render, DoctorArgs};
+use crate::cmd::doctor::{check_ids, print_notes, render, DoctorArgs, Inputs};
 use crate::cmd::Ctx;
 use crate::error::{MeshError, Result};
 use mesh_core::doctor::files::{diff, files_report, overlay, overlay_success, overlay_summary, run_offline};
@@ -135,9 +135,10 @@ pub fn read_inputs(
     Ok(out)
 }
 
-fn keep_checks(findings: &mut Vec<Finding>, ids: &[String]) {
+/// Keep the findings of the checks `--check` named (resolved to ids: codes work too).
+fn keep_checks(findings: &mut Vec<Finding>, ids: &[&str]) {
     if !ids.is_empty() {
-        findings.retain(|f| ids.iter().any(|id| id == f.id));
+        findings.retain(|f| ids.contains(&f.id));
     }
 }
 
@@ -207,7 +208,13 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
             "run kubectl mesh doctor --deep without -f",
         ));
     }
-    check_ids(&args.checks, false)?;
+    let wanted = check_ids(
+        &args.checks,
+        Inputs {
+            files: true,
+            ..Inputs::default()
+        },
+    )?;
     let fail_on = FailOn::from(args.fail_on);
     let all = ctx.all_namespaces(args.all.all_namespaces)?;
     let opts = ctx.connect_options()?;
@@ -231,7 +238,7 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
         };
         let files = manifest::gather(parsed, &default)?;
         let mut findings = run_offline(&files, now);
-        keep_checks(&mut findings, &args.checks);
+        keep_checks(&mut findings, &wanted);
         let notes = suppress::apply(&mut findings, &files.snapshot(), &args.suppress.suppress);
         let ok = !fail_on.failed(&findings);
         let skipped = findings
@@ -271,7 +278,7 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
     after.extend(run_checks(&snapshot, now));
     files.index().annotate(&mut after);
     let mut findings = diff(live, after);
-    keep_checks(&mut findings, &args.checks);
+    keep_checks(&mut findings, &wanted);
     // Suppressions as they will be once the files are applied (an annotation the files add counts).
     let notes = suppress::apply(&mut findings, &snapshot, &args.suppress.suppress);
     drop(snapshot);

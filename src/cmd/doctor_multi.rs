@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cmd::doctor::{check_ids, deepen, diagnose, print_notes, DoctorArgs};
+use crate::cmd::doctor::{check_ids, deepen, diagnose, print_notes, DoctorArgs, Inputs};
 use crate::cmd::{scope, Ctx};
 use crate::error::{exit, MeshError, Result};
 use mesh_core::doctor::cross::{cross_checks, ClusterFacts};
@@ -120,7 +120,14 @@ pub async fn run(ctx: Ctx, args: DoctorArgs) -> Result<u8> {
         ));
     }
     let all = ctx.all_namespaces(args.all.all_namespaces)?;
-    let wanted = Arc::new(check_ids(&args.checks, args.deep)?);
+    let wanted = Arc::new(check_ids(
+        &args.checks,
+        Inputs {
+            deep: args.deep,
+            clusters: true,
+            ..Inputs::default()
+        },
+    )?);
     let fail_on = FailOn::from(args.fail_on);
     let base = ctx.connect_options()?;
     let names = contexts(&ctx, &args, &base)?;
