@@ -226,3 +226,40 @@ fn doctor_reads_peer_authentications_at_v1beta1_and_finds_plaintext_callers() {
     assert!(!callers.is_empty(), "{report:#}");
     assert!(callers.iter().all(|p| p.starts_with("details-v1-")), "{callers:?}");
 }
+
+#[test]
+fn a_backend_in_another_namespace_is_not_verified_under_n() {
+    // reviews sends 10% to a Service of another namespace: `doctor -n istio-demo` did not list that namespace's
+    // Services, so it cannot say the backend is missing; -A can, and does.
+    let m = Mesh::bookinfo();
+    let mut route = m.server.get("httproutes", Some("istio-demo"), "reviews").unwrap();
+    route["spec"]["rules"][0]["backendRefs"] = serde_json::json!([
+        {"name": "reviews-v1", "port": 9080, "weight": 90},
+        {"name": "reviews-canary", "namespace": "canary", "port": 9080, "weight": 10}
+    ]);
+    m.server.update(route).unwrap();
+    let r = m.run(&[
+        "doctor",
+        "-n",
+        "istio-demo",
+        "--check",
+        "route-backend-missing",
+        "-o",
+        "json",
+    ]);
+    r.assert_code(0);
+    let report = r.json();
+    let c = check(&report, "route-backend-missing");
+    assert_eq!(c.len(), 1, "{report}");
+    assert_eq!(c[0]["status"], "skipped", "{report}");
+    assert!(
+        c[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Service canary/reviews-canary"),
+        "{report}"
+    );
+    let r = m.run(&["doctor", "-A", "--check", "route-backend-missing", "-o", "json"]);
+    r.assert_code(1);
+    assert_eq!(check(&r.json(), "route-backend-missing")[0]["status"], "error");
+}

@@ -511,6 +511,40 @@ fn doctor_and_shift_on_a_real_waypoint() {
         st.stdout
     );
 
+    // The same message on a route of a sidecar namespace (istiod with ambient enabled writes it on every route
+    // without a waypoint): there the sidecars apply the route. status reads the namespace's labels (one GET with
+    // -n; one LIST of namespaces with -A) and says so.
+    let sidecar_ns = "e2e-ambient-sidecar";
+    cp.namespace(sidecar_ns, true);
+    cp.apply(sidecar_ns, &app_yaml("ratings", &["v1"], 1));
+    mesh_route_with_status(
+        cp,
+        sidecar_ns,
+        "ratings",
+        "istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected",
+    );
+    let st = cp.mesh(&["status", "-n", sidecar_ns, "-o", "json", "-v", "6"]);
+    st.ok();
+    let doc = st.json();
+    assert_eq!(doc["routes"][0]["resolvedWaypoints"]["resolved"], true, "{doc}");
+    assert_eq!(doc["routes"][0]["resolvedWaypoints"]["reason"], "NotAmbient", "{doc}");
+    assert!(
+        st.stderr.contains(&format!("/api/v1/namespaces/{sidecar_ns} 200")),
+        "{}",
+        st.stderr
+    );
+    let all = cp.mesh(&["status", "-A", "-o", "json"]).json();
+    let by_ns = |n: &str| {
+        all["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["namespace"] == n && r["service"] == "ratings")
+            .map(|r| r["resolvedWaypoints"]["resolved"].clone())
+    };
+    assert_eq!(by_ns(sidecar_ns), Some(serde_json::json!(true)), "{all}");
+    assert_eq!(by_ns(ns), Some(serde_json::json!(false)), "{all}");
+
     // The waypoint's Deployment loses its replicas: the real controller says none is available.
     cp.kubectl_ok(&["-n", ns, "scale", "deployment", "waypoint", "--replicas=0"]);
     cp.eventually("waypoint scaled down", Duration::from_secs(60), || {

@@ -389,13 +389,8 @@ pub async fn run(ctx: Ctx, args: DemoArgs) -> Result<u8> {
     })?;
     // The sandbox's kubelet readies pods `ready_delay` after they start, as a real one does: the tour begins once
     // the guide's pods are up (a few hundred milliseconds), so doctor finds what the guide finds.
-    let ready = |p: &serde_json::Value| {
-        p["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline && !sandbox.list("pods", None).iter().all(ready) {
+    while std::time::Instant::now() < deadline && !sandbox.pods_ready() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let dir = std::env::temp_dir().join(format!("kubectl-mesh-demo-{}", sandbox.addr().port()));

@@ -440,6 +440,13 @@ impl Sandbox {
         store.get(&rt, namespace, name).ok()
     }
 
+    /// Whether every pod has condition Ready (the fake kubelet readies them `ready_delay` after they start).
+    pub fn pods_ready(&self) -> bool {
+        let store = lock(&self.shared.store);
+        let ready = store.all("", "pods").all(store::pod_ready);
+        ready
+    }
+
     /// Objects of a resource in a namespace (`None` = all namespaces).
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Value> {
         self.list_selected(resource, namespace, "")

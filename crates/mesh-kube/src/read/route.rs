@@ -528,15 +528,11 @@ pub async fn load_plan_context(
 ) -> Result<(Option<BTreeMap<String, String>>, Option<Vec<Gateway>>)> {
     let all = ListParams::default();
     let (namespace, gateways) = tokio::join!(
-        cluster.get_opt(&NAMESPACES, None, ns),
+        namespace_labels(cluster, Some(ns)),
         cluster.list(&GATEWAYS, Some(ns), &all),
     );
-    let labels = match namespace {
-        Ok(Some(n)) => Some(string_map(n.pointer("/metadata/labels"))),
-        Ok(None) => Some(BTreeMap::new()),
-        Err(KubeError::Forbidden { .. }) => None,
-        Err(e) => return Err(e),
-    };
+    // A namespace that does not exist (yet) has no labels.
+    let labels = namespace?.map(|mut by_name| by_name.remove(ns).unwrap_or_default());
     let gateways = match gateways {
         Ok(list) => Some(list.items.iter().filter_map(|g| gateway_from_value(g).ok()).collect()),
         Err(KubeError::NotServed { .. }) => Some(Vec::new()),
@@ -546,9 +542,9 @@ pub async fn load_plan_context(
     Ok((labels, gateways))
 }
 
-/// The labels of the namespaces `status` shows: namespace `ns` (one GET), or every namespace (one paginated
+/// The labels of namespace `ns` (one GET; absent when it does not exist), or of every namespace (one paginated
 /// LIST of a small cluster-scoped kind). `None` when we may not read them (the caller then cannot tell ambient
-/// namespaces from sidecar ones).
+/// namespaces from sidecar ones). The planners' context and `status` both read them here.
 pub async fn namespace_labels(
     cluster: &Cluster,
     ns: Option<&str>,

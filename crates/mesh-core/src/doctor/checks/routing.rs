@@ -344,12 +344,12 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
     let mut unverified: Vec<String> = Vec::new();
     // Backends in namespaces doctor did not read (`-n A` with a route of A sending to a Service of B): their
     // absence from the snapshot proves nothing.
-    let mut unread: Vec<String> = Vec::new();
+    let mut unread: BTreeSet<(&str, &str)> = BTreeSet::new();
     for route in routes {
         for (i, rule, b) in missing_backends(route, &index) {
             let total: i64 = rule.backends.iter().map(|b| b.weight.max(0)).sum();
             if !s.read_in(Kind::Service, &b.namespace) {
-                unread.push(format!("Service {}/{}", b.namespace, b.name));
+                unread.insert((b.namespace.as_str(), b.name.as_str()));
                 continue;
             }
             if !s.proves_absent() {
@@ -386,12 +386,8 @@ pub(super) fn route_backend_missing(s: &Snapshot) -> Vec<Finding> {
     }
     out.extend(not_in_files(ID, "backend", unverified));
     if !unread.is_empty() {
-        unread.sort();
-        unread.dedup();
-        let namespaces: BTreeSet<&str> = unread
-            .iter()
-            .filter_map(|r| r.strip_prefix("Service ")?.split('/').next())
-            .collect();
+        let namespaces: BTreeSet<&str> = unread.iter().map(|(ns, _)| *ns).collect();
+        let unread: Vec<String> = unread.iter().map(|(ns, name)| format!("Service {ns}/{name}")).collect();
         out.push(
             Finding::skipped(
                 ID,
