@@ -98,16 +98,9 @@ impl ConditionStatus {
         }
     }
 
-    /// `Accepted=True`; `ResolvedWaypoints` by its effect: `ResolvedWaypoints=False(MissingUseWaypointLabel)`.
+    /// `Accepted=True`, as written (the table shows `ResolvedWaypoints` by its effect instead, from
+    /// [`RouteStatus::resolved_waypoints`]).
     pub fn cell(&self) -> String {
-        if self.type_ == crate::ambient::RESOLVED_WAYPOINTS {
-            let rw = self.resolved_waypoints();
-            return if rw.resolved {
-                format!("{}=True", self.type_)
-            } else {
-                format!("{}=False({})", self.type_, rw.reason)
-            };
-        }
         format!("{}={}", self.type_, self.status)
     }
 }
