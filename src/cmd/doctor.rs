@@ -162,6 +162,16 @@ pub(crate) struct Inputs {
     pub clusters: bool,
 }
 
+impl Inputs {
+    fn has(self, input: registry::Input) -> bool {
+        match input {
+            registry::Input::Deep => self.deep,
+            registry::Input::Files => self.files,
+            registry::Input::Clusters => self.clusters,
+        }
+    }
+}
+
 /// `--check` values as registered ids (codes accepted), checked before anything is sent. An opt-in check needs
 /// its input (`--deep`, `-f`, several contexts).
 pub(crate) fn check_ids(ids: &[String], inputs: Inputs) -> Result<Vec<&'static str>> {
@@ -173,22 +183,10 @@ pub(crate) fn check_ids(ids: &[String], inputs: Inputs) -> Result<Vec<&'static s
                 "list the check ids and codes with: kubectl mesh doctor --list-checks",
             ));
         };
-        let given = match check.run {
-            registry::Run::Deep => inputs.deep,
-            registry::Run::Files => inputs.files,
-            registry::Run::Cross => inputs.clusters,
-            registry::Run::Pure(_) | registry::Run::Timed(_) => true,
-        };
-        if !given {
-            let flag = check.needs().unwrap_or_default();
-            let hint = match check.run {
-                registry::Run::Deep => "add --deep (it port-forwards to each sidecar's Envoy admin)",
-                registry::Run::Files => "it checks manifests: add -f PATH",
-                _ => "it compares clusters: name them with --context A --context B, or --all-contexts",
-            };
+        if let Some(input) = check.needs().filter(|i| !inputs.has(*i)) {
             return Err(MeshError::usage_hint(
-                format!("check {:?} only runs with {flag}", check.id),
-                hint,
+                format!("check {:?} only runs with {}", check.id, input.flag()),
+                input.hint(),
             ));
         }
         out.push(check.id);

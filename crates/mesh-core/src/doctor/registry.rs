@@ -93,18 +93,49 @@ impl CheckInfo {
         docs_url(self.code)
     }
 
-    /// Runs only with a flag or input of its own (`--deep`, `-f`, several contexts), not in a plain `doctor`.
+    /// Runs only with an input of its own (`--deep`, `-f`, several contexts), not in a plain `doctor`.
     pub fn opt_in(&self) -> bool {
         self.needs().is_some()
     }
 
-    /// The flag an opt-in check needs, as the user types it; `None` for the checks a plain `doctor` runs.
-    pub fn needs(&self) -> Option<&'static str> {
+    /// The input an opt-in check needs; `None` for the checks a plain `doctor` runs.
+    pub fn needs(&self) -> Option<Input> {
         match self.run {
             Run::Pure(_) | Run::Timed(_) => None,
-            Run::Deep => Some("--deep"),
-            Run::Files => Some("-f"),
-            Run::Cross => Some("several --context"),
+            Run::Deep => Some(Input::Deep),
+            Run::Files => Some(Input::Files),
+            Run::Cross => Some(Input::Clusters),
+        }
+    }
+}
+
+/// What an opt-in check needs besides one cluster's snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// `--deep`: each sidecar's Envoy admin.
+    Deep,
+    /// `-f`: manifests.
+    Files,
+    /// Several contexts.
+    Clusters,
+}
+
+impl Input {
+    /// The flag as the user types it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Input::Deep => "--deep",
+            Input::Files => "-f",
+            Input::Clusters => "several --context",
+        }
+    }
+
+    /// How to give it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Input::Deep => "add --deep (it port-forwards to each sidecar's Envoy admin)",
+            Input::Files => "it checks manifests: add -f PATH",
+            Input::Clusters => "it compares clusters: name them with --context A --context B, or --all-contexts",
         }
     }
 }
