@@ -58,26 +58,7 @@ fn deploy_app(cp: &ControlPlane, ns: &str, name: &str, versions: &[&str], replic
     }
     // The EndpointSlice controller fills the per-version Services once the pods are Ready.
     for v in versions {
-        let svc = format!("{name}-{v}");
-        cp.eventually(
-            &format!("ready endpoints of {ns}/{svc}"),
-            Duration::from_secs(90),
-            || {
-                let slices = cp.kubectl_json(&[
-                    "-n",
-                    ns,
-                    "get",
-                    "endpointslices",
-                    "-l",
-                    &format!("kubernetes.io/service-name={svc}"),
-                ]);
-                slices["items"].as_array().unwrap().iter().any(|s| {
-                    s["endpoints"]
-                        .as_array()
-                        .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
-                })
-            },
-        );
+        cp.wait_ready_endpoints(ns, &format!("{name}-{v}"), true);
     }
 }
 

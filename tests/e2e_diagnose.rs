@@ -21,7 +21,7 @@ fn deploy_app(cp: &ControlPlane, ns: &str, name: &str, versions: &[&str]) {
     cp.eventually(
         &format!("ready endpoints of {ns}/{name}"),
         Duration::from_secs(90),
-        || ready_endpoints(cp, ns, name) > 0,
+        || cp.ready_endpoints(ns, name) > 0,
     );
 }
 
@@ -36,24 +36,6 @@ fn strict_mtls(cp: &ControlPlane, ns: &str) {
         ns,
         "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: strict\nspec:\n  mtls:\n    mode: STRICT\n",
     );
-}
-
-fn ready_endpoints(cp: &ControlPlane, ns: &str, svc: &str) -> usize {
-    let slices = cp.kubectl_json(&[
-        "-n",
-        ns,
-        "get",
-        "endpointslices",
-        "-l",
-        &format!("kubernetes.io/service-name={svc}"),
-    ]);
-    slices["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
-        .filter(|e| e["conditions"]["ready"] != false)
-        .count()
 }
 
 fn checks(report: &Value) -> &Vec<Value> {
@@ -124,7 +106,7 @@ fn doctor_error_names_the_sidecarless_caller_of_the_service_in_the_text() {
     assert_eq!(target["namespace"], ns);
     assert_eq!(target["port"], 9080);
     assert_eq!(target["exists"], true);
-    assert_eq!(target["readyEndpoints"], ready_endpoints(cp, ns, "web"));
+    assert_eq!(target["readyEndpoints"], cp.ready_endpoints(ns, "web"));
     assert_eq!(symptom["request"]["path"], "/orders");
     // The causes: the sidecar-less caller, first.
     assert_eq!(checks(&report)[0]["status"], "error", "{report:#}");

@@ -18,26 +18,7 @@ fn app(cp: &ControlPlane, ns: &str, name: &str, versions: &[&str]) {
     cp.apply(ns, &app_yaml(name, versions, 1));
     for v in versions {
         cp.wait_available(ns, &format!("deployment/{name}-{v}"));
-        let svc = format!("{name}-{v}");
-        cp.eventually(
-            &format!("ready endpoints of {ns}/{svc}"),
-            Duration::from_secs(90),
-            || {
-                let slices = cp.kubectl_json(&[
-                    "-n",
-                    ns,
-                    "get",
-                    "endpointslices",
-                    "-l",
-                    &format!("kubernetes.io/service-name={svc}"),
-                ]);
-                slices["items"].as_array().unwrap().iter().any(|s| {
-                    s["endpoints"]
-                        .as_array()
-                        .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
-                })
-            },
-        );
+        cp.wait_ready_endpoints(ns, &format!("{name}-{v}"), true);
     }
 }
 

@@ -30,32 +30,8 @@ fn deploy_app(cp: &ControlPlane, ns: &str, name: &str, versions: &[&str]) {
         cp.wait_available(ns, &format!("deployment/{name}-{v}"));
     }
     for v in versions {
-        wait_ready_endpoints(cp, ns, &format!("{name}-{v}"), true);
+        cp.wait_ready_endpoints(ns, &format!("{name}-{v}"), true);
     }
-}
-
-/// Wait until Service `svc` has (or, `ready = false`, has no) ready endpoints in the EndpointSlices.
-fn wait_ready_endpoints(cp: &ControlPlane, ns: &str, svc: &str, ready: bool) {
-    cp.eventually(
-        &format!("ready endpoints of {ns}/{svc} = {ready}"),
-        Duration::from_secs(90),
-        || {
-            let slices = cp.kubectl_json(&[
-                "-n",
-                ns,
-                "get",
-                "endpointslices",
-                "-l",
-                &format!("kubernetes.io/service-name={svc}"),
-            ]);
-            let any = slices["items"].as_array().unwrap().iter().any(|s| {
-                s["endpoints"]
-                    .as_array()
-                    .is_some_and(|e| e.iter().any(|e| e["conditions"]["ready"] == true))
-            });
-            any == ready
-        },
-    );
 }
 
 fn get(cp: &ControlPlane, ns: &str, kind: &str, name: &str) -> Value {
@@ -409,7 +385,7 @@ fn progressive_shift_stops_when_v3_becomes_unready() {
         default_backends(&get(cp, ns, "httproute", "web")) == pairs(&[("web-v1", 50), ("web-v3", 50)])
     });
     cp.kubectl_ok(&["-n", ns, "scale", "deployment/web-v3", "--replicas=0"]);
-    wait_ready_endpoints(cp, ns, "web-v3", false);
+    cp.wait_ready_endpoints(ns, "web-v3", false);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -571,7 +547,7 @@ fn grpcroute_shift_and_user_rule() {
         cp.apply_injected(ns, &app);
         for v in ["v1", "v2"] {
             cp.wait_available(ns, &format!("deployment/echo-{v}"));
-            wait_ready_endpoints(cp, ns, &format!("echo-{v}"), true);
+            cp.wait_ready_endpoints(ns, &format!("echo-{v}"), true);
         }
         cp.apply(ns, "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata:\n  name: echo\nspec:\n  parentRefs:\n  - {group: \"\", kind: Service, name: echo, port: 9080}\n  rules:\n  - backendRefs:\n    - {name: echo-v1, port: 9080}\n");
         let _mesh = FakeMesh::start(cp, ns, "grpcroute", "echo", vec![], Verdict::Accept);

@@ -294,6 +294,36 @@ impl ControlPlane {
         self.kubectl_ok(&["-n", ns, "wait", "--for=condition=Available", what, "--timeout=120s"]);
     }
 
+    /// How many ready endpoints Service `svc` has in its EndpointSlices (what the real EndpointSlice controller
+    /// wrote; an endpoint without a `ready` condition counts as ready, as the API says).
+    pub fn ready_endpoints(&self, ns: &str, svc: &str) -> usize {
+        let slices = self.kubectl_json(&[
+            "-n",
+            ns,
+            "get",
+            "endpointslices",
+            "-l",
+            &format!("kubernetes.io/service-name={svc}"),
+        ]);
+        slices["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["conditions"]["ready"] != false)
+            .count()
+    }
+
+    /// Wait until Service `svc` has (or, `ready = false`, has no) ready endpoints.
+    #[track_caller]
+    pub fn wait_ready_endpoints(&self, ns: &str, svc: &str, ready: bool) {
+        self.eventually(
+            &format!("ready endpoints of {ns}/{svc} = {ready}"),
+            Duration::from_secs(90),
+            || (self.ready_endpoints(ns, svc) > 0) == ready,
+        );
+    }
+
     /// Pod names in `ns` matching `selector`, sorted (pods being deleted left out).
     pub fn pods(&self, ns: &str, selector: &str) -> Vec<String> {
         let list = self.kubectl_json(&["-n", ns, "get", "pods", "-l", selector]);
